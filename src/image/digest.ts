@@ -1,0 +1,35 @@
+/**
+ * The content address of everything imgbuild stores: a branded `sha256:<hex>` string, so that a
+ * digest cannot be confused with a path or a tag, plus helpers to parse and compute them.
+ */
+import { createHash, type Hash } from 'node:crypto';
+
+export type Digest = string & { readonly __brand: 'Digest' };
+
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+export function isDigest(s: string): s is Digest {
+  return DIGEST_RE.test(s);
+}
+
+export function tryParseDigest(s: string): Digest | undefined {
+  return isDigest(s) ? s : undefined;
+}
+
+export function parseDigest(s: string): Digest {
+  if (!isDigest(s)) throw new TypeError(`not a sha256 digest: ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** The 64 hex characters of a digest, as used in blob paths. */
+export function digestHex(d: Digest): string {
+  return d.slice('sha256:'.length);
+}
+
+export function sha256(data: string | Uint8Array): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
+}
+
+export function digestOf(hash: Hash): Digest {
+  return `sha256:${hash.digest('hex')}` as Digest;
+}

@@ -1,0 +1,85 @@
+/**
+ * The build plan: plain data saying exactly what a build will do. It can be printed, diffed,
+ * hashed and tested without building anything; the layer writer only carries it out.
+ */
+import type { Digest } from '../image/digest.js';
+import type { Platform, RuntimeConfig } from '../image/types.js';
+
+/** Paths in the image are relative to its root: no leading "/", no trailing "/", never "..". */
+export type ImagePath = string;
+
+interface EntryBase {
+  path: ImagePath;
+  /** Permission bits including setuid/setgid/sticky (e.g. 0o1777). */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** Where a regular file's bytes come from. */
+export type FileSource =
+  | { kind: 'path'; path: string; digest: Digest }
+  | { kind: 'inline'; content: string; digest: Digest };
+
+export interface FileEntry extends EntryBase {
+  type: 'file';
+  size: number;
+  source: FileSource;
+}
+export interface DirEntry extends EntryBase {
+  type: 'dir';
+}
+export interface SymlinkEntry extends EntryBase {
+  type: 'symlink';
+  target: string;
+}
+/** Deletes `path` from the layers below (written as `.wh.<name>`). */
+export interface WhiteoutEntry extends EntryBase {
+  type: 'whiteout';
+}
+
+export type PlanEntry = FileEntry | DirEntry | SymlinkEntry | WhiteoutEntry;
+
+export type CompressionAlgorithm = 'gzip' | 'zstd' | 'none';
+export interface Compression {
+  algorithm: CompressionAlgorithm;
+  level: number;
+}
+
+export interface LayerPlan {
+  name: string;
+  /** Entries in the order they go into the tar: bytewise-sorted by tar name. */
+  entries: PlanEntry[];
+  files: number;
+  bytes: number;
+  /** Derived from entries, their content digests, compression and mtime: equal keys, equal blobs. */
+  cacheKey: Digest;
+}
+
+export type BaseRef =
+  | { kind: 'scratch' }
+  | { kind: 'registry'; ref: string }
+  | { kind: 'oci'; path: string; tag?: string }
+  | { kind: 'docker-archive'; path: string };
+
+export type OutputTarget =
+  | { kind: 'oci'; path: string }
+  | { kind: 'docker-archive'; path: string }
+  | { kind: 'registry'; ref: string };
+
+export interface BuildPlan {
+  specFile: string;
+  /** sha256 of the spec bytes, so a lockfile can tell a stale spec. */
+  specDigest: Digest;
+  name: string;
+  tags: string[];
+  base: BaseRef;
+  platforms: Platform[];
+  /** mtime of every tar entry and `created` of the image, seconds since the epoch. */
+  epoch: number;
+  compression: Compression;
+  layers: LayerPlan[];
+  config: RuntimeConfig;
+  annotations: Record<string, string>;
+  outputs: OutputTarget[];
+}
