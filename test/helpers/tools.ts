@@ -17,6 +17,8 @@ export const TOOL_PACKAGES = {
   htpasswd: 'apache2-utils',
   pigz: 'pigz',
   buildah: 'buildah',
+  // The e2e harness puts it in a tiny image, so it must be the statically linked build.
+  busybox: 'busybox-static',
 } as const;
 export type ToolName = keyof typeof TOOL_PACKAGES;
 
