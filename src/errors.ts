@@ -35,7 +35,11 @@ export class ImgbuildError extends Error {
 
 /** A spec that does not load or validate; carries every problem at once. */
 export class SpecError extends ImgbuildError {
-  constructor(readonly diagnostics: Diagnostic[]) {
+  constructor(
+    readonly diagnostics: Diagnostic[],
+    /** The spec's text, for code frames. */
+    readonly source?: { text: string },
+  ) {
     super('spec', `${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'} in the spec`);
     this.name = 'SpecError';
   }

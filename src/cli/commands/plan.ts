@@ -1,0 +1,23 @@
+/** `imgbuild plan <spec>`: what a build would do, as text, Markdown for a PR, or JSON. */
+import { Option, type Command } from 'commander';
+import { planSpec } from '../../plan/plan-spec.js';
+import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../plan/render.js';
+import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
+
+interface PlanFlags extends SpecFlags {
+  json?: boolean;
+  format: 'text' | 'markdown' | 'json';
+}
+
+export function registerPlan(program: Command): void {
+  withSpecOptions(program.command('plan').argument('<spec>', 'the image spec (image.yaml)'))
+    .description('show the build plan: layers, their files, sizes and cache keys, without building')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
+    .option('--json', 'same as --format json')
+    .action(async (file: string, flags: PlanFlags) => {
+      const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
+      const format = flags.json ? 'json' : flags.format;
+      const render = format === 'json' ? renderPlanJson : format === 'markdown' ? renderPlanMarkdown : renderPlanText;
+      process.stdout.write(`${render(plan)}\n`);
+    });
+}

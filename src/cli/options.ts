@@ -1,0 +1,23 @@
+/** Flags several commands share, parsed once: `--var K=V`, `--cache-dir`. */
+import { Option, type Command } from 'commander';
+import { usageError } from '../errors.js';
+import { resolveCacheDir } from '../store/cache-dir.js';
+
+export function collectVar(kv: string, acc: Record<string, string>): Record<string, string> {
+  const eq = kv.indexOf('=');
+  if (eq <= 0) throw usageError(`--var ${kv} is not KEY=VALUE`, 'e.g. --var GIT_SHA=$(git rev-parse --short HEAD)');
+  return { ...acc, [kv.slice(0, eq)]: kv.slice(eq + 1) };
+}
+
+export function withSpecOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--var <KEY=VALUE>', 'set a ${KEY} used in the spec (repeatable; wins over the environment)').argParser(collectVar).default({}))
+    .option('--cache-dir <dir>', 'cache directory (default: $IMGBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild)');
+}
+
+export interface SpecFlags {
+  var: Record<string, string>;
+  cacheDir?: string;
+}
+
+export const cacheDirOf = (flags: SpecFlags) => resolveCacheDir(flags.cacheDir);

@@ -1,0 +1,36 @@
+/**
+ * The `imgbuild` command line: binds flags to the exported API and nothing more. Every failure
+ * funnels through exit-codes.ts, so exit codes and messages are decided in one place.
+ */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+import { registerPlan } from './commands/plan.js';
+import { registerSchema } from './commands/schema.js';
+import { registerValidate } from './commands/validate.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+function buildProgram(): Command {
+  const program = new Command('imgbuild')
+    .description('Build reproducible OCI container images from a declarative YAML spec: no daemon, no root, nothing run inside the image.')
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerValidate(program);
+  registerPlan(program);
+  registerSchema(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.ok : ExitCode.invalid;
+    process.stderr.write(`${describeError(e)}\n`);
+    return exitCodeOf(e);
+  }
+}
+

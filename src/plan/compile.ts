@@ -1,0 +1,110 @@
+/**
+ * The compile step: NormalizedSpec -> BuildPlan. Resolves each layer's copies against the
+ * context, merges them with inline files, dirs, symlinks and whiteouts into the exact sorted
+ * list of tar entries, digests every file's content (through a FileDigester, so a stat cache
+ * can skip unchanged files) and derives each layer's cache key. Reports every problem at once.
+ */
+import { realpath } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { SpecError, type Diagnostic } from '../errors.js';
+import { sha256, type Digest } from '../image/digest.js';
+import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
+import { layerCacheKey } from './cache-key.js';
+import { Strength, type Candidate } from './candidates.js';
+import { mapLimit } from './map-limit.js';
+import { mergeCandidates } from './merge.js';
+import { resolveCopy } from './resolve-copy.js';
+import type { BuildPlan, LayerPlan, PlanEntry } from './types.js';
+
+/** Content digests of context files; a cached implementation skips files whose stat is unchanged. */
+export interface FileDigester {
+  digest(absPath: string, st: BigIntStats): Promise<Digest>;
+}
+
+const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
+
+function declaredCandidates(layer: NormalizedLayer): Candidate[] {
+  const own = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid });
+  return [
+    ...layer.files.map((f): Candidate => ({ kind: 'inline', path: rel(f.path), mode: f.mode, ...own(f.owner), content: f.content, origin: f.at, strength: Strength.Explicit })),
+    ...layer.dirs.map((d): Candidate => ({ kind: 'dir', path: rel(d.path), mode: d.mode, ...own(d.owner), origin: d.at, strength: Strength.Explicit })),
+    ...layer.symlinks.map((s): Candidate => ({ kind: 'symlink', path: rel(s.path), mode: 0o777, ...own(s.owner), target: s.target, origin: s.at, strength: Strength.Explicit })),
+    ...layer.removes.map((r): Candidate => ({ kind: 'whiteout', path: rel(r.path), mode: 0, uid: 0, gid: 0, origin: r.at, strength: Strength.Explicit })),
+  ];
+}
+
+async function toPlanEntry(c: Candidate, digester: FileDigester): Promise<PlanEntry> {
+  const base = { path: c.path, mode: c.mode, uid: c.uid, gid: c.gid };
+  switch (c.kind) {
+    case 'file':
+      return { ...base, type: 'file', size: Number(c.st.size), source: { kind: 'path', path: c.abs, digest: await digester.digest(c.abs, c.st) } };
+    case 'inline':
+      return { ...base, type: 'file', size: Buffer.byteLength(c.content), source: { kind: 'inline', content: c.content, digest: sha256(c.content) } };
+    case 'symlink':
+      return { ...base, type: 'symlink', target: c.target };
+    default:
+      return { ...base, type: c.kind };
+  }
+}
+
+interface LayerResult {
+  layer?: LayerPlan;
+  problems: Diagnostic[];
+}
+
+async function compileLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, digester: FileDigester): Promise<LayerResult> {
+  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal)));
+  const problems = resolved.flatMap((r) => r.problems);
+  const merged = mergeCandidates([...resolved.flatMap((r) => r.candidates), ...declaredCandidates(layer)]);
+  problems.push(...merged.problems);
+  if (problems.length > 0) return { problems };
+  const entries = await mapLimit(merged.entries, 32, (c) => toPlanEntry(c, digester));
+  const files = entries.filter((e) => e.type === 'file');
+  return {
+    problems,
+    layer: {
+      name: layer.name,
+      entries,
+      files: files.length,
+      bytes: files.reduce((n, e) => n + e.size, 0),
+      cacheKey: layerCacheKey(entries, spec.compression, spec.epoch),
+    },
+  };
+}
+
+async function contextRealPath(spec: NormalizedSpec): Promise<string> {
+  try {
+    return await realpath(spec.contextDir);
+  } catch {
+    const at = { file: spec.specFile, line: 1, col: 1 };
+    throw new SpecError([{ position: at, message: `context directory ${spec.contextDir} does not exist`, hint: 'set `context:` to a folder next to the spec', pointer: '/context' }]);
+  }
+}
+
+/** Compile a single layer again (after its files changed): the same rules as a full compile. */
+export async function compileOneLayer(spec: NormalizedSpec, index: number, digester: FileDigester): Promise<LayerPlan> {
+  const r = await compileLayer(spec, spec.layers[index]!, await contextRealPath(spec), digester);
+  if (!r.layer) throw new SpecError(r.problems);
+  return r.layer;
+}
+
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester): Promise<BuildPlan> {
+  const contextReal = await contextRealPath(spec);
+  const results = await Promise.all(spec.layers.map((l) => compileLayer(spec, l, contextReal, digester)));
+  const problems = results.flatMap((r) => r.problems);
+  if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
+  return {
+    specFile: spec.specFile,
+    specDigest: spec.specDigest,
+    name: spec.name,
+    tags: [...spec.tags],
+    base: spec.base,
+    platforms: [...spec.platforms],
+    epoch: spec.epoch,
+    compression: spec.compression,
+    layers: results.map((r) => r.layer!),
+    config: spec.config,
+    annotations: { ...spec.annotations },
+    outputs: [...spec.outputs],
+  };
+}

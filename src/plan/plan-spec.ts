@@ -1,0 +1,33 @@
+/**
+ * The `plan` entry point of the API: load a spec file and compile its build plan, with the
+ * stat cache from the shared cache directory so unchanged files are not read again.
+ */
+import type { Vars } from '../spec/interpolate.js';
+import { loadSpec } from '../spec/load.js';
+import type { NormalizedSpec } from '../spec/normalized.js';
+import { FileDigestCache } from '../store/file-digests.js';
+import { compilePlan } from './compile.js';
+import type { BuildPlan } from './types.js';
+
+export interface PlanOptions {
+  vars?: Vars;
+  env?: Vars;
+  /** The shared cache root (see resolveCacheDir). */
+  cacheDir: string;
+}
+
+export interface PlannedSpec {
+  spec: NormalizedSpec;
+  plan: BuildPlan;
+  /** Files whose content had to be read to digest them (0 when the stat cache knew them all). */
+  filesHashed: number;
+  bytesHashed: number;
+}
+
+export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec> {
+  const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
+  const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
+  const plan = await compilePlan(spec, digests);
+  await digests.save();
+  return { spec, plan, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+}

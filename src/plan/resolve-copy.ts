@@ -1,0 +1,100 @@
+/**
+ * Expanding one `copy:` entry against the context into candidate entries: a file, a symlink
+ * (stored as a link, never followed), a directory's contents, or the matches of a glob (kept
+ * relative to the glob's fixed prefix). Sources must stay inside the context even through
+ * symlinked parent directories; anything else becomes a diagnostic at the entry.
+ */
+import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, join, posix, sep } from 'node:path';
+import picomatch from 'picomatch';
+import type { Diagnostic } from '../errors.js';
+import type { CopySource } from '../spec/normalized.js';
+import { didYouMean } from '../spec/did-you-mean.js';
+import { Strength, type Candidate } from './candidates.js';
+import { walkTree, type WalkedEntry } from './walk.js';
+
+export interface CopyResult {
+  candidates: Candidate[];
+  problems: Diagnostic[];
+}
+
+const problem = (c: CopySource, message: string, hint?: string): Diagnostic =>
+  hint ? { position: c.at, message, hint, pointer: '' } : { position: c.at, message, pointer: '' };
+
+const imageRel = (imagePath: string) => imagePath.replace(/^\/+/, '');
+const joinImage = (dir: string, rel: string) => imageRel(posix.join(dir, rel));
+
+async function insideContext(contextReal: string, abs: string): Promise<boolean> {
+  try {
+    const real = await realpath(dirname(abs));
+    return real === contextReal || real.startsWith(contextReal + sep);
+  } catch {
+    return true; // a missing parent is reported as a missing source
+  }
+}
+
+async function toCandidate(c: CopySource, e: WalkedEntry, path: string): Promise<Candidate | Diagnostic> {
+  const base = { path, uid: c.owner.uid, gid: c.owner.gid, origin: c.at, strength: Strength.Tree };
+  if (e.st.isFile()) {
+    const mode = c.fileMode ?? ((e.st.mode & 0o111n) !== 0n ? 0o755 : 0o644);
+    return { ...base, kind: 'file', mode, abs: e.abs, st: e.st };
+  }
+  if (e.st.isDirectory()) return { ...base, kind: 'dir', mode: c.dirMode };
+  if (e.st.isSymbolicLink()) return { ...base, kind: 'symlink', mode: 0o777, target: await readlink(e.abs) };
+  return problem(c, `${e.abs} is a special file (socket, pipe or device)`, 'imgbuild copies files, directories and symlinks; exclude it');
+}
+
+async function collect(c: CopySource, walked: WalkedEntry[], destOf: (rel: string) => string): Promise<CopyResult> {
+  const out: CopyResult = { candidates: [], problems: [] };
+  for (const e of walked) {
+    const r = await toCandidate(c, e, destOf(e.rel));
+    if ('kind' in r) out.candidates.push(r);
+    else out.problems.push(r);
+  }
+  return out;
+}
+
+async function missing(c: CopySource, contextDir: string): Promise<Diagnostic> {
+  const parent = join(contextDir, dirname(c.from));
+  const siblings = await readdir(parent).catch(() => [] as string[]);
+  const guess = didYouMean(basename(c.from), siblings);
+  const hint = guess ? `did you mean "${posix.join(posix.dirname(c.from), guess).replace(/^\.\//, '')}"?` : `paths are relative to the context, ${contextDir}`;
+  return problem(c, `source "${c.from}" does not exist in the context`, hint);
+}
+
+function excluder(c: CopySource): (rel: string) => boolean {
+  if (c.exclude.length === 0) return () => false;
+  return picomatch([...c.exclude], { dot: true });
+}
+
+async function copyGlob(c: CopySource, contextDir: string, contextReal: string): Promise<CopyResult> {
+  const { base, glob } = picomatch.scan(c.from);
+  const root = join(contextDir, base);
+  if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
+  const matches = picomatch(glob, { dot: true });
+  const excluded = excluder(c);
+  const walked = await walkTree(root, (rel) => excluded(rel));
+  const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
+  const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
+  const kept = walked.filter((e) => under(e.rel));
+  if (kept.length === 0) return { candidates: [], problems: [problem(c, `glob "${c.from}" matches nothing in the context`, 'check the pattern, or remove the entry')] };
+  return collect(c, kept, (rel) => joinImage(c.to, rel));
+}
+
+export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string): Promise<CopyResult> {
+  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal);
+  const abs = c.from === '' ? contextDir : join(contextDir, c.from);
+  if (!(await insideContext(contextReal, abs))) {
+    return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
+  }
+  const st = await lstat(abs, { bigint: true }).catch(() => undefined);
+  if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
+  if (st.isDirectory()) {
+    const excluded = excluder(c);
+    const walked = await walkTree(abs, excluded);
+    const self: WalkedEntry = { rel: '', abs, st };
+    return collect(c, c.to === '/' ? walked : [self, ...walked], (rel) => joinImage(c.to, rel));
+  }
+  const dest = c.toDir ? joinImage(c.to, basename(abs)) : imageRel(c.to);
+  return collect(c, [{ rel: basename(abs), abs, st }], () => dest);
+}

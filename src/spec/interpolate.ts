@@ -1,0 +1,79 @@
+/**
+ * `${VAR}` and `${VAR:-default}` in string values, from `--var K=V` first and then the
+ * environment; `$$` is a literal `$`. Runs on the YAML document before validation so every
+ * problem (an undefined variable, a malformed reference) points at its place in the file.
+ * Keys are never interpolated: the shape of a spec does not depend on the environment.
+ */
+import { isPair, isScalar, isSeq, visit, type Node, type Scalar } from 'yaml';
+import type { Diagnostic } from '../errors.js';
+import { diagnostic, type SpecSource } from './source.js';
+
+export type Vars = Readonly<Record<string, string | undefined>>;
+
+const REF = /\$\$|\$\{([^}]*)\}|\$\{/g;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+interface Problem {
+  index: number;
+  message: string;
+  hint: string;
+}
+
+/** Expand one string; problems carry the index in the string where they are. */
+export function expand(text: string, vars: Vars): { value: string; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const value = text.replace(REF, (match, body: string | undefined, index: number) => {
+    if (match === '$$') return '$';
+    if (body === undefined) {
+      problems.push({ index, message: 'unterminated "${"', hint: 'close it with "}", or write "$$" for a literal "$"' });
+      return match;
+    }
+    const sep = body.indexOf(':-');
+    const name = sep < 0 ? body : body.slice(0, sep);
+    if (!NAME.test(name)) {
+      problems.push({ index, message: `"${match}" is not a valid variable reference`, hint: 'use ${NAME} or ${NAME:-default}' });
+      return match;
+    }
+    const v = vars[name];
+    if (v !== undefined) return v;
+    if (sep >= 0) return body.slice(sep + 2);
+    problems.push({ index, message: `variable ${name} is not defined`, hint: `pass --var ${name}=..., set it in the environment, or write \${${name}:-default}` });
+    return match;
+  });
+  return { value, problems };
+}
+
+function scalarOffset(node: Scalar): number {
+  const start = node.range?.[0] ?? 0;
+  return node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? start + 1 : start;
+}
+
+/** JSON pointer of a node from the ancestors `visit` hands us. */
+function pointerOf(path: readonly unknown[], node: Node): string {
+  const segs: string[] = [];
+  const chain = [...path, node];
+  for (let i = 0; i < chain.length - 1; i++) {
+    const parent = chain[i];
+    const child = chain[i + 1];
+    if (isPair(parent) && isScalar(parent.key)) segs.push(String(parent.key.value));
+    else if (isSeq(parent)) segs.push(String(parent.items.indexOf(child as Node)));
+  }
+  return segs.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+/** Interpolate every string value of the document in place; returns the problems found. */
+export function interpolateDocument(src: SpecSource, vars: Vars): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  visit(src.doc, {
+    Scalar(key, node, path) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
+      const { value, problems } = expand(node.value, vars);
+      for (const p of problems) {
+        found.push(diagnostic(src, pointerOf(path, node), p.message, p.hint, { offset: scalarOffset(node) + p.index }));
+      }
+      node.value = value;
+    },
+  });
+  return found;
+}
+

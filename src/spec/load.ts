@@ -1,0 +1,96 @@
+/**
+ * Loading a spec: read -> parse YAML (keeping positions) -> interpolate -> validate against the
+ * schema -> semantic checks -> normalise. Every problem of every stage is collected and
+ * reported at once, in file order; only a spec with none is normalised.
+ */
+import { readFile } from 'node:fs/promises';
+import { SpecError, usageError, type Diagnostic } from '../errors.js';
+import { sha256 } from '../image/digest.js';
+import { interpolateDocument, type Vars } from './interpolate.js';
+import type { NormalizedSpec } from './normalized.js';
+import { normalizeSpec } from './normalize.js';
+import type { ImageSpec } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import { parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
+import { validateSchema } from './validate-schema.js';
+
+export interface LoadOptions {
+  /** `--var K=V` values; they win over the environment. */
+  vars?: Vars;
+  env?: Vars;
+}
+
+async function readSpecFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw usageError(`spec file ${file} does not exist`, 'pass the path of an image.yaml, or run `imgbuild init` to write one');
+    if (code === 'EISDIR') throw usageError(`${file} is a directory, not a spec file`);
+    throw usageError(`cannot read spec file ${file}: ${(e as Error).message}`);
+  }
+}
+
+function yamlDiagnostics(src: SpecSource): Diagnostic[] {
+  return src.doc.errors.map((e) => ({
+    position: positionAt(src, e.pos[0]),
+    message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+    hint: 'fix the YAML syntax here',
+    pointer: '',
+  }));
+}
+
+/** Remove what the schema refused, so semantic checks see only well-shaped values. */
+function pruneInvalid(value: unknown, schemaErrors: Diagnostic[]): void {
+  for (const d of schemaErrors) {
+    const segs = pointerSegments(d.pointer);
+    const last = segs.pop();
+    let node = value as Record<string, unknown> | undefined;
+    for (const s of segs) node = node?.[s] as Record<string, unknown> | undefined;
+    if (node && typeof node === 'object' && last !== undefined) delete node[last];
+  }
+}
+
+function wellShaped(value: unknown): value is ImageSpec {
+  const v = value as Partial<ImageSpec> | null;
+  return !!v && typeof v === 'object' && typeof v.name === 'string' && Array.isArray(v.layers);
+}
+
+function byPosition(a: Diagnostic, b: Diagnostic): number {
+  return a.position.line - b.position.line || a.position.col - b.position.col;
+}
+
+/** All problems of a spec source, in file order (empty: valid). */
+export function diagnose(src: SpecSource, opts: LoadOptions): { value: unknown; diagnostics: Diagnostic[] } {
+  const yaml = yamlDiagnostics(src);
+  if (yaml.length > 0) return { value: undefined, diagnostics: yaml };
+  const vars = { ...opts.env, ...opts.vars };
+  const found = interpolateDocument(src, vars);
+  // A value whose variable is undefined would only repeat that error as a format error.
+  const unresolved = new Set(found.map((d) => d.pointer));
+  const value = src.doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const schemaErrors = validateSchema(src, value);
+  found.push(...schemaErrors);
+  const checked = structuredClone(value);
+  pruneInvalid(checked, schemaErrors);
+  if (wellShaped(checked)) found.push(...checkSemantics(src, checked).filter((d) => !unresolved.has(d.pointer)));
+  const unique = [...new Map(found.map((d) => [`${d.position.line}:${d.position.col}:${d.message}`, d])).values()];
+  return { value, diagnostics: unique.sort(byPosition) };
+}
+
+function epochFrom(env: Vars): number {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw === undefined || raw === '') return 0;
+  if (!/^\d+$/.test(raw)) throw usageError(`SOURCE_DATE_EPOCH=${raw} is not a number of seconds`, 'unset it, or set it to e.g. `git log -1 --format=%ct`');
+  return Number(raw);
+}
+
+export async function loadSpec(file: string, opts: LoadOptions = {}): Promise<NormalizedSpec> {
+  const text = await readSpecFile(file);
+  const src = parseSpecSource(file, text);
+  const { value, diagnostics } = diagnose(src, opts);
+  if (diagnostics.length > 0) throw new SpecError(diagnostics, src);
+  const env = opts.env ?? {};
+  return normalizeSpec(src, value as ImageSpec, { specFile: file, specDigest: sha256(text), epoch: epochFrom(env) });
+}
+

@@ -1,0 +1,103 @@
+/**
+ * Parsers for the small string formats of the spec language: modes, owners, users, ports,
+ * platforms, tags, image paths and context paths. Each returns a value or a reason with a hint,
+ * so semantic checks can report every problem and normalisation can trust what passed.
+ */
+import { posix } from 'node:path';
+import type { Platform } from '../image/types.js';
+import { didYouMean } from './did-you-mean.js';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = <T>(message: string, hint?: string): Parsed<T> => (hint ? { ok: false, message, hint } : { ok: false, message });
+
+/** Unwrap a value that semantic checks have already accepted. */
+export function must<T>(p: Parsed<T>): T {
+  if (!p.ok) throw new Error(`internal: unchecked spec value: ${p.message}`);
+  return p.value;
+}
+
+export function parseMode(s: string): Parsed<number> {
+  if (/^[0-7]{3,4}$/.test(s)) return ok(parseInt(s, 8));
+  return bad(`mode ${JSON.stringify(s)} is not an octal permission`, 'use 3 or 4 digits from 0 to 7, e.g. "0644", "0755" or "1777"');
+}
+
+/** uid/gid must fit a tar header's 7 octal digits. */
+const MAX_ID = 0o7777777;
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export function parseOwner(s: string): Parsed<Owner> {
+  const m = /^(\d+)(?::(\d+))?$/.exec(s);
+  const hint = 'write "uid:gid" with numbers, e.g. "1000:1000" (or "1000", which means 1000:1000)';
+  if (!m) return bad(`owner ${JSON.stringify(s)} is not "uid:gid"`, hint);
+  const uid = Number(m[1]);
+  const gid = m[2] === undefined ? uid : Number(m[2]);
+  if (uid > MAX_ID || gid > MAX_ID) return bad(`owner ${JSON.stringify(s)} is out of range`, `ids go up to ${MAX_ID}`);
+  return ok({ uid, gid });
+}
+
+export function parseUser(s: string): Parsed<string> {
+  if (/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(s)) return ok(s);
+  return bad(`user ${JSON.stringify(s)} is not valid`, 'use "uid", "uid:gid", "name" or "name:group"');
+}
+
+export function parsePort(p: number | string): Parsed<string> {
+  const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(String(p));
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || n < 1 || n > 65535) {
+    return bad(`port ${JSON.stringify(p)} is not valid`, 'use a number from 1 to 65535, optionally with /tcp, /udp or /sctp, e.g. 8080 or "53/udp"');
+  }
+  return ok(`${n}/${m[2] ?? 'tcp'}`);
+}
+
+const OSES = ['linux', 'windows', 'freebsd'];
+const ARCHES = ['amd64', 'arm64', 'arm', '386', 'ppc64le', 's390x', 'riscv64', 'mips64le', 'loong64'];
+
+export function parsePlatform(s: string): Parsed<Platform> {
+  const [os = '', architecture = '', variant, ...rest] = s.split('/');
+  const hint = (word: string, known: string[]) => {
+    const guess = didYouMean(word, known);
+    return guess ? `did you mean "${guess}"?` : `known: ${known.join(', ')}`;
+  };
+  if (rest.length > 0 || !architecture) return bad(`platform ${JSON.stringify(s)} is not "os/arch[/variant]"`, 'e.g. "linux/amd64" or "linux/arm64"');
+  if (!OSES.includes(os)) return bad(`unknown operating system "${os}" in platform ${JSON.stringify(s)}`, hint(os, OSES));
+  if (!ARCHES.includes(architecture)) return bad(`unknown architecture "${architecture}" in platform ${JSON.stringify(s)}`, hint(architecture, ARCHES));
+  if (variant !== undefined && !/^v[0-9]+$/.test(variant)) return bad(`unknown variant "${variant}" in platform ${JSON.stringify(s)}`, 'e.g. "v7" or "v8"');
+  return ok(variant ? { os, architecture, variant } : { os, architecture });
+}
+
+export function parseTag(s: string): Parsed<string> {
+  if (/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(s)) return ok(s);
+  return bad(`tag ${JSON.stringify(s)} is not valid`, 'tags are up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"');
+}
+
+const REPO_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPO_RE = new RegExp(`^(?:[A-Za-z0-9.-]+(?::\\d+)?/)?${REPO_PART}(?:/${REPO_PART})*$`);
+
+export function parseRepository(s: string): Parsed<string> {
+  if (REPO_RE.test(s)) return ok(s);
+  return bad(`${JSON.stringify(s)} is not a repository name`, 'use lowercase letters, digits and separators, e.g. "example/hello" or "ghcr.io/acme/hello"');
+}
+
+/** An absolute path in the image, normalised ("/app//x/./y" -> "/app/x/y"); ".." is refused. */
+export function parseImagePath(s: string): Parsed<string> {
+  if (!s.startsWith('/')) return bad(`${JSON.stringify(s)} is not an absolute path in the image`, `write it from the image root, e.g. "/${s.replace(/^\.?\/*/, '')}"`);
+  if (s.split('/').includes('..')) return bad(`${JSON.stringify(s)} contains ".."`, 'paths in the image may not climb with ".."; write the path it means directly');
+  if (s.includes('\0')) return bad('path contains a NUL byte');
+  const norm = posix.normalize(s);
+  return ok(norm.length > 1 && norm.endsWith('/') ? norm.slice(0, -1) : norm);
+}
+
+/** A path relative to the context, normalised; absolute paths and escapes with ".." are refused. */
+export function parseContextPath(s: string, what = 'source'): Parsed<string> {
+  if (s.startsWith('/')) return bad(`${what} ${JSON.stringify(s)} is absolute`, 'sources are relative to the context directory');
+  const norm = posix.normalize(s === '' ? '.' : s).replace(/\/$/, '');
+  if (norm === '..' || norm.startsWith('../')) {
+    return bad(`${what} ${JSON.stringify(s)} is outside the context`, 'a spec may only read files inside its context; move the files in, or widen `context`');
+  }
+  return ok(norm === '.' ? '' : norm);
+}

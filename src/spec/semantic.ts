@@ -1,0 +1,89 @@
+/**
+ * Checks the JSON Schema cannot express: formats of modes, owners, ports and platforms, image
+ * paths absolute with no "..", sources inside the context, unique layer names, no two entries
+ * of one layer writing the same path. Pure: reads no files, returns every problem it finds.
+ */
+import type { Diagnostic } from '../errors.js';
+import * as v from './parse-values.js';
+import { parseBaseRef, parseOutput } from './refs.js';
+import type { ImageSpec, LayerSpec } from './schema.js';
+import { diagnostic, type SpecSource } from './source.js';
+
+type Check = (pointer: string, p: v.Parsed<unknown>) => void;
+
+function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: string, path: string) => void): void {
+  for (const k of ['owner'] as const) if (layer[k] !== undefined) check(`${at}/${k}`, v.parseOwner(layer[k]));
+  for (const k of ['fileMode', 'dirMode'] as const) if (layer[k] !== undefined) check(`${at}/${k}`, v.parseMode(layer[k]));
+  layer.copy?.forEach((c, i) => {
+    const p = `${at}/copy/${i}`;
+    check(`${p}/from`, v.parseContextPath(c.from));
+    const to = v.parseImagePath(c.to);
+    check(`${p}/to`, to);
+    if (to.ok && !c.to.endsWith('/')) dup(`${p}/to`, to.value);
+    if (c.mode !== undefined) check(`${p}/mode`, v.parseMode(c.mode));
+    if (c.dirMode !== undefined) check(`${p}/dirMode`, v.parseMode(c.dirMode));
+    if (c.owner !== undefined) check(`${p}/owner`, v.parseOwner(c.owner));
+  });
+  const simple = [...(layer.files ?? []).map((e, i) => ['files', i, e] as const), ...(layer.dirs ?? []).map((e, i) => ['dirs', i, e] as const), ...(layer.symlinks ?? []).map((e, i) => ['symlinks', i, e] as const)];
+  for (const [kind, i, e] of simple) {
+    const p = `${at}/${kind}/${i}`;
+    const path = v.parseImagePath(e.path);
+    check(`${p}/path`, path);
+    if (path.ok) dup(`${p}/path`, path.value);
+    if ('mode' in e && e.mode !== undefined) check(`${p}/mode`, v.parseMode(e.mode));
+    if (e.owner !== undefined) check(`${p}/owner`, v.parseOwner(e.owner));
+  }
+  layer.remove?.forEach((r, i) => check(`${at}/remove/${i}`, v.parseImagePath(r)));
+  const empty = !layer.copy?.length && !layer.files?.length && !layer.dirs?.length && !layer.symlinks?.length && !layer.remove?.length;
+  if (empty) check(at, { ok: false, message: `layer "${layer.name}" is empty`, hint: 'give it copy, files, dirs, symlinks or remove entries, or delete it' });
+}
+
+function checkConfig(spec: ImageSpec, check: Check): void {
+  const c = spec.config;
+  if (!c) return;
+  if (c.user !== undefined) check('/config/user', v.parseUser(c.user));
+  if (c.workdir !== undefined) check('/config/workdir', v.parseImagePath(c.workdir));
+  c.ports?.forEach((port, i) => check(`/config/ports/${i}`, v.parsePort(port)));
+  c.volumes?.forEach((vol, i) => check(`/config/volumes/${i}`, v.parseImagePath(vol)));
+}
+
+function checkTop(spec: ImageSpec, check: Check): void {
+  check('/name', v.parseRepository(spec.name));
+  spec.tags?.forEach((t, i) => check(`/tags/${i}`, v.parseTag(t)));
+  spec.platforms?.forEach((p, i) => check(`/platforms/${i}`, v.parsePlatform(p)));
+  if (spec.from !== undefined) check('/from', parseBaseRef(spec.from));
+  if (spec.context !== undefined) check('/context', v.parseContextPath(spec.context, 'context'));
+  const d = spec.defaults;
+  if (d?.owner !== undefined) check('/defaults/owner', v.parseOwner(d.owner));
+  if (d?.fileMode !== undefined) check('/defaults/fileMode', v.parseMode(d.fileMode));
+  if (d?.dirMode !== undefined) check('/defaults/dirMode', v.parseMode(d.dirMode));
+  spec.output?.forEach((o, i) => check(`/output/${i}`, parseOutput(o)));
+  const c = spec.compression;
+  if (c?.algorithm !== 'zstd' && c?.level !== undefined && c.level > 9) {
+    check('/compression/level', { ok: false, message: `gzip level ${c.level} is out of range`, hint: 'gzip levels go from 0 (store) to 9 (smallest); 6 is the default' });
+  }
+}
+
+export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  const check: Check = (pointer, p) => {
+    if (!p.ok) found.push(diagnostic(src, pointer, p.message, p.hint));
+  };
+  checkTop(spec, check);
+  checkConfig(spec, check);
+  const names = new Map<string, number>();
+  spec.layers.forEach((layer, i) => {
+    const first = names.get(layer.name);
+    if (first !== undefined) check(`/layers/${i}/name`, { ok: false, message: `layer name "${layer.name}" is used twice`, hint: `layer ${first + 1} has it already; layer names must be unique` });
+    else names.set(layer.name, i);
+    const seen = new Map<string, string>();
+    const dup = (ptr: string, path: string) => {
+      const prev = seen.get(path);
+      if (prev === undefined) return void seen.set(path, ptr);
+      const { line } = diagnostic(src, prev, '').position;
+      check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${line} writes it already; keep one` });
+    };
+    checkLayer(layer, `/layers/${i}`, check, dup);
+  });
+  return found;
+}
