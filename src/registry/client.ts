@@ -1,0 +1,273 @@
+/**
+ * A client for one repository on one registry, speaking the OCI distribution spec: manifests
+ * (get, head, put), blobs (get verified by digest, head, cross-repository mount, upload). Every
+ * exchange goes through `request`, which adds auth (answering 401 challenges once), retries
+ * what is worth retrying, and turns socket failures into ImgbuildError('registry'). HTTPS by
+ * default; plain HTTP only for loopback hosts and hosts listed as insecure.
+ */
+import { Readable } from 'node:stream';
+import { ImgbuildError } from '../errors.js';
+import { isDigest, sha256, type Digest } from '../image/digest.js';
+import { MediaType } from '../image/media-types.js';
+import { Authenticator, repositoryScope } from './auth.js';
+import { credentialsFor, type CredentialOptions, type Credentials } from './credentials.js';
+import { networkError, responseError, type ErrorContext } from './errors.js';
+import { drain, readAll, send, type HttpResponse } from './http.js';
+import { isLoopbackHost, refReference, type ParsedRef } from './reference.js';
+import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
+import { uploadBlob, type UploadOptions } from './upload.js';
+import { VerifyingStream } from './verify.js';
+
+export interface ClientOptions {
+  /** Registry hosts (host[:port]) that may be spoken to over plain HTTP. */
+  insecure?: string[];
+  /** Further attempts after a retriable failure (default 4). */
+  retries?: number;
+  /** First backoff delay in ms (default 250); doubles each retry. */
+  retryDelayMs?: number;
+  /** Where credentials come from: a docker config location, or a function giving them. */
+  credentials?: CredentialOptions | (() => Promise<Credentials | undefined>);
+  /** Blobs larger than this are uploaded in PATCH chunks (default 16 MiB). */
+  monolithicLimit?: number;
+  /** Size of each PATCH chunk (default 16 MiB). */
+  chunkSize?: number;
+}
+
+export interface ManifestResult {
+  bytes: Uint8Array;
+  mediaType: string;
+  digest: Digest;
+}
+
+export interface RequestSpec {
+  method: string;
+  /** A path under the registry (`/v2/...`) or an absolute URL the registry gave (Location). */
+  path: string | URL;
+  scopes: string[];
+  headers?: Record<string, string>;
+  body?: () => Readable | Uint8Array;
+  ctx: ErrorContext;
+  /** Whether to retry 5xx and dropped connections here (default true; uploads retry whole). */
+  retry?: boolean;
+}
+
+export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest];
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+
+export class RegistryClient {
+  readonly baseUrl: URL;
+  private readonly retry: RetryPolicy;
+
+  private constructor(
+    readonly registry: string,
+    readonly repository: string,
+    private readonly auth: Authenticator,
+    private readonly opts: ClientOptions,
+  ) {
+    const plain = isPlainHttp(registry, opts);
+    this.baseUrl = new URL(`${plain ? 'http' : 'https'}://${registry}`);
+    this.retry = retryPolicy(opts);
+  }
+
+  static for(ref: Pick<ParsedRef, 'registry' | 'repository'>, opts: ClientOptions = {}): RegistryClient {
+    const c = opts.credentials;
+    const creds = typeof c === 'function' ? c : () => credentialsFor(ref.registry, c ?? {});
+    const plain = isPlainHttp(ref.registry, opts);
+    const auth = new Authenticator({ host: ref.registry, credentials: creds, retry: retryPolicy(opts), allowHttpRealm: plain });
+    return new RegistryClient(ref.registry, ref.repository, auth, opts);
+  }
+
+  /** A client for another repository on the same registry, sharing auth state. */
+  forRepository(repository: string): RegistryClient {
+    return new RegistryClient(this.registry, repository, this.auth, this.opts);
+  }
+
+  get pullScope(): string {
+    return repositoryScope(this.repository, 'pull');
+  }
+
+  get pushScope(): string {
+    return repositoryScope(this.repository, 'pull,push');
+  }
+
+  ctx(what?: string): ErrorContext {
+    return what === undefined ? { host: this.registry, repo: this.repository } : { host: this.registry, repo: this.repository, what };
+  }
+
+  /** One exchange with auth and retries; the response may be any status. */
+  async request(spec: RequestSpec): Promise<HttpResponse> {
+    const url = typeof spec.path === 'string' ? new URL(spec.path, this.baseUrl) : spec.path;
+    let sent: string | undefined;
+    const attempt = async () => {
+      sent = await this.auth.header(spec.scopes);
+      const headers = { ...spec.headers, ...(sent && url.host === this.baseUrl.host ? { authorization: sent } : {}) };
+      return send({ method: spec.method, url, headers, body: spec.body });
+    };
+    const policy = spec.retry === false ? { ...this.retry, retries: 0 } : this.retry;
+    try {
+      let res = await withRetries(attempt, policy);
+      if (res.status === 401 && (await this.auth.onUnauthorized(res, spec.scopes, sent))) {
+        drain(res.body);
+        res = await withRetries(attempt, policy);
+      }
+      return res;
+    } catch (e) {
+      throw networkError(e, spec.ctx);
+    }
+  }
+
+  /** Fail with a worded error unless `res.status` is one of `ok`. */
+  async expect(res: HttpResponse, ok: number[], ctx: ErrorContext): Promise<HttpResponse> {
+    if (ok.includes(res.status)) return res;
+    throw await responseError(res, ctx);
+  }
+
+  async getManifest(reference: string = 'latest', accept: readonly string[] = MANIFEST_ACCEPT): Promise<ManifestResult> {
+    const ctx = this.ctx(`manifest ${reference}`);
+    const res = await this.request({ method: 'GET', path: this.manifestPath(reference), scopes: [this.pullScope], headers: { accept: accept.join(', ') }, ctx });
+    if (res.status === 404 && !(await this.repositoryExists())) {
+      drain(res.body);
+      throw await responseError({ ...res, body: Readable.from([Buffer.from('{"errors":[{"code":"NAME_UNKNOWN"}]}')]) }, ctx);
+    }
+    await this.expect(res, [200], ctx);
+    const bytes = new Uint8Array(await readAll(res.body, MAX_MANIFEST_BYTES).catch((e: unknown) => { throw networkError(e, ctx); }));
+    const digest = sha256(bytes);
+    if (isDigest(reference) && digest !== reference) {
+      throw new ImgbuildError('registry', `manifest ${reference} from ${this.registry}/${this.repository} does not match its digest (got ${digest})`,
+        'the registry returned corrupted or different content');
+    }
+    return { bytes, mediaType: manifestMediaType(bytes, res), digest };
+  }
+
+  /**
+   * Whether the repository exists at all, asked only to word a 404 well: some registries answer
+   * MANIFEST_UNKNOWN for a missing repository too, and "no such repository" is the better news.
+   */
+  private async repositoryExists(): Promise<boolean> {
+    const res = await this.request({ method: 'GET', path: `/v2/${this.repository}/tags/list?n=1`, scopes: [this.pullScope], ctx: this.ctx() })
+      .catch(() => undefined);
+    if (!res) return true;
+    const body = await readAll(res.body, 64 * 1024).catch(() => Buffer.alloc(0));
+    return !(res.status === 404 && body.toString('utf8').includes('NAME_UNKNOWN'));
+  }
+
+  /** The descriptor of a manifest, or undefined when the registry does not have it. */
+  async headManifest(reference: string, accept: readonly string[] = MANIFEST_ACCEPT) {
+    const ctx = this.ctx(`manifest ${reference}`);
+    const res = await this.request({ method: 'HEAD', path: this.manifestPath(reference), scopes: [this.pullScope], headers: { accept: accept.join(', ') }, ctx });
+    drain(res.body);
+    if (res.status === 404) return undefined;
+    await this.expect(res, [200], ctx);
+    const d = String(res.headers['docker-content-digest'] ?? '');
+    return {
+      digest: isDigest(d) ? d : undefined,
+      mediaType: String(res.headers['content-type'] ?? '').split(';')[0]!.trim(),
+      size: Number(res.headers['content-length'] ?? NaN),
+    };
+  }
+
+  async putManifest(reference: string, bytes: Uint8Array, mediaType: string): Promise<Digest> {
+    const ctx = this.ctx(`manifest ${reference}`);
+    const res = await this.request({
+      method: 'PUT', path: this.manifestPath(reference), scopes: [this.pushScope],
+      headers: { 'content-type': mediaType }, body: () => bytes, ctx,
+    });
+    drain((await this.expect(res, [200, 201], ctx)).body);
+    return sha256(bytes);
+  }
+
+  /** The blob's bytes, failing with an error if they do not hash to `digest`. */
+  async getBlob(digest: Digest, size?: number): Promise<Readable> {
+    const ctx = this.ctx(`blob ${digest}`);
+    let res = await this.request({ method: 'GET', path: this.blobPath(digest), scopes: [this.pullScope], ctx });
+    for (let n = 0; isRedirect(res.status) && n < MAX_REDIRECTS; n++) {
+      drain(res.body);
+      const to = new URL(String(res.headers.location ?? ''), this.baseUrl);
+      // Storage backends are often another host: the request carries no Authorization there.
+      res = await this.request({ method: 'GET', path: to, scopes: [this.pullScope], ctx });
+    }
+    await this.expect(res, [200], ctx);
+    const verify = new VerifyingStream({
+      expected: digest,
+      size,
+      onMismatch: (actual, n) => new ImgbuildError('registry',
+        `blob ${digest} from ${this.registry}/${this.repository} is corrupt: ` +
+          (actual ? `its ${n} bytes hash to ${actual}` : `it is longer than its ${size} bytes`),
+        'the registry holds damaged content; push the image again'),
+    });
+    res.body.on('error', (e) => verify.destroy(networkError(e, ctx)));
+    return res.body.pipe(verify);
+  }
+
+  async headBlob(digest: Digest): Promise<boolean> {
+    const ctx = this.ctx(`blob ${digest}`);
+    const res = await this.request({ method: 'HEAD', path: this.blobPath(digest), scopes: [this.pullScope], ctx });
+    drain(res.body);
+    if (res.status === 404) return false;
+    await this.expect(res, [200, 307], ctx);
+    return true;
+  }
+
+  /** Ask the registry to link a blob from another repository; true when it did. */
+  async mountBlob(digest: Digest, fromRepo: string): Promise<boolean> {
+    const path = `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(fromRepo)}`;
+    const scopes = [this.pushScope, repositoryScope(fromRepo, 'pull')];
+    const res = await this.request({ method: 'POST', path, scopes, ctx: this.ctx(`blob ${digest}`) });
+    drain(res.body);
+    if (res.status === 201) return true;
+    // 202: the registry opened an upload session instead; close it rather than leave it dangling.
+    if (res.status === 202 && res.headers.location) {
+      const loc = new URL(String(res.headers.location), this.baseUrl);
+      await this.request({ method: 'DELETE', path: loc, scopes: [this.pushScope], ctx: this.ctx(), retry: false })
+        .then((r) => drain(r.body), () => {});
+    }
+    return false;
+  }
+
+  async uploadBlob(digest: Digest, size: number, open: () => Readable | Promise<Readable>, onBytes?: (n: number) => void): Promise<void> {
+    const opts: UploadOptions = {
+      monolithicLimit: this.opts.monolithicLimit ?? 16 * 1024 * 1024,
+      chunkSize: this.opts.chunkSize ?? 16 * 1024 * 1024,
+      retry: this.retry,
+      onBytes,
+    };
+    await uploadBlob(this, digest, size, open, opts);
+  }
+
+  manifestPath(reference: string): string {
+    return `/v2/${this.repository}/manifests/${encodeURIComponent(reference)}`;
+  }
+
+  blobPath(digest: Digest): string {
+    return `/v2/${this.repository}/blobs/${digest}`;
+  }
+}
+
+function isPlainHttp(registry: string, opts: ClientOptions): boolean {
+  return isLoopbackHost(registry) || (opts.insecure ?? []).some((h) => h.toLowerCase() === registry);
+}
+
+function retryPolicy(opts: ClientOptions): RetryPolicy {
+  return { ...DEFAULT_RETRY, retries: opts.retries ?? DEFAULT_RETRY.retries, baseDelayMs: opts.retryDelayMs ?? DEFAULT_RETRY.baseDelayMs };
+}
+
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+/** The manifest's own mediaType field wins over Content-Type, which some registries get wrong. */
+function manifestMediaType(bytes: Uint8Array, res: HttpResponse): string {
+  try {
+    const mt = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { mediaType?: unknown }).mediaType;
+    if (typeof mt === 'string' && mt) return mt;
+  } catch {
+    // not JSON: fall through to the header; the caller will reject the content anyway
+  }
+  return String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+}
+
+/** A client for the repository a reference names, and the tag or digest it names. */
+export function clientFor(ref: ParsedRef, opts: ClientOptions = {}): { client: RegistryClient; reference: string } {
+  return { client: RegistryClient.for(ref, opts), reference: refReference(ref) };
+}

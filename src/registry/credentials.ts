@@ -1,0 +1,180 @@
+/**
+ * Where the credentials for a registry host come from, in the order people expect: the
+ * IMGBUILD_REGISTRY_USER / IMGBUILD_REGISTRY_PASSWORD environment (optionally limited to
+ * IMGBUILD_REGISTRY_HOST), then the Docker config file (`auths`, `credHelpers`, `credsStore`,
+ * the latter two through `docker-credential-<name> get`). Also `saveLogin`, which records a login
+ * in that file atomically with mode 0600. Secrets never enter an error message.
+ */
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ImgbuildError } from '../errors.js';
+import { DOCKER_HUB } from './reference.js';
+
+export type Credentials =
+  | { kind: 'basic'; username: string; password: string }
+  /** An OAuth2 refresh token (docker's `identitytoken`), exchanged at the token endpoint. */
+  | { kind: 'identity'; identityToken: string };
+
+export interface CredentialOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Directory holding config.json; defaults to $DOCKER_CONFIG or ~/.docker. */
+  configDir?: string;
+}
+
+interface DockerAuthEntry {
+  auth?: string;
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+}
+interface DockerConfig {
+  auths?: Record<string, DockerAuthEntry>;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+  [k: string]: unknown;
+}
+
+/** The key Docker uses for Docker Hub in config files and credential helpers. */
+const HUB_KEY = 'https://index.docker.io/v1/';
+
+export function dockerConfigPath(opts: CredentialOptions = {}): string {
+  const env = opts.env ?? process.env;
+  const dir = opts.configDir ?? env.DOCKER_CONFIG ?? path.join(os.homedir(), '.docker');
+  return path.join(dir, 'config.json');
+}
+
+/** Credentials for `host`, or undefined for anonymous access. */
+export async function credentialsFor(host: string, opts: CredentialOptions = {}): Promise<Credentials | undefined> {
+  const fromEnv = envCredentials(host, opts.env ?? process.env);
+  if (fromEnv) return fromEnv;
+  const cfg = await readDockerConfig(dockerConfigPath(opts));
+  const helper = cfg.credHelpers?.[host] ?? (host === DOCKER_HUB ? cfg.credHelpers?.['docker.io'] : undefined);
+  if (helper) return runCredentialHelper(helper, helperKey(host), opts.env);
+  const entry = findAuthEntry(cfg.auths ?? {}, host);
+  if (entry) return decodeAuthEntry(entry, host);
+  if (cfg.credsStore) return runCredentialHelper(cfg.credsStore, helperKey(host), opts.env);
+  return undefined;
+}
+
+function envCredentials(host: string, env: NodeJS.ProcessEnv): Credentials | undefined {
+  const username = env.IMGBUILD_REGISTRY_USER;
+  const password = env.IMGBUILD_REGISTRY_PASSWORD;
+  if (!username || password === undefined) return undefined;
+  const scope = env.IMGBUILD_REGISTRY_HOST;
+  if (scope && normaliseHost(scope) !== host) return undefined;
+  return { kind: 'basic', username, password };
+}
+
+/** `https://index.docker.io/v1/` -> registry-1.docker.io; `https://h:5000/x` -> h:5000. */
+export function normaliseHost(key: string): string {
+  const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+  return host === 'index.docker.io' || host === 'docker.io' || host === 'registry.hub.docker.com' ? DOCKER_HUB : host;
+}
+
+function helperKey(host: string): string {
+  return host === DOCKER_HUB ? HUB_KEY : host;
+}
+
+function findAuthEntry(auths: Record<string, DockerAuthEntry>, host: string): DockerAuthEntry | undefined {
+  for (const [key, entry] of Object.entries(auths)) if (normaliseHost(key) === host) return entry;
+  return undefined;
+}
+
+function decodeAuthEntry(e: DockerAuthEntry, host: string): Credentials | undefined {
+  if (e.identitytoken) return { kind: 'identity', identityToken: e.identitytoken };
+  if (e.username && e.password !== undefined) return { kind: 'basic', username: e.username, password: e.password };
+  if (!e.auth) return undefined;
+  const text = Buffer.from(e.auth, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) {
+    throw new ImgbuildError('registry', `the docker config entry for ${host} has a malformed "auth" value`,
+      `log in again: imgbuild login ${host}`);
+  }
+  return { kind: 'basic', username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+async function readDockerConfig(file: string): Promise<DockerConfig> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ImgbuildError('registry', `cannot read docker config ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as DockerConfig;
+  } catch {
+    throw new ImgbuildError('registry', `docker config ${file} is not valid JSON`, 'fix or remove the file');
+  }
+}
+
+/** Run `docker-credential-<name> get` with the server on stdin; "not found" means anonymous. */
+export async function runCredentialHelper(name: string, server: string, env?: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
+  const prog = `docker-credential-${name}`;
+  const { code, stdout, stderr, spawnError } = await run(prog, ['get'], server, env);
+  if (spawnError) {
+    throw new ImgbuildError('registry', `credential helper ${prog} could not be run (${spawnError})`,
+      `install ${prog} or remove it from the docker config`);
+  }
+  if (code !== 0) {
+    // Helpers say "credentials not found" on stdout or stderr when they hold nothing for a host.
+    if (/not found/i.test(stdout + stderr)) return undefined;
+    throw new ImgbuildError('registry', `credential helper ${prog} failed for ${server} (exit ${code})`,
+      `run \`echo ${server} | ${prog} get\` to see its error`);
+  }
+  let out: { Username?: string; Secret?: string };
+  try {
+    out = JSON.parse(stdout) as typeof out;
+  } catch {
+    throw new ImgbuildError('registry', `credential helper ${prog} printed something that is not JSON`);
+  }
+  if (!out.Secret) return undefined;
+  if (out.Username === '<token>') return { kind: 'identity', identityToken: out.Secret };
+  return { kind: 'basic', username: out.Username ?? '', password: out.Secret };
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  spawnError?: string;
+}
+
+function run(prog: string, args: string[], input: string, env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(prog, args, { env: env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', (e: NodeJS.ErrnoException) => resolve({ code: null, stdout, stderr, spawnError: e.code ?? e.message }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+  });
+}
+
+/** Record a login for `host` in the docker config file: temp file, mode 0600, rename. */
+export async function saveLogin(host: string, username: string, password: string, opts: CredentialOptions = {}): Promise<string> {
+  const file = dockerConfigPath(opts);
+  const cfg = await readDockerConfig(file);
+  const key = host === DOCKER_HUB ? HUB_KEY : host;
+  const auths = { ...(cfg.auths ?? {}) };
+  for (const k of Object.keys(auths)) if (normaliseHost(k) === normaliseHost(key)) delete auths[k];
+  auths[key] = { auth: Buffer.from(`${username}:${password}`, 'utf8').toString('base64') };
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await fs.writeFile(tmp, JSON.stringify({ ...cfg, auths }, null, '\t') + '\n', { mode: 0o600 });
+    await fs.chmod(tmp, 0o600); // writeFile's mode is filtered by the umask
+    await fs.rename(tmp, file);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw new ImgbuildError('registry', `cannot write docker config ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return file;
+}

@@ -1,0 +1,123 @@
+/**
+ * Where credentials come from: the environment (scoped by host), docker config `auths` (base64
+ * auth, username/password, identitytoken), `credHelpers` and `credsStore` through a fake
+ * `docker-credential-test` on PATH, and `saveLogin` writing the config atomically with mode 0600.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImgbuildError } from '../../src/errors.js';
+import { credentialsFor, saveLogin } from '../../src/registry/credentials.js';
+
+let dir: string;
+let bin: string;
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+function writeConfig(cfg: unknown) {
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+}
+
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: `${bin}:${process.env.PATH}`, HOME: dir, ...extra };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'imgbuild-creds-'));
+  bin = path.join(dir, 'bin');
+  mkdirSync(bin, { recursive: true });
+  // A credential helper holding one login per host, keyed by what arrives on stdin.
+  const helper = path.join(bin, 'docker-credential-test');
+  writeFileSync(helper, `#!/bin/sh
+[ "$1" = get ] || exit 2
+read host
+case "$host" in
+  helper.example.com) echo '{"ServerURL":"helper.example.com","Username":"hu","Secret":"hs"}' ;;
+  https://index.docker.io/v1/) echo '{"ServerURL":"hub","Username":"hubuser","Secret":"hubsecret"}' ;;
+  token.example.com) echo '{"ServerURL":"token.example.com","Username":"<token>","Secret":"refresh-tok"}' ;;
+  broken.example.com) echo 'helper exploded' >&2; exit 3 ;;
+  *) echo 'credentials not found in native keychain'; exit 1 ;;
+esac
+`);
+  chmodSync(helper, 0o755);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('credentialsFor', () => {
+  it('prefers the environment, limited to IMGBUILD_REGISTRY_HOST when set', async () => {
+    writeConfig({ auths: { 'r.example.com': { auth: b64('cfg:cfgpass') } } });
+    const e = env({ IMGBUILD_REGISTRY_USER: 'envuser', IMGBUILD_REGISTRY_PASSWORD: 'envpass' });
+    expect(await credentialsFor('r.example.com', { env: e, configDir: dir })).toEqual({ kind: 'basic', username: 'envuser', password: 'envpass' });
+    const scoped = { ...e, IMGBUILD_REGISTRY_HOST: 'other.example.com' };
+    expect(await credentialsFor('r.example.com', { env: scoped, configDir: dir })).toEqual({ kind: 'basic', username: 'cfg', password: 'cfgpass' });
+  });
+
+  it('reads auths entries: base64 auth (password may hold a colon), username/password, identitytoken, URL keys', async () => {
+    writeConfig({
+      auths: {
+        'a.example.com': { auth: b64('alice:pa:ss') },
+        'https://b.example.com/v2/': { username: 'bob', password: 'pw' },
+        'c.example.com:5000': { identitytoken: 'idtok' },
+        'https://index.docker.io/v1/': { auth: b64('hub:hubpw') },
+      },
+    });
+    const get = (h: string) => credentialsFor(h, { env: env(), configDir: dir });
+    expect(await get('a.example.com')).toEqual({ kind: 'basic', username: 'alice', password: 'pa:ss' });
+    expect(await get('b.example.com')).toEqual({ kind: 'basic', username: 'bob', password: 'pw' });
+    expect(await get('c.example.com:5000')).toEqual({ kind: 'identity', identityToken: 'idtok' });
+    expect(await get('registry-1.docker.io')).toEqual({ kind: 'basic', username: 'hub', password: 'hubpw' });
+    expect(await get('nothing.example.com')).toBeUndefined();
+  });
+
+  it('finds the config through DOCKER_CONFIG', async () => {
+    writeConfig({ auths: { 'd.example.com': { username: 'u', password: 'p' } } });
+    expect(await credentialsFor('d.example.com', { env: env({ DOCKER_CONFIG: dir }) })).toEqual({ kind: 'basic', username: 'u', password: 'p' });
+  });
+
+  it('asks credHelpers[host] and credsStore through docker-credential-<name>', async () => {
+    writeConfig({ credHelpers: { 'helper.example.com': 'test', 'token.example.com': 'test' }, credsStore: 'test' });
+    const get = (h: string) => credentialsFor(h, { env: env(), configDir: dir });
+    expect(await get('helper.example.com')).toEqual({ kind: 'basic', username: 'hu', password: 'hs' });
+    expect(await get('token.example.com')).toEqual({ kind: 'identity', identityToken: 'refresh-tok' });
+    expect(await get('registry-1.docker.io')).toEqual({ kind: 'basic', username: 'hubuser', password: 'hubsecret' });
+    expect(await get('unknown.example.com')).toBeUndefined();
+  });
+
+  it('reports a failing or missing helper without its output', async () => {
+    writeConfig({ credHelpers: { 'broken.example.com': 'test', 'gone.example.com': 'absent' } });
+    const get = (h: string) => credentialsFor(h, { env: env(), configDir: dir }).catch((e: unknown) => e as ImgbuildError);
+    const broken = (await get('broken.example.com')) as ImgbuildError;
+    expect(broken).toBeInstanceOf(ImgbuildError);
+    expect(broken.message).toBe('credential helper docker-credential-test failed for broken.example.com (exit 3)');
+    expect(((await get('gone.example.com')) as ImgbuildError).message).toMatch(/docker-credential-absent could not be run/);
+  });
+
+  it('rejects a config file that is not JSON, naming it', async () => {
+    writeFileSync(path.join(dir, 'config.json'), '{nope');
+    const err = await credentialsFor('x.example.com', { env: env(), configDir: dir }).catch((e: unknown) => e as ImgbuildError);
+    expect((err as ImgbuildError).message).toBe(`docker config ${path.join(dir, 'config.json')} is not valid JSON`);
+  });
+});
+
+describe('saveLogin', () => {
+  it('writes auths with mode 0600, keeps other settings, replaces an older entry, leaves no temp file', async () => {
+    const cfgDir = path.join(dir, 'login');
+    mkdirSync(cfgDir, { recursive: true });
+    writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'x', auths: { 'https://r.example.com/': { auth: b64('old:old') } } }));
+    const file = await saveLogin('r.example.com', 'new', 'n3w:pass', { configDir: cfgDir });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const cfg = JSON.parse(readFileSync(file, 'utf8'));
+    expect(cfg.credsStore).toBe('x');
+    expect(Object.keys(cfg.auths)).toEqual(['r.example.com']);
+    expect(readdirSync(cfgDir)).toEqual(['config.json']);
+    const creds = await credentialsFor('r.example.com', { env: env(), configDir: cfgDir });
+    expect(creds).toEqual({ kind: 'basic', username: 'new', password: 'n3w:pass' });
+  });
+
+  it('creates the config directory and uses the Docker Hub key', async () => {
+    const cfgDir = path.join(dir, 'fresh', 'docker');
+    await saveLogin('registry-1.docker.io', 'u', 'p', { configDir: cfgDir });
+    const cfg = JSON.parse(readFileSync(path.join(cfgDir, 'config.json'), 'utf8'));
+    expect(Object.keys(cfg.auths)).toEqual(['https://index.docker.io/v1/']);
+  });
+});
