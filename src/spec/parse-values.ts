@@ -76,7 +76,8 @@ export function parseTag(s: string): Parsed<string> {
 }
 
 const REPO_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REPO_RE = new RegExp(`^(?:[A-Za-z0-9.-]+(?::\\d+)?/)?${REPO_PART}(?:/${REPO_PART})*$`);
+const HOST = '(?:(?:localhost|[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+)(?::\\d+)?|[A-Za-z0-9-]+:\\d+)';
+const REPO_RE = new RegExp(`^(?:${HOST}/)?${REPO_PART}(?:/${REPO_PART})*$`);
 
 export function parseRepository(s: string): Parsed<string> {
   if (REPO_RE.test(s)) return ok(s);

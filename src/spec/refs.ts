@@ -8,8 +8,9 @@ import type { OutputSpec } from './schema.js';
 import type { Parsed } from './parse-values.js';
 
 // name components, optional registry host[:port], then :tag and/or @sha256:digest
+// A first component is a registry host only if it has a dot or a port, or is localhost (Docker's rule).
 const REGISTRY_REF =
-  /^(?:[A-Za-z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+  /^(?:(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|\[[0-9a-fA-F:]+\])(?::\d+)?\/|[A-Za-z0-9-]+:\d+\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
 export function isRegistryRef(s: string): boolean {
   return REGISTRY_REF.test(s);

@@ -1,0 +1,150 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SpecError } from '../../src/errors.js';
+import { compilePlan } from '../../src/plan/compile.js';
+import type { BuildPlan, PlanEntry } from '../../src/plan/types.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { UncachedDigester } from '../../src/store/file-digests.js';
+
+/** A context with files, an executable, an empty dir, symlinks (in and out), and excluded docs. */
+function makeContext(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-plan-'));
+  const w = (rel: string, body: string) => {
+    mkdirSync(join(dir, rel, '..'), { recursive: true });
+    writeFileSync(join(dir, rel), body);
+  };
+  w('app/src/b.js', 'b');
+  w('app/src/a.js', 'a');
+  w('app/src/A-upper.js', 'A');
+  w('app/src/lib/z.js', 'zz');
+  w('app/README.md', 'docs');
+  w('app/src/lib/NOTES.md', 'notes');
+  w('app/bin/run', '#!/bin/sh\n');
+  chmodSync(join(dir, 'app/bin/run'), 0o755);
+  mkdirSync(join(dir, 'app/empty'));
+  symlinkSync('src/a.js', join(dir, 'app/link-in'));
+  symlinkSync('/etc/passwd', join(dir, 'app/link-out'));
+  return dir;
+}
+
+async function plan(dir: string, layers: string, extra = ''): Promise<BuildPlan> {
+  writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n${layers}\n${extra}`);
+  return compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester());
+}
+
+const show = (e: PlanEntry) => `${e.type} ${e.path} ${e.mode.toString(8)} ${e.uid}:${e.gid}${e.type === 'symlink' ? ` -> ${e.target}` : ''}${e.type === 'file' ? ` ${e.size}` : ''}`;
+
+describe('compile', () => {
+  it('resolves a directory copy into sorted entries with parents, modes, symlinks and empty dirs', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: app\n    owner: "1000:1000"\n    copy:\n      - { from: app/, to: /srv/app/, exclude: ["**/*.md"] }`);
+    expect(p.layers[0]!.entries.map(show)).toEqual([
+      'dir srv 755 0:0',
+      'dir srv/app 755 1000:1000',
+      'dir srv/app/bin 755 1000:1000',
+      'file srv/app/bin/run 755 1000:1000 10',
+      'dir srv/app/empty 755 1000:1000',
+      'symlink srv/app/link-in 777 1000:1000 -> src/a.js',
+      'symlink srv/app/link-out 777 1000:1000 -> /etc/passwd',
+      'dir srv/app/src 755 1000:1000',
+      'file srv/app/src/A-upper.js 644 1000:1000 1',
+      'file srv/app/src/a.js 644 1000:1000 1',
+      'file srv/app/src/b.js 644 1000:1000 1',
+      'dir srv/app/src/lib 755 1000:1000',
+      'file srv/app/src/lib/z.js 644 1000:1000 2',
+    ]);
+    expect(p.layers[0]).toMatchObject({ files: 5, bytes: 15 });
+  });
+
+  it('copies a single file into a directory or onto a path', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: l\n    copy:\n      - { from: app/src/a.js, to: /x/ }\n      - { from: app/src/b.js, to: /y/b.txt, mode: "0400" }`);
+    expect(p.layers[0]!.entries.map(show)).toEqual(['dir x 755 0:0', 'file x/a.js 644 0:0 1', 'dir y 755 0:0', 'file y/b.txt 400 0:0 1']);
+  });
+
+  it('keeps glob matches relative to the glob base', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: l\n    copy:\n      - { from: "app/src/**/*.js", to: /js/ }`);
+    expect(p.layers[0]!.entries.filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['js/A-upper.js', 'js/a.js', 'js/b.js', 'js/lib/z.js']);
+  });
+
+  it('adds inline files, dirs, symlinks and whiteouts', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: l\n    files: [{ path: /etc/c.conf, content: "héllo", mode: "0600" }]\n    dirs: [{ path: /tmp, mode: "1777" }]\n    symlinks: [{ path: /bin/sh, target: busybox }]\n    remove: [/usr/share/doc]`);
+    expect(p.layers[0]!.entries.map(show)).toEqual([
+      'dir bin 755 0:0',
+      'symlink bin/sh 777 0:0 -> busybox',
+      'dir etc 755 0:0',
+      'file etc/c.conf 600 0:0 6',
+      'dir tmp 1777 0:0',
+      'dir usr 755 0:0',
+      'dir usr/share 755 0:0',
+      'whiteout usr/share/doc 0 0:0',
+    ]);
+  });
+
+  it('lets an explicit dir override the mode of a copied one', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/ }]\n    dirs: [{ path: /s/lib, mode: "0700" }]`);
+    expect(p.layers[0]!.entries.find((e) => e.path === 's/lib')!.mode).toBe(0o700);
+  });
+
+  it('reports missing sources with a did-you-mean, and paths written twice, all at once', async () => {
+    const dir = makeContext();
+    const err = await plan(dir, `  - name: l\n    copy:\n      - { from: app/srcc/, to: /a/ }\n      - { from: app/src/, to: /g/ }\n    files: [{ path: /g/a.js, content: x }]`).catch((e) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message} (${d.hint})`)).toEqual([
+      '6 source "app/srcc/" does not exist in the context (did you mean "app/src"?)',
+      '8 /g/a.js is written twice in this layer (line 7 writes it; each path may come from one entry of a layer)',
+    ]);
+  });
+
+  it('refuses a source reached through a symlink that leaves the context', async () => {
+    const dir = makeContext();
+    const outside = mkdtempSync(join(tmpdir(), 'imgbuild-outside-'));
+    writeFileSync(join(outside, 'secret'), 's');
+    symlinkSync(outside, join(dir, 'escape'));
+    const err = await plan(dir, `  - name: l\n    copy: [{ from: escape/secret, to: /s }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics[0]!.message).toMatch(/leads outside the context through a symlink/);
+  });
+
+  it('refuses special files, naming them', async () => {
+    const dir = makeContext();
+    execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
+    const err = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/ }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics[0]!.message).toMatch(/app\/src\/pipe is a special file/);
+  });
+});
+
+describe('cache keys', () => {
+  const layers = `  - name: one\n    copy: [{ from: app/src/, to: /s/ }]\n  - name: two\n    copy: [{ from: app/bin/, to: /b/ }]`;
+
+  it('are stable across runs and ignore mtimes', async () => {
+    const dir = makeContext();
+    const first = await plan(dir, layers);
+    utimesSync(join(dir, 'app/src/a.js'), new Date(2001, 1, 1), new Date(2001, 1, 1));
+    const second = await plan(dir, layers);
+    expect(JSON.stringify(second)).toBe(JSON.stringify(first));
+  });
+
+  it('change for exactly the layer whose file changed by one byte', async () => {
+    const dir = makeContext();
+    const before = await plan(dir, layers);
+    writeFileSync(join(dir, 'app/src/lib/z.js'), 'zy');
+    const after = await plan(dir, layers);
+    expect(after.layers[0]!.cacheKey).not.toBe(before.layers[0]!.cacheKey);
+    expect(after.layers[1]!.cacheKey).toBe(before.layers[1]!.cacheKey);
+  });
+
+  it('change with mode, owner, compression and build time', async () => {
+    const dir = makeContext();
+    const base = (await plan(dir, layers)).layers[0]!.cacheKey;
+    const keyWith = async (l: string, extra = '') => (await plan(dir, l, extra)).layers[0]!.cacheKey;
+    expect(await keyWith(layers.replace('to: /s/ }', 'to: /s/, mode: "0600" }'))).not.toBe(base);
+    expect(await keyWith(layers.replace('to: /s/ }', 'to: /s/, owner: "1" }'))).not.toBe(base);
+    expect(await keyWith(layers, 'compression: { level: 9 }')).not.toBe(base);
+  });
+});

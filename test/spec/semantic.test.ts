@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { expand } from '../../src/spec/interpolate.js';
+import * as v from '../../src/spec/parse-values.js';
+import { brief, load, loadError, minimal } from './helpers.js';
+
+describe('interpolation', () => {
+  it('expands variables, defaults and $$', () => {
+    expect(expand('a-${X}-${Y:-dflt}-$$HOME-$', { X: '1' })).toEqual({ value: 'a-1-dflt-$HOME-$', problems: [] });
+  });
+
+  it('prefers --var over the environment', async () => {
+    const spec = await load(minimal().replace('name: example/app', 'name: example/app\ntags: ["${T}"]'), { vars: { T: 'fromvar' }, env: { T: 'fromenv' } });
+    expect(spec.tags).toEqual(['fromvar']);
+  });
+
+  it('names an undefined variable at its position', () => {
+    expect(brief(minimal('annotations: { a: "x ${MISSING} y" }\n'))).toEqual([
+      '7:22 variable MISSING is not defined (pass --var MISSING=..., set it in the environment, or write ${MISSING:-default})',
+    ]);
+  });
+
+  it('refuses malformed references', () => {
+    expect(brief(minimal('annotations: { a: "${1X}", b: "${open" }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '7:20 "${1X}" is not a valid variable reference',
+      '7:32 unterminated "${"',
+    ]);
+  });
+
+  it('never interpolates keys', () => {
+    expect(brief(minimal('annotations: { "${K}": v }\n'))).toEqual([]);
+  });
+});
+
+describe('value formats', () => {
+  it('parses modes', () => {
+    expect(v.parseMode('0644')).toEqual({ ok: true, value: 0o644 });
+    expect(v.parseMode('1777')).toEqual({ ok: true, value: 0o1777 });
+    for (const bad of ['0999', '644a', '12', '07777x', '']) expect(v.parseMode(bad).ok, bad).toBe(false);
+  });
+
+  it('parses owners, a lone uid meaning uid:uid', () => {
+    expect(v.parseOwner('1000')).toEqual({ ok: true, value: { uid: 1000, gid: 1000 } });
+    expect(v.parseOwner('0:5')).toEqual({ ok: true, value: { uid: 0, gid: 5 } });
+    for (const bad of ['root', '1:2:3', '-1', '99999999']) expect(v.parseOwner(bad).ok, bad).toBe(false);
+  });
+
+  it('parses ports to the OCI form', () => {
+    expect(v.parsePort(8080)).toEqual({ ok: true, value: '8080/tcp' });
+    expect(v.parsePort('53/udp')).toEqual({ ok: true, value: '53/udp' });
+    for (const bad of [0, 70000, '80/icmp', 'http']) expect(v.parsePort(bad).ok, String(bad)).toBe(false);
+  });
+
+  it('parses platforms with a did-you-mean', () => {
+    expect(v.parsePlatform('linux/arm64/v8')).toEqual({ ok: true, value: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+    expect(v.parsePlatform('linux/amd46')).toMatchObject({ ok: false, hint: 'did you mean "amd64"?' });
+  });
+
+  it('normalises image paths and refuses escapes', () => {
+    expect(v.parseImagePath('/app//x/./y/')).toEqual({ ok: true, value: '/app/x/y' });
+    expect(v.parseImagePath('/')).toEqual({ ok: true, value: '/' });
+    expect(v.parseImagePath('app/x')).toMatchObject({ ok: false, hint: 'write it from the image root, e.g. "/app/x"' });
+    expect(v.parseImagePath('/a/../../etc').ok).toBe(false);
+  });
+
+  it('keeps context paths inside the context', () => {
+    expect(v.parseContextPath('./src/')).toEqual({ ok: true, value: 'src' });
+    expect(v.parseContextPath('a/../b')).toEqual({ ok: true, value: 'b' });
+    expect(v.parseContextPath('.')).toEqual({ ok: true, value: '' });
+    for (const bad of ['../x', 'a/../../x', '/etc/passwd']) expect(v.parseContextPath(bad).ok, bad).toBe(false);
+  });
+});
+
+describe('semantic checks', () => {
+  it('refuses duplicate layer names and duplicate dests in one layer', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+layers:
+  - name: a
+    files:
+      - { path: /x, content: "1" }
+      - { path: /x/, content: "2" }
+  - name: a
+    dirs: [{ path: /d }]
+`;
+    expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:17 /x is written twice in layer "a"', '8:11 layer name "a" is used twice']);
+  });
+
+  it('refuses an empty layer, a bad base reference and a bad output', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+from: "Not A Ref"
+layers:
+  - name: empty
+output:
+  - registry: "UPPER/case"
+`;
+    expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '3:7 base image "Not A Ref" is not a reference imgbuild understands',
+      '5:5 layer "empty" is empty',
+      '7:5 registry output "UPPER/case" is not a repository reference',
+    ]);
+  });
+
+  it('parses base references of every kind', async () => {
+    const at = (from: string) => load(minimal(`from: "${from}"\n`)).then((s) => s.base);
+    expect(await at('docker.io/library/alpine:3.20')).toEqual({ kind: 'registry', ref: 'docker.io/library/alpine:3.20' });
+    expect(await at('oci:./base:v1')).toMatchObject({ kind: 'oci', tag: 'v1' });
+    expect(await at('docker-archive:./base.tar')).toMatchObject({ kind: 'docker-archive' });
+  });
+
+  it('inherits owner and modes global -> layer -> entry', async () => {
+    const spec = await load(`apiVersion: imgbuild/v1
+name: example/app
+defaults: { owner: "1:1", fileMode: "0600", dirMode: "0700" }
+layers:
+  - name: l
+    owner: "2:2"
+    files:
+      - { path: /a, content: a }
+      - { path: /b, content: b, owner: "3:3", mode: "0640" }
+    dirs: [{ path: /d }]
+`);
+    const [l] = spec.layers;
+    expect(l!.files.map((f) => [f.owner.uid, f.mode])).toEqual([[2, 0o600], [3, 0o640]]);
+    expect(l!.dirs[0]).toMatchObject({ mode: 0o700, owner: { uid: 2, gid: 2 } });
+  });
+
+  it('translates config to the OCI vocabulary', async () => {
+    const spec = await load(minimal('config:\n  env: { A: "1", B: "2" }\n  ports: [8080, "53/udp"]\n  volumes: [/data/]\n  user: "1000:1000"\n'));
+    expect(spec.config).toEqual({ User: '1000:1000', ExposedPorts: { '8080/tcp': {}, '53/udp': {} }, Env: ['A=1', 'B=2'], Volumes: { '/data': {} } });
+  });
+
+  it('takes SOURCE_DATE_EPOCH as the build time, refusing junk', async () => {
+    expect((await load(minimal(), { env: { SOURCE_DATE_EPOCH: '1700000000' } })).epoch).toBe(1700000000);
+    await expect(load(minimal(), { env: { SOURCE_DATE_EPOCH: 'yesterday' } })).rejects.toThrow(/SOURCE_DATE_EPOCH=yesterday/);
+  });
+
+  it('throws a SpecError carrying every diagnostic', async () => {
+    const e = await loadError(minimal('config:\n  user: "a b"\n  workdir: rel\n'));
+    expect(e.diagnostics.map((d) => d.position.line)).toEqual([8, 9]);
+  });
+});

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { schemaJson } from '../../src/spec/schema.js';
+import { brief, load, minimal, problems } from './helpers.js';
+
+describe('schema', () => {
+  it('accepts the bundled example', () => {
+    const text = readFileSync(new URL('../../image.example.yaml', import.meta.url), 'utf8');
+    expect(problems(text)).toEqual([]);
+  });
+
+  it('accepts a minimal spec and fills in defaults', async () => {
+    const spec = await load(minimal());
+    expect(spec.tags).toEqual(['latest']);
+    expect(spec.platforms).toEqual([{ os: 'linux', architecture: 'amd64' }]);
+    expect(spec.compression).toEqual({ algorithm: 'gzip', level: 6 });
+    expect(spec.base).toEqual({ kind: 'scratch' });
+    expect(spec.outputs).toHaveLength(1);
+    expect(spec.outputs[0]).toMatchObject({ kind: 'oci' });
+    expect((spec.outputs[0] as { path: string }).path).toMatch(/\/out\/app$/);
+  });
+
+  it('matches the committed schemas/image.schema.json (run `npm run schema` after changing it)', () => {
+    const committed = JSON.parse(readFileSync(new URL('../../schemas/image.schema.json', import.meta.url), 'utf8'));
+    expect(committed).toEqual(schemaJson());
+  });
+
+  it('describes every property, so editors can show help', () => {
+    const undocumented: string[] = [];
+    const visit = (node: unknown, path: string) => {
+      if (!node || typeof node !== 'object') return;
+      const n = node as { properties?: Record<string, { description?: string }>; items?: unknown; additionalProperties?: unknown };
+      for (const [k, v] of Object.entries(n.properties ?? {})) {
+        if (!v.description && !(v as { items?: unknown }).items) undocumented.push(`${path}.${k}`);
+        visit(v, `${path}.${k}`);
+      }
+      visit(n.items, `${path}[]`);
+    };
+    visit(schemaJson(), '');
+    expect(undocumented).toEqual([]);
+  });
+
+  it('reports an unknown key at the key, with a did-you-mean', () => {
+    expect(brief(minimal('config:\n  entrypiont: [node]\n'))).toEqual([
+      '8:3 unknown key "entrypiont" in config (did you mean "entrypoint"?)',
+    ]);
+  });
+
+  it('reports a wrong type at the value', () => {
+    expect(brief(minimal('config:\n  workdir: 42\n'))[0]).toMatch(/^8:12 config.workdir must be a string, not number 42/);
+  });
+
+  it('reports a missing required key at its parent', () => {
+    expect(brief('apiVersion: imgbuild/v1\nlayers: []\n')).toEqual(['1:1 missing required key "name" in the spec']);
+  });
+
+  it('folds a failed union into one message', () => {
+    expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
+  });
+
+  it('names the allowed values of an enum', () => {
+    expect(brief(minimal('compression: { algorithm: brotli }\n'))[0]).toMatch(/compression.algorithm must be one of "gzip", "zstd", "none"/);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const [d] = problems('apiVersion: imgbuild/v1\nname: [unclosed\n');
+    expect(d?.position.line).toBeGreaterThanOrEqual(2);
+    expect(d?.hint).toBe('fix the YAML syntax here');
+  });
+
+  it('refuses duplicate keys', () => {
+    expect(brief(minimal('name: again\n')).join()).toMatch(/Map keys must be unique/);
+  });
+});
+
+describe('all mistakes at once', () => {
+  const bad = `apiVersion: imgbuild/v1
+name: example/bad
+tags: ["\${NOPE}"]
+layers:
+  - name: app
+    copy:
+      - { from: src/, to: /app/../etc/ }
+      - { from: ../secrets, to: /secrets }
+    files:
+      - { path: /etc/x, content: hi, mode: "0999" }
+config:
+  entrypiont: [node]
+  workdir: 42
+`;
+
+  it('gives one error per mistake, each at its line and column', () => {
+    expect(brief(bad).map((s) => s.split(' ').slice(0, 2).join(' '))).toEqual([
+      '3:9 variable',
+      '7:27 "/app/../etc/"',
+      '8:17 source',
+      '10:44 mode',
+      '12:3 unknown',
+      '13:12 config.workdir',
+    ]);
+  });
+
+  it('says what would be right in every message', () => {
+    for (const d of problems(bad)) expect(d.hint, d.message).toBeTruthy();
+  });
+});
