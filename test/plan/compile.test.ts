@@ -97,7 +97,7 @@ describe('compile', () => {
     const err = await plan(dir, `  - name: l\n    copy:\n      - { from: app/srcc/, to: /a/ }\n      - { from: app/src/, to: /g/ }\n    files: [{ path: /g/a.js, content: x }]`).catch((e) => e);
     expect(err).toBeInstanceOf(SpecError);
     expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message} (${d.hint})`)).toEqual([
-      '6 source "app/srcc/" does not exist in the context (did you mean "app/src"?)',
+      '6 source "app/srcc" does not exist in the context (did you mean "app/src"?)',
       '8 /g/a.js is written twice in this layer (line 7 writes it; each path may come from one entry of a layer)',
     ]);
   });
