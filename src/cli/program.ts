@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+import { registerApply } from './commands/apply.js';
+import { registerInit } from './commands/init.js';
 import { registerPlan } from './commands/plan.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
@@ -19,6 +21,8 @@ function buildProgram(): Command {
     .exitOverride();
   registerValidate(program);
   registerPlan(program);
+  registerApply(program);
+  registerInit(program);
   registerSchema(program);
   return program;
 }

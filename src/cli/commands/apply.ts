@@ -1,0 +1,63 @@
+/** `imgbuild apply <spec>`: build the image and write it to every output. */
+import type { Command } from 'commander';
+import { usageError } from '../../errors.js';
+import { formatBytes } from '../../plan/render.js';
+import type { OutputTarget } from '../../plan/types.js';
+import { apply, type ApplyResult, type RendererKind } from '../../run/apply.js';
+import { ndjsonReporter } from '../../run/events.js';
+import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
+
+export interface ApplyFlags extends SpecFlags {
+  jobs?: string;
+  json?: boolean;
+  push?: boolean;
+  insecureRegistry: string[];
+}
+
+function parseJobs(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(s)) throw usageError(`--jobs ${s} is not a positive whole number`);
+  return Number(s);
+}
+
+export function rendererFor(flags: { json?: boolean }): RendererKind {
+  if (flags.json) return 'silent';
+  return process.stderr.isTTY && !process.env.CI ? 'default' : 'simple';
+}
+
+export function summary(r: ApplyResult): string {
+  const built = r.layers.filter((l) => !l.cached).length;
+  return [
+    `built ${r.planned.plan.name}:${r.planned.plan.tags.join(',')} in ${(r.ms / 1000).toFixed(2)}s`,
+    `  digest  ${r.digest}`,
+    `  size    ${formatBytes(r.size)}`,
+    `  layers  ${built} built, ${r.layers.length - built} cached`,
+    ...r.outputs.map((o) => `  wrote   ${o}`),
+  ].join('\n');
+}
+
+export function applyOptions(flags: ApplyFlags) {
+  const extraOutputs: OutputTarget[] = [];
+  return {
+    vars: flags.var,
+    env: process.env,
+    cacheDir: cacheDirOf(flags),
+    ...(parseJobs(flags.jobs) ? { jobs: parseJobs(flags.jobs)! } : {}),
+    renderer: rendererFor(flags),
+    ...(flags.json ? { report: ndjsonReporter() } : {}),
+    extraOutputs,
+    insecureRegistries: flags.insecureRegistry,
+  };
+}
+
+export function registerApply(program: Command): void {
+  withSpecOptions(program.command('apply').argument('<spec>', 'the image spec (image.yaml)'))
+    .description('build the image: layers in parallel, cached by content, written to every output')
+    .option('-j, --jobs <n>', 'layers built at once (default: number of cores)')
+    .option('--json', 'print progress and the result as JSON events, one per line')
+    .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (file: string, flags: ApplyFlags) => {
+      const result = await apply(file, applyOptions(flags));
+      if (!flags.json) process.stderr.write(`${summary(result)}\n`);
+    });
+}

@@ -1,0 +1,35 @@
+/** `imgbuild init`: write a starter spec from a template (node, static, binary). */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { usageError } from '../../errors.js';
+import { didYouMean } from '../../spec/did-you-mean.js';
+
+const templatesDir = new URL('../../../templates/', import.meta.url);
+
+async function templateNames(): Promise<string[]> {
+  return (await readdir(templatesDir)).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .argument('[file]', 'where to write the spec', 'image.yaml')
+    .description('write a starter image spec')
+    .option('-t, --template <name>', 'node, static or binary', 'node')
+    .option('-n, --name <repository>', 'image name (default: the folder name)')
+    .option('-f, --force', 'overwrite an existing file')
+    .action(async (file: string, flags: { template: string; name?: string; force?: boolean }) => {
+      const names = await templateNames();
+      if (!names.includes(flags.template)) {
+        const guess = didYouMean(flags.template, names);
+        throw usageError(`there is no template "${flags.template}"`, guess ? `did you mean "${guess}"?` : `templates: ${names.join(', ')}`);
+      }
+      if (existsSync(file) && !flags.force) throw usageError(`${file} exists already`, 'pass --force to overwrite it, or name another file');
+      const name = flags.name ?? basename(resolve(file, '..')).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
+      const text = (await readFile(new URL(`${flags.template}.yaml`, templatesDir), 'utf8')).replace('${NAME}', name);
+      await writeFile(file, text, { flag: flags.force ? 'w' : 'wx' });
+      process.stdout.write(`wrote ${file} (template ${flags.template}); next: imgbuild plan ${file}\n`);
+    });
+}

@@ -1,0 +1,138 @@
+/**
+ * `apply()`: the whole build as a task graph run by listr2 — plan, base images, layers in
+ * parallel (bounded), image assembly, outputs. The same function serves the CLI (with a TTY,
+ * plain-line or NDJSON renderer) and tests (silent). Each phase is timed and reported as events.
+ */
+import { availableParallelism } from 'node:os';
+import { Listr, type ListrTask } from 'listr2';
+import type { Digest } from '../image/digest.js';
+import type { Image } from '../image/types.js';
+import { formatPlatform } from '../image/platform.js';
+import { describeBase, formatBytes, shortDigest } from '../plan/render.js';
+import type { PlannedSpec } from '../plan/plan-spec.js';
+import { planSpec } from '../plan/plan-spec.js';
+import type { Vars } from '../spec/interpolate.js';
+import { ContentStore } from '../store/content-store.js';
+import type { FileDigestCache } from '../store/file-digests.js';
+import { LayerIndex } from '../store/layer-index.js';
+import { openBase } from './base.js';
+import type { ApplyEvent, Reporter } from './events.js';
+import { assembleTarget, type AssembledTarget } from './images.js';
+import { materializeLayer, type LayerOutcome } from './layers.js';
+import { sinkForOutput } from './outputs.js';
+import type { OutputTarget } from '../plan/types.js';
+
+export type RendererKind = 'default' | 'simple' | 'silent';
+
+export interface ApplyOptions {
+  vars?: Vars;
+  env?: Vars;
+  cacheDir: string;
+  /** Layers built at once (default: the number of cores). */
+  jobs?: number;
+  renderer?: RendererKind;
+  report?: Reporter;
+  /** Extra outputs beyond the spec's (e.g. `--push`, `--output`). */
+  extraOutputs?: OutputTarget[];
+  insecureRegistries?: string[];
+  signal?: AbortSignal;
+}
+
+export interface ApplyResult {
+  planned: PlannedSpec;
+  digest: Digest;
+  size: number;
+  layers: LayerOutcome[];
+  outputs: string[];
+  ms: number;
+}
+
+interface Ctx {
+  planned: PlannedSpec;
+  store: ContentStore;
+  index: LayerIndex;
+  digester: FileDigestCache;
+  bases: (Image | undefined)[];
+  layers: LayerOutcome[];
+  assembled: AssembledTarget;
+  outputs: string[];
+}
+
+function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask<Ctx>[] {
+  return ctx.planned.plan.layers.map((layer, i) => ({
+    title: `${layer.name} (${layer.files} files, ${formatBytes(layer.bytes)})`,
+    task: async (_, task) => {
+      const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, report, ...(signal ? { signal } : {}) };
+      const out = await materializeLayer(lctx, i, (files, bytes) => {
+        task.output = `${files}/${layer.files} files, ${formatBytes(bytes)} of ${formatBytes(layer.bytes)}`;
+      });
+      ctx.layers[i] = out;
+      task.title = `${layer.name}: ${out.cached ? 'cached' : 'built'} ${shortDigest(out.record.digest)} (${formatBytes(out.record.size)})`;
+    },
+  }));
+}
+
+function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {
+  const plan = ctx.planned.plan;
+  return [...plan.outputs, ...(opts.extraOutputs ?? [])].map((target) => {
+    const sink = sinkForOutput(target, { name: plan.name, report, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
+    return {
+      title: sink.describe(),
+      task: async (_, task) => {
+        const started = Date.now();
+        const r = await sink.write(ctx.assembled.target, plan.tags);
+        ctx.outputs.push(sink.describe());
+        report({ type: 'output-done', output: sink.describe(), digest: r.digest, ms: Date.now() - started });
+        task.title = `${sink.describe()} ${shortDigest(r.digest)}`;
+      },
+    };
+  });
+}
+
+async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
+  const started = Date.now();
+  ctx.planned = await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir });
+  ctx.store = await ContentStore.open(opts.cacheDir);
+  ctx.index = await LayerIndex.open(ctx.store);
+  ctx.digester = ctx.planned.digests;
+  const { plan, filesHashed, bytesHashed } = ctx.planned;
+  const files = plan.layers.reduce((n, l) => n + l.files, 0);
+  const bytes = plan.layers.reduce((n, l) => n + l.bytes, 0);
+  report({ type: 'plan', layers: plan.layers.length, files, bytes, filesHashed, bytesHashed, ms: Date.now() - started });
+}
+
+async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {
+  const { plan } = ctx.planned;
+  ctx.bases = await Promise.all(plan.platforms.map((p) => openBase(plan.base, p, { cache: ctx.store, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) })));
+  for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
+}
+
+export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResult> {
+  const started = Date.now();
+  const report: Reporter = opts.report ?? (() => undefined);
+  const ctx = { layers: [], outputs: [] } as unknown as Ctx;
+  const jobs = Math.max(1, opts.jobs ?? availableParallelism());
+  const tasks = new Listr<Ctx>(
+    [
+      { title: `plan ${file}`, task: async (_, task) => { await planTask(ctx, file, opts, report); task.title = `plan: ${ctx.planned.plan.layers.length} layers, ${ctx.planned.filesHashed} files read`; } },
+      { title: 'base image', skip: () => ctx.planned.plan.base.kind === 'scratch', task: async (_, task) => { await baseTask(ctx, opts, report); task.title = `base ${describeBase(ctx.planned.plan.base)}`; } },
+      { title: 'layers', task: (_, task) => task.newListr(layerTasks(ctx, report, opts.signal), { concurrent: jobs, exitOnError: true }) },
+      {
+        title: 'image',
+        task: async (_, task) => {
+          ctx.assembled = await assembleTarget(ctx.planned.plan, ctx.bases ?? [], ctx.layers, ctx.store);
+          for (const p of ctx.planned.plan.platforms) report({ type: 'image', digest: ctx.assembled.digest, platform: formatPlatform(p) });
+          task.title = `image ${ctx.assembled.digest}`;
+        },
+      },
+      { title: 'outputs', task: (_, task) => task.newListr(outputTasks(ctx, opts, report), { concurrent: true, exitOnError: true }) },
+    ],
+    { renderer: (opts.renderer ?? 'silent') as 'default', fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true },
+  );
+  await tasks.run(ctx);
+  await ctx.digester.save();
+  const built = ctx.layers.filter((l) => !l.cached).length;
+  const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, ms: Date.now() - started };
+  report(done);
+  return { planned: ctx.planned, digest: ctx.assembled.digest, size: ctx.assembled.size, layers: ctx.layers, outputs: ctx.outputs, ms: done.ms };
+}

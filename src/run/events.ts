@@ -1,0 +1,24 @@
+/**
+ * What an apply reports while it works, as plain data: the `--json` renderer prints these one
+ * per line (NDJSON), tests and the watch loop read them, and the summary is made from them.
+ * Stable names; fields are only ever added. Never a credential in any of them.
+ */
+import type { Digest } from '../image/digest.js';
+
+export type ApplyEvent =
+  | { type: 'plan'; layers: number; files: number; bytes: number; filesHashed: number; bytesHashed: number; ms: number }
+  | { type: 'layer-start'; layer: string; files: number; bytes: number }
+  | { type: 'layer-progress'; layer: string; files: number; bytes: number }
+  | { type: 'layer-done'; layer: string; cached: boolean; digest: Digest; diffId: Digest; size: number; ms: number }
+  | { type: 'base'; ref: string; digest: Digest; layers: number }
+  | { type: 'image'; digest: Digest; platform: string }
+  | { type: 'output-done'; output: string; digest: Digest; ms: number }
+  | { type: 'push-blob'; output: string; digest: Digest; action: 'skipped' | 'mounted' | 'uploaded'; size: number }
+  | { type: 'done'; digest: Digest; size: number; layersBuilt: number; layersCached: number; ms: number };
+
+export type Reporter = (event: ApplyEvent) => void;
+
+export const ndjsonReporter =
+  (out: NodeJS.WritableStream = process.stdout): Reporter =>
+  (event) =>
+    void out.write(`${JSON.stringify(event)}\n`);

@@ -1,0 +1,64 @@
+/**
+ * From built layers to the image value the sinks write: one image per platform (base layers,
+ * then ours, the config inherited from the base and overridden by the spec), and an index over
+ * them when there are several. Annotations record the creation time (the build epoch, never the
+ * clock) and the base image, as the OCI annotation rules name them.
+ */
+import { assembleImage, assembleIndex, storeLayer } from '../image/assemble.js';
+import { buildConfigFile } from '../image/config.js';
+import type { Digest } from '../image/digest.js';
+import type { Image, Platform } from '../image/types.js';
+import { describeBase } from '../plan/render.js';
+import type { BuildPlan } from '../plan/types.js';
+import type { WriteTarget } from '../output/sink.js';
+import type { ContentStore } from '../store/content-store.js';
+import type { LayerOutcome } from './layers.js';
+
+export interface AssembledTarget {
+  target: WriteTarget;
+  digest: Digest;
+  /** Bytes of every blob and manifest the image references. */
+  size: number;
+}
+
+export const isoTime = (epoch: number) => new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
+
+async function annotationsFor(plan: BuildPlan, base: Image | undefined): Promise<Record<string, string>> {
+  const out: Record<string, string> = { 'org.opencontainers.image.created': isoTime(plan.epoch) };
+  if (base) {
+    out['org.opencontainers.image.base.name'] = describeBase(plan.base);
+    out['org.opencontainers.image.base.digest'] = await base.digest();
+  }
+  return { ...out, ...plan.annotations };
+}
+
+async function platformImage(plan: BuildPlan, platform: Platform, base: Image | undefined, layers: LayerOutcome[], store: ContentStore): Promise<Image> {
+  const config = buildConfigFile({
+    ...(base ? { base: await base.configFile() } : {}),
+    platform,
+    runtime: plan.config,
+    diffIds: layers.map((l) => l.record.diffId),
+    history: layers.map((l) => `imgbuild layer ${l.name}`),
+    created: isoTime(plan.epoch),
+  });
+  return assembleImage({
+    ...(base ? { base } : {}),
+    layers: layers.map((l) => storeLayer(store, l.record)),
+    config,
+    annotations: await annotationsFor(plan, base),
+  });
+}
+
+async function imageSize(image: Image): Promise<number> {
+  const m = await image.manifest();
+  return m.config.size + m.layers.reduce((n, l) => n + l.size, 0) + (await image.rawManifest()).length;
+}
+
+export async function assembleTarget(plan: BuildPlan, bases: (Image | undefined)[], layers: LayerOutcome[], store: ContentStore): Promise<AssembledTarget> {
+  const images = await Promise.all(plan.platforms.map((p, i) => platformImage(plan, p, bases[i], layers, store)));
+  const sizes = await Promise.all(images.map(imageSize));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (images.length === 1) return { target: { image: images[0]! }, digest: await images[0]!.digest(), size: total };
+  const index = assembleIndex(images.map((image, i) => ({ image, platform: plan.platforms[i]! })), { 'org.opencontainers.image.created': isoTime(plan.epoch) });
+  return { target: { index }, digest: await index.digest(), size: total + (await index.rawIndex()).length };
+}
