@@ -7,6 +7,9 @@ import { createRequire } from 'node:module';
 import { ExitCode, describeError, exitCodeOf } from './exit-codes.js';
 import { registerApply } from './commands/apply.js';
 import { registerInit } from './commands/init.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerLock } from './commands/lock.js';
+import { registerLogin } from './commands/login.js';
 import { registerPlan } from './commands/plan.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
@@ -23,6 +26,9 @@ function buildProgram(): Command {
   registerPlan(program);
   registerApply(program);
   registerInit(program);
+  registerLock(program);
+  registerInspect(program);
+  registerLogin(program);
   registerSchema(program);
   return program;
 }

@@ -15,7 +15,7 @@ import type { Vars } from '../spec/interpolate.js';
 import { ContentStore } from '../store/content-store.js';
 import type { FileDigestCache } from '../store/file-digests.js';
 import { LayerIndex } from '../store/layer-index.js';
-import { openBase } from './base.js';
+import { resolveBases } from '../lock/bases.js';
 import type { ApplyEvent, Reporter } from './events.js';
 import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
@@ -32,9 +32,11 @@ export interface ApplyOptions {
   jobs?: number;
   renderer?: RendererKind;
   report?: Reporter;
-  /** Extra outputs beyond the spec's (e.g. `--push`, `--output`). */
-  extraOutputs?: OutputTarget[];
+  /** Also push to the registry repository the spec's `name` names, with every tag. */
+  push?: boolean;
   insecureRegistries?: string[];
+  /** Fail unless image.lock exists and pins the spec's base (for CI). */
+  locked?: boolean;
   signal?: AbortSignal;
 }
 
@@ -74,7 +76,8 @@ function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask
 
 function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {
   const plan = ctx.planned.plan;
-  return [...plan.outputs, ...(opts.extraOutputs ?? [])].map((target) => {
+  const pushed: OutputTarget[] = opts.push ? [{ kind: 'registry', ref: plan.name }] : [];
+  return [...plan.outputs, ...pushed].map((target) => {
     const sink = sinkForOutput(target, { name: plan.name, report, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
     return {
       title: sink.describe(),
@@ -103,7 +106,8 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
 
 async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {
   const { plan } = ctx.planned;
-  ctx.bases = await Promise.all(plan.platforms.map((p) => openBase(plan.base, p, { cache: ctx.store, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) })));
+  const req = { specFile: plan.specFile, base: plan.base, platforms: plan.platforms, store: ctx.store, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) };
+  ctx.bases = await resolveBases(req, opts.locked ?? false);
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
 }
 
@@ -115,7 +119,7 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   const tasks = new Listr<Ctx>(
     [
       { title: `plan ${file}`, task: async (_, task) => { await planTask(ctx, file, opts, report); task.title = `plan: ${ctx.planned.plan.layers.length} layers, ${ctx.planned.filesHashed} files read`; } },
-      { title: 'base image', skip: () => ctx.planned.plan.base.kind === 'scratch', task: async (_, task) => { await baseTask(ctx, opts, report); task.title = `base ${describeBase(ctx.planned.plan.base)}`; } },
+      { title: 'base image', skip: () => ctx.planned.plan.base.kind === 'scratch' && !opts.locked, task: async (_, task) => { await baseTask(ctx, opts, report); task.title = `base ${describeBase(ctx.planned.plan.base)}`; } },
       { title: 'layers', task: (_, task) => task.newListr(layerTasks(ctx, report, opts.signal), { concurrent: jobs, exitOnError: true }) },
       {
         title: 'image',

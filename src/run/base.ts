@@ -1,23 +1,65 @@
 /**
  * Opening the base image of a build, one per platform, from wherever `from:` says: nothing for
- * scratch, an OCI layout, a docker archive, or a registry (blobs verified and cached in the
- * content store). A pinned digest (from the spec or the lockfile) replaces the tag, so the same
- * bytes are used whatever the tag points at today.
+ * scratch, an OCI layout, a docker archive, or a registry. A registry base pinned by digest
+ * (from image.lock) whose manifest, config and layers are all in the content store is opened
+ * from the store alone, without a single request; otherwise it is fetched, verified by digest,
+ * and its manifest and config kept in the store for next time.
  */
-import type { Digest } from '../image/digest.js';
 import { openArchiveImage } from '../image/archive-source.js';
+import { blobImage } from '../image/blob-image.js';
+import type { Digest } from '../image/digest.js';
 import { openLayoutImage } from '../image/layout-source.js';
+import { parseConfig, parseManifest } from '../image/parse.js';
 import type { Image, Platform } from '../image/types.js';
+import { verifyBytes, verifyingStream } from '../image/verify.js';
 import type { BaseRef } from '../plan/types.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
-import { resolvePlatformImage, type BlobCache } from '../registry/remote-image.js';
+import { resolvePlatformImage } from '../registry/remote-image.js';
+import type { ContentStore } from '../store/content-store.js';
 
 export interface BaseOptions {
-  cache: BlobCache;
+  store: ContentStore;
   /** Manifest digest to use for this platform instead of resolving the tag (from image.lock). */
   pinned?: Digest;
   insecure?: string[];
+}
+
+/** The pinned image from the content store, if every blob it needs is there. */
+export async function storedImage(store: ContentStore, digest: Digest, label: string): Promise<Image | undefined> {
+  if (!(await store.has(digest))) return undefined;
+  const rawManifest = await store.readBytes(digest);
+  verifyBytes(rawManifest, digest, undefined, `${label} manifest`);
+  const manifest = parseManifest(rawManifest, `${label} manifest`);
+  const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+  for (const b of blobs) if (!(await store.has(b))) return undefined;
+  const rawConfig = await store.readBytes(manifest.config.digest);
+  verifyBytes(rawConfig, manifest.config.digest, manifest.config.size, `${label} config`);
+  return blobImage({
+    rawManifest,
+    manifest,
+    rawConfig,
+    config: parseConfig(rawConfig, `${label} config`),
+    label,
+    // Verified on every read: a blob corrupted in the cache is refused, never used.
+    openLayer: async (d) => (await store.readStream(d.digest)).pipe(verifyingStream(d.digest, d.size, `${label} layer ${d.digest}`)),
+  });
+}
+
+async function registryBase(ref: string, platform: Platform, opts: BaseOptions): Promise<Image> {
+  if (opts.pinned) {
+    const offline = await storedImage(opts.store, opts.pinned, ref);
+    if (offline) return offline;
+  }
+  let parsed = parseRef(ref);
+  if (opts.pinned) parsed = withReference(parsed, opts.pinned);
+  const client = RegistryClient.for(parsed, opts.insecure ? { insecure: opts.insecure } : {});
+  const image = await resolvePlatformImage(client, parsed, platform, { cache: opts.store });
+  const digest = await image.digest();
+  await opts.store.putBytes(await image.rawManifest(), digest);
+  const manifest = await image.manifest();
+  await opts.store.putBytes(await image.rawConfig(), manifest.config.digest);
+  return image;
 }
 
 export async function openBase(base: BaseRef, platform: Platform, opts: BaseOptions): Promise<Image | undefined> {
@@ -28,11 +70,7 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
       return openLayoutImage(base.path, { ...(base.tag ? { tag: base.tag } : {}), platform });
     case 'docker-archive':
       return openArchiveImage(base.path, { platform });
-    case 'registry': {
-      let ref = parseRef(base.ref);
-      if (opts.pinned) ref = withReference(ref, opts.pinned);
-      const client = RegistryClient.for(ref, opts.insecure ? { insecure: opts.insecure } : {});
-      return resolvePlatformImage(client, ref, platform, { cache: opts.cache });
-    }
+    case 'registry':
+      return registryBase(base.ref, platform, opts);
   }
 }

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { formatBytes } from '../../plan/render.js';
-import type { OutputTarget } from '../../plan/types.js';
 import { apply, type ApplyResult, type RendererKind } from '../../run/apply.js';
 import { ndjsonReporter } from '../../run/events.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
@@ -11,6 +10,7 @@ export interface ApplyFlags extends SpecFlags {
   jobs?: string;
   json?: boolean;
   push?: boolean;
+  locked?: boolean;
   insecureRegistry: string[];
 }
 
@@ -37,7 +37,6 @@ export function summary(r: ApplyResult): string {
 }
 
 export function applyOptions(flags: ApplyFlags) {
-  const extraOutputs: OutputTarget[] = [];
   return {
     vars: flags.var,
     env: process.env,
@@ -45,8 +44,9 @@ export function applyOptions(flags: ApplyFlags) {
     ...(parseJobs(flags.jobs) ? { jobs: parseJobs(flags.jobs)! } : {}),
     renderer: rendererFor(flags),
     ...(flags.json ? { report: ndjsonReporter() } : {}),
-    extraOutputs,
+    push: flags.push ?? false,
     insecureRegistries: flags.insecureRegistry,
+    locked: flags.locked ?? false,
   };
 }
 
@@ -55,6 +55,8 @@ export function registerApply(program: Command): void {
     .description('build the image: layers in parallel, cached by content, written to every output')
     .option('-j, --jobs <n>', 'layers built at once (default: number of cores)')
     .option('--json', 'print progress and the result as JSON events, one per line')
+    .option('--locked', 'fail unless the lock file exists and pins the base (for CI)')
+    .option('--push', 'also push the image to its name (a registry repository) with every tag')
     .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (file: string, flags: ApplyFlags) => {
       const result = await apply(file, applyOptions(flags));

@@ -1,0 +1,40 @@
+/** `imgbuild inspect <image>`: digest, platform, config and layers of an image anywhere. */
+import type { Command } from 'commander';
+import { formatBytes, shortDigest } from '../../plan/render.js';
+import { describeImage, type ImageDescription } from '../../run/inspect.js';
+import { must, parsePlatform } from '../../spec/parse-values.js';
+import { usageError } from '../../errors.js';
+
+function render(d: ImageDescription): string {
+  const c = d.config;
+  const lines = [
+    `${d.source}`,
+    `  digest     ${d.digest}`,
+    `  platform   ${d.platform}${d.created ? `, created ${d.created}` : ''}`,
+    `  size       ${formatBytes(d.size)} compressed, ${d.layers.length} layers`,
+  ];
+  if (c.Entrypoint) lines.push(`  entrypoint ${JSON.stringify(c.Entrypoint)}`);
+  if (c.Cmd) lines.push(`  cmd        ${JSON.stringify(c.Cmd)}`);
+  if (c.User) lines.push(`  user       ${c.User}`);
+  if (c.WorkingDir) lines.push(`  workdir    ${c.WorkingDir}`);
+  for (const e of c.Env ?? []) lines.push(`  env        ${e}`);
+  if (c.ExposedPorts) lines.push(`  ports      ${Object.keys(c.ExposedPorts).join(', ')}`);
+  for (const l of d.layers) lines.push(`  layer      ${shortDigest(l.digest)}  ${formatBytes(l.size).padStart(9)}  ${l.createdBy ?? ''}`);
+  return lines.join('\n');
+}
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .argument('<image>', 'a registry reference, oci:DIR[:TAG] or docker-archive:FILE')
+    .description('show an image: manifest digest, platform, config and layers')
+    .option('--platform <os/arch>', 'which platform of a multi-platform image', 'linux/amd64')
+    .option('--json', 'print JSON')
+    .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (source: string, flags: { platform: string; json?: boolean; insecureRegistry: string[] }) => {
+      const p = parsePlatform(flags.platform);
+      if (!p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
+      const d = await describeImage(source, must(p), flags.insecureRegistry);
+      process.stdout.write(`${flags.json ? JSON.stringify(d, null, 2) : render(d)}\n`);
+    });
+}

@@ -1,0 +1,26 @@
+/** `imgbuild lock <spec>`: pin the spec's base image, per platform, in image.lock. */
+import type { Command } from 'commander';
+import { lockBases } from '../../lock/bases.js';
+import { lockPathFor, readLock, writeLock } from '../../lock/lockfile.js';
+import { loadSpec } from '../../spec/load.js';
+import { ContentStore } from '../../store/content-store.js';
+import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
+
+export function registerLock(program: Command): void {
+  withSpecOptions(program.command('lock').argument('<spec>', 'the image spec (image.yaml)'))
+    .description('resolve the base image of each platform to a digest and write it to the lock file beside the spec')
+    .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (file: string, flags: SpecFlags & { insecureRegistry: string[] }) => {
+      const spec = await loadSpec(file, { vars: flags.var, env: process.env });
+      const store = await ContentStore.open(cacheDirOf(flags));
+      const lock = await lockBases({ specFile: spec.specFile, base: spec.base, platforms: spec.platforms, store, insecure: flags.insecureRegistry });
+      const path = lockPathFor(spec.specFile);
+      const before = await readLock(path).catch(() => undefined);
+      await writeLock(path, lock);
+      const lines = Object.entries(lock.base.digests).map(([p, d]) => {
+        const old = before?.base.ref === lock.base.ref ? before.base.digests[p] : undefined;
+        return `  ${p}  ${d}${old && old !== d ? `  (was ${old})` : old ? '  (unchanged)' : ''}`;
+      });
+      process.stdout.write(`wrote ${path}: ${lock.base.ref}\n${lines.join('\n') || '  (scratch: nothing to pin)'}\n`);
+    });
+}

@@ -1,0 +1,26 @@
+/** `imgbuild login <host>`: store registry credentials where Docker keeps them. */
+import type { Command } from 'commander';
+import { usageError } from '../../errors.js';
+import { saveLogin } from '../../registry/credentials.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export function registerLogin(program: Command): void {
+  program
+    .command('login')
+    .argument('<host>', 'registry host, e.g. ghcr.io or 127.0.0.1:5000')
+    .description('save credentials for a registry in the Docker config file ($DOCKER_CONFIG or ~/.docker)')
+    .requiredOption('-u, --username <user>', 'user name')
+    .option('--password-stdin', 'read the password (or token) from standard input')
+    .action(async (host: string, flags: { username: string; passwordStdin?: boolean }) => {
+      if (!flags.passwordStdin) throw usageError('pass the password on standard input with --password-stdin', 'e.g. echo "$TOKEN" | imgbuild login ghcr.io -u me --password-stdin');
+      const password = await readStdin();
+      if (!password) throw usageError('no password on standard input');
+      const file = await saveLogin(host, flags.username, password);
+      process.stdout.write(`saved credentials for ${host} in ${file}\n`);
+    });
+}

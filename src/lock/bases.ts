@@ -1,0 +1,61 @@
+/**
+ * Bases and the lock together: `lockBases` resolves a spec's base for each platform and
+ * records the digests (what `imgbuild lock` writes); `resolveBases` opens the bases for a build,
+ * pinned by a fresh lock, refusing (with --locked) a lock that is missing or stale, or a local
+ * base whose bytes no longer match what was locked.
+ */
+import { usageError } from '../errors.js';
+import type { Digest } from '../image/digest.js';
+import { formatPlatform } from '../image/platform.js';
+import type { Image, Platform } from '../image/types.js';
+import { describeBase } from '../plan/render.js';
+import type { BaseRef } from '../plan/types.js';
+import { openBase } from '../run/base.js';
+import type { ContentStore } from '../store/content-store.js';
+import { lockPathFor, pinnedDigest, readLock, staleness, type LockFile } from './lockfile.js';
+
+export interface BaseRequest {
+  specFile: string;
+  base: BaseRef;
+  platforms: readonly Platform[];
+  store: ContentStore;
+  insecure?: string[];
+}
+
+export async function lockBases(req: BaseRequest): Promise<LockFile> {
+  const digests: Record<string, Digest> = {};
+  for (const p of req.platforms) {
+    const image = await openBase(req.base, p, { store: req.store, ...(req.insecure ? { insecure: req.insecure } : {}) });
+    if (image) digests[formatPlatform(p)] = await image.digest();
+  }
+  return { version: 1, base: { ref: describeBase(req.base), digests } };
+}
+
+async function usableLock(req: BaseRequest, locked: boolean): Promise<LockFile | undefined> {
+  const file = lockPathFor(req.specFile);
+  const lock = await readLock(file);
+  const fix = `run \`imgbuild lock ${req.specFile}\` and commit ${file}`;
+  if (!lock) {
+    if (locked) throw usageError(`--locked: there is no lock file ${file}`, fix);
+    return undefined;
+  }
+  const why = staleness(lock, req.base, req.platforms);
+  if (why && locked) throw usageError(`--locked: ${file} is stale: ${why}`, fix);
+  return why ? undefined : lock;
+}
+
+export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(Image | undefined)[]> {
+  if (req.base.kind === 'scratch') return req.platforms.map(() => undefined);
+  const lock = await usableLock(req, locked);
+  return Promise.all(
+    req.platforms.map(async (p) => {
+      const pinned = pinnedDigest(lock, p);
+      const image = await openBase(req.base, p, { store: req.store, ...(pinned ? { pinned } : {}), ...(req.insecure ? { insecure: req.insecure } : {}) });
+      const actual = image && (await image.digest());
+      if (locked && pinned && actual !== pinned) {
+        throw usageError(`--locked: the base ${describeBase(req.base)} for ${formatPlatform(p)} is ${actual}, but the lock pins ${pinned}`, `run \`imgbuild lock ${req.specFile}\` if the change is intended`);
+      }
+      return image;
+    }),
+  );
+}
