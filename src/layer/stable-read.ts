@@ -1,0 +1,187 @@
+/**
+ * Reading a file on a live file system (DESIGN promise 3). A file is opened without following
+ * symlinks, fstat'ed before and after the read, and the bytes count only if nothing changed in
+ * between: same size, mtime and inode, and the same ctime unless the link count moved (a store
+ * optimiser hard-linking the file changes ctime and nlink, not the content). Small files are
+ * read whole and retried a few times; large files are streamed, so a change is only known at
+ * the end and the caller must start over. A path that is gone or no longer a regular file is
+ * reported as such, never silently skipped.
+ */
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type BigIntStats } from 'node:fs';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ImgbuildError } from '../errors.js';
+
+/** Files up to this size are read into memory whole; larger ones are streamed. */
+export const SMALL_FILE_MAX = 8 * 1024 * 1024;
+const READ_ATTEMPTS = 5;
+const STREAM_CHUNK = 1 << 20;
+// O_NONBLOCK: a path swapped for a FIFO must not hang the open; it is a no-op on regular files.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+const openP = promisify(open);
+const closeP = promisify(close);
+const readP = promisify(read);
+const fstatBig = (fd: number) =>
+  new Promise<BigIntStats>((res, rej) => fstat(fd, { bigint: true }, (e, st) => (e ? rej(e) : res(st))));
+
+export type ChangeReason = 'vanished' | 'type' | 'changed';
+
+/** A source file that vanished, changed type, or changed while being read. */
+export class FileChangedError extends ImgbuildError {
+  constructor(
+    readonly path: string,
+    readonly reason: ChangeReason,
+  ) {
+    super('build', changeMessage(path, reason), 'stop whatever is writing to it during the build, or exclude it');
+    this.name = 'FileChangedError';
+  }
+}
+
+function changeMessage(path: string, reason: ChangeReason): string {
+  if (reason === 'vanished') return `${path} vanished while the layer was being built`;
+  if (reason === 'type') return `${path} is no longer a regular file (it was replaced while the layer was being built)`;
+  return `${path} changed while being read`;
+}
+
+/** True when two fstats of one file show the same content (a link-count change alone is not a change). */
+export function sameContentStat(a: BigIntStats, b: BigIntStats): boolean {
+  if (a.size !== b.size || a.mtimeNs !== b.mtimeNs || a.ino !== b.ino || a.dev !== b.dev) return false;
+  return a.ctimeNs === b.ctimeNs || a.nlink !== b.nlink;
+}
+
+/** An open regular file and its stat at open time. The caller must close it. */
+export interface OpenFile {
+  path: string;
+  fd: number;
+  stat: BigIntStats;
+}
+
+export async function openRegular(path: string): Promise<OpenFile> {
+  let fd: number;
+  try {
+    fd = await openP(path, OPEN_FLAGS);
+  } catch (e) {
+    throw openError(path, e as NodeJS.ErrnoException);
+  }
+  const stat = await fstatBig(fd).catch(async (e) => {
+    await closeP(fd);
+    throw e;
+  });
+  if (!stat.isFile()) {
+    await closeP(fd);
+    throw new FileChangedError(path, 'type');
+  }
+  return { path, fd, stat };
+}
+
+function openError(path: string, e: NodeJS.ErrnoException): Error {
+  if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return new FileChangedError(path, 'vanished');
+  if (e.code === 'ELOOP') return new FileChangedError(path, 'type');
+  if (e.code === 'EACCES' || e.code === 'EPERM') {
+    return new ImgbuildError('build', `cannot read ${path}: permission denied`);
+  }
+  return new ImgbuildError('build', `cannot open ${path}: ${e.code ?? e.message}`);
+}
+
+export const closeFile = (f: OpenFile) => closeP(f.fd).catch(() => undefined);
+
+export type StableRead = { kind: 'bytes'; bytes: Buffer; stat: BigIntStats } | { kind: 'open'; file: OpenFile };
+
+/**
+ * Read `path` stably. Up to SMALL_FILE_MAX: its bytes, retried while it keeps changing, then a
+ * build error naming it. Larger: the open file, for `streamStable`.
+ */
+export async function readStable(path: string): Promise<StableRead> {
+  for (let attempt = 1; ; attempt++) {
+    const file = await openRegular(path);
+    if (file.stat.size > BigInt(SMALL_FILE_MAX)) return { kind: 'open', file };
+    const bytes = await readWhole(file).finally(() => closeFile(file));
+    if (bytes) return { kind: 'bytes', bytes, stat: file.stat };
+    if (attempt === READ_ATTEMPTS) throw keptChanging(path);
+    await sleep(10 * 2 ** attempt);
+  }
+}
+
+/**
+ * The fast path for small files: one synchronous open/fstat/read/fstat/close, no promises.
+ * Page-cached small files are read far faster this way than through the thread pool, the way
+ * tar itself reads them. Returns undefined (and the caller takes the async path, which
+ * retries with backoff or streams) when the file is larger than `maxSize` or changed during
+ * the read; a vanished or retyped path throws FileChangedError as the async path does.
+ */
+export function readSmallSync(
+  path: string,
+  maxSize: number,
+  alloc: (n: number) => Buffer = Buffer.allocUnsafe,
+): { bytes: Buffer; stat: BigIntStats } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (e) {
+    throw openError(path, e as NodeJS.ErrnoException);
+  }
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    if (!stat.isFile()) throw new FileChangedError(path, 'type');
+    if (stat.size > BigInt(maxSize)) return undefined;
+    const size = Number(stat.size);
+    const buf = alloc(size + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      got += n;
+      if (n === 0 || got >= size) break;
+    }
+    if (got !== size || !sameContentStat(stat, fstatSync(fd, { bigint: true }))) return undefined;
+    return { bytes: buf.subarray(0, size), stat };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function keptChanging(path: string): ImgbuildError {
+  return new ImgbuildError(
+    'build',
+    `${path} kept changing while being read (${READ_ATTEMPTS} attempts)`,
+    'stop whatever is writing to it during the build, or exclude it from the layer',
+  );
+}
+
+/** The file's bytes if they held still for the read, else undefined. */
+async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
+  const size = Number(file.stat.size);
+  // One spare byte: a read that fills it proves the file grew since the fstat.
+  const buf = Buffer.allocUnsafe(size + 1);
+  let got = 0;
+  for (;;) {
+    const { bytesRead } = await readP(file.fd, buf, got, buf.length - got, got);
+    got += bytesRead;
+    // A short read at `size` is EOF on a regular file; growth after it shows in the fstat.
+    if (bytesRead === 0 || got >= size) break;
+  }
+  const after = await fstatBig(file.fd);
+  if (got !== size || !sameContentStat(file.stat, after)) return undefined;
+  return buf.subarray(0, size);
+}
+
+/**
+ * Stream exactly `stat.size` bytes of an open file to `onChunk` (which may apply backpressure),
+ * then check the file held still. Throws FileChangedError('changed') if it did not; the bytes
+ * already delivered are then worthless and the caller must start over. Always closes the file.
+ */
+export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+  try {
+    const size = Number(file.stat.size);
+    for (let pos = 0; pos < size; ) {
+      const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size - pos));
+      const { bytesRead } = await readP(file.fd, chunk, 0, chunk.length, pos);
+      if (bytesRead === 0) throw new FileChangedError(file.path, 'changed');
+      pos += bytesRead;
+      await onChunk(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
+    }
+    if (!sameContentStat(file.stat, await fstatBig(file.fd))) throw new FileChangedError(file.path, 'changed');
+  } finally {
+    await closeFile(file);
+  }
+}

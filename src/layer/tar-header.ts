@@ -1,0 +1,72 @@
+/**
+ * Plan entry -> tar header, with nothing in it that depends on the build machine: names
+ * relative to the image root (directories with a trailing "/"), whiteouts as empty regular
+ * files named `<dir>/.wh.<name>` (what umoci and containerd apply), mode/uid/gid from the plan,
+ * empty uname/gname, mtime = the build epoch, no atime/ctime, no device numbers. tar-stream
+ * switches to a PAX record for long or non-ASCII names and link targets; its PAX header is
+ * itself fixed ("PaxHeader", same mode and mtime), so the output stays deterministic.
+ */
+import type { Header } from 'tar-stream';
+import type { PlanEntry } from '../plan/types.js';
+import { ImgbuildError } from '../errors.js';
+
+export type TarHeader = Partial<Header> & Pick<Header, 'name'>;
+
+// tar-stream replaces a falsy mode with its own default (0644/0755), which would turn a
+// planned mode 0 into 0644; the file-type bits keep it truthy and are masked off on encode.
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+/** The ustar uid/gid fields hold six octal digits; larger ids go in a PAX record. */
+const USTAR_ID_MAX = 0o777777;
+/** tar-stream encodes mtime through a 32-bit integer. */
+export const MAX_EPOCH = 2 ** 31 - 1;
+
+export function checkEpoch(epoch: number): void {
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) {
+    throw new ImgbuildError('unsupported', `mtime epoch ${epoch} is out of range`, `use an integer from 0 to ${MAX_EPOCH}`);
+  }
+}
+
+/** Refuse anything that could land outside the image root (DESIGN promise 5), even from a bad plan. */
+export function checkImagePath(path: string): void {
+  const bad =
+    path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('\0') ||
+    path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
+  if (bad) throw new ImgbuildError('build', `invalid path in layer plan: ${JSON.stringify(path)}`);
+}
+
+/** The name an entry has inside the tar. */
+export function tarName(e: PlanEntry): string {
+  checkImagePath(e.path);
+  if (e.type === 'dir') return `${e.path}/`;
+  if (e.type !== 'whiteout') return e.path;
+  const slash = e.path.lastIndexOf('/');
+  return `${e.path.slice(0, slash + 1)}.wh.${e.path.slice(slash + 1)}`;
+}
+
+/** The header for `e`; `size` is the body length actually written (files only). */
+export function tarHeader(e: PlanEntry, epoch: number, size = 0): TarHeader {
+  const h: TarHeader = {
+    name: tarName(e),
+    mode: (e.mode & 0o7777) | typeBits(e),
+    uid: e.uid,
+    gid: e.gid,
+    uname: '',
+    gname: '',
+    mtime: new Date(epoch * 1000),
+    size: e.type === 'file' ? size : 0,
+    type: e.type === 'dir' ? 'directory' : e.type === 'symlink' ? 'symlink' : 'file',
+    devmajor: 0,
+    devminor: 0,
+  };
+  if (e.type === 'symlink') h.linkname = e.target;
+  if (e.uid > USTAR_ID_MAX || e.gid > USTAR_ID_MAX) h.pax = { uid: String(e.uid), gid: String(e.gid) };
+  return h;
+}
+
+function typeBits(e: PlanEntry): number {
+  if (e.type === 'dir') return S_IFDIR;
+  if (e.type === 'symlink') return S_IFLNK;
+  return S_IFREG;
+}

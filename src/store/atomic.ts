@@ -1,0 +1,63 @@
+/**
+ * The two file-system moves the store is built on: a unique temp name inside the store's own
+ * tmp/ directory (same file system as the destination, so rename is atomic) and an atomic
+ * replace (write temp, fsync, rename). A process killed at any instant leaves either the old
+ * file or the new one, plus at worst a stray temp file that `sweepStaleTemps` removes later.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Temp files older than this are from dead processes (no single write takes an hour). */
+export const STALE_TEMP_MS = 60 * 60 * 1000;
+
+export function tempPath(tmpDir: string, suffix = '.tmp'): string {
+  return join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}${suffix}`);
+}
+
+/** Replace `dest` with `data` so that readers see the old bytes or the new, never a mix. */
+export async function writeFileAtomic(tmpDir: string, dest: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempPath(tmpDir);
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlinkQuiet(tmp);
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, dest);
+  } catch (e) {
+    await unlinkQuiet(tmp);
+    throw e;
+  }
+}
+
+export async function unlinkQuiet(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** Remove temp files left by killed processes. Races with other sweepers are harmless. */
+export async function sweepStaleTemps(tmpDir: string, now = Date.now()): Promise<number> {
+  let swept = 0;
+  for (const name of await readdir(tmpDir)) {
+    const p = join(tmpDir, name);
+    try {
+      const st = await stat(p);
+      if (st.isFile() && now - st.mtimeMs > STALE_TEMP_MS) {
+        await unlink(p);
+        swept++;
+      }
+    } catch {
+      // Another process swept or committed it first.
+    }
+  }
+  return swept;
+}

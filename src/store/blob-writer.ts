@@ -1,0 +1,130 @@
+/**
+ * A sink for one blob of unknown digest: bytes go to a unique temp file in the store's tmp/
+ * directory and through sha256 as they arrive; `commit` checks the digest, and only then
+ * renames the (fsynced) file to its content address. Until commit nothing is visible under
+ * blobs/, so a crash or `abort` at any point leaves the store valid.
+ */
+import { createHash } from 'node:crypto';
+import { close, fsync, open, rename, write, writev, access } from 'node:fs';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { digestOf, type Digest } from '../image/digest.js';
+import { ImgbuildError } from '../errors.js';
+import { unlinkQuiet } from './atomic.js';
+
+type Callback = (err?: Error | null) => void;
+
+export interface CommittedBlob {
+  digest: Digest;
+  size: number;
+}
+
+export class BlobWriter extends Writable {
+  #fd = -1;
+  #hash = createHash('sha256');
+  #size = 0;
+  #state: 'open' | 'committed' | 'aborted' = 'open';
+
+  constructor(
+    readonly tempPath: string,
+    private readonly pathFor: (d: Digest) => string,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  /** Bytes received so far. */
+  get bytesWritten(): number {
+    return this.#size;
+  }
+
+  override _construct(cb: Callback): void {
+    open(this.tempPath, 'wx', 0o644, (err, fd) => {
+      if (!err) this.#fd = fd;
+      cb(err);
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: Callback): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    writeAll(this.#fd, chunk, cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: Callback): void {
+    const bufs = chunks.map((c) => c.chunk);
+    let total = 0;
+    for (const b of bufs) {
+      this.#hash.update(b);
+      total += b.length;
+    }
+    this.#size += total;
+    writev(this.#fd, bufs, (err, n) => {
+      if (err || n === total) return cb(err);
+      writeAll(this.#fd, Buffer.concat(bufs).subarray(n), cb);
+    });
+  }
+
+  // Durable before visible: the rename in commit must never publish bytes still in flight.
+  override _final(cb: Callback): void {
+    const fd = this.#fd;
+    this.#fd = -1;
+    fsync(fd, (err) => close(fd, (err2) => cb(err ?? err2)));
+  }
+
+  override _destroy(err: Error | null, cb: Callback): void {
+    if (this.#fd < 0) return cb(err);
+    const fd = this.#fd;
+    this.#fd = -1;
+    close(fd, () => cb(err));
+  }
+
+  /** Finish the blob and publish it under its digest; `expected`, if given, must match. */
+  async commit(expected?: Digest): Promise<CommittedBlob> {
+    if (this.#state !== 'open') throw new Error(`blob writer already ${this.#state}`);
+    this.#state = 'committed';
+    try {
+      if (!this.writableEnded) this.end();
+      await finished(this);
+    } catch (e) {
+      await this.#discard();
+      throw e;
+    }
+    const digest = digestOf(this.#hash);
+    if (expected !== undefined && expected !== digest) {
+      await unlinkQuiet(this.tempPath);
+      throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
+    }
+    await this.#publish(this.pathFor(digest));
+    return { digest, size: this.#size };
+  }
+
+  /** Throw the bytes away. Safe to call at any time, also after a failed pipeline. */
+  async abort(): Promise<void> {
+    if (this.#state === 'committed') return;
+    this.#state = 'aborted';
+    await this.#discard();
+  }
+
+  async #discard(): Promise<void> {
+    if (!this.closed) {
+      this.destroy();
+      // The temp file may still be being opened; unlink only once it is closed.
+      await once(this, 'close').catch(() => undefined);
+    }
+    await unlinkQuiet(this.tempPath);
+  }
+
+  async #publish(dest: string): Promise<void> {
+    const exists = await new Promise<boolean>((res) => access(dest, (err) => res(!err)));
+    if (exists) return unlinkQuiet(this.tempPath);
+    await new Promise<void>((res, rej) => rename(this.tempPath, dest, (err) => (err ? rej(err) : res())));
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, cb: Callback): void {
+  write(fd, buf, 0, buf.length, null, (err, n) => {
+    if (err || n === buf.length) return cb(err);
+    writeAll(fd, buf.subarray(n), cb);
+  });
+}

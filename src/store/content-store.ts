@@ -1,0 +1,132 @@
+/**
+ * The content-addressed blob store shared by every imgbuild process on a machine:
+ * `<root>/blobs/sha256/<hex>`, written only through temp file + rename (see BlobWriter), so
+ * any number of processes may read and write it at once and a SIGKILL at any moment leaves
+ * it valid. Reads verify: a blob whose bytes do not hash to its name is reported as an error
+ * and removed, never handed on as if it were good.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
+import { ImgbuildError } from '../errors.js';
+import { sweepStaleTemps, tempPath, unlinkQuiet } from './atomic.js';
+import { BlobWriter } from './blob-writer.js';
+
+export { BlobWriter, type CommittedBlob } from './blob-writer.js';
+
+export class ContentStore {
+  private constructor(readonly root: string) {}
+
+  /** Create the layout if needed and sweep temp files left by killed processes. */
+  static async open(root: string): Promise<ContentStore> {
+    const store = new ContentStore(root);
+    await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(store.tmpDir, { recursive: true });
+    await sweepStaleTemps(store.tmpDir);
+    return store;
+  }
+
+  /** Where temp files go: same file system as blobs/, so rename is atomic. */
+  get tmpDir(): string {
+    return join(this.root, 'tmp');
+  }
+
+  blobPath(d: Digest): string {
+    return join(this.root, 'blobs', 'sha256', digestHex(d));
+  }
+
+  async has(d: Digest): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(d))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  createWriter(): BlobWriter {
+    return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d));
+  }
+
+  async putBytes(bytes: Uint8Array, expected?: Digest): Promise<Digest> {
+    const digest = sha256(bytes);
+    if (expected !== undefined && expected !== digest) {
+      throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
+    }
+    if (await this.has(digest)) return digest;
+    const w = this.createWriter();
+    w.end(bytes);
+    return (await w.commit(digest)).digest;
+  }
+
+  /** The blob's bytes, streamed; the stream fails at its end if they do not match `d`. */
+  readStream(d: Digest): Readable {
+    const hash = createHash('sha256');
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+      flush: (cb) => {
+        const actual = digestOf(hash);
+        if (actual === d) return cb();
+        void this.#evict(d).then(() => cb(this.#corrupt(d, actual)));
+      },
+    });
+    const src = createReadStream(this.blobPath(d), { highWaterMark: 1 << 20 });
+    src.on('error', (e) => check.destroy(this.#readError(d, e)));
+    return src.pipe(check);
+  }
+
+  /** A whole blob in memory: for small JSON documents (configs, manifests) only. */
+  async readBytes(d: Digest): Promise<Buffer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.blobPath(d));
+    } catch (e) {
+      throw this.#readError(d, e);
+    }
+    const actual = sha256(bytes);
+    if (actual !== d) {
+      await this.#evict(d);
+      throw this.#corrupt(d, actual);
+    }
+    return bytes;
+  }
+
+  /** Rehash the blob: true when present and intact. */
+  async verify(d: Digest): Promise<boolean> {
+    const hash = createHash('sha256');
+    try {
+      await pipeline(createReadStream(this.blobPath(d), { highWaterMark: 1 << 20 }), async (src: AsyncIterable<Buffer>) => {
+        for await (const chunk of src) hash.update(chunk);
+      });
+    } catch {
+      return false;
+    }
+    return digestOf(hash) === d;
+  }
+
+  #readError(d: Digest, e: unknown): Error {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      return new ImgbuildError('build', `blob ${d} is not in the cache at ${this.root}`);
+    }
+    return e as Error;
+  }
+
+  // Removing a bad blob is always safe: absent only means "build or fetch it again".
+  async #evict(d: Digest): Promise<void> {
+    await unlinkQuiet(this.blobPath(d)).catch(() => undefined);
+  }
+
+  #corrupt(d: Digest, actual: Digest): ImgbuildError {
+    return new ImgbuildError(
+      'build',
+      `cached blob ${d} is corrupt (its content hashes to ${actual}); it has been removed`,
+      'run the build again to recreate it',
+    );
+  }
+}

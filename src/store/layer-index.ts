@@ -1,0 +1,69 @@
+/**
+ * The layer cache: layer cache key -> what building that layer produced, one small JSON file
+ * per key under `<root>/layers/<hex>.json`, replaced atomically. A record is only an
+ * optimisation, so `get` treats anything doubtful (missing, unreadable, malformed, or its
+ * blob gone from the store) as a miss and the layer is simply rebuilt.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestHex, isDigest, type Digest } from '../image/digest.js';
+import { writeFileAtomic } from './atomic.js';
+import type { ContentStore } from './content-store.js';
+
+export interface LayerRecord {
+  /** Digest of the compressed blob. */
+  digest: Digest;
+  /** Digest of the uncompressed tar. */
+  diffId: Digest;
+  /** Size of the compressed blob in bytes. */
+  size: number;
+  mediaType: string;
+  uncompressedSize: number;
+}
+
+export class LayerIndex {
+  private constructor(
+    private readonly store: ContentStore,
+    private readonly dir: string,
+  ) {}
+
+  static async open(store: ContentStore): Promise<LayerIndex> {
+    const dir = join(store.root, 'layers');
+    await mkdir(dir, { recursive: true });
+    return new LayerIndex(store, dir);
+  }
+
+  recordPath(cacheKey: Digest): string {
+    return join(this.dir, `${digestHex(cacheKey)}.json`);
+  }
+
+  async get(cacheKey: Digest): Promise<LayerRecord | undefined> {
+    let rec: LayerRecord | undefined;
+    try {
+      rec = parseRecord(JSON.parse(await readFile(this.recordPath(cacheKey), 'utf8')));
+    } catch {
+      return undefined;
+    }
+    if (!rec || !(await this.store.has(rec.digest))) return undefined;
+    return rec;
+  }
+
+  async put(cacheKey: Digest, rec: LayerRecord): Promise<void> {
+    const { digest, diffId, size, mediaType, uncompressedSize } = rec;
+    const json = JSON.stringify({ digest, diffId, size, mediaType, uncompressedSize });
+    await writeFileAtomic(this.store.tmpDir, this.recordPath(cacheKey), json);
+  }
+}
+
+function parseRecord(v: unknown): LayerRecord | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const ok =
+    typeof r.digest === 'string' && isDigest(r.digest) &&
+    typeof r.diffId === 'string' && isDigest(r.diffId) &&
+    isSize(r.size) && isSize(r.uncompressedSize) &&
+    typeof r.mediaType === 'string';
+  return ok ? (r as unknown as LayerRecord) : undefined;
+}
+
+const isSize = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

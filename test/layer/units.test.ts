@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import zlib from 'node:zlib';
+import { createCompressor, gzipHeader, layerMediaType } from '../../src/layer/compress.js';
+import { checkEpoch, tarHeader, tarName } from '../../src/layer/tar-header.js';
+import { FileChangedError, readSmallSync, readStable, sameContentStat } from '../../src/layer/stable-read.js';
+import { ImgbuildError } from '../../src/errors.js';
+import { MediaType } from '../../src/image/media-types.js';
+import type { PlanEntry } from '../../src/plan/types.js';
+import { sha256 } from '../../src/image/digest.js';
+import { tempDir } from './fixtures.js';
+
+const base = { mode: 0o644, uid: 0, gid: 0 };
+
+describe('tar headers', () => {
+  it('names entries relative to the root, dirs with "/", whiteouts as .wh. files', () => {
+    expect(tarName({ ...base, type: 'dir', path: 'usr/lib' })).toBe('usr/lib/');
+    expect(tarName({ ...base, type: 'whiteout', path: 'etc/old.conf' })).toBe('etc/.wh.old.conf');
+    expect(tarName({ ...base, type: 'whiteout', path: 'top' })).toBe('.wh.top');
+    const h = tarHeader({ ...base, type: 'whiteout', path: 'a/b' }, 5);
+    expect(h).toMatchObject({ name: 'a/.wh.b', type: 'file', size: 0, mtime: new Date(5000), uname: '', gname: '' });
+  });
+
+  it('keeps a planned mode of 0 instead of tar-stream defaulting it', () => {
+    const e: PlanEntry = { ...base, mode: 0, type: 'file', path: 'f', size: 1, source: { kind: 'inline', content: 'x', digest: sha256('x') } };
+    expect(tarHeader(e, 0, 1).mode! & 0o7777).toBe(0);
+    expect(tarHeader(e, 0, 1).mode).not.toBe(0);
+  });
+
+  it('rejects paths that could escape or confuse the image root', () => {
+    for (const path of ['', '/etc/passwd', '../x', 'a/../../x', 'a//b', 'a/./b', 'a/', 'nul\0byte']) {
+      expect(() => tarName({ ...base, type: 'dir', path }), path).toThrow(ImgbuildError);
+    }
+  });
+
+  it('rejects an epoch tar cannot hold', () => {
+    expect(() => checkEpoch(2 ** 31)).toThrow(ImgbuildError);
+    expect(() => checkEpoch(-1)).toThrow(ImgbuildError);
+    expect(() => checkEpoch(1.5)).toThrow(ImgbuildError);
+    expect(() => checkEpoch(0)).not.toThrow();
+  });
+});
+
+describe('compression', () => {
+  const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7 + (i >> 9)) & 0xff));
+  const chunked = (size: number) => Readable.from(Array.from({ length: Math.ceil(data.length / size) }, (_, i) => data.subarray(i * size, (i + 1) * size)));
+
+  it.each([1, 6, 9])('gzip level %i: zlib bytes with MTIME 0 and OS 3, whatever the input chunking', async (level) => {
+    const expected = zlib.gzipSync(data, { level });
+    expected[9] = 3;
+    expect((await buffer(chunked(1000).pipe(createCompressor({ algorithm: 'gzip', level }))))).toEqual(expected);
+    expect((await buffer(chunked(77_777).pipe(createCompressor({ algorithm: 'gzip', level }))))).toEqual(expected);
+    expect([...gzipHeader(level).subarray(4, 10)]).toEqual([0, 0, 0, 0, level === 9 ? 2 : level === 1 ? 4 : 0, 3]);
+  });
+
+  it("'none' passes bytes through; media types follow the algorithm", async () => {
+    expect(await buffer(chunked(5000).pipe(createCompressor({ algorithm: 'none', level: 0 })))).toEqual(data);
+    expect(layerMediaType({ algorithm: 'gzip', level: 6 })).toBe(MediaType.ociLayerGzip);
+    expect(layerMediaType({ algorithm: 'zstd', level: 3 })).toBe(MediaType.ociLayerZstd);
+    expect(layerMediaType({ algorithm: 'none', level: 0 })).toBe(MediaType.ociLayer);
+  });
+
+  it('rejects an out-of-range level', () => {
+    expect(() => createCompressor({ algorithm: 'gzip', level: 12 })).toThrow(/level 12/);
+  });
+
+  const hasZstd = typeof (zlib as unknown as Record<string, unknown>).createZstdCompress === 'function';
+  it.skipIf(hasZstd)('zstd on a Node without it is a clear "unsupported" error', () => {
+    const err = (() => {
+      try {
+        createCompressor({ algorithm: 'zstd', level: 3 });
+      } catch (e) {
+        return e as ImgbuildError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ImgbuildError);
+    expect(err!.kind).toBe('unsupported');
+    expect(err!.message).toMatch(/Node\.js 22\.15/);
+    expect(err!.hint).toMatch(/gzip/);
+  });
+});
+
+describe('stable reads', () => {
+  const stat = (o: Partial<Record<keyof BigIntStats, bigint>>) =>
+    ({ size: 10n, mtimeNs: 1n, ctimeNs: 1n, ino: 5n, dev: 1n, nlink: 1n, ...o }) as unknown as BigIntStats;
+
+  it('a link-count change alone is not a content change; size, mtime, ctime are', () => {
+    const a = stat({});
+    expect(sameContentStat(a, stat({ nlink: 2n, ctimeNs: 9n }))).toBe(true);
+    expect(sameContentStat(a, stat({ ctimeNs: 9n }))).toBe(false);
+    expect(sameContentStat(a, stat({ size: 11n }))).toBe(false);
+    expect(sameContentStat(a, stat({ mtimeNs: 2n }))).toBe(false);
+    expect(sameContentStat(a, stat({ ino: 6n }))).toBe(false);
+  });
+
+  it('reports a vanished path, a symlink, a directory and a FIFO as such, without hanging', async () => {
+    const d = tempDir();
+    try {
+      writeFileSync(join(d.path, 'real'), 'x');
+      symlinkSync('real', join(d.path, 'link'));
+      mkdirSync(join(d.path, 'dir'));
+      execFileSync('mkfifo', [join(d.path, 'fifo')]);
+      const reason = async (p: string) => ((await readStable(join(d.path, p)).catch((e) => e)) as FileChangedError).reason;
+      expect(await reason('gone')).toBe('vanished');
+      expect(await reason('link')).toBe('type');
+      expect(await reason('dir')).toBe('type');
+      expect(await reason('fifo')).toBe('type');
+      expect(() => readSmallSync(join(d.path, 'link'), 100)).toThrow(FileChangedError);
+      const r = await readStable(join(d.path, 'real'));
+      expect(r.kind === 'bytes' && r.bytes.toString()).toBe('x');
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  it('reads a hard-linked file normally', async () => {
+    const d = tempDir();
+    try {
+      writeFileSync(join(d.path, 'a'), 'same');
+      linkSync(join(d.path, 'a'), join(d.path, 'b'));
+      expect(readSmallSync(join(d.path, 'b'), 100)!.bytes.toString()).toBe('same');
+      expect(statSync(join(d.path, 'b')).nlink).toBe(2);
+      expect(lstatSync(join(d.path, 'b')).isFile()).toBe(true);
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  // /proc files claim size 0 but have content: to the reader, a file that never holds still.
+  it('gives up on a file that never holds still, naming it', async () => {
+    await expect(readStable('/proc/self/status')).rejects.toThrow(/\/proc\/self\/status kept changing while being read/);
+  });
+});

@@ -1,0 +1,107 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, utimesSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { sha256 } from '../../src/image/digest.js';
+import { ContentStore } from '../../src/store/content-store.js';
+import { ImgbuildError } from '../../src/errors.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'imgbuild-store-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const tmpFiles = () => readdirSync(join(root, 'tmp'));
+
+describe('ContentStore', () => {
+  it('stores bytes under their sha256 and reads them back', async () => {
+    const store = await ContentStore.open(root);
+    const d = await store.putBytes(Buffer.from('{"a":1}'));
+    expect(d).toBe(sha256('{"a":1}'));
+    expect(store.blobPath(d)).toBe(join(root, 'blobs', 'sha256', d.slice(7)));
+    expect(await store.has(d)).toBe(true);
+    expect((await store.readBytes(d)).toString()).toBe('{"a":1}');
+    expect(await text(store.readStream(d))).toBe('{"a":1}');
+    expect(await store.verify(d)).toBe(true);
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('refuses bytes that do not match the expected digest, leaving nothing behind', async () => {
+    const store = await ContentStore.open(root);
+    await expect(store.putBytes(Buffer.from('x'), sha256('y'))).rejects.toBeInstanceOf(ImgbuildError);
+    const w = store.createWriter();
+    w.end(Buffer.from('x'));
+    await expect(w.commit(sha256('y'))).rejects.toThrow(/does not match/);
+    expect(await store.has(sha256('x'))).toBe(false);
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('streams a blob through a writer and publishes it only on commit', async () => {
+    const store = await ContentStore.open(root);
+    const w = store.createWriter();
+    const parts = Array.from({ length: 50 }, (_, i) => Buffer.alloc(10_000, i));
+    for (const p of parts) w.write(p);
+    const expected = sha256(Buffer.concat(parts));
+    expect(await store.has(expected)).toBe(false);
+    const r = await w.commit();
+    expect(r).toEqual({ digest: expected, size: 500_000 });
+    expect(await store.verify(expected)).toBe(true);
+  });
+
+  it('abort removes the temp file and publishes nothing', async () => {
+    const store = await ContentStore.open(root);
+    const w = store.createWriter();
+    w.write(Buffer.from('partial'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(tmpFiles()).toHaveLength(1);
+    await w.abort();
+    expect(tmpFiles()).toEqual([]);
+    expect(readdirSync(join(root, 'blobs', 'sha256'))).toEqual([]);
+  });
+
+  it('committing a blob that already exists keeps the existing file and removes the temp', async () => {
+    const store = await ContentStore.open(root);
+    const d = await store.putBytes(Buffer.from('same'));
+    const w = store.createWriter();
+    w.end(Buffer.from('same'));
+    expect((await w.commit(d)).digest).toBe(d);
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('a corrupt blob is an error, is removed, and verify says so', async () => {
+    const store = await ContentStore.open(root);
+    const d = await store.putBytes(Buffer.from('good content'));
+    writeFileSync(store.blobPath(d), 'evil content');
+    expect(await store.verify(d)).toBe(false);
+    await expect(store.readBytes(d)).rejects.toThrow(/corrupt/);
+    expect(await store.has(d)).toBe(false);
+
+    const d2 = await store.putBytes(Buffer.from('more good content'));
+    writeFileSync(store.blobPath(d2), 'bad');
+    await expect(text(store.readStream(d2))).rejects.toThrow(/corrupt/);
+    expect(existsSync(store.blobPath(d2))).toBe(false);
+  });
+
+  it('reports a missing blob as an ImgbuildError', async () => {
+    const store = await ContentStore.open(root);
+    const d = sha256('nothing');
+    await expect(store.readBytes(d)).rejects.toThrow(/not in the cache/);
+    await expect(text(store.readStream(d))).rejects.toThrow(/not in the cache/);
+    expect(await store.verify(d)).toBe(false);
+  });
+
+  it('sweeps temp files older than an hour on open, and keeps fresh ones', async () => {
+    await ContentStore.open(root);
+    const stale = join(root, 'tmp', 'dead-process.tmp');
+    const fresh = join(root, 'tmp', 'live-process.tmp');
+    writeFileSync(stale, 'x');
+    writeFileSync(fresh, 'y');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    await ContentStore.open(root);
+    expect(tmpFiles()).toEqual(['live-process.tmp']);
+    expect(readFileSync(fresh, 'utf8')).toBe('y');
+  });
+});

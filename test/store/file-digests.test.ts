@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lstatSync, mkdtempSync, rmSync, writeFileSync, readFileSync, linkSync, unlinkSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '../../src/image/digest.js';
+import { FileDigestCache, hashFileStable, UncachedDigester } from '../../src/store/file-digests.js';
+
+let root: string;
+let ctx: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'imgbuild-stat-'));
+  ctx = mkdtempSync(join(tmpdir(), 'imgbuild-ctx-'));
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+  rmSync(ctx, { recursive: true, force: true });
+});
+
+const st = (p: string) => lstatSync(p, { bigint: true });
+
+function makeFiles(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const p = join(ctx, `f${i}`);
+    writeFileSync(p, `content ${i}\n`.repeat(100));
+    return p;
+  });
+}
+
+// A record is only trusted when the file had not changed for a margin (50 ms) before it was
+// hashed. The cache's clock is set a second ahead so freshly written files count as settled.
+const later = () => BigInt(Date.now() + 1000) * 1_000_000n;
+
+describe('FileDigestCache', () => {
+  it('a second build with unchanged files reads no file contents, across save/open', async () => {
+    const files = makeFiles(20);
+    const first = await FileDigestCache.open(root, ctx, later);
+    for (const p of files) expect(await first.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(first.filesHashed).toBe(20);
+    expect(first.bytesHashed).toBe(files.reduce((n, p) => n + readFileSync(p).length, 0));
+    await first.save();
+
+    const second = await FileDigestCache.open(root, ctx, later);
+    for (const p of files) expect(await second.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(second.filesHashed).toBe(0);
+    expect(second.bytesHashed).toBe(0);
+  });
+
+  it('notices a one-byte change even when size and mtime are put back', async () => {
+    const [p] = makeFiles(1) as [string];
+    const before = st(p);
+    const cache = await FileDigestCache.open(root, ctx, later);
+    await cache.digest(p, before);
+    const bytes = readFileSync(p);
+    bytes[5] = bytes[5]! ^ 1;
+    writeFileSync(p, bytes);
+    utimesSync(p, new Date(Number(before.atimeMs)), new Date(Number(before.mtimeMs)));
+    expect(await cache.digest(p, st(p))).toBe(sha256(bytes));
+    expect(cache.filesHashed).toBe(2);
+  });
+
+  it('re-hashes a file written within the racy margin of its hashing', async () => {
+    const [p] = makeFiles(1) as [string];
+    let clock = st(p).ctimeNs + 10_000_000n; // hashed 10 ms after the last write
+    const cache = await FileDigestCache.open(root, ctx, () => clock);
+    await cache.digest(p, st(p));
+    await cache.digest(p, st(p)); // not trusted: a same-tick write could have followed
+    expect(cache.filesHashed).toBe(2);
+    clock += 1_000_000_000n;
+    await cache.digest(p, st(p)); // re-hashed a second later: trusted from now on
+    await cache.digest(p, st(p));
+    expect(cache.filesHashed).toBe(3);
+  });
+
+  it('a hard link added by a store optimiser costs one re-hash, and the digest is unchanged', async () => {
+    const [p] = makeFiles(1) as [string];
+    const cache = await FileDigestCache.open(root, ctx, later);
+    const d = await cache.digest(p, st(p));
+    linkSync(p, `${p}.link`);
+    unlinkSync(`${p}.link`);
+    expect(await cache.digest(p, st(p))).toBe(d);
+  });
+
+  it('ignores a corrupt cache file', async () => {
+    const [p] = makeFiles(1) as [string];
+    const cache = await FileDigestCache.open(root, ctx, later);
+    await cache.digest(p, st(p));
+    await cache.save();
+    const { readdirSync } = await import('node:fs');
+    const [file] = readdirSync(join(root, 'stat'));
+    writeFileSync(join(root, 'stat', file!), '{not json');
+    const again = await FileDigestCache.open(root, ctx, later);
+    expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(again.filesHashed).toBe(1);
+  });
+});
+
+describe('hashFileStable and UncachedDigester', () => {
+  it('hash small and large (streamed) files', async () => {
+    const small = join(ctx, 'small');
+    const large = join(ctx, 'large');
+    writeFileSync(small, 'abc');
+    const big = Buffer.alloc(9 << 20, 7);
+    writeFileSync(large, big);
+    expect(await hashFileStable(small)).toMatchObject({ digest: sha256('abc'), size: 3 });
+    expect(await hashFileStable(large)).toMatchObject({ digest: sha256(big), size: big.length });
+    const u = new UncachedDigester();
+    await u.digest(small);
+    await u.digest(small);
+    expect(u.filesHashed).toBe(2);
+  });
+});

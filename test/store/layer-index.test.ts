@@ -1,0 +1,61 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sha256 } from '../../src/image/digest.js';
+import { MediaType } from '../../src/image/media-types.js';
+import { ContentStore } from '../../src/store/content-store.js';
+import { LayerIndex, type LayerRecord } from '../../src/store/layer-index.js';
+import { resolveCacheDir } from '../../src/store/cache-dir.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'imgbuild-index-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+async function setup() {
+  const store = await ContentStore.open(root);
+  const index = await LayerIndex.open(store);
+  const digest = await store.putBytes(Buffer.from('layer blob'));
+  const rec: LayerRecord = { digest, diffId: sha256('tar'), size: 10, mediaType: MediaType.ociLayerGzip, uncompressedSize: 1024 };
+  return { store, index, rec, key: sha256('cache key') };
+}
+
+describe('LayerIndex', () => {
+  it('round-trips a record and leaves no temp files', async () => {
+    const { index, rec, key } = await setup();
+    expect(await index.get(key)).toBeUndefined();
+    await index.put(key, rec);
+    expect(await index.get(key)).toEqual(rec);
+    expect(readdirSync(join(root, 'layers'))).toEqual([`${key.slice(7)}.json`]);
+    expect(readdirSync(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('treats a record whose blob is gone as a miss', async () => {
+    const { store, index, rec, key } = await setup();
+    await index.put(key, rec);
+    unlinkSync(store.blobPath(rec.digest));
+    expect(await index.get(key)).toBeUndefined();
+  });
+
+  it('treats unreadable or malformed records as a miss', async () => {
+    const { index, rec, key } = await setup();
+    await index.put(key, rec);
+    writeFileSync(index.recordPath(key), '{"digest": "sha256:12"');
+    expect(await index.get(key)).toBeUndefined();
+    writeFileSync(index.recordPath(key), JSON.stringify({ ...rec, size: -1 }));
+    expect(await index.get(key)).toBeUndefined();
+  });
+});
+
+describe('resolveCacheDir', () => {
+  it('prefers the flag, then IMGBUILD_CACHE_DIR, then XDG_CACHE_HOME, then ~/.cache', () => {
+    const env = { IMGBUILD_CACHE_DIR: '/env/cache', XDG_CACHE_HOME: '/xdg', HOME: '/home/u' };
+    expect(resolveCacheDir('/flag', env)).toBe('/flag');
+    expect(resolveCacheDir(undefined, env)).toBe('/env/cache');
+    expect(resolveCacheDir(undefined, { XDG_CACHE_HOME: '/xdg' })).toBe('/xdg/imgbuild');
+    expect(resolveCacheDir(undefined, { XDG_CACHE_HOME: 'relative' })).toMatch(/\/\.cache\/imgbuild$/);
+    expect(resolveCacheDir(undefined, {})).toMatch(/\/\.cache\/imgbuild$/);
+  });
+});
