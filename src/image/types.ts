@@ -61,6 +61,7 @@ export interface ImageConfigFile {
   created?: string;
   architecture: string;
   os: string;
+  'os.version'?: string;
   variant?: string;
   config: RuntimeConfig;
   rootfs: { type: 'layers'; diff_ids: Digest[] };

@@ -1,0 +1,137 @@
+/**
+ * Reading an OCI image layout directory as a base image: `oci:./dir[:tag]`. The tag matches the
+ * `org.opencontainers.image.ref.name` annotation; with no tag the layout must hold one image. An
+ * index is resolved to the manifest for the wanted platform. Every blob is checked against its
+ * digest as it is read, so a damaged layout yields an ImgbuildError, never an image.
+ */
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { buildError, usageError } from '../errors.js';
+import { blobImage } from './blob-image.js';
+import { digestHex, type Digest } from './digest.js';
+import { isIndexMediaType, isManifestMediaType } from './media-types.js';
+import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
+import { formatPlatform, platformMatches } from './platform.js';
+import type { Descriptor, Image, Platform } from './types.js';
+import { shortDigest, verifyBytes, verifyingStream } from './verify.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+export interface LayoutRef {
+  path: string;
+  tag?: string;
+}
+
+/** `oci:DIR` or `oci:DIR:TAG`; a colon after the last slash starts the tag. */
+export function parseLayoutRef(ref: string): LayoutRef {
+  const body = ref.startsWith('oci:') ? ref.slice(4) : ref;
+  const colon = body.lastIndexOf(':');
+  if (colon > body.lastIndexOf('/') && colon > 0) {
+    const tag = body.slice(colon + 1);
+    if (tag === '') throw usageError(`${ref}: the tag after ":" is empty`, 'write oci:DIR or oci:DIR:TAG');
+    return { path: body.slice(0, colon), tag };
+  }
+  if (body === '') throw usageError(`${ref}: no directory given`, 'write oci:DIR or oci:DIR:TAG');
+  return { path: body };
+}
+
+export interface OpenOptions {
+  tag?: string;
+  /** The platform being built; required to choose from a multi-platform index. */
+  platform?: Platform;
+}
+
+export async function openLayoutImage(dir: string, opts: OpenOptions = {}): Promise<Image> {
+  const label = `oci:${dir}${opts.tag ? `:${opts.tag}` : ''}`;
+  await checkLayoutFile(dir, label);
+  const index = parseIndex(await readSmall(join(dir, 'index.json'), label), `${label} index.json`);
+  const desc = chooseEntry(index.manifests, opts, label);
+  return resolveDescriptor(dir, desc, opts.platform, label, 0);
+}
+
+async function checkLayoutFile(dir: string, label: string): Promise<void> {
+  const bytes = await readSmall(join(dir, 'oci-layout'), label).catch(() => undefined);
+  if (!bytes || typeof parseJson(bytes, `${label} oci-layout`).imageLayoutVersion !== 'string') {
+    throw usageError(`${label}: ${dir} is not an OCI image layout (no valid oci-layout file)`);
+  }
+}
+
+function chooseEntry(entries: Descriptor[], opts: OpenOptions, label: string): Descriptor {
+  const names = [...new Set(entries.map((d) => d.annotations?.[REF_NAME]).filter(Boolean))];
+  let found = opts.tag === undefined ? entries : entries.filter((d) => d.annotations?.[REF_NAME] === opts.tag);
+  if (found.length > 1 && opts.platform) {
+    const wanted = opts.platform;
+    found = found.filter((d) => !d.platform || platformMatches(wanted, d.platform));
+  }
+  if (found.length === 1) return found[0] as Descriptor;
+  const known = names.length > 0 ? `; it has ${names.join(', ')}` : '';
+  if (found.length === 0) {
+    throw usageError(`${label}: the layout has no image${opts.tag ? ` tagged ${opts.tag}` : ''}${known}`);
+  }
+  throw usageError(`${label}: the layout holds ${found.length} images${known}`, 'name one as oci:DIR:TAG');
+}
+
+async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platform | undefined, label: string, depth: number): Promise<Image> {
+  const raw = await readBlob(dir, desc, label);
+  if (isIndexMediaType(desc.mediaType)) {
+    if (depth > 3) throw buildError(`${label}: indexes nested too deeply`);
+    const index = parseIndex(raw, `${label} index ${shortDigest(desc.digest)}`);
+    return resolveDescriptor(dir, choosePlatform(index.manifests, platform, label), platform, label, depth + 1);
+  }
+  if (!isManifestMediaType(desc.mediaType)) throw buildError(`${label}: unexpected media type ${desc.mediaType}`);
+  const manifest = parseManifest(raw, `${label} manifest`);
+  const rawConfig = await readBlob(dir, manifest.config, label);
+  const config = parseConfig(rawConfig, `${label} config`);
+  if (platform && !platformMatches(platform, config)) {
+    throw usageError(`${label} is for ${formatPlatform(config)}, not ${formatPlatform(platform)}`);
+  }
+  return blobImage({ rawManifest: raw, manifest, rawConfig, config, label, openLayer: (d) => openBlob(dir, d, label) });
+}
+
+function choosePlatform(entries: Descriptor[], platform: Platform | undefined, label: string): Descriptor {
+  const candidates = entries.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
+  const found = platform ? candidates.filter((d) => d.platform && platformMatches(platform, d.platform)) : candidates;
+  if (found.length >= 1 && (platform || found.length === 1)) return found[0] as Descriptor;
+  const offered = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+  if (!platform) throw usageError(`${label} is a multi-platform index (${offered}); a platform must be chosen`);
+  throw usageError(`${label} has no image for ${formatPlatform(platform)}; it offers ${offered}`);
+}
+
+function blobPath(dir: string, d: Digest): string {
+  return join(dir, 'blobs', 'sha256', digestHex(d));
+}
+
+async function readBlob(dir: string, desc: Descriptor, label: string): Promise<Uint8Array> {
+  if (desc.size > MAX_JSON_BLOB) throw buildError(`${label}: ${desc.mediaType} ${desc.digest} is too large (${desc.size} bytes)`);
+  const bytes = await readSmall(blobPath(dir, desc.digest), label);
+  verifyBytes(bytes, desc.digest, desc.size, `${label} blob ${shortDigest(desc.digest)}`);
+  return bytes;
+}
+
+async function readSmall(path: string, label: string): Promise<Uint8Array> {
+  const fh = await open(path).catch((e: NodeJS.ErrnoException) => {
+    throw buildError(`${label}: cannot read ${path}: ${e.code ?? e.message}`);
+  });
+  try {
+    const { size } = await fh.stat();
+    if (size > MAX_JSON_BLOB) throw buildError(`${label}: ${path} is too large (${size} bytes)`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function openBlob(dir: string, desc: Descriptor, label: string): Promise<Readable> {
+  const path = blobPath(dir, desc.digest);
+  // Opening first makes a missing blob fail here, with a message, rather than mid-stream.
+  const fh = await open(path).catch((e: NodeJS.ErrnoException) => {
+    throw buildError(`${label}: layer ${desc.digest} is missing from the layout (${e.code ?? e.message})`);
+  });
+  const verify = verifyingStream(desc.digest, desc.size, `${label} layer ${shortDigest(desc.digest)}`);
+  const source = fh.createReadStream();
+  source.on('error', (e) => verify.destroy(buildError(`${label}: reading ${path}: ${e.message}`)));
+  verify.on('close', () => source.destroy());
+  return source.pipe(verify);
+}
+

@@ -1,0 +1,108 @@
+/**
+ * Putting one blob into an OCI layout's blobs/sha256/ so that, whatever happens, the name always
+ * holds the whole, right bytes: the blob is written (or hard-linked from the content store) to a
+ * private temp name, checked, and renamed into place. A blob already there with the right size
+ * is kept, so concurrent writers and reruns do no work twice and never see a partial blob.
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { digestHex, type Digest } from '../image/digest.js';
+import { shortDigest, verifyingStream } from '../image/verify.js';
+
+export interface LayoutPaths {
+  root: string;
+  blobs: string;
+  /** imgbuild's scratch space inside the layout, on the same file system as blobs/. */
+  tmp: string;
+}
+
+export function layoutPaths(root: string): LayoutPaths {
+  return { root, blobs: join(root, 'blobs', 'sha256'), tmp: join(root, '.imgbuild', 'tmp') };
+}
+
+export async function prepareLayoutDirs(p: LayoutPaths): Promise<void> {
+  await mkdir(p.blobs, { recursive: true });
+  await mkdir(p.tmp, { recursive: true });
+  await sweepStaleTemps(p);
+}
+
+/** Temp files live for seconds; one a day old was left by a killed run. */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+
+// ctime, not mtime: a blob hard-linked from the store keeps the store's old mtime, but linking
+// sets its ctime to now, so a live writer's temp is never taken for a stale one.
+async function sweepStaleTemps(p: LayoutPaths): Promise<void> {
+  const names = await readdir(p.tmp).catch(() => [] as string[]);
+  for (const name of names) {
+    const path = join(p.tmp, name);
+    const st = await stat(path).catch(() => undefined);
+    if (st && Date.now() - st.ctimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
+  }
+}
+
+export const tempName = (p: LayoutPaths, hint: string) =>
+  join(p.tmp, `${hint}.${process.pid}.${randomBytes(6).toString('hex')}`);
+
+export const blobFile = (p: LayoutPaths, d: Digest) => join(p.blobs, digestHex(d));
+
+/** Does the layout already hold this blob? Size is the cheap check that catches truncation. */
+async function present(path: string, size: number): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return st !== undefined && st.isFile() && st.size === size;
+}
+
+/** Write `tmp` into place as `dest`, or drop it on failure. */
+async function commit(tmp: string, dest: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+    await rename(tmp, dest);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+
+export async function writeBytesBlob(p: LayoutPaths, digest: Digest, bytes: Uint8Array): Promise<void> {
+  const dest = blobFile(p, digest);
+  if (await present(dest, bytes.byteLength)) return;
+  const tmp = tempName(p, digestHex(digest));
+  await commit(tmp, dest, () => writeFile(tmp, bytes, { flag: 'wx' }));
+}
+
+export interface StreamBlob {
+  digest: Digest;
+  size: number;
+  open(): Promise<Readable>;
+  /** A verified copy of the blob on this machine (the content store), if there is one. */
+  localPath?: string;
+  label: string;
+}
+
+export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise<void> {
+  const dest = blobFile(p, blob.digest);
+  if (await present(dest, blob.size)) return;
+  const tmp = tempName(p, digestHex(blob.digest));
+  if (blob.localPath && (await tryLink(blob.localPath, blob.size, tmp))) {
+    return commit(tmp, dest, async () => undefined);
+  }
+  await commit(tmp, dest, async () => {
+    const verify = verifyingStream(blob.digest, blob.size, `${blob.label} ${shortDigest(blob.digest)}`);
+    await pipeline(await blob.open(), verify, createWriteStream(tmp, { flags: 'wx' }));
+  });
+}
+
+// A hard link costs nothing and the store's blobs are already verified; a different file system
+// (EXDEV), a refusing one (EPERM) or a store blob of the wrong size falls back to a checked copy.
+async function tryLink(src: string, size: number, tmp: string): Promise<boolean> {
+  if (!(await present(src, size))) return false;
+  try {
+    await link(src, tmp);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The OCI image layout sink. Blobs go in first, in parallel (bounded), each to a temp name and
+ * renamed into place, skipping those already there; then each config, then each manifest (and
+ * the index for several platforms); and last index.json, merged with what is there (an entry
+ * with the same tag is replaced, others kept) and replaced atomically under a lock. So any number
+ * of processes may write one layout at once, a reader never sees a half-written index.json, and
+ * a run killed at any moment leaves a layout whose index only names blobs that are whole.
+ */
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildError, usageError } from '../errors.js';
+import { canonicalJson } from '../image/canonical-json.js';
+import { REF_NAME } from '../image/layout-source.js';
+import { MediaType } from '../image/media-types.js';
+import { parseIndex } from '../image/parse.js';
+import { localBlobPath } from '../image/store-layer.js';
+import type { Descriptor, Image, ImageIndex, ImageIndexSource } from '../image/types.js';
+import { layoutPaths, prepareLayoutDirs, tempName, writeBytesBlob, writeStreamBlob, type LayoutPaths } from './blob-writer.js';
+import { withLayoutLock } from './layout-lock.js';
+import { mapLimit } from './limit.js';
+import { layoutTag, outputError, type WriteResult, type WriteTarget } from './target.js';
+
+const LAYOUT_FILE = { imageLayoutVersion: '1.0.0' };
+const PARALLEL_BLOBS = 4;
+
+export async function writeOciLayout(dir: string, target: WriteTarget, tags: string[]): Promise<WriteResult> {
+  const names = [...new Set(tags.map(layoutTag))];
+  const p = layoutPaths(dir);
+  try {
+    await prepareLayoutDirs(p);
+    await ensureLayoutFile(p);
+    const top = 'image' in target ? await writeImage(p, target.image) : await writeIndexBlobs(p, target.index);
+    await withLayoutLock(join(p.root, '.imgbuild', 'index.lock'), p.tmp, () => updateIndex(p, top, names));
+    return top;
+  } catch (e) {
+    throw outputError(e, `oci:${dir}`);
+  }
+}
+
+async function ensureLayoutFile(p: LayoutPaths): Promise<void> {
+  const path = join(p.root, 'oci-layout');
+  const existing = await readFile(path, 'utf8').catch(() => undefined);
+  if (existing !== undefined) {
+    let version: unknown;
+    try {
+      version = (JSON.parse(existing) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    } catch {
+      version = undefined;
+    }
+    if (typeof version !== 'string') throw usageError(`${p.root} has an oci-layout file that is not an OCI image layout's`);
+    return;
+  }
+  await replaceFile(p, path, canonicalJson(LAYOUT_FILE));
+}
+
+/** Layers in parallel, then config, then manifest: a manifest never names a missing blob. */
+export async function writeImage(p: LayoutPaths, image: Image): Promise<WriteResult> {
+  const layers = await image.layers();
+  await mapLimit(layers, PARALLEL_BLOBS, async (layer) => {
+    const [digest, size, localPath] = await Promise.all([layer.digest(), layer.size(), localBlobPath(layer)]);
+    await writeStreamBlob(p, { digest, size, localPath, open: () => layer.compressed(), label: 'layer' });
+  });
+  await writeBytesBlob(p, await image.configDigest(), await image.rawConfig());
+  const raw = await image.rawManifest();
+  const digest = await image.digest();
+  await writeBytesBlob(p, digest, raw);
+  return { digest, mediaType: await image.mediaType(), size: raw.byteLength };
+}
+
+async function writeIndexBlobs(p: LayoutPaths, index: ImageIndexSource): Promise<WriteResult> {
+  const doc = await index.index();
+  for (const desc of doc.manifests) await writeImage(p, await index.image(desc.digest));
+  const raw = await index.rawIndex();
+  const digest = await index.digest();
+  await writeBytesBlob(p, digest, raw);
+  return { digest, mediaType: doc.mediaType, size: raw.byteLength };
+}
+
+async function updateIndex(p: LayoutPaths, top: WriteResult, names: (string | undefined)[]): Promise<void> {
+  const path = join(p.root, 'index.json');
+  const existing = await readExistingIndex(path);
+  const merged = mergeEntries(existing.manifests, top, names);
+  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: merged };
+  if (existing.annotations) index.annotations = existing.annotations;
+  await replaceFile(p, path, canonicalJson(index));
+}
+
+async function readExistingIndex(path: string): Promise<ImageIndex> {
+  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw buildError(`cannot read ${path}: ${e.message}`);
+  });
+  if (!bytes) return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  return parseIndex(bytes, path);
+}
+
+/**
+ * Existing entries keep their places; one whose tag we write is replaced where it stands, new
+ * tags follow in the order given. An untagged write adds its digest once.
+ */
+export function mergeEntries(existing: Descriptor[], top: WriteResult, names: (string | undefined)[]): Descriptor[] {
+  const entry = (name?: string): Descriptor => ({
+    mediaType: top.mediaType,
+    digest: top.digest,
+    size: top.size,
+    ...(name !== undefined ? { annotations: { [REF_NAME]: name } } : {}),
+  });
+  const ours = new Set(names.filter((n): n is string => n !== undefined));
+  const placed = new Set<string>();
+  const out: Descriptor[] = [];
+  for (const d of existing) {
+    const name = d.annotations?.[REF_NAME];
+    if (name === undefined || !ours.has(name)) out.push(d);
+    else if (!placed.has(name)) {
+      out.push(entry(name));
+      placed.add(name);
+    }
+  }
+  for (const name of ours) if (!placed.has(name)) out.push(entry(name));
+  const untagged = names.includes(undefined) || names.length === 0;
+  if (untagged && !out.some((d) => d.digest === top.digest && !d.annotations?.[REF_NAME])) out.push(entry());
+  return out;
+}
+
+/** Replace a small file atomically: a reader sees the old bytes or the new, never a part. */
+async function replaceFile(p: LayoutPaths, path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = tempName(p, 'doc');
+  try {
+    await writeFile(tmp, bytes, { flag: 'wx' });
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}
+

@@ -1,0 +1,153 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assembleImage, assembleIndex, storeLayer } from '../../src/image/assemble.js';
+import { buildConfigFile } from '../../src/image/config.js';
+import { digestHex, type Digest } from '../../src/image/digest.js';
+import { MediaType } from '../../src/image/media-types.js';
+import type { ImageIndex } from '../../src/image/types.js';
+import { writeOciLayout } from '../../src/output/oci-layout.js';
+import { randomImage, runTool, validateLayout } from '../helpers/random-image.js';
+import { missingTools } from '../helpers/tools.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'imgbuild-layout-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const readIndex = async (dir: string) => JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
+const refNames = (index: ImageIndex) => index.manifests.map((d) => d.annotations?.['org.opencontainers.image.ref.name']);
+
+describe.skipIf(missingTools('skopeo', 'umoci', 'oci-image-tool').length > 0)('OCI layout read by real tools', () => {
+  it('is accepted by oci-image-tool, umoci and skopeo', async () => {
+    const dir = join(work, 'tools');
+    const image = await randomImage({ seed: 'tools', layers: 3, filesPerLayer: 4, runtime: { Env: ['A=1'], Cmd: ['/app'] } });
+    const result = await writeOciLayout(dir, { image }, ['registry.example/app:1.0']);
+    expect(result.digest).toBe(await image.digest());
+    const files = await validateLayout(dir, '1.0');
+    expect(files.filter((f) => /\/f0003$/.test(f))).toHaveLength(3);
+    const inspect = JSON.parse(await runTool('skopeo', ['inspect', `oci:${dir}:1.0`])) as { Digest: string; Layers: string[]; Env: string[] };
+    expect(inspect.Digest).toBe(await image.digest());
+    expect(inspect.Layers).toEqual(await Promise.all((await image.layers()).map((l) => l.digest())));
+    expect(inspect.Env).toEqual(['A=1']);
+  });
+
+  it('writes a multi-platform index that skopeo resolves per platform', async () => {
+    const dir = join(work, 'multi');
+    const amd = await randomImage({ seed: 'amd', layers: 1, platform: { os: 'linux', architecture: 'amd64' } });
+    const arm = await randomImage({ seed: 'arm', layers: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+    const index = assembleIndex(
+      [
+        { image: amd, platform: { os: 'linux', architecture: 'amd64' } },
+        { image: arm, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      ],
+      {},
+    );
+    await writeOciLayout(dir, { index }, ['multi']);
+    const raw = JSON.parse(await runTool('skopeo', ['inspect', '--raw', `oci:${dir}:multi`])) as ImageIndex;
+    expect(raw.mediaType).toBe(MediaType.ociIndex);
+    expect(raw.manifests.map((m) => m.platform?.architecture)).toEqual(['amd64', 'arm64']);
+    const armInspect = JSON.parse(
+      await runTool('skopeo', ['--override-arch', 'arm64', '--override-variant', 'v8', 'inspect', `oci:${dir}:multi`]),
+    ) as { Digest: string; Architecture: string; Layers: string[] };
+    expect(armInspect.Digest).toBe(await index.digest());
+    expect(armInspect.Architecture).toBe('arm64');
+    expect(armInspect.Layers).toEqual([await arm.newLayers[0]!.digest()]);
+    await runTool('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=multi', dir]);
+  });
+});
+
+describe('index.json merging', () => {
+  it('keeps other tags, replaces the same tag, and adds each untagged digest once', async () => {
+    const dir = join(work, 'merge');
+    const a = await randomImage({ seed: 'a', layers: 1 });
+    const b = await randomImage({ seed: 'b', layers: 1 });
+    await writeOciLayout(dir, { image: a }, ['app:one', 'two']);
+    await writeOciLayout(dir, { image: b }, ['two', 'three']);
+    await writeOciLayout(dir, { image: b }, []);
+    await writeOciLayout(dir, { image: b }, []);
+    const index = await readIndex(dir);
+    expect(refNames(index)).toEqual(['one', 'two', 'three', undefined]);
+    expect(index.manifests.map((d) => d.digest)).toEqual([await a.digest(), await b.digest(), await b.digest(), await b.digest()]);
+  });
+
+  it('keeps entries it did not write, including foreign annotations', async () => {
+    const dir = join(work, 'foreign');
+    const a = await randomImage({ seed: 'f', layers: 1 });
+    await writeOciLayout(dir, { image: a }, ['x']);
+    const index = await readIndex(dir);
+    const foreign = { ...index.manifests[0]!, annotations: { 'org.opencontainers.image.ref.name': 'other', 'com.example': 'kept' } };
+    await writeFile(join(dir, 'index.json'), JSON.stringify({ ...index, manifests: [foreign] }));
+    await writeOciLayout(dir, { image: a }, ['y']);
+    const after = await readIndex(dir);
+    expect(after.manifests[0]).toEqual(foreign);
+    expect(refNames(after)).toEqual(['other', 'y']);
+  });
+
+  it('refuses a directory whose oci-layout file is not a layout file', async () => {
+    const dir = join(work, 'notlayout');
+    await writeOciLayout(dir, { image: await randomImage({ seed: 'n', layers: 1 }) }, ['t']);
+    await writeFile(join(dir, 'oci-layout'), 'hello');
+    await expect(writeOciLayout(dir, { image: await randomImage({ seed: 'n', layers: 1 }) }, ['t'])).rejects.toMatchObject({ kind: 'usage' });
+  });
+});
+
+describe('blobs', () => {
+  it('rewrites a truncated blob and leaves no temp files', async () => {
+    const dir = join(work, 'repair');
+    const image = await randomImage({ seed: 'r', layers: 2 });
+    await writeOciLayout(dir, { image }, ['t']);
+    const layer = (await image.layers())[0]!;
+    const path = join(dir, 'blobs', 'sha256', digestHex(await layer.digest()));
+    await writeFile(path, 'short');
+    await writeOciLayout(dir, { image }, ['t']);
+    expect((await stat(path)).size).toBe(await layer.size());
+    expect(await readdir(join(dir, '.imgbuild', 'tmp'))).toEqual([]);
+  });
+
+  it('refuses a layer whose bytes do not match its digest, and names no such blob', async () => {
+    const dir = join(work, 'bad-layer');
+    const good = await randomImage({ seed: 'bad', layers: 1 });
+    const layer = good.newLayers[0]!;
+    const lying = { ...layer, compressed: async () => (await randomImage({ seed: 'other', layers: 1 })).newLayers[0]!.compressed() };
+    const image = { ...good, layers: async () => [lying] };
+    await expect(writeOciLayout(dir, { image }, ['t'])).rejects.toMatchObject({ kind: 'build' });
+    await expect(stat(join(dir, 'blobs', 'sha256', digestHex(await layer.digest())))).rejects.toThrow();
+    await expect(stat(join(dir, 'index.json'))).rejects.toThrow();
+  });
+
+  it('hard-links a blob from the content store instead of copying it', async () => {
+    const dir = join(work, 'link');
+    const storeDir = join(work, 'store');
+    await mkdir(storeDir, { recursive: true });
+    const source = (await randomImage({ seed: 'store', layers: 1 })).newLayers[0]!;
+    const [digest, diffId] = [await source.digest(), await source.diffId()];
+    await writeFile(join(storeDir, digestHex(digest)), source.blob);
+    const store = {
+      blobPath: (d: Digest) => join(storeDir, digestHex(d)),
+      readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
+      has: async () => true,
+    };
+    const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
+    const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
+    await writeOciLayout(dir, { image: assembleImage({ layers: [layer], config, annotations: {} }) }, ['t']);
+    const [a, b] = await Promise.all([stat(store.blobPath(digest)), stat(join(dir, 'blobs', 'sha256', digestHex(digest)))]);
+    expect(b.ino).toBe(a.ino);
+  });
+});
+
+describe.skipIf(missingTools('umoci', 'oci-image-tool').length > 0)('validateLayout', () => {
+  it('fails on a layout with a damaged blob (so tests that use it can fail)', async () => {
+    const dir = join(work, 'damaged');
+    const image = await randomImage({ seed: 'dmg', layers: 1 });
+    await writeOciLayout(dir, { image }, ['t']);
+    await validateLayout(dir, 't');
+    await writeFile(join(dir, 'blobs', 'sha256', digestHex(await image.newLayers[0]!.digest())), 'not the layer');
+    await expect(validateLayout(dir, 't')).rejects.toThrow();
+  });
+});
