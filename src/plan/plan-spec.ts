@@ -22,6 +22,8 @@ export interface PlannedSpec {
   /** Files whose content had to be read to digest them (0 when the stat cache knew them all). */
   filesHashed: number;
   bytesHashed: number;
+  /** The stat cache used, still open: a replan during the build reuses it. */
+  digests: FileDigestCache;
 }
 
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec> {
@@ -29,5 +31,5 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
   const plan = await compilePlan(spec, digests);
   await digests.save();
-  return { spec, plan, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+  return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }
