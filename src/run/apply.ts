@@ -37,6 +37,10 @@ export interface ApplyOptions {
   insecureRegistries?: string[];
   /** Fail unless image.lock exists and pins the spec's base (for CI). */
   locked?: boolean;
+  /** A plan made already (watch mode re-plans only the layers whose files changed). */
+  planned?: PlannedSpec;
+  /** Base images opened by an earlier build of the same spec (watch mode), to skip resolving them again. */
+  bases?: (Image | undefined)[];
   signal?: AbortSignal;
 }
 
@@ -46,6 +50,7 @@ export interface ApplyResult {
   size: number;
   layers: LayerOutcome[];
   outputs: string[];
+  bases: (Image | undefined)[];
   ms: number;
 }
 
@@ -94,7 +99,7 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
 
 async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
   const started = Date.now();
-  ctx.planned = await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir });
+  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir }));
   ctx.store = await ContentStore.open(opts.cacheDir);
   ctx.index = await LayerIndex.open(ctx.store);
   ctx.digester = ctx.planned.digests;
@@ -107,7 +112,7 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
 async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {
   const { plan } = ctx.planned;
   const req = { specFile: plan.specFile, base: plan.base, platforms: plan.platforms, store: ctx.store, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) };
-  ctx.bases = await resolveBases(req, opts.locked ?? false);
+  ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
 }
 
@@ -138,5 +143,5 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   const built = ctx.layers.filter((l) => !l.cached).length;
   const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, ms: Date.now() - started };
   report(done);
-  return { planned: ctx.planned, digest: ctx.assembled.digest, size: ctx.assembled.size, layers: ctx.layers, outputs: ctx.outputs, ms: done.ms };
+  return { planned: ctx.planned, digest: ctx.assembled.digest, size: ctx.assembled.size, layers: ctx.layers, outputs: ctx.outputs, bases: ctx.bases ?? [], ms: done.ms };
 }

@@ -4,6 +4,8 @@ import { usageError } from '../../errors.js';
 import { formatBytes } from '../../plan/render.js';
 import { apply, type ApplyResult, type RendererKind } from '../../run/apply.js';
 import { ndjsonReporter } from '../../run/events.js';
+import { watchApply } from '../../watch/watch.js';
+import { describeError } from '../exit-codes.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
 export interface ApplyFlags extends SpecFlags {
@@ -11,6 +13,7 @@ export interface ApplyFlags extends SpecFlags {
   json?: boolean;
   push?: boolean;
   locked?: boolean;
+  watch?: boolean;
   insecureRegistry: string[];
 }
 
@@ -50,6 +53,22 @@ export function applyOptions(flags: ApplyFlags) {
   };
 }
 
+async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
+  const handle = await watchApply(file, {
+    ...applyOptions(flags),
+    onRebuild: (line) => {
+      if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'rebuild', ...line, error: line.kind === 'error' ? describeError(line.error) : undefined })}\n`);
+      else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
+    },
+  });
+  if (!flags.json) process.stderr.write(`${summary(handle.first)}\nwatching for changes (Ctrl-C to stop)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => void handle.stop().then(resolve);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
 export function registerApply(program: Command): void {
   withSpecOptions(program.command('apply').argument('<spec>', 'the image spec (image.yaml)'))
     .description('build the image: layers in parallel, cached by content, written to every output')
@@ -57,8 +76,10 @@ export function registerApply(program: Command): void {
     .option('--json', 'print progress and the result as JSON events, one per line')
     .option('--locked', 'fail unless the lock file exists and pins the base (for CI)')
     .option('--push', 'also push the image to its name (a registry repository) with every tag')
+    .option('-w, --watch', 'keep watching the inputs and rebuild the layers whose files change')
     .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (file: string, flags: ApplyFlags) => {
+      if (flags.watch) return watchCommand(file, flags);
       const result = await apply(file, applyOptions(flags));
       if (!flags.json) process.stderr.write(`${summary(result)}\n`);
     });

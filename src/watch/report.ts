@@ -1,0 +1,22 @@
+/** One calm line per rebuild: what changed, which layers were rebuilt, the new digest, how long. */
+import { shortDigest } from '../plan/render.js';
+import type { ApplyResult } from '../run/apply.js';
+
+export type WatchLine =
+  | { kind: 'rebuilt'; text: string; files: string[]; rebuilt: string[]; digest: string; ms: number }
+  | { kind: 'error'; text: string; files: string[]; error: unknown };
+
+const clock = () => new Date().toTimeString().slice(0, 8);
+
+function changedList(files: string[]): string {
+  const shown = files.slice(0, 3).join(', ');
+  return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
+}
+
+export function rebuildLine(r: { files: string[]; result: ApplyResult; previous: ApplyResult; ms: number }): WatchLine {
+  const rebuilt = r.result.layers.filter((l) => !l.cached).map((l) => l.name);
+  const same = r.result.digest === r.previous.digest;
+  const what = rebuilt.length ? `rebuilt ${rebuilt.join(', ')}` : 'no layer changed';
+  const text = `${clock()}  ${changedList(r.files)} -> ${what} -> ${shortDigest(r.result.digest)}${same ? ' (same image)' : ''} in ${r.ms} ms`;
+  return { kind: 'rebuilt', text, files: r.files, rebuilt, digest: r.result.digest, ms: r.ms };
+}

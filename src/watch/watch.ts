@@ -1,0 +1,134 @@
+/**
+ * `apply --watch`: build once, then keep the outputs current while files change. Each batch of
+ * changes maps to the layers that read those paths; only they are re-planned and rebuilt, every
+ * other layer comes from the cache without its files being read. A change to the spec or its
+ * lock file re-runs validation: an invalid spec is reported and the last good image is kept.
+ * Builds never overlap: changes that arrive during a build are queued and built next, so the
+ * outputs always end with the newest state.
+ */
+import { relative } from 'node:path';
+import { watch as chokidar, type FSWatcher } from 'chokidar';
+import { lockPathFor } from '../lock/lockfile.js';
+import { compileOneLayer } from '../plan/compile.js';
+import { planSpec, type PlannedSpec } from '../plan/plan-spec.js';
+import { apply, type ApplyOptions, type ApplyResult } from '../run/apply.js';
+import { Coalescer } from './coalesce.js';
+import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
+import { rebuildLine, type WatchLine } from './report.js';
+
+export interface WatchOptions extends ApplyOptions {
+  /** Called for every rebuild (or failed one) with a line for people and its data. */
+  onRebuild: (line: WatchLine) => void;
+  quietMs?: number;
+  maxWaitMs?: number;
+  /** Resolves when the watcher is ready (tests wait for it before changing files). */
+  onReady?: () => void;
+}
+
+interface State {
+  file: string;
+  opts: WatchOptions;
+  planned: PlannedSpec;
+  last: ApplyResult;
+  inputs: LayerInput[];
+  watcher: FSWatcher;
+  running?: Promise<void>;
+  pending: Set<string>;
+  stopped: boolean;
+}
+
+function specPaths(s: State): Set<string> {
+  return new Set([s.planned.spec.specFile, lockPathFor(s.planned.spec.specFile)]);
+}
+
+async function replan(s: State, changed: Set<string>): Promise<{ planned: PlannedSpec; layers: number[] }> {
+  const specChanged = [...specPaths(s)].some((p) => changed.has(p));
+  if (specChanged) {
+    const planned = await planSpec(s.file, { vars: s.opts.vars ?? {}, env: s.opts.env ?? process.env, cacheDir: s.opts.cacheDir });
+    return { planned, layers: planned.plan.layers.map((_, i) => i) };
+  }
+  const affected = new Set<number>();
+  for (const p of changed) for (const i of layersAffectedBy(p, s.inputs)) affected.add(i);
+  const { spec, plan, digests } = s.planned;
+  const layers = await Promise.all(plan.layers.map((l, i) => (affected.has(i) ? compileOneLayer(spec, i, digests) : l)));
+  const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+  return { planned, layers: [...affected].sort((a, b) => a - b) };
+}
+
+async function rebuild(s: State, changed: Set<string>): Promise<void> {
+  const started = Date.now();
+  const files = [...changed].map((p) => relative(s.planned.spec.specDir, p));
+  try {
+    const { planned, layers } = await replan(s, changed);
+    if (layers.length === 0) return;
+    const specChanged = planned.spec !== s.planned.spec;
+    const result = await apply(s.file, { ...s.opts, renderer: 'silent', planned, ...(specChanged ? {} : { bases: s.last.bases }) });
+    const previous = s.last;
+    s.planned = planned;
+    s.last = result;
+    if (specChanged) resetInputs(s);
+    s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
+  } catch (e) {
+    s.opts.onRebuild({ kind: 'error', text: '', files, error: e });
+  }
+}
+
+/** Start a build of what changed, unless one is running: then the changes wait for it. */
+function schedule(s: State, batch: Set<string>, coalescer: Coalescer): void {
+  if (s.stopped) return;
+  if (s.running) {
+    for (const p of batch) s.pending.add(p);
+    return;
+  }
+  s.running = rebuild(s, batch).finally(() => {
+    s.running = undefined;
+    // What arrived meanwhile goes back through the coalescer: a burst still in progress
+    // (an npm install, a checkout) is built once it settles, not in many small steps.
+    const waiting = s.pending;
+    s.pending = new Set();
+    for (const p of waiting) coalescer.add(p);
+  });
+}
+
+function watchTargets(s: State): string[] {
+  return [...new Set([...specPaths(s), ...s.inputs.map((i) => i.root)])];
+}
+
+function resetInputs(s: State): void {
+  const before = new Set(watchTargets(s));
+  s.inputs = layerInputs(s.planned.spec);
+  const after = watchTargets(s);
+  s.watcher.unwatch([...before].filter((p) => !after.includes(p)));
+  s.watcher.add(after.filter((p) => !before.has(p)));
+}
+
+export interface WatchHandle {
+  /** The image of the first build. */
+  first: ApplyResult;
+  /** Stop watching; resolves after the build in progress (if any) has finished. */
+  stop(): Promise<void>;
+}
+
+export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
+  const first = await apply(file, opts);
+  const s = { file, opts, planned: first.planned, last: first, inputs: layerInputs(first.planned.spec), pending: new Set<string>(), stopped: false } as State;
+  const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
+  const spec = specPaths(s);
+  s.watcher = chokidar(watchTargets(s), {
+    ignoreInitial: true,
+    atomic: true,
+    ignored: (path, stats) => !spec.has(path) && stats !== undefined && ignoredByAll(path, stats.isDirectory(), s.inputs),
+  });
+  s.watcher.on('all', (_event, path) => coalescer.add(path));
+  await new Promise<void>((resolve) => s.watcher.once('ready', () => resolve()));
+  opts.onReady?.();
+  return {
+    first,
+    stop: async () => {
+      s.stopped = true;
+      coalescer.cancel();
+      await s.watcher.close();
+      await s.running;
+    },
+  };
+}
