@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+import { Coalescer } from '../../src/watch/coalesce.js';
+import { ignoredByAll, layerInputs, layersAffectedBy } from '../../src/watch/inputs.js';
+import { load } from '../spec/helpers.js';
+
+const spec = `apiVersion: imgbuild/v1
+name: t/app
+layers:
+  - name: deps
+    copy: [{ from: node_modules/, to: /app/node_modules/, exclude: ["**/*.md"] }]
+  - name: app
+    copy:
+      - { from: "src/**/*.js", to: /app/src/ }
+      - { from: package.json, to: /app/package.json }
+`;
+
+mkdirSync('/tmp/imgbuild-watch-ctx', { recursive: true });
+
+describe('layer inputs', () => {
+  it('maps a changed path to exactly the layers that read it', async () => {
+    const s = await load(spec, {}, '/tmp/imgbuild-watch-ctx');
+    const inputs = layerInputs(s);
+    const at = (p: string) => [...layersAffectedBy(`/tmp/imgbuild-watch-ctx/${p}`, inputs)];
+    expect(at('node_modules/a/index.js')).toEqual([0]);
+    expect(at('node_modules/a/README.md')).toEqual([]);
+    expect(at('src/lib/x.js')).toEqual([1]);
+    expect(at('src/lib/x.ts')).toEqual([]);
+    expect(at('package.json')).toEqual([1]);
+    expect(at('package-lock.json')).toEqual([]);
+    expect(at('node_modules')).toEqual([0]);
+  });
+
+  it('tells the watcher to skip what no layer reads, keeping directories that may hold inputs', async () => {
+    const s = await load(spec, {}, '/tmp/imgbuild-watch-ctx');
+    const inputs = layerInputs(s);
+    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/node_modules/a/README.md', false, inputs)).toBe(true);
+    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/node_modules/a', true, inputs)).toBe(false);
+    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/src/deep', true, inputs)).toBe(false);
+    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/src/deep/a.css', false, inputs)).toBe(true);
+  });
+});
+
+describe('coalescer', () => {
+  it('turns a burst into one batch once quiet, and caps the wait', () => {
+    vi.useFakeTimers();
+    const batches: string[][] = [];
+    const c = new Coalescer({ quietMs: 50, maxWaitMs: 200 }, (b) => batches.push([...b]));
+    for (let i = 0; i < 1000; i++) c.add(`f${i % 10}`);
+    vi.advanceTimersByTime(49);
+    expect(batches).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(batches).toEqual([['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9']]);
+    for (let t = 0; t < 10; t++) {
+      c.add(`g${t}`);
+      vi.advanceTimersByTime(30);
+    }
+    expect(batches.length).toBe(2);
+    expect(batches[1]!.length).toBe(7);
+    vi.useRealTimers();
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * Watch mode for real: a watcher on a copy of the bundled example, files changed on disk, and
+ * the OCI layout checked after each rebuild (umoci unpacks it and shows the new content).
+ */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { umociUnpack } from '../helpers/oci-tools.js';
+import { missingTools } from '../helpers/tools.js';
+import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
+import type { WatchLine } from '../../src/watch/report.js';
+
+const repo = new URL('../..', import.meta.url).pathname;
+
+function exampleCopy(): { dir: string; spec: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-'));
+  cpSync(join(repo, 'example'), join(dir, 'example'), { recursive: true });
+  const text = readFileSync(join(repo, 'image.example.yaml'), 'utf8').replace(/output:[\s\S]*$/, 'output:\n  - oci: ./out/hello\n');
+  writeFileSync(join(dir, 'image.yaml'), text);
+  return { dir, spec: join(dir, 'image.yaml') };
+}
+
+/** Starts watching; `next()` resolves with the following rebuild line. */
+async function startWatch(spec: string, cacheDir: string) {
+  const lines: WatchLine[] = [];
+  const waiters: ((l: WatchLine) => void)[] = [];
+  const handle = await watchApply(spec, {
+    cacheDir,
+    env: {},
+    onRebuild: (l) => {
+      lines.push(l);
+      waiters.shift()?.(l);
+    },
+  });
+  const next = () => new Promise<WatchLine>((resolve) => waiters.push(resolve));
+  return { handle, lines, next };
+}
+
+const layerDigests = async (layout: string, digest: string) => {
+  const manifest = JSON.parse(readFileSync(join(layout, 'blobs/sha256', digest.slice(7)), 'utf8'));
+  return manifest.layers.map((l: { digest: string }) => l.digest) as string[];
+};
+
+const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
+  let handle: WatchHandle | undefined;
+  afterEach(async () => handle?.stop());
+
+  it('rebuilds only the layer whose file changed, and the output shows the new content', async () => {
+    const { dir, spec } = exampleCopy();
+    const w = await startWatch(spec, join(dir, '.cache'));
+    handle = w.handle;
+    const before = await layerDigests(join(dir, 'out/hello'), w.handle.first.digest);
+    const rebuilt = w.next();
+    writeFileSync(join(dir, 'example/src/greeting.js'), 'export const greeting = () => "changed";\n');
+    const line = await rebuilt;
+    expect(line.kind).toBe('rebuilt');
+    if (line.kind !== 'rebuilt') return;
+    expect(line.rebuilt).toEqual(['app']);
+    const after = await layerDigests(join(dir, 'out/hello'), line.digest);
+    expect(after[0]).toBe(before[0]);
+    expect(after[1]).not.toBe(before[1]);
+    const rootfs = await umociUnpack(join(dir, 'out/hello'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'app/src/greeting.js'), 'utf8')).toContain('changed');
+  });
+
+  it('turns 2,000 files written at once into one or two rebuilds', async () => {
+    const { dir, spec } = exampleCopy();
+    const w = await startWatch(spec, join(dir, '.cache'));
+    handle = w.handle;
+    for (let i = 0; i < 2000; i++) writeFileSync(join(dir, `example/public/page${i}.html`), `<p>${i}</p>`);
+    await w.next();
+    await settle(2500);
+    expect(w.lines.length).toBeGreaterThanOrEqual(1);
+    expect(w.lines.length).toBeLessThanOrEqual(2);
+    const last = w.lines.at(-1)!;
+    expect(last.kind).toBe('rebuilt');
+    const rootfs = await umociUnpack(join(dir, 'out/hello'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'app/public/page1999.html'), 'utf8')).toBe('<p>1999</p>');
+  });
+
+  it('reports a broken spec with its position, keeps the last image, and rebuilds once fixed', async () => {
+    const { dir, spec } = exampleCopy();
+    const w = await startWatch(spec, join(dir, '.cache'));
+    handle = w.handle;
+    const good = readFileSync(spec, 'utf8');
+    const failed = w.next();
+    writeFileSync(spec, good.replace('entrypoint:', 'entrypiont:'));
+    const err = await failed;
+    expect(err.kind).toBe('error');
+    expect(String((err as { error: { diagnostics: { message: string }[] } }).error.diagnostics[0]!.message)).toMatch(/unknown key "entrypiont"/);
+    const index = JSON.parse(readFileSync(join(dir, 'out/hello/index.json'), 'utf8'));
+    expect(index.manifests[0].digest).toBe(w.handle.first.digest);
+    const fixed = w.next();
+    writeFileSync(spec, good.replace('NODE_ENV: production', 'NODE_ENV: staging'));
+    const line = await fixed;
+    expect(line.kind).toBe('rebuilt');
+    expect((line as { digest: string }).digest).not.toBe(w.handle.first.digest);
+  });
+});
