@@ -17,7 +17,7 @@ import { localBlobPath } from '../image/store-layer.js';
 import type { Descriptor, Image, ImageIndex, ImageIndexSource } from '../image/types.js';
 import { layoutPaths, prepareLayoutDirs, tempName, writeBytesBlob, writeStreamBlob, type LayoutPaths } from './blob-writer.js';
 import { withLayoutLock } from './layout-lock.js';
-import { mapLimit } from './limit.js';
+import { mapLimit } from '../util/map-limit.js';
 import { layoutTag, outputError, type WriteResult, type WriteTarget } from './target.js';
 
 const LAYOUT_FILE = { imageLayoutVersion: '1.0.0' };

@@ -5,21 +5,18 @@
  * can skip unchanged files) and derives each layer's cache key. Reports every problem at once.
  */
 import { realpath } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
 import { SpecError, type Diagnostic } from '../errors.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { sha256 } from '../image/digest.js';
+import type { FileDigester } from '../store/file-digests.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import { layerCacheKey } from './cache-key.js';
 import { Strength, type Candidate } from './candidates.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
 import { mergeCandidates } from './merge.js';
 import { resolveCopy } from './resolve-copy.js';
 import type { BuildPlan, LayerPlan, PlanEntry } from './types.js';
 
-/** Content digests of context files; a cached implementation skips files whose stat is unchanged. */
-export interface FileDigester {
-  digest(absPath: string, st: BigIntStats): Promise<Digest>;
-}
+export type { FileDigester };
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
