@@ -13,6 +13,7 @@ import { layerCacheKey } from './cache-key.js';
 import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { mergeCandidates } from './merge.js';
+import { lowerDirs, settleParents } from './parents.js';
 import { resolveCopy } from './resolve-copy.js';
 import type { BuildPlan, LayerPlan, PlanEntry } from './types.js';
 
@@ -44,29 +45,27 @@ async function toPlanEntry(c: Candidate, digester: FileDigester): Promise<PlanEn
   }
 }
 
-interface LayerResult {
-  layer?: LayerPlan;
+interface Resolved {
+  /** Merged candidates (with implied parents), or the problems that stop this layer. */
+  candidates?: Candidate[];
   problems: Diagnostic[];
 }
 
-async function compileLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, digester: FileDigester): Promise<LayerResult> {
+async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string): Promise<Resolved> {
   const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal)));
   const problems = resolved.flatMap((r) => r.problems);
   const merged = mergeCandidates([...resolved.flatMap((r) => r.candidates), ...declaredCandidates(layer)]);
   problems.push(...merged.problems);
-  if (problems.length > 0) return { problems };
-  const entries = await mapLimit(merged.entries, 32, (c) => toPlanEntry(c, digester));
+  return problems.length > 0 ? { problems } : { candidates: merged.entries, problems };
+}
+
+/** Entries with content digests and settled parents, and the layer's cache key. */
+async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
+  const implied = new Set(candidates.filter((c) => c.strength === Strength.Implied).map((c) => c.path));
+  const all = await mapLimit(candidates, 32, (c) => toPlanEntry(c, digester));
+  const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
   const files = entries.filter((e) => e.type === 'file');
-  return {
-    problems,
-    layer: {
-      name: layer.name,
-      entries,
-      files: files.length,
-      bytes: files.reduce((n, e) => n + e.size, 0),
-      cacheKey: layerCacheKey(entries, spec.compression, spec.epoch),
-    },
-  };
+  return { name, entries, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0), cacheKey: layerCacheKey(entries, spec.compression, spec.epoch) };
 }
 
 async function contextRealPath(spec: NormalizedSpec): Promise<string> {
@@ -78,18 +77,24 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
   }
 }
 
-/** Compile a single layer again (after its files changed): the same rules as a full compile. */
-export async function compileOneLayer(spec: NormalizedSpec, index: number, digester: FileDigester): Promise<LayerPlan> {
-  const r = await compileLayer(spec, spec.layers[index]!, await contextRealPath(spec), digester);
-  if (!r.layer) throw new SpecError(r.problems);
-  return r.layer;
+/**
+ * Compile one layer again (after its files changed), on top of the given lower layers: the same
+ * rules as a full compile. Layers above it may need compiling again too (their implied parents
+ * inherit from it).
+ */
+export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
+  const r = await resolveLayer(spec, spec.layers[index]!, await contextRealPath(spec));
+  if (!r.candidates) throw new SpecError(r.problems);
+  return finishLayer(spec, spec.layers[index]!.name, r.candidates, lower, digester);
 }
 
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester): Promise<BuildPlan> {
   const contextReal = await contextRealPath(spec);
-  const results = await Promise.all(spec.layers.map((l) => compileLayer(spec, l, contextReal, digester)));
+  const results = await Promise.all(spec.layers.map((l) => resolveLayer(spec, l, contextReal)));
   const problems = results.flatMap((r) => r.problems);
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
+  const layers: LayerPlan[] = [];
+  for (const [i, r] of results.entries()) layers.push(await finishLayer(spec, spec.layers[i]!.name, r.candidates!, layers, digester));
   return {
     specFile: spec.specFile,
     specDigest: spec.specDigest,
@@ -99,7 +104,7 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester):
     platforms: [...spec.platforms],
     epoch: spec.epoch,
     compression: spec.compression,
-    layers: results.map((r) => r.layer!),
+    layers,
     config: spec.config,
     annotations: { ...spec.annotations },
     outputs: [...spec.outputs],

@@ -10,6 +10,7 @@ import { relative } from 'node:path';
 import { watch as chokidar, type FSWatcher } from 'chokidar';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
+import type { LayerPlan } from '../plan/types.js';
 import { planSpec, type PlannedSpec } from '../plan/plan-spec.js';
 import { apply, type ApplyOptions, type ApplyResult } from '../run/apply.js';
 import { Coalescer } from './coalesce.js';
@@ -50,7 +51,11 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   const affected = new Set<number>();
   for (const p of changed) for (const i of layersAffectedBy(p, s.inputs)) affected.add(i);
   const { spec, plan, digests } = s.planned;
-  const layers = await Promise.all(plan.layers.map((l, i) => (affected.has(i) ? compileOneLayer(spec, i, digests) : l)));
+  // Layers above a re-planned one are re-planned too: their implied parent directories inherit
+  // from below. Their files are not read again (the stat cache knows them).
+  const lowest = Math.min(...affected);
+  const layers: LayerPlan[] = [];
+  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests));
   const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
   return { planned, layers: [...affected].sort((a, b) => a - b) };
 }

@@ -119,6 +119,20 @@ describe('compile', () => {
   });
 });
 
+describe('implied parent directories', () => {
+  it('inherit owner and mode from a lower layer, so they never undo it', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: base\n    dirs: [{ path: /tmp, mode: "1777" }, { path: /app, owner: "1000:1000" }]\n  - name: app\n    files: [{ path: /tmp/x, content: x }, { path: /app/y, content: y }]`);
+    expect(p.layers[1]!.entries.map(show)).toEqual(['dir app 755 1000:1000', 'file app/y 644 0:0 1', 'dir tmp 1777 0:0', 'file tmp/x 644 0:0 1']);
+  });
+
+  it('are left out on top of a base image, whose own directories stand', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: app\n    dirs: [{ path: /srv/data, mode: "0700" }]\n    files: [{ path: /usr/local/bin/x, content: x }]`, 'from: oci:./base\n');
+    expect(p.layers[0]!.entries.map(show)).toEqual(['dir srv/data 700 0:0', 'file usr/local/bin/x 644 0:0 1']);
+  });
+});
+
 describe('cache keys', () => {
   const layers = `  - name: one\n    copy: [{ from: app/src/, to: /s/ }]\n  - name: two\n    copy: [{ from: app/bin/, to: /b/ }]`;
 
