@@ -1,10 +1,8 @@
 /** `imgbuild apply <spec>`: build the image and write it to every output. */
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
-import { formatBytes } from '../../plan/render.js';
-import { apply, type ApplyResult, type RendererKind } from '../../run/apply.js';
-import { ndjsonReporter } from '../../run/events.js';
-import { watchApply } from '../../watch/watch.js';
+import type { ApplyResult, RendererKind } from '../../run/apply.js';
+import type { Reporter } from '../../run/events.js';
 import { describeError } from '../exit-codes.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
@@ -28,7 +26,7 @@ export function rendererFor(flags: { json?: boolean }): RendererKind {
   return process.stderr.isTTY && !process.env.CI ? 'default' : 'simple';
 }
 
-export function summary(r: ApplyResult): string {
+export function summary(r: ApplyResult, formatBytes: (n: number) => string): string {
   const built = r.layers.filter((l) => !l.cached).length;
   return [
     `built ${r.planned.plan.name}:${r.planned.plan.tags.join(',')} in ${(r.ms / 1000).toFixed(2)}s`,
@@ -39,29 +37,36 @@ export function summary(r: ApplyResult): string {
   ].join('\n');
 }
 
-export function applyOptions(flags: ApplyFlags) {
+function applyOptions(flags: ApplyFlags, ndjson: () => Reporter) {
   return {
     vars: flags.var,
     env: process.env,
     cacheDir: cacheDirOf(flags),
     ...(parseJobs(flags.jobs) ? { jobs: parseJobs(flags.jobs)! } : {}),
     renderer: rendererFor(flags),
-    ...(flags.json ? { report: ndjsonReporter() } : {}),
+    ...(flags.json ? { report: ndjson() } : {}),
     push: flags.push ?? false,
     insecureRegistries: flags.insecureRegistry,
     locked: flags.locked ?? false,
   };
 }
 
+// The engine is loaded only when a build runs, so `--help` and `validate` start quickly.
+const engine = async () => {
+  const [run, events, watch, render] = await Promise.all([import('../../run/apply.js'), import('../../run/events.js'), import('../../watch/watch.js'), import('../../plan/render.js')]);
+  return { apply: run.apply, ndjson: () => events.ndjsonReporter(), watchApply: watch.watchApply, formatBytes: render.formatBytes };
+};
+
 async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
+  const { watchApply, ndjson, formatBytes } = await engine();
   const handle = await watchApply(file, {
-    ...applyOptions(flags),
+    ...applyOptions(flags, ndjson),
     onRebuild: (line) => {
       if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'rebuild', ...line, error: line.kind === 'error' ? describeError(line.error) : undefined })}\n`);
       else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
     },
   });
-  if (!flags.json) process.stderr.write(`${summary(handle.first)}\nwatching for changes (Ctrl-C to stop)\n`);
+  if (!flags.json) process.stderr.write(`${summary(handle.first, formatBytes)}\nwatching for changes (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
     const stop = () => void handle.stop().then(resolve);
     process.once('SIGINT', stop);
@@ -80,7 +85,8 @@ export function registerApply(program: Command): void {
     .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (file: string, flags: ApplyFlags) => {
       if (flags.watch) return watchCommand(file, flags);
-      const result = await apply(file, applyOptions(flags));
-      if (!flags.json) process.stderr.write(`${summary(result)}\n`);
+      const { apply, ndjson, formatBytes } = await engine();
+      const result = await apply(file, applyOptions(flags, ndjson));
+      if (!flags.json) process.stderr.write(`${summary(result, formatBytes)}\n`);
     });
 }

@@ -1,7 +1,7 @@
 /** `imgbuild inspect <image>`: digest, platform, config and layers of an image anywhere. */
 import type { Command } from 'commander';
+import type { ImageDescription } from '../../run/inspect.js';
 import { formatBytes, shortDigest } from '../../plan/render.js';
-import { describeImage, type ImageDescription } from '../../run/inspect.js';
 import { must, parsePlatform } from '../../spec/parse-values.js';
 import { usageError } from '../../errors.js';
 
@@ -34,6 +34,7 @@ export function registerInspect(program: Command): void {
     .action(async (source: string, flags: { platform: string; json?: boolean; insecureRegistry: string[] }) => {
       const p = parsePlatform(flags.platform);
       if (!p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
+      const { describeImage } = await import('../../run/inspect.js');
       const d = await describeImage(source, must(p), flags.insecureRegistry);
       process.stdout.write(`${flags.json ? JSON.stringify(d, null, 2) : render(d)}\n`);
     });

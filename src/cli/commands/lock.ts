@@ -1,9 +1,5 @@
 /** `imgbuild lock <spec>`: pin the spec's base image, per platform, in image.lock. */
 import type { Command } from 'commander';
-import { lockBases } from '../../lock/bases.js';
-import { lockPathFor, readLock, writeLock } from '../../lock/lockfile.js';
-import { loadSpec } from '../../spec/load.js';
-import { ContentStore } from '../../store/content-store.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
 export function registerLock(program: Command): void {
@@ -11,6 +7,12 @@ export function registerLock(program: Command): void {
     .description('resolve the base image of each platform to a digest and write it to the lock file beside the spec')
     .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (file: string, flags: SpecFlags & { insecureRegistry: string[] }) => {
+      const [{ lockBases }, { lockPathFor, readLock, writeLock }, { loadSpec }, { ContentStore }] = await Promise.all([
+        import('../../lock/bases.js'),
+        import('../../lock/lockfile.js'),
+        import('../../spec/load.js'),
+        import('../../store/content-store.js'),
+      ]);
       const spec = await loadSpec(file, { vars: flags.var, env: process.env });
       const store = await ContentStore.open(cacheDirOf(flags));
       const lock = await lockBases({ specFile: spec.specFile, base: spec.base, platforms: spec.platforms, store, insecure: flags.insecureRegistry });

@@ -1,7 +1,6 @@
 /** `imgbuild login <host>`: store registry credentials where Docker keeps them. */
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
-import { saveLogin } from '../../registry/credentials.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -20,6 +19,7 @@ export function registerLogin(program: Command): void {
       if (!flags.passwordStdin) throw usageError('pass the password on standard input with --password-stdin', 'e.g. echo "$TOKEN" | imgbuild login ghcr.io -u me --password-stdin');
       const password = await readStdin();
       if (!password) throw usageError('no password on standard input');
+      const { saveLogin } = await import('../../registry/credentials.js');
       const file = await saveLogin(host, flags.username, password);
       process.stdout.write(`saved credentials for ${host} in ${file}\n`);
     });

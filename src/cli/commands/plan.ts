@@ -1,7 +1,5 @@
 /** `imgbuild plan <spec>`: what a build would do, as text, Markdown for a PR, or JSON. */
 import { Option, type Command } from 'commander';
-import { planSpec } from '../../plan/plan-spec.js';
-import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../plan/render.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
 interface PlanFlags extends SpecFlags {
@@ -15,6 +13,7 @@ export function registerPlan(program: Command): void {
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'markdown', 'json']).default('text'))
     .option('--json', 'same as --format json')
     .action(async (file: string, flags: PlanFlags) => {
+      const [{ planSpec }, { renderPlanJson, renderPlanMarkdown, renderPlanText }] = await Promise.all([import('../../plan/plan-spec.js'), import('../../plan/render.js')]);
       const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
       const format = flags.json ? 'json' : flags.format;
       const render = format === 'json' ? renderPlanJson : format === 'markdown' ? renderPlanMarkdown : renderPlanText;

@@ -2,8 +2,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { SpecError, usageError } from '../../errors.js';
-import { diagnose } from '../../spec/load.js';
-import { parseSpecSource } from '../../spec/source.js';
 
 
 import { withSpecOptions, type SpecFlags } from '../options.js';
@@ -15,6 +13,7 @@ export function registerValidate(program: Command): void {
       const text = await readFile(file, 'utf8').catch(() => {
         throw usageError(`spec file ${file} cannot be read`, 'pass the path of an image.yaml');
       });
+      const [{ diagnose }, { parseSpecSource }] = await Promise.all([import('../../spec/load.js'), import('../../spec/source.js')]);
       const src = parseSpecSource(file, text);
       const { diagnostics, value } = diagnose(src, { vars: flags.var, env: process.env });
       if (diagnostics.length > 0) throw new SpecError(diagnostics, { text });
