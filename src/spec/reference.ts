@@ -3,7 +3,7 @@
  * per key with its type and description. README.md embeds it between markers, and a test
  * checks the two agree; `imgbuild schema --format markdown` prints it.
  */
-import { schemaJson } from './schema.js';
+import { schemaJson } from './schema-file.js';
 
 interface Node {
   type?: string;

@@ -178,7 +178,7 @@ export type CopySpec = NonNullable<LayerSpec['copy']>[number];
 export type ConfigSpec = NonNullable<ImageSpec['config']>;
 export type OutputSpec = NonNullable<ImageSpec['output']>[number];
 
-/** The schema as plain JSON (TypeBox's symbol keys dropped), as editors and ajv read it. */
-export function schemaJson(): Record<string, unknown> {
+/** The schema as plain JSON (TypeBox's symbol keys dropped): what `npm run schema` writes to schemas/. */
+export function generateSchemaJson(): Record<string, unknown> {
   return JSON.parse(JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', ...ImageSpecSchema }));
 }

@@ -3,17 +3,32 @@
  * once, each pointing at its line and column, unknown keys with a did-you-mean, and ajv's
  * branch-by-branch noise for unions folded into one message.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import type { Diagnostic } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
-import { schemaJson } from './schema.js';
+import { schemaJson } from './schema-file.js';
 import { diagnostic, type SpecSource } from './source.js';
 
-let compiled: ReturnType<Ajv['compile']> | undefined;
-function validator() {
-  compiled ??= new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schemaJson());
-  return compiled;
+interface Validate {
+  (value: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
+
+/**
+ * The build precompiles the schema (scripts/build-validator.mjs); from sources (tests) it is
+ * compiled here, with the same options, on first use.
+ */
+async function loadValidator(): Promise<Validate> {
+  const generated = './schema-validator.js';
+  try {
+    return ((await import(generated)) as { validate: Validate }).validate;
+  } catch {
+    const { Ajv } = await import('ajv');
+    return new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schemaJson());
+  }
+}
+
+const validator = await loadValidator();
 
 function kindOf(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
@@ -80,8 +95,7 @@ function foldUnions(errors: ErrorObject[]): ErrorObject[] {
 }
 
 export function validateSchema(src: SpecSource, value: unknown): Diagnostic[] {
-  const validate = validator();
-  if (validate(value)) return [];
-  return foldUnions(validate.errors ?? []).map((e) => toDiagnostic(src, e));
+  if (validator(value)) return [];
+  return foldUnions(validator.errors ?? []).map((e) => toDiagnostic(src, e));
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { schemaJson } from '../../src/spec/schema.js';
+import { generateSchemaJson as schemaJson } from '../../src/spec/schema.js';
 import { brief, load, minimal, problems } from './helpers.js';
 
 describe('schema', () => {
