@@ -11,7 +11,7 @@ import { isDigest, sha256, type Digest } from '../image/digest.js';
 import { MediaType } from '../image/media-types.js';
 import { Authenticator, repositoryScope } from './auth.js';
 import { credentialsFor, type CredentialOptions, type Credentials } from './credentials.js';
-import { networkError, responseError, type ErrorContext } from './errors.js';
+import { bodyError, networkError, responseError, type ErrorContext } from './errors.js';
 import { drain, readAll, send, type HttpResponse } from './http.js';
 import { isLoopbackHost, refReference, type ParsedRef } from './reference.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
@@ -57,7 +57,7 @@ const MAX_REDIRECTS = 5;
 
 export class RegistryClient {
   readonly baseUrl: URL;
-  private readonly retry: RetryPolicy;
+  readonly retry: RetryPolicy;
 
   private constructor(
     readonly registry: string,
@@ -196,7 +196,7 @@ export class RegistryClient {
           (actual ? `its ${n} bytes hash to ${actual}` : `it is longer than its ${size} bytes`),
         'the registry holds damaged content; push the image again'),
     });
-    res.body.on('error', (e) => verify.destroy(networkError(e, ctx)));
+    res.body.on('error', (e) => verify.destroy(bodyError(e, ctx)));
     return res.body.pipe(verify);
   }
 

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { ImgbuildError } from '../errors.js';
 import { NetworkError, readAll, type HttpResponse } from './http.js';
-import { isRetriableStatus } from './retry.js';
+import { isRetriableError, isRetriableStatus } from './retry.js';
 
 export interface ErrorContext {
   host: string;
@@ -22,6 +22,15 @@ interface RegistryErrorBody {
 }
 
 const registryError = (message: string, hint?: string) => new ImgbuildError('registry', message, hint);
+
+/** A response body cut off mid-transfer (reset, aborted): fetching it again may well succeed. */
+export class InterruptedTransfer extends ImgbuildError {}
+
+/** `networkError`, but an InterruptedTransfer when the failure is one worth another try. */
+export function bodyError(e: unknown, ctx: ErrorContext): ImgbuildError {
+  const err = networkError(e, ctx);
+  return isRetriableError(e) ? new InterruptedTransfer('registry', err.message, err.hint) : err;
+}
 
 /** Read the error codes a registry put in a failed response's body (best effort). */
 async function errorCodes(res: HttpResponse): Promise<string[]> {

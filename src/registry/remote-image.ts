@@ -3,9 +3,11 @@
  * image pulled from a registry looks to a sink like any other image. Documents are fetched once
  * and checked; blobs stream from the registry and are verified by digest, and when a blob cache
  * (the content store) is given they are written into it first, verified on commit, and read back
- * from it, so each blob crosses the network once.
+ * from it, so each blob crosses the network once (again from the start if the connection is cut
+ * mid-body).
  */
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import { ImgbuildError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
@@ -13,8 +15,10 @@ import { isIndexMediaType } from '../image/media-types.js';
 import type { Descriptor, Image, ImageConfigFile, ImageIndex, ImageIndexSource, ImageManifest, Layer, Platform } from '../image/types.js';
 import type { ManifestResult, RegistryClient } from './client.js';
 import { parseIndex, parseManifest, platformMatches, formatPlatform, selectPlatform } from './documents.js';
+import { InterruptedTransfer } from './errors.js';
 import { readAll } from './http.js';
 import { refReference, type ParsedRef } from './reference.js';
+import { retryDelay } from './retry.js';
 
 /** A writer into a content-addressed store: write, end, then commit under the verified digest. */
 export interface BlobWriter extends Writable {
@@ -57,7 +61,20 @@ export class BlobFetcher {
     return p;
   }
 
+  /** A download cut off mid-body starts again from the first byte, a bounded number of times. */
   private async download(d: Descriptor): Promise<void> {
+    const policy = this.client.retry;
+    for (let n = 0; ; n++) {
+      try {
+        return await this.downloadOnce(d);
+      } catch (e) {
+        if (!(e instanceof InterruptedTransfer) || n >= policy.retries) throw e;
+        await sleep(retryDelay(policy, n + 1));
+      }
+    }
+  }
+
+  private async downloadOnce(d: Descriptor): Promise<void> {
     const writer = await this.cache!.createWriter();
     try {
       await pipeline(await this.client.getBlob(d.digest, d.size), writer);
