@@ -20,7 +20,8 @@ import type { ApplyEvent, Reporter } from './events.js';
 import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
 import { sinkForOutput } from './outputs.js';
-import type { OutputTarget } from '../plan/types.js';
+import type { BaseRef, OutputTarget } from '../plan/types.js';
+import { parseRef } from '../registry/reference.js';
 
 export type RendererKind = 'default' | 'simple' | 'silent';
 
@@ -79,11 +80,18 @@ function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask
   }));
 }
 
+/** Where a registry base lives, so a push to the same registry mounts its blobs instead of uploading them. */
+function baseRepositories(base: BaseRef): (registry: string) => string[] {
+  if (base.kind !== 'registry') return () => [];
+  const ref = parseRef(base.ref);
+  return (registry) => (registry === ref.registry ? [ref.repository] : []);
+}
+
 function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {
   const plan = ctx.planned.plan;
   const pushed: OutputTarget[] = opts.push ? [{ kind: 'registry', ref: plan.name }] : [];
   return [...plan.outputs, ...pushed].map((target) => {
-    const sink = sinkForOutput(target, { name: plan.name, report, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
+    const sink = sinkForOutput(target, { name: plan.name, report, mountFrom: baseRepositories(plan.base), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
     return {
       title: sink.describe(),
       task: async (_, task) => {

@@ -85,10 +85,7 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
     expect(pushed.filter((e) => e.action === 'skipped')).toHaveLength(2);
   });
 
-  // Known gap, kept executable: apply() does not pass `mountFrom` to the registry sink, so the
-  // base's layers are uploaded again into a new repository instead of mounted from base/.
-  // When that is wired, this starts passing and `it.fails` must become `it`.
-  it.fails('mounts the base layers from the base repository when pushing an app to a new repository', async () => {
+  it('mounts the base layers from the base repository when pushing an app to a new repository', async () => {
     const h = reg.host;
     const app3 = await writeAppSpec(await dir('app3'), { name: `${h}/other`, tag: '1', from: `${h}/base:1`, message: 'elsewhere', outputs: [{ registry: `${h}/other` }] });
     const before = reg.uploadRequests();

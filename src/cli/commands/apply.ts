@@ -1,9 +1,9 @@
 /** `imgbuild apply <spec>`: build the image and write it to every output. */
 import type { Command } from 'commander';
-import { usageError } from '../../errors.js';
+import { SpecError, usageError } from '../../errors.js';
 import type { ApplyResult, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
-import { describeError } from '../exit-codes.js';
+import { describeError, exitCodeOf } from '../exit-codes.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
 export interface ApplyFlags extends SpecFlags {
@@ -51,6 +51,11 @@ function applyOptions(flags: ApplyFlags, ndjson: () => Reporter) {
   };
 }
 
+function errorEvent(e: unknown): Record<string, unknown> {
+  const base = { type: 'error', exitCode: exitCodeOf(e), message: describeError(e) };
+  return e instanceof SpecError ? { ...base, diagnostics: e.diagnostics } : base;
+}
+
 // The engine is loaded only when a build runs, so `--help` and `validate` start quickly.
 const engine = async () => {
   const [run, events, watch, render] = await Promise.all([import('../../run/apply.js'), import('../../run/events.js'), import('../../watch/watch.js'), import('../../plan/render.js')]);
@@ -86,7 +91,13 @@ export function registerApply(program: Command): void {
     .action(async (file: string, flags: ApplyFlags) => {
       if (flags.watch) return watchCommand(file, flags);
       const { apply, ndjson, formatBytes } = await engine();
-      const result = await apply(file, applyOptions(flags, ndjson));
-      if (!flags.json) process.stderr.write(`${summary(result, formatBytes)}\n`);
+      try {
+        const result = await apply(file, applyOptions(flags, ndjson));
+        if (!flags.json) process.stderr.write(`${summary(result, formatBytes)}\n`);
+      } catch (e) {
+        // Machines reading --json get the failure as an event too; people still get stderr.
+        if (flags.json) process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
+        throw e;
+      }
     });
 }
