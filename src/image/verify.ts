@@ -22,22 +22,52 @@ function wrongSize(label: BlobLabel, expected: number, actual: number): Imgbuild
   return buildError(`${label} is corrupt: it holds ${actual} bytes where ${expected} were expected`);
 }
 
+export interface VerifyOptions {
+  expected: Digest;
+  size?: number;
+  /**
+   * Builds the error for a mismatch, so callers can word it for their situation. `actual` is
+   * undefined when the stream ran past the expected size (its digest is then moot).
+   */
+  onMismatch: (actual: Digest | undefined, actualSize: number) => Error;
+  /** Called with each chunk's length (for progress). */
+  onBytes?: (n: number) => void;
+}
+
 /** A pass-through that fails, at the end or as soon as it is too long, unless the bytes match. */
+export class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private seen = 0;
+
+  constructor(private readonly opts: VerifyOptions) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.seen += chunk.length;
+    if (this.opts.size !== undefined && this.seen > this.opts.size) return cb(this.opts.onMismatch(undefined, this.seen));
+    this.opts.onBytes?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const actual = digestOf(this.hash);
+    const sizeOk = this.opts.size === undefined || this.opts.size === this.seen;
+    cb(actual === this.opts.expected && sizeOk ? null : this.opts.onMismatch(actual, this.seen));
+  }
+
+  get bytesSeen(): number {
+    return this.seen;
+  }
+}
+
+/** The usual verifier: errors say which blob, from where, and what was wrong with it. */
 export function verifyingStream(expected: Digest, size: number | undefined, label: BlobLabel): Transform {
-  const hash = createHash('sha256');
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done: TransformCallback) {
-      seen += chunk.length;
-      if (size !== undefined && seen > size) return done(wrongSize(label, size, seen));
-      hash.update(chunk);
-      done(null, chunk);
-    },
-    flush(done: TransformCallback) {
-      if (size !== undefined && seen !== size) return done(wrongSize(label, size, seen));
-      const actual = digestOf(hash);
-      done(actual === expected ? null : corruptBlob(label, expected, actual));
-    },
+  return new VerifyingStream({
+    expected,
+    ...(size === undefined ? {} : { size }),
+    onMismatch: (actual, seen) => (actual === undefined || (size !== undefined && seen !== size) ? wrongSize(label, size ?? seen, seen) : corruptBlob(label, expected, actual)),
   });
 }
 

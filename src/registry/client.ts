@@ -16,7 +16,7 @@ import { drain, readAll, send, type HttpResponse } from './http.js';
 import { isLoopbackHost, refReference, type ParsedRef } from './reference.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
 import { uploadBlob, type UploadOptions } from './upload.js';
-import { VerifyingStream } from './verify.js';
+import { VerifyingStream } from '../image/verify.js';
 
 export interface ClientOptions {
   /** Registry hosts (host[:port]) that may be spoken to over plain HTTP. */

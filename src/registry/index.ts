@@ -7,4 +7,4 @@ export { credentialsFor, saveLogin, dockerConfigPath, type Credentials, type Cre
 export { RegistryClient, MANIFEST_ACCEPT, type ClientOptions, type ManifestResult } from './client.js';
 export { RemoteImage, RemoteIndex, resolvePlatformImage, type BlobCache, type BlobWriter, type RemoteOptions } from './remote-image.js';
 export { pushImage, type PushEvent, type PushOptions, type PushResult } from './push.js';
-export { selectPlatform, platformMatches, formatPlatform } from './documents.js';
+export { selectPlatform, platformMatches, formatPlatform } from '../image/platform.js';

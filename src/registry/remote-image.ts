@@ -14,7 +14,8 @@ import type { Digest } from '../image/digest.js';
 import { isIndexMediaType } from '../image/media-types.js';
 import type { Descriptor, Image, ImageConfigFile, ImageIndex, ImageIndexSource, ImageManifest, Layer, Platform } from '../image/types.js';
 import type { ManifestResult, RegistryClient } from './client.js';
-import { parseIndex, parseManifest, platformMatches, formatPlatform, selectPlatform } from './documents.js';
+import { formatPlatform, platformMatches, selectPlatform } from '../image/platform.js';
+import { parseIndex, parseManifest } from './documents.js';
 import { InterruptedTransfer } from './errors.js';
 import { readAll } from './http.js';
 import { refReference, type ParsedRef } from './reference.js';
@@ -170,12 +171,12 @@ export async function resolvePlatformImage(client: RegistryClient, ref: ParsedRe
   // Nested indexes are legal; follow a few levels, no more.
   for (let depth = 0; isIndexMediaType(m.mediaType); depth++) {
     if (depth >= 4) throw new ImgbuildError('registry', `${what} nests indexes too deeply`);
-    const desc = selectPlatform(parseIndex(m.bytes, m.mediaType, what), platform, what);
+    const desc = selectPlatform(parseIndex(m.bytes, m.mediaType, what).manifests, platform, what);
     m = await client.getManifest(desc.digest);
   }
   const image = new RemoteImage(client, m, opts);
   const cfg = await image.configFile();
-  if (cfg.os && cfg.architecture && !platformMatches({ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) }, platform)) {
+  if (cfg.os && cfg.architecture && !platformMatches(platform, { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) })) {
     throw new ImgbuildError('usage', `${what} is ${formatPlatform(cfg)}, not ${formatPlatform(platform)}`,
       'choose an image built for that platform, or change the platform');
   }

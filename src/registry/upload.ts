@@ -15,7 +15,7 @@ import { drain } from './http.js';
 import { responseError } from './errors.js';
 import { ByteReader } from './byte-reader.js';
 import { isRetriableStatus, retryDelay, type RetryPolicy } from './retry.js';
-import { VerifyingStream } from './verify.js';
+import { VerifyingStream } from '../image/verify.js';
 
 export interface UploadOptions {
   monolithicLimit: number;
