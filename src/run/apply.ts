@@ -91,10 +91,12 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
   const plan = ctx.planned.plan;
   const pushed: OutputTarget[] = opts.push ? [{ kind: 'registry', ref: plan.name }] : [];
   return [...plan.outputs, ...pushed].map((target) => {
-    const sink = sinkForOutput(target, { name: plan.name, report, mountFrom: baseRepositories(plan.base), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
+    let status: (text: string) => void = () => undefined;
+    const sink = sinkForOutput(target, { name: plan.name, report, mountFrom: baseRepositories(plan.base), onStatus: (t) => status(t), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
     return {
       title: sink.describe(),
       task: async (_, task) => {
+        status = (t) => (task.output = t);
         const started = Date.now();
         const r = await sink.write(ctx.assembled.target, plan.tags);
         ctx.outputs.push(sink.describe());

@@ -5,7 +5,8 @@
  */
 import type { OutputTarget } from '../plan/types.js';
 import { sinkFor, type ImageSink } from '../output/sink.js';
-import { pushImage } from '../registry/push.js';
+import { formatBytes } from '../plan/render.js';
+import { pushImage, type PushEvent } from '../registry/push.js';
 import { parseRef } from '../registry/reference.js';
 import type { Reporter } from './events.js';
 
@@ -15,6 +16,23 @@ export interface OutputOptions {
   insecure?: string[];
   /** Repositories on the same registry that may hold base blobs (cross-repository mount). */
   mountFrom?: (registry: string) => string[];
+  /** A line for people about the push in progress (blobs done of all, bytes sent). */
+  onStatus?: (text: string) => void;
+}
+
+/** Counts blobs and bytes of a push, for the progress line. */
+function pushTally(onStatus: ((text: string) => void) | undefined) {
+  let done = 0;
+  const seen = new Set<string>();
+  const sent = new Map<string, number>();
+  return (ev: PushEvent) => {
+    if (ev.kind === 'blob') {
+      seen.add(ev.digest);
+      if (ev.status !== 'uploading') done++;
+    }
+    if (ev.kind === 'blob-progress') sent.set(ev.digest, ev.bytes);
+    onStatus?.(`${done}/${seen.size} blobs, ${formatBytes([...sent.values()].reduce((a, b) => a + b, 0))} sent`);
+  };
 }
 
 function registrySink(ref: string, opts: OutputOptions): ImageSink {
@@ -23,10 +41,12 @@ function registrySink(ref: string, opts: OutputOptions): ImageSink {
   return {
     describe: () => output,
     write: async (source, tags) => {
+      const tally = pushTally(opts.onStatus);
       const r = await pushImage(target, 'image' in source ? source.image : source, tags, {
         ...(opts.insecure ? { insecure: opts.insecure } : {}),
         mountFrom: opts.mountFrom?.(target.registry) ?? [],
         onProgress: (ev) => {
+          tally(ev);
           if (ev.kind === 'blob' && ev.status !== 'uploading') opts.report({ type: 'push-blob', output, digest: ev.digest, action: ev.status, size: ev.size });
         },
       });
