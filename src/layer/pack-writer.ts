@@ -3,6 +3,9 @@
  * soon as they are read, and the producer only waits when more than a bounded number of bytes
  * are queued inside the pack (so memory stays flat) or when it needs the pack idle before
  * streaming a large file. The first error from any entry is kept and rethrown to the producer.
+ * When the pack is destroyed (a layer abandoned half-way), tar-stream destroys the open and the
+ * queued entries with that error; each entry's error reaches us through its callback, so the
+ * entries' own 'error' events are swallowed rather than left to crash the process.
  */
 import type { Pack } from 'tar-stream';
 import type { TarHeader } from './tar-header.js';
@@ -10,6 +13,8 @@ import type { TarHeader } from './tar-header.js';
 type Sink = ReturnType<Pack['entry']>;
 
 const HEADER_COST = 512;
+
+const swallow = () => undefined;
 
 export class PackWriter {
   #queued = 0;
@@ -27,9 +32,11 @@ export class PackWriter {
     const cost = HEADER_COST + (body?.length ?? 0);
     this.#queued += cost;
     const cb = (err?: Error | null) => this.#settle(cost, err);
-    if (body && body.length > 0) this.pack.entry(header, body, cb);
-    else if (header.type === 'file') this.pack.entry(header, cb).end(undefined);
-    else this.pack.entry(header, cb);
+    let sink: Sink;
+    if (body && body.length > 0) sink = this.pack.entry(header, body, cb);
+    else if (header.type === 'file') (sink = this.pack.entry(header, cb)).end(undefined);
+    else sink = this.pack.entry(header, cb);
+    sink.on('error', swallow);
   }
 
   /** Open a streamed entry; the caller writes exactly `header.size` bytes and ends it. */
@@ -39,6 +46,7 @@ export class PackWriter {
     const done = new Promise<void>((resolve, reject) => {
       sink = this.pack.entry(header, (err) => (err ? reject(err) : resolve()));
     });
+    sink.on('error', swallow);
     // A streamed entry abandoned half-way fails; the producer reports the reason, not this.
     done.catch(() => undefined);
     return { sink, done };

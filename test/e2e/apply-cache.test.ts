@@ -1,0 +1,65 @@
+/**
+ * The layer cache through the CLI's `--json` events: a second `apply` with nothing changed
+ * reads no file contents (the `plan` event's filesHashed is 0) and builds no layer (every
+ * `layer-done` is cached); changing one byte of one file rebuilds exactly the layer holding it,
+ * while the other layers come from the cache with their digests unchanged.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { applyOk, eventsOf, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
+import { skopeoInspect } from '../helpers/oci-tools.js';
+
+const temps = new TempDirs();
+afterAll(() => temps.cleanup());
+
+const layerDigests = (events: Parameters<typeof eventsOf>[0]) =>
+  Object.fromEntries(eventsOf(events, 'layer-done').map((e) => [e.layer, { digest: e.digest, cached: e.cached }]));
+
+describe('layer cache', () => {
+  it('a no-change rebuild reads nothing and builds nothing; one changed byte rebuilds one layer', async () => {
+    const dir = await temps.make();
+    const files: Record<string, string> = {};
+    for (const group of ['deps', 'lib', 'app']) for (let i = 0; i < 20; i++) files[`${group}/f${i}.txt`] = `${group} ${i}\n`.repeat(50 + i);
+    await writeTree(join(dir, 'ctx'), files);
+    const spec = await writeSpec(dir, {
+      name: 'e2e/cache',
+      context: 'ctx',
+      layers: ['deps', 'lib', 'app'].map((g) => ({ name: g, copy: [{ from: `${g}/`, to: `/${g}/` }] })),
+      output: [{ oci: './out/layout' }],
+    });
+    const cache = join(dir, 'cache');
+
+    const first = await applyOk(spec, cache);
+    expect(eventsOf(first.events, 'plan')[0]).toMatchObject({ layers: 3, files: 60, filesHashed: 60 });
+    expect(eventsOf(first.events, 'layer-done').every((e) => !e.cached)).toBe(true);
+
+    const second = await applyOk(spec, cache);
+    expect(eventsOf(second.events, 'plan')[0]).toMatchObject({ files: 60, filesHashed: 0, bytesHashed: 0 });
+    const secondLayers = eventsOf(second.events, 'layer-done');
+    expect(secondLayers).toHaveLength(3);
+    expect(secondLayers.every((e) => e.cached)).toBe(true);
+    expect(eventsOf(second.events, 'layer-start')).toHaveLength(0);
+    expect(second.digest).toBe(first.digest);
+    expect(layerDigests(second.events)).toEqual(
+      Object.fromEntries(Object.entries(layerDigests(first.events)).map(([k, v]) => [k, { ...v, cached: true }])),
+    );
+
+    // One byte of lib/f7.txt: same size, so only its content can tell.
+    const target = join(dir, 'ctx', 'lib', 'f7.txt');
+    const body = await readFile(target);
+    body[3] = body[3]! ^ 0x20;
+    await writeFile(target, body);
+    const third = await applyOk(spec, cache);
+    const before = layerDigests(first.events);
+    const after = layerDigests(third.events);
+    expect(after.deps).toEqual({ digest: before.deps!.digest, cached: true });
+    expect(after.app).toEqual({ digest: before.app!.digest, cached: true });
+    expect(after.lib!.cached).toBe(false);
+    expect(after.lib!.digest).not.toBe(before.lib!.digest);
+    expect(eventsOf(third.events, 'plan')[0]!.filesHashed).toBe(1);
+    expect(third.digest).not.toBe(first.digest);
+    // The layout's tag now names the new image.
+    expect((await skopeoInspect(`oci:${join(dir, 'out', 'layout')}:latest`)).Digest).toBe(third.digest);
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * What a user and a CI script see of `imgbuild apply` (DESIGN promise 6): exit code 0 for a
+ * build, 2 for an invalid spec or usage (with `file:line:col` and no stack trace), 1 for a
+ * build failure such as a file the build cannot read (named, no stack trace); and with
+ * `--json`, stdout carries JSON lines only, success or failure.
+ */
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventsOf, parseEvents, runCli, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
+
+const temps = new TempDirs();
+afterAll(() => temps.cleanup());
+
+/** With --json, stdout is JSON lines only, success or failure; an error event, if any, agrees on the exit code. */
+function expectJsonOnly(stdout: string, exitCode: number): void {
+  for (const e of parseEvents(stdout) as { type: string; exitCode?: number }[]) if (e.type === 'error') expect(e.exitCode).toBe(exitCode);
+}
+
+/** A node stack frame line, as printed for an unexpected error. */
+const STACK_FRAME = /^\s+at .+[:(]/m;
+const NOBODY = 65534;
+
+describe('imgbuild apply on the command line', () => {
+  let dir = '';
+  let goodSpec = '';
+  beforeAll(async () => {
+    dir = await temps.make();
+    await writeTree(join(dir, 'ctx'), { 'a.txt': 'a\n', 'sub/b.txt': 'b\n' });
+    goodSpec = await writeSpec(dir, {
+      name: 'e2e/cli',
+      context: 'ctx',
+      layers: [{ name: 'files', copy: [{ from: 'a.txt', to: '/srv/' }, { from: 'sub/', to: '/srv/sub/' }] }],
+      output: [{ oci: './out/layout' }],
+    });
+  });
+
+  it('exits 0 and, with --json, prints only JSON events on stdout, ending with done', async () => {
+    const r = await runCli(['apply', goodSpec, '--json', '--cache-dir', join(dir, 'cache')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const events = parseEvents(r.stdout);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['plan', 'layer-done', 'image', 'output-done', 'done']));
+    expect(events.at(-1)!.type).toBe('done');
+    expect(eventsOf(events, 'output-done')[0]!.digest).toBe(eventsOf(events, 'done')[0]!.digest);
+  });
+
+  it('exits 0 without --json and prints a summary naming the digest', async () => {
+    const r = await runCli(['apply', goodSpec, '--cache-dir', join(dir, 'cache')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/digest\s+sha256:[0-9a-f]{64}/);
+  });
+
+  it('exits 2 for an invalid spec, pointing at file:line:col with a did-you-mean, no stack trace', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'apiVersion: imgbuild/v1\nname: e2e/bad\ncontext: ctx\nlayers:\n  - name: files\n    copy:\n      - { from: a.txt, to: /a.txt, mdoe: "0644" }\n');
+    for (const json of [false, true]) {
+      const r = await runCli(['apply', bad, '--cache-dir', join(dir, 'cache'), ...(json ? ['--json'] : [])]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`${bad}:7:36: error: unknown key "mdoe"`);
+      expect(r.stderr).toContain('did you mean "mode"');
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+      if (json) expectJsonOnly(r.stdout, 2);
+    }
+  });
+
+  it('exits 2 for bad usage (a missing spec file, --jobs 0), no stack trace', async () => {
+    const missing = await runCli(['apply', join(dir, 'nope.yaml'), '--cache-dir', join(dir, 'cache'), '--json']);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('nope.yaml does not exist');
+    expectJsonOnly(missing.stdout, 2);
+    const jobs = await runCli(['apply', goodSpec, '--cache-dir', join(dir, 'cache'), '--jobs', '0']);
+    expect(jobs.exitCode).toBe(2);
+    expect(jobs.stderr).toContain('--jobs 0 is not a positive whole number');
+    for (const r of [missing, jobs]) expect(r.stderr).not.toMatch(STACK_FRAME);
+  });
+
+  it('exits 1 for a file the build cannot read, naming it, and --json stdout stays JSON-only', async () => {
+    // Run as nobody: root reads any file. Everything the build needs is made reachable to it.
+    const work = await temps.make();
+    await chmod(work, 0o755);
+    await writeTree(join(work, 'ctx'), { 'pub/ok.txt': 'fine\n', 'pub/secret.txt': 'no\n' });
+    await chmod(join(work, 'ctx', 'pub', 'secret.txt'), 0o000);
+    await mkdir(join(work, 'cache'));
+    await mkdir(join(work, 'out'));
+    for (const d of ['cache', 'out']) await chown(join(work, d), NOBODY, NOBODY);
+    const spec = await writeSpec(work, {
+      name: 'e2e/unreadable',
+      context: 'ctx',
+      layers: [{ name: 'files', copy: [{ from: 'pub/', to: '/srv/' }] }],
+      output: [{ oci: './out/layout' }],
+    });
+    for (const json of [false, true]) {
+      const r = await runCli(['apply', spec, '--cache-dir', join(work, 'cache'), ...(json ? ['--json'] : [])], { uid: NOBODY, gid: NOBODY });
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toContain(join(work, 'ctx', 'pub', 'secret.txt'));
+      expect(r.stderr).toMatch(/permission denied/);
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+      expect(r.stderr).not.toMatch(/internal error/);
+      if (json) expectJsonOnly(r.stdout, 1);
+    }
+  });
+});
