@@ -9,6 +9,7 @@ import { SpecError, type Diagnostic } from '../errors.js';
 import { sha256 } from '../image/digest.js';
 import type { FileDigester } from '../store/file-digests.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
+import { FileChangedError } from '../layer/stable-read.js';
 import { layerCacheKey } from './cache-key.js';
 import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
@@ -68,6 +69,26 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   return { name, entries, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0), cacheKey: layerCacheKey(entries, spec.compression, spec.epoch) };
 }
 
+const PLAN_ATTEMPTS = 3;
+
+/**
+ * Resolve and finish one layer. A file that vanishes or changes type between the listing and its
+ * hashing (a live file system) makes the layer be listed again: it was never there for the whole
+ * build, so it is simply not part of it.
+ */
+async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly LayerPlan[], digester: FileDigester, first?: Resolved): Promise<LayerPlan> {
+  const layer = spec.layers[index]!;
+  for (let attempt = 1; ; attempt++) {
+    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal);
+    if (!r.candidates) throw new SpecError(r.problems);
+    try {
+      return await finishLayer(spec, layer.name, r.candidates, lower, digester);
+    } catch (e) {
+      if (!(e instanceof FileChangedError) || e.reason === 'changed' || attempt >= PLAN_ATTEMPTS) throw e;
+    }
+  }
+}
+
 async function contextRealPath(spec: NormalizedSpec): Promise<string> {
   try {
     return await realpath(spec.contextDir);
@@ -83,9 +104,7 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  * inherit from it).
  */
 export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
-  const r = await resolveLayer(spec, spec.layers[index]!, await contextRealPath(spec));
-  if (!r.candidates) throw new SpecError(r.problems);
-  return finishLayer(spec, spec.layers[index]!.name, r.candidates, lower, digester);
+  return planLayer(spec, index, await contextRealPath(spec), lower, digester);
 }
 
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester): Promise<BuildPlan> {
@@ -94,7 +113,7 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester):
   const problems = results.flatMap((r) => r.problems);
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
   const layers: LayerPlan[] = [];
-  for (const [i, r] of results.entries()) layers.push(await finishLayer(spec, spec.layers[i]!.name, r.candidates!, layers, digester));
+  for (const [i, r] of results.entries()) layers.push(await planLayer(spec, i, contextReal, layers, digester, r));
   return {
     specFile: spec.specFile,
     specDigest: spec.specDigest,

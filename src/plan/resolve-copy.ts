@@ -24,9 +24,10 @@ const problem = (c: CopySource, message: string, hint?: string): Diagnostic =>
 const imageRel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 const joinImage = (dir: string, rel: string) => imageRel(posix.join(dir, rel));
 
+/** Is what `abs` names (not following its last component, which is stored as it is) inside the context? */
 async function insideContext(contextReal: string, abs: string): Promise<boolean> {
   try {
-    const real = await realpath(dirname(abs));
+    const real = await realpath(abs === contextReal ? abs : dirname(abs));
     return real === contextReal || real.startsWith(contextReal + sep);
   } catch {
     return true; // a missing parent is reported as a missing source
@@ -84,7 +85,7 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string):
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string): Promise<CopyResult> {
   if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal);
   const abs = c.from === '' ? contextDir : join(contextDir, c.from);
-  if (!(await insideContext(contextReal, abs))) {
+  if (c.from !== '' && !(await insideContext(contextReal, abs))) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
   const st = await lstat(abs, { bigint: true }).catch(() => undefined);

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/errors.js';
+import { FileChangedError } from '../../src/layer/stable-read.js';
 import { compilePlan } from '../../src/plan/compile.js';
 import type { BuildPlan, PlanEntry } from '../../src/plan/types.js';
 import { loadSpec } from '../../src/spec/load.js';
@@ -116,6 +117,36 @@ describe('compile', () => {
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
     const err = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/ }]`).catch((e) => e);
     expect((err as SpecError).diagnostics[0]!.message).toMatch(/app\/src\/pipe is a special file/);
+  });
+});
+
+describe('whole context and a live file system', () => {
+  it('copies the whole context with from: "."', async () => {
+    const dir = makeContext();
+    for (const from of ['.', './', 'app/..']) {
+      const p = await plan(dir, `  - name: all\n    copy: [{ from: "${from}", to: /srv/, exclude: ["image.yaml", "app/src", "app/bin", "app/link-*"] }]`);
+      expect(p.layers[0]!.entries.map((e) => e.path), from).toEqual(['srv', 'srv/app', 'srv/app/README.md', 'srv/app/empty']);
+    }
+  });
+
+  it('lists a layer again when a file vanishes between listing and hashing', async () => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: l\n    copy: [{ from: app/src/, to: /s/ }]\n`);
+    const spec = await loadSpec(join(dir, 'image.yaml'), { env: {} });
+    const real = new UncachedDigester();
+    let vanished = false;
+    const flaky = {
+      digest: async (abs: string, st: import('node:fs').BigIntStats) => {
+        if (!vanished && abs.endsWith('b.js')) {
+          vanished = true;
+          rmSync(abs);
+          throw new FileChangedError(abs, 'vanished');
+        }
+        return real.digest(abs, st);
+      },
+    };
+    const p = await compilePlan(spec, flaky);
+    expect(p.layers[0]!.entries.filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['s/A-upper.js', 's/a.js', 's/lib/NOTES.md', 's/lib/z.js']);
   });
 });
 
