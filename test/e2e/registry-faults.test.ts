@@ -141,8 +141,12 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
   });
 
   it('refuses a base layer corrupted in the cache, naming it, then fetches it again', async () => {
-    const cache = join(work, 'cache-app');
+    const cache = join(work, 'cache-corrupt-cache');
     const blob = join(cache, 'blobs', 'sha256', baseLayer.slice('sha256:'.length));
+    // A first build into an OCI layout downloads the base layer into the cache (a push to the
+    // same registry would mount it instead, and never download it).
+    const warm = await writeAppSpec(await dir('cache-warm'), { name: 'local/app', tag: '1', from: `${reg.host}/base:1`, message: 'm', outputs: [{ oci: './out' }] });
+    doneDigest(await apply(warm, cache));
     await flipByte(blob);
     const spec = await writeAppSpec(await dir('cache-corrupt'), { name: 'local/app', tag: '1', from: `${reg.host}/base:1`, message: 'm', outputs: [{ oci: './out' }] });
     const layout = join(work, 'cache-corrupt', 'out');
