@@ -39,15 +39,18 @@ function add(byPath: Map<string, Candidate>, c: Candidate, problems: Diagnostic[
 
 function addParents(byPath: Map<string, Candidate>, problems: Diagnostic[]): void {
   for (const c of [...byPath.values()]) {
-    const parts = c.path.split('/');
-    for (let i = parts.length - 1; i > 0; i--) {
-      const parent = parts.slice(0, i).join('/');
+    // Walk up until a parent exists: its own parents are (or will be) added when it is handled.
+    for (let cut = c.path.lastIndexOf('/'); cut > 0; cut = c.path.lastIndexOf('/', cut - 1)) {
+      const parent = c.path.slice(0, cut);
       const existing = byPath.get(parent);
-      if (!existing) byPath.set(parent, implied(parent, c));
-      else if (existing.kind !== 'dir') {
+      if (!existing) {
+        byPath.set(parent, implied(parent, c));
+        continue;
+      }
+      if (existing.kind !== 'dir') {
         problems.push({ position: c.origin, message: `/${c.path} needs /${parent} to be a directory`, hint: `line ${existing.origin.line} makes /${parent} a ${existing.kind}`, pointer: '' });
-        break;
-      } else if (existing.strength > Strength.Implied) break; // its own parents are already there
+      }
+      break;
     }
   }
 }

@@ -4,7 +4,8 @@
  * relative to the glob's fixed prefix). Sources must stay inside the context even through
  * symlinked parent directories; anything else becomes a diagnostic at the entry.
  */
-import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
@@ -34,21 +35,21 @@ async function insideContext(contextReal: string, abs: string): Promise<boolean>
   }
 }
 
-async function toCandidate(c: CopySource, e: WalkedEntry, path: string): Promise<Candidate | Diagnostic> {
+function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | Diagnostic {
   const base = { path, uid: c.owner.uid, gid: c.owner.gid, origin: c.at, strength: Strength.Tree };
   if (e.st.isFile()) {
     const mode = c.fileMode ?? ((e.st.mode & 0o111n) !== 0n ? 0o755 : 0o644);
     return { ...base, kind: 'file', mode, abs: e.abs, st: e.st };
   }
   if (e.st.isDirectory()) return { ...base, kind: 'dir', mode: c.dirMode };
-  if (e.st.isSymbolicLink()) return { ...base, kind: 'symlink', mode: 0o777, target: await readlink(e.abs) };
+  if (e.st.isSymbolicLink()) return { ...base, kind: 'symlink', mode: 0o777, target: readlinkSync(e.abs) };
   return problem(c, `${e.abs} is a special file (socket, pipe or device)`, 'imgbuild copies files, directories and symlinks; exclude it');
 }
 
-async function collect(c: CopySource, walked: WalkedEntry[], destOf: (rel: string) => string): Promise<CopyResult> {
+function collect(c: CopySource, walked: WalkedEntry[], destOf: (rel: string) => string): CopyResult {
   const out: CopyResult = { candidates: [], problems: [] };
   for (const e of walked) {
-    const r = await toCandidate(c, e, destOf(e.rel));
+    const r = toCandidate(c, e, destOf(e.rel));
     if ('kind' in r) out.candidates.push(r);
     else out.problems.push(r);
   }
