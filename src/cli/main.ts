@@ -2,4 +2,12 @@
 // The `imgbuild` executable: everything else lives in program.ts, which tests call directly.
 import { main } from './program.js';
 
+// A reader that stops early (`imgbuild plan --json | head`) is not a failure of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 process.exitCode = await main(process.argv.slice(2));
