@@ -11,9 +11,16 @@ import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, re
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgbuildError } from '../errors.js';
+import { sha256, type Digest } from '../image/digest.js';
 
 /** Files up to this size are read into memory whole; larger ones are streamed. */
 export const SMALL_FILE_MAX = 8 * 1024 * 1024;
+/**
+ * Files up to this size are first read synchronously (readSmallSync, digestSmallSync): for
+ * page-cached small files a thread-pool round trip per syscall (open, fstat, read, fstat,
+ * close) costs several times the read itself.
+ */
+export const SYNC_READ_MAX = 1 << 20;
 const READ_ATTEMPTS = 5;
 const STREAM_CHUNK = 1 << 20;
 // O_NONBLOCK: a path swapped for a FIFO must not hang the open; it is a no-op on regular files.
@@ -138,6 +145,23 @@ export function readSmallSync(
   } finally {
     closeSync(fd);
   }
+}
+
+let scratch: Buffer | undefined;
+const scratchAlloc = (n: number): Buffer => {
+  scratch ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1);
+  return scratch.subarray(0, n);
+};
+
+/**
+ * The sha256 of a small file read stably in one synchronous step, through one reused buffer:
+ * hashing every file of a cold context otherwise allocates (and leaves for the GC) a buffer per
+ * file, which set the peak RSS of a cold build. Undefined when the file is larger than
+ * SYNC_READ_MAX or changed during the read: the caller then takes readStable.
+ */
+export function digestSmallSync(path: string): { digest: Digest; size: number; stat: BigIntStats } | undefined {
+  const r = readSmallSync(path, SYNC_READ_MAX, scratchAlloc);
+  return r && { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
 }
 
 export function keptChanging(path: string): ImgbuildError {

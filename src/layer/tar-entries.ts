@@ -10,18 +10,23 @@ import type { Pack } from 'tar-stream';
 import { createHash } from 'node:crypto';
 import { digestOf, sha256, type Digest } from '../image/digest.js';
 import type { FileEntry, PlanEntry } from '../plan/types.js';
-import { closeFile, readSmallSync, readStable, streamStable, type OpenFile } from './stable-read.js';
+import { closeFile, readSmallSync, readStable, streamStable, SYNC_READ_MAX, type OpenFile } from './stable-read.js';
 import { tarHeader } from './tar-header.js';
 import { drained, PackWriter } from './pack-writer.js';
 
 export interface EmitOptions {
   epoch: number;
   signal?: AbortSignal;
+  /** Called at most every PROGRESS_MS while files are written, and once with the final counts. */
   onProgress?: (p: { files: number; bytes: number }) => void;
 }
 
-/** Files up to this size are read synchronously (microseconds when page-cached). */
-const SYNC_READ_MAX = 1 << 20;
+/**
+ * Progress is throttled: a callback per file (each an event, a JSON line with --json) cost
+ * more than reading the files when layers hold many small ones.
+ */
+export const PROGRESS_MS = 100;
+
 
 const SLAB_SIZE = 4 << 20;
 
@@ -53,6 +58,7 @@ export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opt
   const written: PlanEntry[] = [];
   let files = 0;
   let bytes = 0;
+  let reported = performance.now();
   for (const e of entries) {
     opts.signal?.throwIfAborted();
     if (e.type !== 'file') {
@@ -64,10 +70,14 @@ export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opt
     written.push(real);
     files++;
     bytes += real.size;
-    opts.onProgress?.({ files, bytes });
+    if (opts.onProgress && performance.now() - reported >= PROGRESS_MS) {
+      reported = performance.now();
+      opts.onProgress({ files, bytes });
+    }
     await w.room();
   }
   await w.idle();
+  if (files > 0) opts.onProgress?.({ files, bytes });
   return written;
 }
 

@@ -11,7 +11,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { digestHex, digestOf, isDigest, sha256, type Digest } from '../image/digest.js';
-import { readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
+import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
 
 /** What the plan compiler needs: the content digest of a regular file it has just lstat'ed. */
@@ -30,6 +30,8 @@ const LARGE_ATTEMPTS = 5;
 
 /** Hash a file's content, re-reading while it changes under us (never a torn digest). */
 export async function hashFileStable(absPath: string): Promise<HashedFile> {
+  const quick = digestSmallSync(absPath);
+  if (quick) return quick;
   for (let attempt = 1; ; attempt++) {
     const r = await readStable(absPath);
     if (r.kind === 'bytes') return { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };

@@ -1,0 +1,31 @@
+// Wall time and peak RSS of a shell command, from GNU time (`%e`, `%M`: the largest resident set
+// of the command or any process it waited for, so a pipeline reports its biggest member).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function have(cmd) {
+  return spawnSync('bash', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+export function measure(cmd) {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-bench-'));
+  const out = join(dir, 'time');
+  try {
+    const started = process.hrtime.bigint();
+    const r = spawnSync('/usr/bin/time', ['-o', out, '-f', '%e %M', 'bash', '-o', 'pipefail', '-c', cmd], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    const [, rssKB] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+    if (r.status !== 0 && !cmd.includes(' info ')) throw new Error(`benchmark command failed (${r.status}): ${cmd}\n${r.stderr}`);
+    return { seconds: wall, rssMB: rssKB / 1024, code: r.status, stderr: r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

@@ -1,0 +1,32 @@
+// The Markdown report: one table per input, with ratios against the limit and the peer.
+const f2 = (x) => (x === undefined ? '' : x.toFixed(2));
+const cell = (s) => String(s).replace(/\|/g, '\\|');
+const ratio = (x) => (x === undefined ? 'n/a' : `${x.toFixed(2)}x`);
+
+export function renderMarkdown({ env, rows, notes, headline }) {
+  const out = [];
+  out.push(`# imgbuild benchmark, ${env.date}`, '');
+  out.push(`node ${env.node}, ${env.cpus} cores (${env.cpu}), load average at start ${env.load}, commit ${env.commit}.`);
+  out.push(`Each figure is the median of ${env.repeat} runs; the machine may be shared, so read the ratios, which come from the same run.`);
+  if (env.corpus) out.push(`Corpus: ${env.corpus}. Total bench time ${env.totalSeconds} s.`);
+  out.push('', '## Headline', '', '| ratio | value |', '| --- | --- |');
+  const labels = {
+    coldVsPigz: 'corpus cold build / (tar | pigz -p2 -6)',
+    coldVsBuildah: 'corpus cold build / (buildah bud + push)',
+    sizeVsPigz: 'corpus dependencies layer size / pigz -6 size',
+  };
+  for (const [k, v] of Object.entries(headline)) {
+    if (k.startsWith('rss')) out.push(`| imgbuild peak RSS at ${k.slice(3, -2)} | ${v.toFixed(0)} MB |`);
+    else out.push(`| ${cell(labels[k] ?? k.replace(/^cold(\d+)xVsPigz$/, 'generated $1x cold build / (tar | pigz -p2 -6)'))} | ${ratio(v)} |`);
+  }
+  const groups = [...new Set(rows.map((r) => r.group))];
+  for (const g of groups) {
+    out.push('', `## ${g}`, '', '| what | seconds (median) | peak RSS MB | output bytes | runs (s) |', '| --- | ---: | ---: | ---: | --- |');
+    for (const r of rows.filter((x) => x.group === g)) {
+      if (r.todo) out.push(`| ${cell(r.name)} | ${r.todo} | | | |`);
+      else out.push(`| ${cell(r.name)} | ${f2(r.seconds)} | ${r.rssMB.toFixed(0)} | ${r.bytes ?? ''} | ${(r.runs ?? []).map((x) => x.seconds.toFixed(2)).join(', ')} |`);
+    }
+  }
+  if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
+  return `${out.join('\n')}\n`;
+}

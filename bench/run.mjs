@@ -1,0 +1,151 @@
+// `npm run bench`: imgbuild against the limit (tar | pigz, tar | gzip) and the peer (buildah),
+// measured side by side in one run, each measurement repeated and the median taken. Writes
+// bench/results/<date>.md and .json and prints the table. See docs/benchmarks.md.
+//
+// Environment: BENCH_REPEAT (default 3), BENCH_SCALES (default "1,4,16"), BENCH_CACHE (default
+// ~/.cache/imgbuild-bench), BENCH_SKIP_BUILDAH=1, BENCH_SKIP_CORPUS=1.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { homedir, cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measure, median, have } from './lib/measure.mjs';
+import { ensureCorpus, ensureGenerated, changeAppFile } from './lib/corpus.mjs';
+import { renderMarkdown } from './lib/report.mjs';
+import { watchLatency } from './lib/watch.mjs';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(repo, 'dist/cli/main.js');
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const SCALES = (process.env.BENCH_SCALES ?? '1,4,16').split(',').map(Number);
+const root = process.env.BENCH_CACHE ?? join(homedir(), '.cache/imgbuild-bench');
+const scratch = join(root, 'run');
+
+const rows = [];
+const notes = [];
+
+/** Run `make()` REPEAT times (each call returns a shell command), after `before()` each time. */
+function bench(group, name, cmd, { before, after, bytesOut } = {}) {
+  const runs = [];
+  for (let i = 0; i < REPEAT; i++) {
+    before?.(i);
+    runs.push(measure(cmd));
+    after?.(i);
+  }
+  const row = { group, name, seconds: median(runs.map((r) => r.seconds)), rssMB: median(runs.map((r) => r.rssMB)), runs };
+  if (bytesOut) row.bytes = bytesOut();
+  rows.push(row);
+  process.stderr.write(`  ${group} / ${name}: ${row.seconds.toFixed(2)} s, ${row.rssMB.toFixed(0)} MB${row.bytes ? `, ${row.bytes} B` : ''}\n`);
+  return row;
+}
+
+const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
+const tarOf = (dir, what) => `tar -C ${q(dir)} --sort=name --mtime=@0 --owner=0 --group=0 -cf - ${what}`;
+const apply = (spec, cache) => `node ${q(cli)} apply ${q(spec)} --json --cache-dir ${q(cache)} > /dev/null`;
+const wc = (cmd) => Number(execFileSync('bash', ['-c', `${cmd} | wc -c`]).toString().trim());
+
+function limitRows(group, dir, what) {
+  // Warm the page cache (this machine evicts it between phases), so every row reads from memory.
+  execFileSync('bash', ['-c', `${tarOf(dir, what)} | cat > /dev/null`]);
+  const pigz = have('pigz') ? bench(group, 'limit: tar | pigz -p2 -6', `${tarOf(dir, what)} | pigz -p2 -6 > /dev/null`) : undefined;
+  if (pigz) pigz.bytes = wc(`${tarOf(dir, what)} | pigz -p2 -6`);
+  if (group === 'corpus') bench(group, 'limit: tar | gzip -6', `${tarOf(dir, what)} | gzip -6 > /dev/null`);
+  return pigz;
+}
+
+async function imgbuildRows(group, spec, cacheBase, { withRebuilds, appFile }) {
+  const cache = join(scratch, `${cacheBase}-cache`);
+  const cold = bench(group, 'imgbuild: cold build', apply(spec, cache), { before: () => rmSync(cache, { recursive: true, force: true }) });
+  cold.bytes = layerBytes(cache);
+  if (!withRebuilds) return cold;
+  bench(group, 'imgbuild: no-op rebuild', apply(spec, cache));
+  bench(group, 'imgbuild: one file changed', apply(spec, cache), { before: (i) => changeAppFile(appFile, i) });
+  await watchRow(group, spec, cache, appFile);
+  return cold;
+}
+
+async function watchRow(group, spec, cache, appFile) {
+  const name = 'imgbuild: watch, one file changed -> new image';
+  try {
+    const w = await watchLatency({ cli, spec, cache, repeat: REPEAT, change: (i) => changeAppFile(appFile, 100 + i) });
+    const runs = w.seconds.map((seconds) => ({ seconds }));
+    rows.push({ group, name, seconds: median(w.seconds), rssMB: w.rssMB, runs });
+    process.stderr.write(`  ${group} / ${name}: ${median(w.seconds).toFixed(2)} s, ${w.rssMB.toFixed(0)} MB\n`);
+  } catch (e) {
+    rows.push({ group, name, todo: `TODO: not measured (${e.message})` });
+  }
+}
+
+/** Bytes of the largest blob in the cache: the dependencies layer. */
+function layerBytes(cache) {
+  const out = execFileSync('bash', ['-c', `ls -S -l ${q(join(cache, 'blobs/sha256'))} | awk 'NR==2{print $5}'`]).toString().trim();
+  return Number(out);
+}
+
+function buildahRows(group, ctx) {
+  if (process.env.BENCH_SKIP_BUILDAH) return void notes.push('buildah: skipped (BENCH_SKIP_BUILDAH set).');
+  if (!have('buildah')) return void notes.push('buildah: skipped: not installed (apt-get install -y buildah).');
+  const store = join(scratch, 'buildah');
+  const b = `buildah --root ${q(join(store, 'root'))} --runroot ${q(join(store, 'runroot'))} --storage-driver vfs`;
+  const probe = measure(`${b} info > /dev/null`);
+  if (probe.code !== 0) return void notes.push(`buildah: skipped: \`buildah info\` fails here (${probe.stderr.trim().split('\n').pop()}).`);
+  const reset = () => {
+    execFileSync('bash', ['-c', `${b} rm -a >/dev/null 2>&1; ${b} rmi -a -f >/dev/null 2>&1; rm -rf ${q(store)} ${q(join(scratch, 'buildah-oci'))}`]);
+  };
+  const bud = `${b} bud --isolation chroot --layers -f ${q(join(ctx, 'Dockerfile'))} -t bench:latest ${q(ctx)} > /dev/null 2>&1`;
+  const push = `${b} push bench:latest oci:${q(join(scratch, 'buildah-oci'))}:latest > /dev/null 2>&1`;
+  const budRow = bench(group, 'peer: buildah bud (chroot, vfs)', bud, { before: reset });
+  const pushRow = bench(group, 'peer: buildah push to oci:', push, { before: () => rmSync(join(scratch, 'buildah-oci'), { recursive: true, force: true }) });
+  rows.push({ group, name: 'peer: buildah bud + push', seconds: budRow.seconds + pushRow.seconds, rssMB: Math.max(budRow.rssMB, pushRow.rssMB) });
+  const noop = bench(group, 'peer: buildah bud, no-op (layer cache)', bud);
+  void noop;
+  reset();
+}
+
+function ratio(a, b) {
+  return a && b ? a / b : undefined;
+}
+
+async function main() {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first (npm run bench does)`);
+  mkdirSync(scratch, { recursive: true });
+  const started = Date.now();
+  const env = {
+    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model,
+    load: loadavg().map((l) => l.toFixed(2)).join(' '), repeat: REPEAT,
+    commit: execFileSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']).toString().trim(),
+  };
+  const headline = {};
+  if (!process.env.BENCH_SKIP_CORPUS) {
+    process.stderr.write('corpus (npm node_modules):\n');
+    const c = ensureCorpus(root);
+    env.corpus = c.summary;
+    const pigz = limitRows('corpus', c.dir, 'node_modules');
+    buildahRows('corpus', c.dir);
+    const cold = await imgbuildRows('corpus', c.spec, 'corpus', { withRebuilds: true, appFile: c.appFile });
+    const peer = rows.find((r) => r.name === 'peer: buildah bud + push');
+    headline.coldVsPigz = ratio(cold.seconds, pigz?.seconds);
+    headline.sizeVsPigz = ratio(cold.bytes, pigz?.bytes);
+    headline.coldVsBuildah = ratio(cold.seconds, peer?.seconds);
+  }
+  for (const scale of SCALES) {
+    process.stderr.write(`generated tree ${scale}x:\n`);
+    const g = ensureGenerated(root, scale);
+    const group = `generated ${scale}x (${g.summary})`;
+    const pigz = limitRows(group, g.dir, 'tree');
+    const cold = await imgbuildRows(group, g.spec, `gen${scale}`, { withRebuilds: false });
+    headline[`cold${scale}xVsPigz`] = ratio(cold.seconds, pigz?.seconds);
+    headline[`rss${scale}xMB`] = cold.rssMB;
+  }
+  env.totalSeconds = Math.round((Date.now() - started) / 1000);
+  const md = renderMarkdown({ env, rows, notes, headline });
+  const outDir = join(repo, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const stamp = env.date.slice(0, 16).replace(':', '-');
+  writeFileSync(join(outDir, `${stamp}.md`), md);
+  writeFileSync(join(outDir, `${stamp}.json`), `${JSON.stringify({ env, headline, rows, notes }, null, 2)}\n`);
+  process.stdout.write(md);
+  process.stderr.write(`\nwrote bench/results/${stamp}.md and .json\n`);
+}
+
+await main();
