@@ -6,7 +6,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import { SpecError, type Diagnostic } from '../errors.js';
-import { sha256 } from '../image/digest.js';
+import { sha256, type Digest } from '../image/digest.js';
 import type { FileDigester } from '../store/file-digests.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import { FileChangedError } from '../layer/stable-read.js';
@@ -16,7 +16,7 @@ import { mapLimit } from '../util/map-limit.js';
 import { mergeCandidates } from './merge.js';
 import { lowerDirs, settleParents } from './parents.js';
 import { resolveCopy } from './resolve-copy.js';
-import type { BuildPlan, LayerPlan, PlanEntry } from './types.js';
+import type { BuildPlan, FileEntry, LayerPlan, PlanEntry } from './types.js';
 
 export type { FileDigester };
 
@@ -32,11 +32,12 @@ function declaredCandidates(layer: NormalizedLayer): Candidate[] {
   ];
 }
 
-async function toPlanEntry(c: Candidate, digester: FileDigester): Promise<PlanEntry> {
+/** A candidate as a plan entry; a file whose digest is not known yet is left for `digestFiles`. */
+function toPlanEntry(c: Candidate, digester: FileDigester): PlanEntry {
   const base = { path: c.path, mode: c.mode, uid: c.uid, gid: c.gid };
   switch (c.kind) {
     case 'file':
-      return { ...base, type: 'file', size: Number(c.st.size), source: { kind: 'path', path: c.abs, digest: await digester.digest(c.abs, c.st) } };
+      return { ...base, type: 'file', size: Number(c.st.size), source: { kind: 'path', path: c.abs, digest: digester.known?.(c.abs, c.st) ?? UNKNOWN } };
     case 'inline':
       return { ...base, type: 'file', size: Buffer.byteLength(c.content), source: { kind: 'inline', content: c.content, digest: sha256(c.content) } };
     case 'symlink':
@@ -44,6 +45,18 @@ async function toPlanEntry(c: Candidate, digester: FileDigester): Promise<PlanEn
     default:
       return { ...base, type: c.kind };
   }
+}
+
+const UNKNOWN = '' as Digest;
+
+/** Read and hash the files whose digest the stat cache did not know (bounded parallelism). */
+async function digestFiles(candidates: readonly Candidate[], entries: PlanEntry[], digester: FileDigester): Promise<void> {
+  const todo = entries.flatMap((e, i) => (e.type === 'file' && e.source.digest === UNKNOWN ? [i] : []));
+  await mapLimit(todo, 32, async (i) => {
+    const c = candidates[i] as Extract<Candidate, { kind: 'file' }>;
+    const e = entries[i] as FileEntry;
+    e.source.digest = await digester.digest(c.abs, c.st);
+  });
 }
 
 interface Resolved {
@@ -63,7 +76,8 @@ async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
 /** Entries with content digests and settled parents, and the layer's cache key. */
 async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
   const implied = new Set(candidates.filter((c) => c.strength === Strength.Implied).map((c) => c.path));
-  const all = await mapLimit(candidates, 32, (c) => toPlanEntry(c, digester));
+  const all = candidates.map((c) => toPlanEntry(c, digester));
+  await digestFiles(candidates, all, digester);
   const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
   const files = entries.filter((e) => e.type === 'file');
   return { name, entries, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0), cacheKey: layerCacheKey(entries, spec.compression, spec.epoch) };

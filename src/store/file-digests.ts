@@ -17,6 +17,8 @@ import { writeFileAtomic } from './atomic.js';
 /** What the plan compiler needs: the content digest of a regular file it has just lstat'ed. */
 export interface FileDigester {
   digest(absPath: string, st: BigIntStats): Promise<Digest>;
+  /** The digest without reading, when it is known for exactly this stat (the fast path of a no-op plan). */
+  known?(absPath: string, st: BigIntStats): Digest | undefined;
 }
 
 export interface HashedFile {
@@ -99,9 +101,14 @@ export class FileDigestCache implements FileDigester {
     return new FileDigestCache(file, tmpDir, ctx, await loadRecords(file, ctx), nowNs);
   }
 
-  async digest(absPath: string, st: BigIntStats): Promise<Digest> {
+  known(absPath: string, st: BigIntStats): Digest | undefined {
     const rec = this.records.get(absPath);
-    if (rec && matches(rec, st) && !isRacy(rec)) return rec.digest;
+    return rec && matches(rec, st) && !isRacy(rec) ? rec.digest : undefined;
+  }
+
+  async digest(absPath: string, st: BigIntStats): Promise<Digest> {
+    const known = this.known(absPath, st);
+    if (known) return known;
     const hashedAtNs = this.nowNs();
     const h = await hashFileStable(absPath);
     this.filesHashed++;

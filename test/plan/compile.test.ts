@@ -142,7 +142,7 @@ describe('whole context and a live file system', () => {
           rmSync(abs);
           throw new FileChangedError(abs, 'vanished');
         }
-        return real.digest(abs, st);
+        return real.digest(abs);
       },
     };
     const p = await compilePlan(spec, flaky);

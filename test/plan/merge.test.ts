@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { Strength, type Candidate } from '../../src/plan/candidates.js';
+import { mergeCandidates } from '../../src/plan/merge.js';
+
+const at = { file: 'image.yaml', line: 1, col: 1 };
+const file = (path: string): Candidate => ({ kind: 'inline', path, content: '', mode: 0o644, uid: 0, gid: 0, origin: at, strength: Strength.Explicit });
+
+describe('merge order', () => {
+  it('sorts bytewise as UTF-8, even where UTF-16 order differs', () => {
+    // U+FF21 is EF BC A1 in UTF-8 and sorts before U+1F600 (F0 ...); in UTF-16, FF21 > D83D.
+    const paths = mergeCandidates([file('d/\u{1F600}'), file('d/\uFF21'), file('d/b'), file('d-x'), file('d/a')]).entries.map((e) => e.path);
+    expect(paths).toEqual(['d', 'd-x', 'd/a', 'd/b', 'd/\uFF21', 'd/\u{1F600}']);
+  });
+
+  it('sorts plain paths with parents first', () => {
+    const paths = mergeCandidates([file('a/b/c'), file('a-b'), file('a/b-c')]).entries.map((e) => e.path);
+    expect(paths).toEqual(['a', 'a-b', 'a/b', 'a/b-c', 'a/b/c']);
+  });
+});
