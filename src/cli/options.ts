@@ -21,3 +21,8 @@ export interface SpecFlags {
 }
 
 export const cacheDirOf = (flags: SpecFlags) => resolveCacheDir(flags.cacheDir);
+
+/** `--insecure-registry HOST`, repeatable: plain HTTP to that registry (loopback hosts always may). */
+export function withRegistryOptions(cmd: Command): Command {
+  return cmd.option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[]);
+}

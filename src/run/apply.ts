@@ -126,29 +126,50 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
 }
 
+async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
+  const { plan } = ctx.planned;
+  ctx.assembled = await assembleTarget(plan, ctx.bases ?? [], ctx.layers, ctx.store);
+  for (const p of plan.platforms) report({ type: 'image', digest: ctx.assembled.digest, platform: formatPlatform(p) });
+}
+
+/** The phases, in order; layers and outputs fan out into parallel subtasks. */
+function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {
+  const jobs = Math.max(1, opts.jobs ?? availableParallelism());
+  const fanOut = { concurrent: jobs, exitOnError: true };
+  return [
+    {
+      title: `plan ${file}`,
+      task: async (_, task) => {
+        await planTask(ctx, file, opts, report);
+        task.title = `plan: ${ctx.planned.plan.layers.length} layers, ${ctx.planned.filesHashed} files read`;
+      },
+    },
+    {
+      title: 'base image',
+      skip: () => ctx.planned.plan.base.kind === 'scratch' && !opts.locked,
+      task: async (_, task) => {
+        await baseTask(ctx, opts, report);
+        task.title = `base ${describeBase(ctx.planned.plan.base)}`;
+      },
+    },
+    { title: 'layers', task: (_, task) => task.newListr(layerTasks(ctx, report, opts.signal), fanOut) },
+    {
+      title: 'image',
+      task: async (_, task) => {
+        await imageTask(ctx, report);
+        task.title = `image ${ctx.assembled.digest}`;
+      },
+    },
+    { title: 'outputs', task: (_, task) => task.newListr(outputTasks(ctx, opts, report), { ...fanOut, concurrent: true }) },
+  ];
+}
+
 export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResult> {
   const started = Date.now();
   const report: Reporter = opts.report ?? (() => undefined);
   const ctx = { layers: [], outputs: [] } as unknown as Ctx;
-  const jobs = Math.max(1, opts.jobs ?? availableParallelism());
-  const tasks = new Listr<Ctx>(
-    [
-      { title: `plan ${file}`, task: async (_, task) => { await planTask(ctx, file, opts, report); task.title = `plan: ${ctx.planned.plan.layers.length} layers, ${ctx.planned.filesHashed} files read`; } },
-      { title: 'base image', skip: () => ctx.planned.plan.base.kind === 'scratch' && !opts.locked, task: async (_, task) => { await baseTask(ctx, opts, report); task.title = `base ${describeBase(ctx.planned.plan.base)}`; } },
-      { title: 'layers', task: (_, task) => task.newListr(layerTasks(ctx, report, opts.signal), { concurrent: jobs, exitOnError: true }) },
-      {
-        title: 'image',
-        task: async (_, task) => {
-          ctx.assembled = await assembleTarget(ctx.planned.plan, ctx.bases ?? [], ctx.layers, ctx.store);
-          for (const p of ctx.planned.plan.platforms) report({ type: 'image', digest: ctx.assembled.digest, platform: formatPlatform(p) });
-          task.title = `image ${ctx.assembled.digest}`;
-        },
-      },
-      { title: 'outputs', task: (_, task) => task.newListr(outputTasks(ctx, opts, report), { concurrent: true, exitOnError: true }) },
-    ],
-    { renderer: (opts.renderer ?? 'silent') as 'default', fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true },
-  );
-  await tasks.run(ctx);
+  const renderer = (opts.renderer ?? 'silent') as 'default';
+  await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true }).run(ctx);
   await ctx.digester.save();
   const built = ctx.layers.filter((l) => !l.cached).length;
   const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, ms: Date.now() - started };

@@ -4,7 +4,7 @@ import { SpecError, usageError } from '../../errors.js';
 import type { ApplyResult, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
 import { describeError, exitCodeOf } from '../exit-codes.js';
-import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
+import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 
 export interface ApplyFlags extends SpecFlags {
   jobs?: string;
@@ -80,14 +80,13 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
 }
 
 export function registerApply(program: Command): void {
-  withSpecOptions(program.command('apply').argument('<spec>', 'the image spec (image.yaml)'))
+  withRegistryOptions(withSpecOptions(program.command('apply').argument('<spec>', 'the image spec (image.yaml)')))
     .description('build the image: layers in parallel, cached by content, written to every output')
     .option('-j, --jobs <n>', 'layers built at once (default: number of cores)')
     .option('--json', 'print progress and the result as JSON events, one per line')
     .option('--locked', 'fail unless the lock file exists and pins the base (for CI)')
     .option('--push', 'also push the image to its name (a registry repository) with every tag')
     .option('-w, --watch', 'keep watching the inputs and rebuild the layers whose files change')
-    .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (file: string, flags: ApplyFlags) => {
       if (flags.watch) return watchCommand(file, flags);
       const { apply, ndjson, formatBytes } = await engine();

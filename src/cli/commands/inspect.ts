@@ -4,6 +4,7 @@ import type { ImageDescription } from '../../run/inspect.js';
 import { formatBytes, shortDigest } from '../../plan/render.js';
 import { must, parsePlatform } from '../../spec/parse-values.js';
 import { usageError } from '../../errors.js';
+import { withRegistryOptions } from '../options.js';
 
 function render(d: ImageDescription): string {
   const c = d.config;
@@ -24,13 +25,11 @@ function render(d: ImageDescription): string {
 }
 
 export function registerInspect(program: Command): void {
-  program
-    .command('inspect')
+  withRegistryOptions(program.command('inspect'))
     .argument('<image>', 'a registry reference, oci:DIR[:TAG] or docker-archive:FILE')
     .description('show an image: manifest digest, platform, config and layers')
     .option('--platform <os/arch>', 'which platform of a multi-platform image', 'linux/amd64')
     .option('--json', 'print JSON')
-    .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (source: string, flags: { platform: string; json?: boolean; insecureRegistry: string[] }) => {
       const p = parsePlatform(flags.platform);
       if (!p.ok) throw usageError(`--platform: ${p.message}`, p.hint);

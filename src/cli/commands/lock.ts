@@ -1,11 +1,10 @@
 /** `imgbuild lock <spec>`: pin the spec's base image, per platform, in image.lock. */
 import type { Command } from 'commander';
-import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
+import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 
 export function registerLock(program: Command): void {
-  withSpecOptions(program.command('lock').argument('<spec>', 'the image spec (image.yaml)'))
+  withRegistryOptions(withSpecOptions(program.command('lock').argument('<spec>', 'the image spec (image.yaml)')))
     .description('resolve the base image of each platform to a digest and write it to the lock file beside the spec')
-    .option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action(async (file: string, flags: SpecFlags & { insecureRegistry: string[] }) => {
       const [{ lockBases }, { lockPathFor, readLock, writeLock }, { loadSpec }, { ContentStore }] = await Promise.all([
         import('../../lock/bases.js'),
