@@ -23,8 +23,15 @@ export interface AssembledTarget {
 
 export const isoTime = (epoch: number) => new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
 
+// Labels that, when the spec sets them, are also worth stating on the manifest, where registries show them.
+const MIRRORED_LABELS = ['org.opencontainers.image.source', 'org.opencontainers.image.revision', 'org.opencontainers.image.version'];
+
 async function annotationsFor(plan: BuildPlan, base: Image | undefined): Promise<Record<string, string>> {
   const out: Record<string, string> = { 'org.opencontainers.image.created': isoTime(plan.epoch) };
+  for (const key of MIRRORED_LABELS) {
+    const value = plan.config.Labels?.[key];
+    if (value !== undefined) out[key] = value;
+  }
   if (base) {
     out['org.opencontainers.image.base.name'] = describeBase(plan.base);
     out['org.opencontainers.image.base.digest'] = await base.digest();

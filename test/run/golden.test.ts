@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apply } from '../../src/run/apply.js';
 
-const EXAMPLE_DIGEST = 'sha256:04919ebafaefbd830d9ab6446a28a17d8a2e42051b4e062dbe19fb0f7a475fcb';
+const EXAMPLE_DIGEST = 'sha256:53f5031cf0cafabe5a0d8cbcee8889a405ab8c982436a0b8cde3c438a01c802e';
 const repo = new URL('../..', import.meta.url).pathname;
 
 function freshExample(): string {
