@@ -13,6 +13,7 @@ import { FileChangedError } from '../layer/stable-read.js';
 import { layerCacheKey } from './cache-key.js';
 import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
+import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
 import { lowerDirs, settleParents } from './parents.js';
 import { resolveCopy } from './resolve-copy.js';
@@ -65,8 +66,8 @@ interface Resolved {
   problems: Diagnostic[];
 }
 
-async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string): Promise<Resolved> {
-  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal)));
+async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, skip: HostFilter): Promise<Resolved> {
+  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal, skip)));
   const problems = resolved.flatMap((r) => r.problems);
   const merged = mergeCandidates([...resolved.flatMap((r) => r.candidates), ...declaredCandidates(layer)]);
   problems.push(...merged.problems);
@@ -90,10 +91,10 @@ const PLAN_ATTEMPTS = 3;
  * hashing (a live file system) makes the layer be listed again: it was never there for the whole
  * build, so it is simply not part of it.
  */
-async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly LayerPlan[], digester: FileDigester, first?: Resolved): Promise<LayerPlan> {
+async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly LayerPlan[], digester: FileDigester, skip: HostFilter, first?: Resolved): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
-    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal);
+    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip);
     if (!r.candidates) throw new SpecError(r.problems);
     try {
       return await finishLayer(spec, layer.name, r.candidates, lower, digester);
@@ -117,17 +118,22 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  * rules as a full compile. Layers above it may need compiling again too (their implied parents
  * inherit from it).
  */
-export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
-  return planLayer(spec, index, await contextRealPath(spec), lower, digester);
+export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly LayerPlan[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
+  return planLayer(spec, index, await contextRealPath(spec), lower, digester, hostExclusions(spec.outputs, ignore));
 }
 
-export async function compilePlan(spec: NormalizedSpec, digester: FileDigester): Promise<BuildPlan> {
+/**
+ * The whole plan. `ignore` names host directories that are never inputs (the cache); the spec's
+ * own outputs never are either.
+ */
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, ignore: readonly string[] = []): Promise<BuildPlan> {
   const contextReal = await contextRealPath(spec);
-  const results = await Promise.all(spec.layers.map((l) => resolveLayer(spec, l, contextReal)));
+  const skip = hostExclusions(spec.outputs, ignore);
+  const results = await Promise.all(spec.layers.map((l) => resolveLayer(spec, l, contextReal, skip)));
   const problems = results.flatMap((r) => r.problems);
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
   const layers: LayerPlan[] = [];
-  for (const [i, r] of results.entries()) layers.push(await planLayer(spec, i, contextReal, layers, digester, r));
+  for (const [i, r] of results.entries()) layers.push(await planLayer(spec, i, contextReal, layers, digester, skip, r));
   return {
     specFile: spec.specFile,
     specDigest: spec.specDigest,

@@ -29,7 +29,7 @@ export interface PlannedSpec {
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec> {
   const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
-  const plan = await compilePlan(spec, digests);
+  const plan = await compilePlan(spec, digests, [opts.cacheDir]);
   await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }

@@ -12,6 +12,7 @@ import type { Diagnostic } from '../errors.js';
 import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
 import { Strength, type Candidate } from './candidates.js';
+import type { HostFilter } from './host-exclusions.js';
 import { walkTree, type WalkedEntry } from './walk.js';
 
 export interface CopyResult {
@@ -64,18 +65,18 @@ async function missing(c: CopySource, contextDir: string): Promise<Diagnostic> {
   return problem(c, `source "${c.from}" does not exist in the context`, hint);
 }
 
-function excluder(c: CopySource): (rel: string) => boolean {
-  if (c.exclude.length === 0) return () => false;
-  return picomatch([...c.exclude], { dot: true });
+/** The copy's own excludes (relative to `root`) and the host paths that are never inputs. */
+function excluder(c: CopySource, root: string, skip: HostFilter): (rel: string) => boolean {
+  const own = c.exclude.length === 0 ? () => false : picomatch([...c.exclude], { dot: true });
+  return (rel) => own(rel) || skip(join(root, rel));
 }
 
-async function copyGlob(c: CopySource, contextDir: string, contextReal: string): Promise<CopyResult> {
+async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<CopyResult> {
   const { base, glob } = picomatch.scan(c.from);
   const root = join(contextDir, base);
   if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
   const matches = picomatch(glob, { dot: true });
-  const excluded = excluder(c);
-  const walked = await walkTree(root, (rel) => excluded(rel));
+  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, root, skip)), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
   const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
   const kept = walked.filter((e) => under(e.rel));
@@ -83,8 +84,18 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string):
   return collect(c, kept, (rel) => joinImage(c.to, rel));
 }
 
-export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string): Promise<CopyResult> {
-  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal);
+/**
+ * Drop directories left empty only because they held our own outputs (the `out/` of `./out/app`),
+ * so a build's result never depends on whether an earlier build already made them.
+ */
+function withoutEmptiedDirs(walked: WalkedEntry[], skip: HostFilter): WalkedEntry[] {
+  if (!skip.holdsExcluded) return walked;
+  const parents = new Set(walked.map((e) => e.rel.slice(0, Math.max(0, e.rel.lastIndexOf('/')))));
+  return walked.filter((e) => !(e.st.isDirectory() && !parents.has(e.rel) && skip.holdsExcluded!(e.abs)));
+}
+
+export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
+  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip);
   const abs = c.from === '' ? contextDir : join(contextDir, c.from);
   if (c.from !== '' && !(await insideContext(contextReal, abs))) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
@@ -92,8 +103,7 @@ export async function resolveCopy(c: CopySource, contextDir: string, contextReal
   const st = await lstat(abs, { bigint: true }).catch(() => undefined);
   if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
   if (st.isDirectory()) {
-    const excluded = excluder(c);
-    const walked = await walkTree(abs, excluded);
+    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, abs, skip)), skip);
     const self: WalkedEntry = { rel: '', abs, st };
     return collect(c, c.to === '/' ? walked : [self, ...walked], (rel) => joinImage(c.to, rel));
   }

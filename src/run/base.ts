@@ -11,7 +11,7 @@ import type { Digest } from '../image/digest.js';
 import { openLayoutImage } from '../image/layout-source.js';
 import { parseConfig, parseManifest } from '../image/parse.js';
 import type { Image, Platform } from '../image/types.js';
-import { verifyBytes, verifyingStream } from '../image/verify.js';
+import { verifyBytes } from '../image/verify.js';
 import type { BaseRef } from '../plan/types.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
@@ -41,8 +41,8 @@ export async function storedImage(store: ContentStore, digest: Digest, label: st
     rawConfig,
     config: parseConfig(rawConfig, `${label} config`),
     label,
-    // Verified on every read: a blob corrupted in the cache is refused, never used.
-    openLayer: async (d) => (await store.readStream(d.digest)).pipe(verifyingStream(d.digest, d.size, `${label} layer ${d.digest}`)),
+    // The store verifies every read: a blob corrupted in the cache is refused (and evicted), never used.
+    openLayer: async (d) => store.readStream(d.digest),
   });
 }
 

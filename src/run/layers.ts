@@ -48,7 +48,7 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
       onProgress?.(files, bytes);
       ctx.report({ type: 'layer-progress', layer: layer.name, files, bytes });
     },
-    replan: () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester),
+    replan: () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]),
   });
   const { cacheKey, ...record } = built;
   await ctx.index.put(cacheKey, record);

@@ -78,6 +78,8 @@ export class ContentStore {
     });
     const src = createReadStream(this.blobPath(d), { highWaterMark: 1 << 20 });
     src.on('error', (e) => check.destroy(this.#readError(d, e)));
+    // A reader that stops early must not leave the file open.
+    check.on('close', () => src.destroy());
     return src.pipe(check);
   }
 

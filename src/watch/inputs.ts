@@ -6,6 +6,7 @@
  */
 import { join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
+import { hostExclusions } from '../plan/host-exclusions.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 
 export interface LayerInput {
@@ -20,16 +21,19 @@ export interface LayerInput {
 
 const toPosix = (p: string) => (sep === '/' ? p : p.split(sep).join('/'));
 
-export function layerInputs(spec: NormalizedSpec): LayerInput[] {
+export function layerInputs(spec: NormalizedSpec, cacheDir?: string): LayerInput[] {
+  const skip = hostExclusions(spec.outputs, cacheDir ? [cacheDir] : []);
   return spec.layers.flatMap((layer, i) =>
     layer.copies.map((c) => {
       const scan = picomatch.scan(c.from);
-      const excluded = c.exclude.length ? picomatch([...c.exclude], { dot: true }) : () => false;
-      if (!scan.isGlob) return { layer: i, root: join(spec.contextDir, c.from), excluded, includes: (rel: string) => !excluded(rel) };
+      const root = join(spec.contextDir, scan.isGlob ? scan.base : c.from);
+      const own = c.exclude.length ? picomatch([...c.exclude], { dot: true }) : () => false;
+      const excluded = (rel: string) => own(rel) || skip(join(root, rel));
+      if (!scan.isGlob) return { layer: i, root, excluded, includes: (rel: string) => !excluded(rel) };
       const matches = picomatch(scan.glob, { dot: true });
       // A glob also takes everything under a matched directory.
       const under = (rel: string) => rel.split('/').some((_, k, parts) => matches(parts.slice(0, k + 1).join('/')));
-      return { layer: i, root: join(spec.contextDir, scan.base), excluded, includes: (rel: string) => !excluded(rel) && under(rel) };
+      return { layer: i, root, excluded, includes: (rel: string) => !excluded(rel) && under(rel) };
     }),
   );
 }

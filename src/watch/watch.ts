@@ -36,6 +36,8 @@ interface State {
   running?: Promise<void>;
   pending: Set<string>;
   stopped: boolean;
+  /** Paths of the one check made when watching starts; a rebuild of only these that changes nothing is not reported. */
+  catchUp?: Set<string>;
 }
 
 function specPaths(s: State): Set<string> {
@@ -55,14 +57,14 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   // from below. Their files are not read again (the stat cache knows them).
   const lowest = Math.min(...affected);
   const layers: LayerPlan[] = [];
-  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests));
+  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, [s.opts.cacheDir]));
   const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
   return { planned, layers: [...affected].sort((a, b) => a - b) };
 }
 
 async function rebuild(s: State, changed: Set<string>): Promise<void> {
   const started = Date.now();
-  const files = [...changed].map((p) => relative(s.planned.spec.specDir, p));
+  const files = [...changed].map((p) => relative(s.planned.spec.specDir, p) || '.');
   try {
     const { planned, layers } = await replan(s, changed);
     if (layers.length === 0) return;
@@ -72,6 +74,9 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     s.planned = planned;
     s.last = result;
     if (specChanged) resetInputs(s);
+    const onlyCatchUp = s.catchUp !== undefined && [...changed].every((p) => s.catchUp!.has(p));
+    s.catchUp = undefined;
+    if (onlyCatchUp && result.digest === previous.digest) return;
     s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
   } catch (e) {
     s.opts.onRebuild({ kind: 'error', text: '', files, error: e });
@@ -101,7 +106,7 @@ function watchTargets(s: State): string[] {
 
 function resetInputs(s: State): void {
   const before = new Set(watchTargets(s));
-  s.inputs = layerInputs(s.planned.spec);
+  s.inputs = layerInputs(s.planned.spec, s.opts.cacheDir);
   const after = watchTargets(s);
   s.watcher.unwatch([...before].filter((p) => !after.includes(p)));
   s.watcher.add(after.filter((p) => !before.has(p)));
@@ -116,7 +121,7 @@ export interface WatchHandle {
 
 export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
   const first = await apply(file, opts);
-  const s = { file, opts, planned: first.planned, last: first, inputs: layerInputs(first.planned.spec), pending: new Set<string>(), stopped: false } as State;
+  const s = { file, opts, planned: first.planned, last: first, inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
   const spec = specPaths(s);
   s.watcher = chokidar(watchTargets(s), {
@@ -126,6 +131,10 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   });
   s.watcher.on('all', (_event, path) => coalescer.add(path));
   await new Promise<void>((resolve) => s.watcher.once('ready', () => resolve()));
+  // Edits made during the first build, or in the instant the watcher was starting, raised no
+  // event anyone saw: check every input once (the stat cache makes that cheap) so none is lost.
+  s.catchUp = new Set(s.inputs.map((i) => i.root));
+  for (const root of s.catchUp) coalescer.add(root);
   opts.onReady?.();
   return {
     first,

@@ -150,6 +150,19 @@ describe('whole context and a live file system', () => {
   });
 });
 
+describe('host paths that are never inputs', () => {
+  it('leaves out the spec\'s own outputs and the cache, even when copying the whole context', async () => {
+    const dir = makeContext();
+    for (const p of ['out/app/blobs/x', 'cache/blobs/y', 'app.tar', '.app.tar.1.2.tmp']) {
+      mkdirSync(join(dir, p, '..'), { recursive: true });
+      writeFileSync(join(dir, p), 'x');
+    }
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: all\n    copy: [{ from: ".", to: /c/, exclude: ["app", "image.yaml"] }]\noutput:\n  - oci: ./out/app\n  - docker-archive: ./app.tar\n`);
+    const p = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), [join(dir, 'cache')]);
+    expect(p.layers[0]!.entries.map((e) => e.path)).toEqual(['c']);
+  });
+});
+
 describe('implied parent directories', () => {
   it('inherit owner and mode from a lower layer, so they never undo it', async () => {
     const dir = makeContext();

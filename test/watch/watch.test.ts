@@ -99,4 +99,17 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(line.kind).toBe('rebuilt');
     expect((line as { digest: string }).digest).not.toBe(w.handle.first.digest);
   });
+
+  it('never rebuilds because of its own outputs inside the context', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-self-'));
+    writeFileSync(join(dir, 'a.txt'), 'a');
+    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/self\nlayers:\n  - name: all\n    copy: [{ from: ".", to: /app/ }]\noutput:\n  - oci: ./out/self\n  - docker-archive: ./self.tar\n');
+    const w = await startWatch(join(dir, 'image.yaml'), join(dir, '.cache'));
+    handle = w.handle;
+    const rebuilt = w.next();
+    writeFileSync(join(dir, 'a.txt'), 'b');
+    expect((await rebuilt).kind).toBe('rebuilt');
+    await settle(1500);
+    expect(w.lines).toHaveLength(1);
+  });
 });
