@@ -12,10 +12,6 @@ export function isDigest(s: string): s is Digest {
   return DIGEST_RE.test(s);
 }
 
-export function tryParseDigest(s: string): Digest | undefined {
-  return isDigest(s) ? s : undefined;
-}
-
 export function parseDigest(s: string): Digest {
   if (!isDigest(s)) throw new TypeError(`not a sha256 digest: ${JSON.stringify(s)}`);
   return s;

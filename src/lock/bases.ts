@@ -4,6 +4,7 @@
  * pinned by a fresh lock, refusing (with --locked) a lock that is missing or stale, or a local
  * base whose bytes no longer match what was locked.
  */
+import { dirname } from 'node:path';
 import { usageError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { formatPlatform } from '../image/platform.js';
@@ -25,7 +26,7 @@ export interface BaseRequest {
 export async function lockBases(req: BaseRequest): Promise<LockFile> {
   const digests: Record<string, Digest> = {};
   for (const p of req.platforms) {
-    const image = await openBase(req.base, p, { store: req.store, ...(req.insecure ? { insecure: req.insecure } : {}) });
+    const image = await openBase(req.base, p, { store: req.store, baseDir: dirname(req.specFile), ...(req.insecure ? { insecure: req.insecure } : {}) });
     if (image) digests[formatPlatform(p)] = await image.digest();
   }
   return { version: 1, base: { ref: describeBase(req.base), digests } };
@@ -50,7 +51,7 @@ export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(
   return Promise.all(
     req.platforms.map(async (p) => {
       const pinned = pinnedDigest(lock, p);
-      const image = await openBase(req.base, p, { store: req.store, ...(pinned ? { pinned } : {}), ...(req.insecure ? { insecure: req.insecure } : {}) });
+      const image = await openBase(req.base, p, { store: req.store, baseDir: dirname(req.specFile), ...(pinned ? { pinned } : {}), ...(req.insecure ? { insecure: req.insecure } : {}) });
       const actual = image && (await image.digest());
       if (locked && pinned && actual !== pinned) {
         throw usageError(`--locked: the base ${describeBase(req.base)} for ${formatPlatform(p)} is ${actual}, but the lock pins ${pinned}`, `run \`imgbuild lock ${req.specFile}\` if the change is intended`);

@@ -267,7 +267,3 @@ function manifestMediaType(bytes: Uint8Array, res: HttpResponse): string {
   return String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
 }
 
-/** A client for the repository a reference names, and the tag or digest it names. */
-export function clientFor(ref: ParsedRef, opts: ClientOptions = {}): { client: RegistryClient; reference: string } {
-  return { client: RegistryClient.for(ref, opts), reference: refReference(ref) };
-}

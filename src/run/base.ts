@@ -5,6 +5,7 @@
  * from the store alone, without a single request; otherwise it is fetched, verified by digest,
  * and its manifest and config kept in the store for next time.
  */
+import { resolve } from 'node:path';
 import { openArchiveImage } from '../image/archive-source.js';
 import { blobImage } from '../image/blob-image.js';
 import type { Digest } from '../image/digest.js';
@@ -20,6 +21,8 @@ import type { ContentStore } from '../store/content-store.js';
 
 export interface BaseOptions {
   store: ContentStore;
+  /** Local bases (oci:, docker-archive:) are relative to this folder: the spec's. */
+  baseDir: string;
   /** Manifest digest to use for this platform instead of resolving the tag (from image.lock). */
   pinned?: Digest;
   insecure?: string[];
@@ -67,9 +70,9 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
     case 'scratch':
       return undefined;
     case 'oci':
-      return openLayoutImage(base.path, { ...(base.tag ? { tag: base.tag } : {}), platform });
+      return openLayoutImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), platform });
     case 'docker-archive':
-      return openArchiveImage(base.path, { platform });
+      return openArchiveImage(resolve(opts.baseDir, base.path), { platform });
     case 'registry':
       return registryBase(base.ref, platform, opts);
   }

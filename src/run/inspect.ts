@@ -2,14 +2,14 @@
  * `inspect`: what an image is, from any source — a registry reference, `oci:dir[:tag]` or
  * `docker-archive:file` — as data: manifest digest, platform, config and layers with sizes.
  */
-import { openArchiveImage } from '../image/archive-source.js';
+import { usageError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { openLayoutImage, parseLayoutRef } from '../image/layout-source.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Image, Platform, RuntimeConfig } from '../image/types.js';
-import { RegistryClient } from '../registry/client.js';
-import { parseRef } from '../registry/reference.js';
-import { resolvePlatformImage } from '../registry/remote-image.js';
+import { parseBaseRef } from '../spec/refs.js';
+import { resolveCacheDir } from '../store/cache-dir.js';
+import { ContentStore } from '../store/content-store.js';
+import { openBase } from './base.js';
 
 export interface ImageDescription {
   source: string;
@@ -23,18 +23,17 @@ export interface ImageDescription {
   annotations: Record<string, string>;
 }
 
-async function open(source: string, platform: Platform, insecure: string[]): Promise<Image> {
-  if (source.startsWith('oci:')) {
-    const ref = parseLayoutRef(source);
-    return openLayoutImage(ref.path, { ...(ref.tag ? { tag: ref.tag } : {}), platform });
-  }
-  if (source.startsWith('docker-archive:')) return openArchiveImage(source.slice('docker-archive:'.length), { platform });
-  const ref = parseRef(source);
-  return resolvePlatformImage(RegistryClient.for(ref, { insecure }), ref, platform);
+/** Opened the way a build opens its base: the same reference forms, the same verification. */
+async function open(source: string, platform: Platform, insecure: string[], cacheDir: string): Promise<Image> {
+  const ref = parseBaseRef(source);
+  if (!ref.ok) throw usageError(`cannot inspect ${JSON.stringify(source)}: ${ref.message}`, ref.hint);
+  const image = await openBase(ref.value, platform, { store: await ContentStore.open(cacheDir), baseDir: process.cwd(), insecure });
+  if (!image) throw usageError('scratch is the empty base: there is no image to inspect');
+  return image;
 }
 
-export async function describeImage(source: string, platform: Platform, insecure: string[] = []): Promise<ImageDescription> {
-  const image = await open(source, platform, insecure);
+export async function describeImage(source: string, platform: Platform, insecure: string[] = [], cacheDir = resolveCacheDir()): Promise<ImageDescription> {
+  const image = await open(source, platform, insecure, cacheDir);
   const [manifest, config] = await Promise.all([image.manifest(), image.configFile()]);
   const history = (config.history ?? []).filter((h) => !h.empty_layer);
   const layers = manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, ...(history[i]?.created_by ? { createdBy: history[i]!.created_by! } : {}) }));

@@ -7,7 +7,7 @@
 import { basename, resolve } from 'node:path';
 import type { Digest } from '../image/digest.js';
 import type { RuntimeConfig } from '../image/types.js';
-import type { BaseRef, OutputTarget } from '../plan/types.js';
+import type { OutputTarget } from '../plan/types.js';
 import type { NormalizedLayer, NormalizedSpec } from './normalized.js';
 import * as v from './parse-values.js';
 import { parseBaseRef, parseOutput } from './refs.js';
@@ -76,7 +76,7 @@ export function runtimeConfig(c: ConfigSpec | undefined): RuntimeConfig {
   return Object.fromEntries(Object.entries(out).filter(([, val]) => val !== undefined)) as RuntimeConfig;
 }
 
-function resolveHostPaths<T extends BaseRef | OutputTarget>(ref: T, specDir: string): T {
+function resolveHostPaths<T extends OutputTarget>(ref: T, specDir: string): T {
   return 'path' in ref ? { ...ref, path: resolve(specDir, ref.path) } : ref;
 }
 
@@ -100,7 +100,9 @@ export function normalizeSpec(src: SpecSource, spec: ImageSpec, opts: NormalizeO
     contextDir: resolve(specDir, v.must(v.parseContextPath(spec.context ?? '.', 'context'))),
     name: spec.name,
     tags: spec.tags ?? ['latest'],
-    base: resolveHostPaths(v.must(parseBaseRef(spec.from ?? 'scratch')), specDir),
+    // Kept as written (relative to the spec): it names the base in the lock and the manifest,
+    // which must not depend on where the checkout lives. openBase resolves it.
+    base: v.must(parseBaseRef(spec.from ?? 'scratch')),
     platforms: (spec.platforms ?? ['linux/amd64']).map((p) => v.must(v.parsePlatform(p))),
     epoch: opts.epoch,
     compression: { algorithm, level: spec.compression?.level ?? (algorithm === 'zstd' ? 3 : 6) },
