@@ -11,15 +11,18 @@ import { diagnostic, type SpecSource } from './source.js';
 
 type Check = (pointer: string, p: v.Parsed<unknown>) => void;
 
+function notRoot(kind: string): v.Parsed<never> {
+  return { ok: false, message: `${kind === 'remove' ? 'remove' : kind.replace(/s$/, '')} entries cannot name the image root "/"`, hint: 'name a path below it, e.g. "/app"' };
+}
+
 function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: string, path: string) => void): void {
   for (const k of ['owner'] as const) if (layer[k] !== undefined) check(`${at}/${k}`, v.parseOwner(layer[k]));
   for (const k of ['fileMode', 'dirMode'] as const) if (layer[k] !== undefined) check(`${at}/${k}`, v.parseMode(layer[k]));
   layer.copy?.forEach((c, i) => {
     const p = `${at}/copy/${i}`;
     check(`${p}/from`, v.parseContextPath(c.from));
-    const to = v.parseImagePath(c.to);
-    check(`${p}/to`, to);
-    if (to.ok && !c.to.endsWith('/')) dup(`${p}/to`, to.value);
+    // Whether `to` names a file or a directory depends on the source: clashes are found at plan time.
+    check(`${p}/to`, v.parseImagePath(c.to));
     if (c.mode !== undefined) check(`${p}/mode`, v.parseMode(c.mode));
     if (c.dirMode !== undefined) check(`${p}/dirMode`, v.parseMode(c.dirMode));
     if (c.owner !== undefined) check(`${p}/owner`, v.parseOwner(c.owner));
@@ -28,12 +31,15 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: strin
   for (const [kind, i, e] of simple) {
     const p = `${at}/${kind}/${i}`;
     const path = v.parseImagePath(e.path);
-    check(`${p}/path`, path);
-    if (path.ok) dup(`${p}/path`, path.value);
+    check(`${p}/path`, path.ok && path.value === '/' ? notRoot(kind) : path);
+    if (path.ok && path.value !== '/') dup(`${p}/path`, path.value);
     if ('mode' in e && e.mode !== undefined) check(`${p}/mode`, v.parseMode(e.mode));
     if (e.owner !== undefined) check(`${p}/owner`, v.parseOwner(e.owner));
   }
-  layer.remove?.forEach((r, i) => check(`${at}/remove/${i}`, v.parseImagePath(r)));
+  layer.remove?.forEach((r, i) => {
+    const path = v.parseImagePath(r);
+    check(`${at}/remove/${i}`, path.ok && path.value === '/' ? notRoot('remove') : path);
+  });
   const empty = !layer.copy?.length && !layer.files?.length && !layer.dirs?.length && !layer.symlinks?.length && !layer.remove?.length;
   if (empty) check(at, { ok: false, message: `layer "${layer.name}" is empty`, hint: 'give it copy, files, dirs, symlinks or remove entries, or delete it' });
 }

@@ -85,6 +85,23 @@ layers:
     expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:17 /x is written twice in layer "a"', '8:11 layer name "a" is used twice']);
   });
 
+  it('lets a dirs entry set the mode of a directory a copy fills, and refuses entries at the root', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+layers:
+  - name: a
+    copy: [{ from: app, to: /app }]
+    dirs: [{ path: /app, mode: "0700" }, { path: / }]
+    files: [{ path: /, content: x }]
+    remove: ["/"]
+`;
+    expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '6:50 dir entries cannot name the image root "/"',
+      '7:21 file entries cannot name the image root "/"',
+      '8:14 remove entries cannot name the image root "/"',
+    ]);
+  });
+
   it('refuses an empty layer, a bad base reference and a bad output', () => {
     const spec = `apiVersion: imgbuild/v1
 name: example/app
