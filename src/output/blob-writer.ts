@@ -4,13 +4,13 @@
  * private temp name, checked, and renamed into place. A blob already there with the right size
  * is kept, so concurrent writers and reruns do no work twice and never see a partial blob.
  */
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { digestHex, type Digest } from '../image/digest.js';
+import { digestHex, digestOf, type Digest } from '../image/digest.js';
 import { shortDigest, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
@@ -86,7 +86,7 @@ export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise
   const dest = blobFile(p, blob.digest);
   if (await present(dest, blob.size)) return;
   const tmp = tempName(p, digestHex(blob.digest));
-  if (blob.localPath && (await tryLink(blob.localPath, blob.size, tmp))) {
+  if (blob.localPath && (await tryLink(blob.localPath, blob.digest, blob.size, tmp))) {
     return commit(tmp, dest, async () => undefined);
   }
   await commit(tmp, dest, async () => {
@@ -95,10 +95,17 @@ export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise
   });
 }
 
-// A hard link costs nothing and the store's blobs are already verified; a different file system
-// (EXDEV), a refusing one (EPERM) or a store blob of the wrong size falls back to a checked copy.
-async function tryLink(src: string, size: number, tmp: string): Promise<boolean> {
-  if (!(await present(src, size))) return false;
+async function hashesTo(path: string, digest: Digest): Promise<boolean> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return digestOf(hash) === digest;
+}
+
+// A hard link shares the store's file, so the store's copy is checked once before it is linked
+// (a blob damaged in the cache must not become an output). A different file system (EXDEV), a
+// refusing one (EPERM) or a damaged store blob falls back to a copy checked while it streams.
+async function tryLink(src: string, digest: Digest, size: number, tmp: string): Promise<boolean> {
+  if (!(await present(src, size)) || !(await hashesTo(src, digest))) return false;
   try {
     await link(src, tmp);
     return true;

@@ -139,6 +139,26 @@ describe('blobs', () => {
     const [a, b] = await Promise.all([stat(store.blobPath(digest)), stat(join(dir, 'blobs', 'sha256', digestHex(digest)))]);
     expect(b.ino).toBe(a.ino);
   });
+
+  it('never links a store blob whose bytes were damaged: the checked copy refuses it', async () => {
+    const dir = join(work, 'link-damaged');
+    const storeDir = join(work, 'store-damaged');
+    await mkdir(storeDir, { recursive: true });
+    const source = (await randomImage({ seed: 'store-dmg', layers: 1 })).newLayers[0]!;
+    const [digest, diffId] = [await source.digest(), await source.diffId()];
+    const damaged = Buffer.from(source.blob);
+    damaged[damaged.length >> 1]! ^= 1;
+    await writeFile(join(storeDir, digestHex(digest)), damaged);
+    const store = {
+      blobPath: (d: Digest) => join(storeDir, digestHex(d)),
+      readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
+      has: async () => true,
+    };
+    const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
+    const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
+    await expect(writeOciLayout(dir, { image: assembleImage({ layers: [layer], config, annotations: {} }) }, ['t'])).rejects.toMatchObject({ kind: 'build' });
+    await expect(stat(join(dir, 'blobs', 'sha256', digestHex(digest)))).rejects.toThrow();
+  });
 });
 
 describe.skipIf(missingTools('umoci', 'oci-image-tool').length > 0)('validateLayout', () => {
