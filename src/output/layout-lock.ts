@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { buildError } from '../errors.js';
 
 interface LockOwner {
@@ -38,6 +38,10 @@ async function acquire(lockPath: string, tmpDir: string): Promise<string> {
   const start = Date.now();
   try {
     for (let attempt = 0; ; attempt++) {
+      // The lock's age is its file's mtime: make it "now" at the moment it is taken, not when
+      // this process started waiting, or others could judge a fresh lock stale.
+      const now = new Date();
+      await utimes(aside, now, now);
       if (await tryLink(aside, lockPath)) return owner.token;
       await breakIfStale(lockPath);
       if (Date.now() - start > GIVE_UP_AFTER_MS) {
