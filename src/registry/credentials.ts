@@ -62,9 +62,14 @@ function envCredentials(host: string, env: NodeJS.ProcessEnv): Credentials | und
   const username = env.IMGBUILD_REGISTRY_USER;
   const password = env.IMGBUILD_REGISTRY_PASSWORD;
   if (!username || password === undefined) return undefined;
+  // Scoped on purpose: credentials for the registry a build pushes to must never be offered to
+  // the one its base comes from (or to a token service that registry names).
   const scope = env.IMGBUILD_REGISTRY_HOST;
-  if (scope && normaliseHost(scope) !== host) return undefined;
-  return { kind: 'basic', username, password };
+  if (!scope) {
+    throw new ImgbuildError('usage', 'IMGBUILD_REGISTRY_USER is set but IMGBUILD_REGISTRY_HOST is not', 'set IMGBUILD_REGISTRY_HOST to the registry these credentials are for, e.g. ghcr.io (several: comma-separated)');
+  }
+  const hosts = scope.split(',').map((h) => normaliseHost(h.trim()));
+  return hosts.includes(host) ? { kind: 'basic', username, password } : undefined;
 }
 
 /** `https://index.docker.io/v1/` -> registry-1.docker.io; `https://h:5000/x` -> h:5000. */

@@ -20,7 +20,9 @@ import { Cli, corruptLayoutBlobs, doneDigest, flipByte, ok, parseEvents, writeAp
 const USER = 'builder';
 const PASSWORD = 'pw-Zq8#not-for-logs';
 const CREDS = `${USER}:${PASSWORD}`;
-const ENV_CREDS = { IMGBUILD_REGISTRY_USER: USER, IMGBUILD_REGISTRY_PASSWORD: PASSWORD };
+// Environment credentials name the registries they are for: the registry and every proxy in front of it.
+const knownHosts: string[] = [];
+const envCreds = (password = PASSWORD) => ({ IMGBUILD_REGISTRY_USER: USER, IMGBUILD_REGISTRY_PASSWORD: password, IMGBUILD_REGISTRY_HOST: knownHosts.join(',') });
 const TOOLS = ['docker-registry', 'htpasswd', 'skopeo', 'umoci', 'runc', 'busybox'] as const;
 
 /** One clear error: exit 1, an `error:` line naming the problem, no stack trace. */
@@ -46,11 +48,12 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
     outputs.push(r.stdout, r.stderr);
     return r;
   };
-  const apply = (spec: string, cache: string, env: Record<string, string> = ENV_CREDS) =>
+  const apply = (spec: string, cache: string, env: Record<string, string> = envCreds()) =>
     run(['apply', spec, '--json', '--cache-dir', cache], { env });
   const proxy = async (...rules: FaultRule[]) => {
     const p = await startFlakyProxy(reg.host, rules);
     proxies.push(p);
+    knownHosts.push(p.host);
     return p;
   };
   const dir = async (name: string) => {
@@ -61,6 +64,7 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
 
   beforeAll(async () => {
     [reg, cli] = await Promise.all([startRegistry({ auth: { user: USER, password: PASSWORD } }), Cli.snapshot()]);
+    knownHosts.push(reg.host);
     work = await mkdtemp(join(tmpdir(), 'imgbuild-e2e-regfaults-'));
   });
   afterAll(async () => {
@@ -98,15 +102,15 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
   it('fails with one clear error on a wrong password, a missing repository and a registry that is down', async () => {
     const h = reg.host;
     const spec = join(work, 'app', 'image.yaml');
-    const wrong = await apply(spec, join(work, 'cache-wrong'), { IMGBUILD_REGISTRY_USER: USER, IMGBUILD_REGISTRY_PASSWORD: 'wrong-Pw-99' });
+    const wrong = await apply(spec, join(work, 'cache-wrong'), envCreds('wrong-Pw-99'));
     expectClearFailure(wrong, `authentication failed for ${h}`);
     expect(wrong.stderr + wrong.stdout).not.toContain('wrong-Pw-99');
 
-    const missing = await run(['inspect', `${h}/no-such-repo:1`], { env: ENV_CREDS });
+    const missing = await run(['inspect', `${h}/no-such-repo:1`], { env: envCreds() });
     expectClearFailure(missing, `repository no-such-repo not found on ${h}`);
 
     const down = `127.0.0.1:${await freePort()}`;
-    const r = await run(['inspect', `${down}/base:1`, '--json'], { env: ENV_CREDS });
+    const r = await run(['inspect', `${down}/base:1`, '--json'], { env: envCreds() });
     expectClearFailure(r, `registry ${down} is not reachable (connection refused)`);
   });
 
@@ -134,7 +138,7 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
 
   it('gives one clear error when the registry keeps failing', async () => {
     const p = await proxy({ method: 'GET', path: /\/manifests\//, times: 100, fault: { status: 500 } });
-    const r = await run(['inspect', `${p.host}/base:1`], { env: ENV_CREDS });
+    const r = await run(['inspect', `${p.host}/base:1`], { env: envCreds() });
     expectClearFailure(r, `registry ${p.host} answered HTTP 500 (Internal Server Error)`);
     expect(r.stderr).toContain('after several attempts');
     expect(p.injected.length).toBeGreaterThan(1);
@@ -165,6 +169,7 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
   it('fetches a base layer again when its download is cut mid-body, to an intact image', async () => {
     const p = await startCutProxy(reg.host, { path: new RegExp(`/blobs/${baseLayer}$`), afterBytes: 100_000, times: 1 });
     proxies.push(p);
+    knownHosts.push(p.host);
     const spec = await writeAppSpec(await dir('cut-download'), { name: 'local/app', tag: '1', from: `${p.host}/base:1`, message: 'm', outputs: [{ oci: './out' }] });
     const r = await apply(spec, join(work, 'cache-cut'));
     expect(p.cut).toEqual([`GET /v2/base/blobs/${baseLayer}`]);

@@ -44,12 +44,17 @@ esac
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('credentialsFor', () => {
-  it('prefers the environment, limited to IMGBUILD_REGISTRY_HOST when set', async () => {
+  it('prefers the environment for the hosts IMGBUILD_REGISTRY_HOST names, and only for them', async () => {
     writeConfig({ auths: { 'r.example.com': { auth: b64('cfg:cfgpass') } } });
-    const e = env({ IMGBUILD_REGISTRY_USER: 'envuser', IMGBUILD_REGISTRY_PASSWORD: 'envpass' });
+    const e = env({ IMGBUILD_REGISTRY_USER: 'envuser', IMGBUILD_REGISTRY_PASSWORD: 'envpass', IMGBUILD_REGISTRY_HOST: 'x.example.com, r.example.com' });
     expect(await credentialsFor('r.example.com', { env: e, configDir: dir })).toEqual({ kind: 'basic', username: 'envuser', password: 'envpass' });
     const scoped = { ...e, IMGBUILD_REGISTRY_HOST: 'other.example.com' };
     expect(await credentialsFor('r.example.com', { env: scoped, configDir: dir })).toEqual({ kind: 'basic', username: 'cfg', password: 'cfgpass' });
+  });
+
+  it('refuses environment credentials that name no registry, so they never reach the wrong one', async () => {
+    const e = env({ IMGBUILD_REGISTRY_USER: 'envuser', IMGBUILD_REGISTRY_PASSWORD: 'envpass' });
+    await expect(credentialsFor('r.example.com', { env: e, configDir: dir })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('IMGBUILD_REGISTRY_HOST is not') });
   });
 
   it('reads auths entries: base64 auth (password may hold a colon), username/password, identitytoken, URL keys', async () => {
