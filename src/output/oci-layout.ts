@@ -6,7 +6,7 @@
  * of processes may write one layout at once, a reader never sees a half-written index.json, and
  * a run killed at any moment leaves a layout whose index only names blobs that are whole.
  */
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildError, usageError } from '../errors.js';
 import { canonicalJson } from '../image/canonical-json.js';
@@ -15,8 +15,9 @@ import { MediaType } from '../image/media-types.js';
 import { parseIndex } from '../image/parse.js';
 import { localBlobPath } from '../image/store-layer.js';
 import type { Descriptor, Image, ImageIndex, ImageIndexSource } from '../image/types.js';
-import { layoutPaths, prepareLayoutDirs, tempName, writeBytesBlob, writeStreamBlob, type LayoutPaths } from './blob-writer.js';
+import { layoutPaths, prepareLayoutDirs, writeBytesBlob, writeStreamBlob, type LayoutPaths } from './blob-writer.js';
 import { withLayoutLock } from './layout-lock.js';
+import { writeFileAtomic } from '../store/atomic.js';
 import { mapLimit } from '../util/map-limit.js';
 import { layoutTag, outputError, type WriteResult, type WriteTarget } from './target.js';
 
@@ -123,14 +124,6 @@ export function mergeEntries(existing: Descriptor[], top: WriteResult, names: (s
 }
 
 /** Replace a small file atomically: a reader sees the old bytes or the new, never a part. */
-async function replaceFile(p: LayoutPaths, path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = tempName(p, 'doc');
-  try {
-    await writeFile(tmp, bytes, { flag: 'wx' });
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
+/** Readers see the old document or the new, never a mix; the new one is on disk before it is named. */
+const replaceFile = (p: LayoutPaths, path: string, bytes: Uint8Array) => writeFileAtomic(p.tmp, path, bytes);
 

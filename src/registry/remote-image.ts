@@ -14,6 +14,7 @@ import type { Digest } from '../image/digest.js';
 import { isIndexMediaType } from '../image/media-types.js';
 import type { Descriptor, Image, ImageConfigFile, ImageIndex, ImageIndexSource, ImageManifest, Layer, Platform } from '../image/types.js';
 import type { ManifestResult, RegistryClient } from './client.js';
+import { parseConfig } from '../image/parse.js';
 import { formatPlatform, platformMatches, selectPlatform } from '../image/platform.js';
 import { parseIndex, parseManifest } from './documents.js';
 import { InterruptedTransfer } from './errors.js';
@@ -132,15 +133,8 @@ export class RemoteImage implements Image {
   private loadConfig() {
     this.config ??= (async () => {
       const raw = new Uint8Array(await readAll(await this.blobs.open(this.parsed.config), MAX_CONFIG_BYTES));
-      let file: ImageConfigFile;
-      try {
-        file = JSON.parse(Buffer.from(raw).toString('utf8')) as ImageConfigFile;
-      } catch {
-        throw new ImgbuildError('registry', `config ${this.parsed.config.digest} of ${this.client.repository} is not JSON`);
-      }
-      if (!Array.isArray(file?.rootfs?.diff_ids)) {
-        throw new ImgbuildError('registry', `config ${this.parsed.config.digest} of ${this.client.repository} has no rootfs.diff_ids`);
-      }
+      // The same strict checks as every other source's configs (diff_ids, os, architecture).
+      const file = parseConfig(raw, `config ${this.parsed.config.digest} of ${this.client.registry}/${this.client.repository}`);
       return { raw, file };
     })();
     return this.config;
