@@ -102,7 +102,12 @@ async function emitFile(w: PackWriter, e: FileEntry, epoch: number): Promise<Fil
     w.add(tarHeader(e, epoch, r.bytes.length), r.bytes);
     return withContent(e, r.bytes.length, sha256(r.bytes));
   }
-  await w.idle();
+  try {
+    await w.idle();
+  } catch (err) {
+    await closeFile(r.file); // streamFile owns the file only once it starts
+    throw err;
+  }
   const digest = await streamFile(w, e, r.file, epoch);
   return withContent(e, Number(r.file.stat.size), digest);
 }

@@ -48,7 +48,7 @@ export interface Compression {
 
 export interface LayerPlan {
   name: string;
-  /** Entries in the order they go into the tar: bytewise-sorted by tar name. */
+  /** Entries in the order they go into the tar: sorted bytewise (UTF-8) by path, parents first. */
   entries: PlanEntry[];
   files: number;
   bytes: number;
