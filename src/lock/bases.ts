@@ -11,7 +11,7 @@ import { formatPlatform } from '../image/platform.js';
 import type { Image, Platform } from '../image/types.js';
 import { describeBase } from '../plan/render.js';
 import type { BaseRef } from '../plan/types.js';
-import { openBase } from '../run/base.js';
+import { checkBaseLayers, openBase } from '../run/base.js';
 import type { ContentStore } from '../store/content-store.js';
 import { lockPathFor, pinnedDigest, readLock, staleness, type LockFile } from './lockfile.js';
 
@@ -56,6 +56,7 @@ export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(
       if (locked && pinned && actual !== pinned) {
         throw usageError(`--locked: the base ${describeBase(req.base)} for ${formatPlatform(p)} is ${actual}, but the lock pins ${pinned}`, `run \`imgbuild lock ${req.specFile}\` if the change is intended`);
       }
+      if (image) await checkBaseLayers(image, req.store, describeBase(req.base));
       return image;
     }),
   );

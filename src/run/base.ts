@@ -5,10 +5,12 @@
  * from the store alone, without a single request; otherwise it is fetched, verified by digest,
  * and its manifest and config kept in the store for next time.
  */
-import { resolve } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { openArchiveImage } from '../image/archive-source.js';
 import { blobImage } from '../image/blob-image.js';
-import type { Digest } from '../image/digest.js';
+import { digestHex, type Digest } from '../image/digest.js';
+import { checkLayerEntries } from '../image/layer-check.js';
 import { openLayoutImage } from '../image/layout-source.js';
 import { parseConfig, parseManifest } from '../image/parse.js';
 import type { Image, Platform } from '../image/types.js';
@@ -17,6 +19,7 @@ import type { BaseRef } from '../plan/types.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
 import { resolvePlatformImage } from '../registry/remote-image.js';
+import { writeFileAtomic } from '../store/atomic.js';
 import type { ContentStore } from '../store/content-store.js';
 
 export interface BaseOptions {
@@ -75,5 +78,21 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
       return openArchiveImage(resolve(opts.baseDir, base.path), { platform });
     case 'registry':
       return registryBase(base.ref, platform, opts);
+  }
+}
+
+/**
+ * Read each base layer once and refuse one with hostile entries; a layer found clean is marked in
+ * the store (`checked/<hex>`), so later builds on the same base read nothing.
+ */
+export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<void> {
+  const dir = join(store.root, 'checked');
+  await mkdir(dir, { recursive: true });
+  for (const layer of await image.layers()) {
+    const digest = await layer.digest();
+    const mark = join(dir, digestHex(digest));
+    if (await access(mark).then(() => true, () => false)) continue;
+    await checkLayerEntries(await layer.compressed(), await layer.mediaType(), `base layer ${digest} of ${label}`);
+    await writeFileAtomic(store.tmpDir, mark, '');
   }
 }

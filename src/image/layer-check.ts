@@ -1,0 +1,60 @@
+/**
+ * Refusing base layers that would write outside the image root (DESIGN promise 5). A layer is
+ * read once, decompressed and walked entry by entry: an absolute name, a ".." that climbs, a
+ * hard link that points out, or an entry written through a symlink of the same layer makes the
+ * base an error. The verdict for a layer digest is remembered by the caller, so each base layer is
+ * read at most once per cache.
+ */
+import { pipeline } from 'node:stream/promises';
+import type { Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import tar from 'tar-stream';
+import { buildError, unsupported } from '../errors.js';
+import { MediaType } from './media-types.js';
+
+function decompressor(mediaType: string): Transform | undefined {
+  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.gzip')) return zlib.createGunzip();
+  if (mediaType.endsWith('+zstd')) {
+    const z = zlib as unknown as { createZstdDecompress?: () => Transform };
+    if (!z.createZstdDecompress) throw unsupported(`a base layer is zstd-compressed, which this Node.js cannot read`, 'use Node.js 22.15 or newer, or a gzip base image');
+    return z.createZstdDecompress();
+  }
+  if (mediaType === MediaType.ociLayer || mediaType.endsWith('.tar')) return undefined;
+  throw unsupported(`a base layer has the media type ${mediaType}, which imgbuild cannot read`);
+}
+
+/** Why a path in a layer is hostile, or undefined. */
+export function hostilePath(name: string): string | undefined {
+  if (name.startsWith('/')) return 'an absolute path';
+  if (name.split('/').includes('..')) return 'a path climbing with ".."';
+  return undefined;
+}
+
+const clean = (name: string) => name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+
+function throughSymlink(path: string, links: ReadonlySet<string>): string | undefined {
+  for (let cut = path.indexOf('/'); cut > 0; cut = path.indexOf('/', cut + 1)) {
+    if (links.has(path.slice(0, cut))) return path.slice(0, cut);
+  }
+  return undefined;
+}
+
+export async function checkLayerEntries(blob: Readable, mediaType: string, label: string): Promise<void> {
+  const refuse = (name: string, why: string) =>
+    buildError(`${label} holds a hostile entry ${JSON.stringify(name)} (${why})`, 'imgbuild refuses base images whose layers could write outside the image root; use another base');
+  const links = new Set<string>();
+  const extract = tar.extract();
+  extract.on('entry', (header, stream, next) => {
+    // The extract's own error (what the pipeline reports) also destroys the entry in progress.
+    stream.on('error', () => undefined);
+    stream.resume();
+    const name = clean(header.name);
+    const why = hostilePath(name) ?? (header.type === 'link' && header.linkname ? hostilePath(clean(header.linkname)) : undefined);
+    const via = throughSymlink(name, links);
+    if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
+    if (header.type === 'symlink') links.add(name);
+    stream.on('end', () => next());
+  });
+  const unzip = decompressor(mediaType);
+  await (unzip ? pipeline(blob, unzip, extract) : pipeline(blob, extract));
+}
