@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, digestOf, type Digest } from '../image/digest.js';
+import { sweepStaleTemps } from '../store/atomic.js';
 import { shortDigest, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
@@ -27,21 +28,7 @@ export function layoutPaths(root: string): LayoutPaths {
 export async function prepareLayoutDirs(p: LayoutPaths): Promise<void> {
   await mkdir(p.blobs, { recursive: true });
   await mkdir(p.tmp, { recursive: true });
-  await sweepStaleTemps(p);
-}
-
-/** Temp files live for seconds; one a day old was left by a killed run. */
-const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
-
-// ctime, not mtime: a blob hard-linked from the store keeps the store's old mtime, but linking
-// sets its ctime to now, so a live writer's temp is never taken for a stale one.
-async function sweepStaleTemps(p: LayoutPaths): Promise<void> {
-  const names = await readdir(p.tmp).catch(() => [] as string[]);
-  for (const name of names) {
-    const path = join(p.tmp, name);
-    const st = await stat(path).catch(() => undefined);
-    if (st && Date.now() - st.ctimeMs > STALE_TEMP_MS) await unlink(path).catch(() => undefined);
-  }
+  await sweepStaleTemps(p.tmp);
 }
 
 export const tempName = (p: LayoutPaths, hint: string) =>

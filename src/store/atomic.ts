@@ -44,14 +44,18 @@ export async function unlinkQuiet(path: string): Promise<void> {
   }
 }
 
-/** Remove temp files left by killed processes. Races with other sweepers are harmless. */
+/**
+ * Remove temp files left by killed processes. Races with other sweepers are harmless. Age is
+ * measured by ctime, not mtime: a blob hard-linked from the store keeps the store's old mtime, but
+ * linking sets its ctime to now, so a live writer's temp file is never taken for a stale one.
+ */
 export async function sweepStaleTemps(tmpDir: string, now = Date.now()): Promise<number> {
   let swept = 0;
-  for (const name of await readdir(tmpDir)) {
+  for (const name of await readdir(tmpDir).catch(() => [] as string[])) {
     const p = join(tmpDir, name);
     try {
       const st = await stat(p);
-      if (st.isFile() && now - st.mtimeMs > STALE_TEMP_MS) {
+      if (st.isFile() && now - st.ctimeMs > STALE_TEMP_MS) {
         await unlink(p);
         swept++;
       }

@@ -1,24 +1,13 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { checkLayerEntries } from '../../src/image/layer-check.js';
 import { MediaType } from '../../src/image/media-types.js';
+import { packTar, type TarEntry } from '../helpers/tar.js';
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; body?: string };
+type Entry = TarEntry;
 
-async function layer(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
-  for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file', ...(e.linkname ? { linkname: e.linkname } : {}) }, e.body ?? '');
-  pack.finalize();
-  await done;
-  return gzipSync(Buffer.concat(chunks));
-}
-
-const check = async (entries: Entry[]) => checkLayerEntries(Readable.from([await layer(entries)]), MediaType.ociLayerGzip, 'base layer x');
+const check = async (entries: Entry[]) => checkLayerEntries(Readable.from([gzipSync(await packTar(entries))]), MediaType.ociLayerGzip, 'base layer x');
 
 describe('base layer check', () => {
   it('accepts an ordinary layer, absolute symlink targets included', async () => {

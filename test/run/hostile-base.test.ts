@@ -6,27 +6,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { assembleImage } from '../../src/image/assemble.js';
 import { buildConfigFile } from '../../src/image/config.js';
 import { writeOciLayout } from '../../src/output/oci-layout.js';
 import { apply } from '../../src/run/apply.js';
 import { memoryLayer } from '../helpers/random-image.js';
-
-async function tarOf(names: string[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((r) => pack.on('end', r));
-  for (const name of names) pack.entry({ name }, 'x');
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+import { packTar } from '../helpers/tar.js';
 
 async function baseLayout(dir: string, names: string[]): Promise<void> {
-  const raw = await tarOf(names);
+  const raw = await packTar(names.map((name) => ({ name, body: 'x' })));
   const layer = memoryLayer(raw, gzipSync(raw));
   const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [await layer.diffId()], history: ['base'], created: '1970-01-01T00:00:00Z' });
   await writeOciLayout(join(dir, 'base'), { image: assembleImage({ layers: [layer], config, annotations: {} }) }, ['1']);
