@@ -11,14 +11,13 @@ import type { Compression, PlanEntry } from './types.js';
 const KEY_VERSION = 1;
 
 function entryKey(e: PlanEntry): unknown[] {
-  const base = [e.type, e.path, e.mode, e.uid, e.gid];
   switch (e.type) {
     case 'file':
-      return [...base, e.size, e.source.digest];
+      return [e.type, e.path, e.mode, e.uid, e.gid, e.size, e.source.digest];
     case 'symlink':
-      return [...base, e.target];
+      return [e.type, e.path, e.mode, e.uid, e.gid, e.target];
     default:
-      return base;
+      return [e.type, e.path, e.mode, e.uid, e.gid];
   }
 }
 

@@ -4,8 +4,8 @@
  * asked for (an explicit `dirs:` entry beats a directory met in a copied tree, which beats a
  * parent directory implied by a path below it).
  */
-import type { BigIntStats } from 'node:fs';
 import type { SourcePosition } from '../errors.js';
+import type { FileStat } from '../store/file-digests.js';
 
 export const enum Strength {
   Implied = 0,
@@ -24,7 +24,7 @@ interface CandidateBase {
 }
 
 export type Candidate =
-  | (CandidateBase & { kind: 'file'; abs: string; st: BigIntStats })
+  | (CandidateBase & { kind: 'file'; abs: string; st: FileStat })
   | (CandidateBase & { kind: 'inline'; content: string })
   | (CandidateBase & { kind: 'dir' })
   | (CandidateBase & { kind: 'symlink'; target: string })

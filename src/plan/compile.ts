@@ -35,16 +35,16 @@ function declaredCandidates(layer: NormalizedLayer): Candidate[] {
 
 /** A candidate as a plan entry; a file whose digest is not known yet is left for `digestFiles`. */
 function toPlanEntry(c: Candidate, digester: FileDigester): PlanEntry {
-  const base = { path: c.path, mode: c.mode, uid: c.uid, gid: c.gid };
+  const { path, mode, uid, gid } = c;
   switch (c.kind) {
     case 'file':
-      return { ...base, type: 'file', size: Number(c.st.size), source: { kind: 'path', path: c.abs, digest: digester.known?.(c.abs, c.st) ?? UNKNOWN } };
+      return { path, mode, uid, gid, type: 'file', size: c.st.size, source: { kind: 'path', path: c.abs, digest: digester.known?.(c.abs, c.st) ?? UNKNOWN } };
     case 'inline':
-      return { ...base, type: 'file', size: Buffer.byteLength(c.content), source: { kind: 'inline', content: c.content, digest: sha256(c.content) } };
+      return { path, mode, uid, gid, type: 'file', size: Buffer.byteLength(c.content), source: { kind: 'inline', content: c.content, digest: sha256(c.content) } };
     case 'symlink':
-      return { ...base, type: 'symlink', target: c.target };
+      return { path, mode, uid, gid, type: 'symlink', target: c.target };
     default:
-      return { ...base, type: c.kind };
+      return { path, mode, uid, gid, type: c.kind };
   }
 }
 
@@ -52,7 +52,12 @@ const UNKNOWN = '' as Digest;
 
 /** Read and hash the files whose digest the stat cache did not know (bounded parallelism). */
 async function digestFiles(candidates: readonly Candidate[], entries: PlanEntry[], digester: FileDigester): Promise<void> {
-  const todo = entries.flatMap((e, i) => (e.type === 'file' && e.source.digest === UNKNOWN ? [i] : []));
+  const todo: number[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.type === 'file' && e.source.digest === UNKNOWN) todo.push(i);
+  }
+  if (todo.length === 0) return;
   await mapLimit(todo, 32, async (i) => {
     const c = candidates[i] as Extract<Candidate, { kind: 'file' }>;
     const e = entries[i] as FileEntry;
@@ -76,12 +81,22 @@ async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
 
 /** Entries with content digests and settled parents, and the layer's cache key. */
 async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
-  const implied = new Set(candidates.filter((c) => c.strength === Strength.Implied).map((c) => c.path));
-  const all = candidates.map((c) => toPlanEntry(c, digester));
+  const implied = new Set<string>();
+  const all: PlanEntry[] = [];
+  for (const c of candidates) {
+    if (c.strength === Strength.Implied) implied.add(c.path);
+    all.push(toPlanEntry(c, digester));
+  }
   await digestFiles(candidates, all, digester);
   const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
-  const files = entries.filter((e) => e.type === 'file');
-  return { name, entries, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0), cacheKey: layerCacheKey(entries, spec.compression, spec.epoch) };
+  let files = 0;
+  let bytes = 0;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    files++;
+    bytes += e.size;
+  }
+  return { name, entries, files, bytes, cacheKey: layerCacheKey(entries, spec.compression, spec.epoch) };
 }
 
 const PLAN_ATTEMPTS = 3;

@@ -13,7 +13,10 @@ export interface HostFilter {
   holdsExcluded?: (abs: string) => boolean;
 }
 
-const under = (root: string) => (abs: string) => abs === root || abs.startsWith(root + sep);
+const under = (root: string) => {
+  const prefix = root + sep;
+  return (abs: string) => abs === root || abs.startsWith(prefix);
+};
 
 export function hostExclusions(outputs: readonly OutputTarget[], alsoDirs: readonly string[] = []): HostFilter {
   const tests: HostFilter[] = alsoDirs.map(under);

@@ -38,17 +38,24 @@ function add(byPath: Map<string, Candidate>, c: Candidate, problems: Diagnostic[
 }
 
 function addParents(byPath: Map<string, Candidate>, problems: Diagnostic[]): void {
+  // The last parent found to be a directory: its siblings (met one after another) skip the lookup.
+  let settled = '';
   for (const c of [...byPath.values()]) {
+    const first = c.path.lastIndexOf('/');
+    if (first > 0 && first === settled.length && c.path.startsWith(settled)) continue;
     // Walk up until a parent exists: its own parents are (or will be) added when it is handled.
-    for (let cut = c.path.lastIndexOf('/'); cut > 0; cut = c.path.lastIndexOf('/', cut - 1)) {
+    for (let cut = first; cut > 0; cut = c.path.lastIndexOf('/', cut - 1)) {
       const parent = c.path.slice(0, cut);
       const existing = byPath.get(parent);
       if (!existing) {
         byPath.set(parent, implied(parent, c));
+        if (cut === first) settled = parent;
         continue;
       }
       if (existing.kind !== 'dir') {
         problems.push({ position: c.origin, message: `/${c.path} needs /${parent} to be a directory`, hint: `line ${existing.origin.line} makes /${parent} a ${existing.kind}`, pointer: '' });
+      } else if (cut === first) {
+        settled = parent;
       }
       break;
     }

@@ -13,7 +13,7 @@ import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
 import { Strength, type Candidate } from './candidates.js';
 import type { HostFilter } from './host-exclusions.js';
-import { walkTree, type WalkedEntry } from './walk.js';
+import { EntryType, walkTree, walkedEntry, type PathFilter, type WalkedEntry } from './walk.js';
 
 export interface CopyResult {
   candidates: Candidate[];
@@ -37,17 +37,20 @@ async function insideContext(contextReal: string, abs: string): Promise<boolean>
 }
 
 function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | Diagnostic {
-  const base = { path, uid: c.owner.uid, gid: c.owner.gid, origin: c.at, strength: Strength.Tree };
-  if (e.st.isFile()) {
-    const mode = c.fileMode ?? ((e.st.mode & 0o111n) !== 0n ? 0o755 : 0o644);
-    return { ...base, kind: 'file', mode, abs: e.abs, st: e.st };
+  const { uid, gid } = c.owner;
+  switch (e.type) {
+    case EntryType.File:
+      return { kind: 'file', path, mode: c.fileMode ?? (e.exec ? 0o755 : 0o644), uid, gid, origin: c.at, strength: Strength.Tree, abs: e.abs, st: e };
+    case EntryType.Dir:
+      return { kind: 'dir', path, mode: c.dirMode, uid, gid, origin: c.at, strength: Strength.Tree };
+    case EntryType.Symlink:
+      return { kind: 'symlink', path, mode: 0o777, uid, gid, origin: c.at, strength: Strength.Tree, target: readlinkSync(e.abs) };
+    default:
+      return problem(c, `${e.abs} is a special file (socket, pipe or device)`, 'imgbuild copies files, directories and symlinks; exclude it');
   }
-  if (e.st.isDirectory()) return { ...base, kind: 'dir', mode: c.dirMode };
-  if (e.st.isSymbolicLink()) return { ...base, kind: 'symlink', mode: 0o777, target: readlinkSync(e.abs) };
-  return problem(c, `${e.abs} is a special file (socket, pipe or device)`, 'imgbuild copies files, directories and symlinks; exclude it');
 }
 
-function collect(c: CopySource, walked: WalkedEntry[], destOf: (rel: string) => string): CopyResult {
+function collect(c: CopySource, walked: readonly WalkedEntry[], destOf: (rel: string) => string): CopyResult {
   const out: CopyResult = { candidates: [], problems: [] };
   for (const e of walked) {
     const r = toCandidate(c, e, destOf(e.rel));
@@ -55,6 +58,15 @@ function collect(c: CopySource, walked: WalkedEntry[], destOf: (rel: string) => 
     else out.problems.push(r);
   }
   return out;
+}
+
+/**
+ * `rel => joinImage(to, rel)`, without normalising every path: a walked `rel` is clean (names
+ * from readdir, never "", "." or ".."), so joining it only appends to the normalised `to`.
+ */
+export function imageJoiner(to: string): (rel: string) => string {
+  const prefix = joinImage(to, 'x').slice(0, -1);
+  return (rel) => (rel === '' ? joinImage(to, rel) : prefix + rel);
 }
 
 async function missing(c: CopySource, contextDir: string): Promise<Diagnostic> {
@@ -66,9 +78,10 @@ async function missing(c: CopySource, contextDir: string): Promise<Diagnostic> {
 }
 
 /** The copy's own excludes (relative to `root`) and the host paths that are never inputs. */
-function excluder(c: CopySource, root: string, skip: HostFilter): (rel: string) => boolean {
-  const own = c.exclude.length === 0 ? () => false : picomatch([...c.exclude], { dot: true });
-  return (rel) => own(rel) || skip(join(root, rel));
+function excluder(c: CopySource, skip: HostFilter): PathFilter {
+  if (c.exclude.length === 0) return (_rel, abs) => skip(abs);
+  const own = picomatch([...c.exclude], { dot: true });
+  return (rel, abs) => own(rel) || skip(abs);
 }
 
 async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<CopyResult> {
@@ -76,12 +89,12 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string, 
   const root = join(contextDir, base);
   if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
   const matches = picomatch(glob, { dot: true });
-  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, root, skip)), skip);
+  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip)), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
   const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
   const kept = walked.filter((e) => under(e.rel));
   if (kept.length === 0) return { candidates: [], problems: [problem(c, `glob "${c.from}" matches nothing in the context`, 'check the pattern, or remove the entry')] };
-  return collect(c, kept, (rel) => joinImage(c.to, rel));
+  return collect(c, kept, imageJoiner(c.to));
 }
 
 /**
@@ -90,8 +103,15 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string, 
  */
 function withoutEmptiedDirs(walked: WalkedEntry[], skip: HostFilter): WalkedEntry[] {
   if (!skip.holdsExcluded) return walked;
-  const parents = new Set(walked.map((e) => e.rel.slice(0, Math.max(0, e.rel.lastIndexOf('/')))));
-  return walked.filter((e) => !(e.st.isDirectory() && !parents.has(e.rel) && skip.holdsExcluded!(e.abs)));
+  const holders = new Set<string>();
+  for (const e of walked) if (e.type === EntryType.Dir && skip.holdsExcluded(e.abs)) holders.add(e.rel);
+  if (holders.size === 0) return walked;
+  const nonEmpty = new Set<string>();
+  for (const e of walked) {
+    const parent = e.rel.slice(0, Math.max(0, e.rel.lastIndexOf('/')));
+    if (holders.has(parent)) nonEmpty.add(parent);
+  }
+  return walked.filter((e) => !(holders.has(e.rel) && !nonEmpty.has(e.rel)));
 }
 
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
@@ -100,13 +120,12 @@ export async function resolveCopy(c: CopySource, contextDir: string, contextReal
   if (c.from !== '' && !(await insideContext(contextReal, abs))) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
-  const st = await lstat(abs, { bigint: true }).catch(() => undefined);
+  const st = await lstat(abs).catch(() => undefined);
   if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
   if (st.isDirectory()) {
-    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, abs, skip)), skip);
-    const self: WalkedEntry = { rel: '', abs, st };
-    return collect(c, c.to === '/' ? walked : [self, ...walked], (rel) => joinImage(c.to, rel));
+    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip)), skip);
+    return collect(c, c.to === '/' ? walked : [walkedEntry('', abs, st), ...walked], imageJoiner(c.to));
   }
   const dest = c.toDir ? joinImage(c.to, basename(abs)) : imageRel(c.to);
-  return collect(c, [{ rel: basename(abs), abs, st }], () => dest);
+  return collect(c, [walkedEntry(basename(abs), abs, st)], () => dest);
 }

@@ -5,25 +5,52 @@
  *
  * The walk uses synchronous calls on purpose: a no-op build stats every file of the context
  * (tens of thousands for a node_modules), and one promise and thread-pool round trip per file
- * costs more than the system call itself. Nothing else runs while a plan is being made.
+ * costs more than the system call itself. Nothing else runs while a plan is being made. For the
+ * same reason stats are plain numbers (no BigInts) and each entry keeps only the fields the plan
+ * and the stat cache use, in one object, so the `fs.Stats` itself is garbage at once.
  */
-import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
+import type { FileStat } from '../store/file-digests.js';
 
-export interface WalkedEntry {
+export const enum EntryType {
+  File = 0,
+  Dir = 1,
+  Symlink = 2,
+  /** Socket, pipe or device. */
+  Special = 3,
+}
+
+export interface WalkedEntry extends FileStat {
   /** Path relative to the walk's root, "/"-separated. */
   rel: string;
   abs: string;
-  st: BigIntStats;
+  type: EntryType;
+  /** Any executable bit set (decides a copied file's default mode). */
+  exec: boolean;
 }
 
-export type PathFilter = (rel: string) => boolean;
+/**
+ * Decides whether a path is left out (with everything below it): `rel` relative to the walk's
+ * root, `abs` the same path as `path.join(root, rel)` gives it (normalised).
+ */
+export type PathFilter = (rel: string, abs: string) => boolean;
 
 const GONE = new Set(['ENOENT', 'ENOTDIR']);
+const LSTAT_OPTIONS = { bigint: false, throwIfNoEntry: false } as const;
 
-function lstatOrUndefined(abs: string): BigIntStats | undefined {
-  // Vanished between readdir and lstat (a live file system): it is simply not there now.
-  return lstatSync(abs, { bigint: true, throwIfNoEntry: false });
+function typeOf(st: Stats): EntryType {
+  return st.isFile() ? EntryType.File : st.isDirectory() ? EntryType.Dir : st.isSymbolicLink() ? EntryType.Symlink : EntryType.Special;
+}
+
+/** One walked entry from its lstat (also used for a copy's own source path). */
+export function walkedEntry(rel: string, abs: string, st: Stats): WalkedEntry {
+  return { rel, abs, type: typeOf(st), exec: (st.mode & 0o111) !== 0, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev };
+}
+
+/** The lstat of `abs`, or undefined when it vanished between readdir and lstat (a live file system): it is simply not there now. */
+export function lstatOrUndefined(abs: string): Stats | undefined {
+  return lstatSync(abs, LSTAT_OPTIONS);
 }
 
 function readdirOrEmpty(abs: string): string[] {
@@ -35,21 +62,35 @@ function readdirOrEmpty(abs: string): string[] {
   }
 }
 
+/** `join(root, rel)` for a clean, non-empty `rel` is `base + rel` with this base. */
+function joinBase(root: string): string {
+  const n = join(root);
+  const trimmed = n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+  return trimmed === '/' ? '/' : trimmed === '.' ? '' : `${trimmed}/`;
+}
+
 /** All entries below `root` (not `root` itself); `excluded` prunes a path and all below it. */
 export async function walkTree(root: string, excluded: PathFilter): Promise<WalkedEntry[]> {
   const out: WalkedEntry[] = [];
-  const pending: string[] = [''];
+  const rootBase = joinBase(root);
+  // Directories still to list: relative path and normalised absolute path, in pairs.
+  const pending: string[] = ['', root];
   while (pending.length > 0) {
+    const dirAbs = pending.pop()!;
     const dirRel = pending.pop()!;
-    const dirAbs = dirRel ? join(root, dirRel) : root;
+    // Entries straight under the root keep the root as it was given (`<root>/<name>`), as always.
+    const absBase = dirRel ? `${dirAbs}/` : `${root}/`;
+    const normBase = dirRel ? `${dirAbs}/` : rootBase;
     for (const name of readdirOrEmpty(dirAbs)) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
-      if (excluded(rel)) continue;
-      const abs = `${dirAbs}/${name}`;
+      const norm = normBase + name;
+      if (excluded(rel, norm)) continue;
+      const abs = dirRel ? norm : absBase + name;
       const st = lstatOrUndefined(abs);
       if (!st) continue;
-      out.push({ rel, abs, st });
-      if (st.isDirectory()) pending.push(rel);
+      const e = walkedEntry(rel, abs, st);
+      out.push(e);
+      if (e.type === EntryType.Dir) pending.push(rel, norm);
     }
   }
   return out;

@@ -1,10 +1,20 @@
 /**
  * Content digests of source files, with a stat fast path so a no-op build reads no file
- * contents: a persisted map absolute path -> {size, mtimeNs, ctimeNs, ino, dev, digest}, one
+ * contents: a persisted map absolute path -> (size, mtime, ctime, inode, device) -> digest, one
  * JSON file per context directory under `<root>/stat/`. A record is trusted only when every
  * stat field matches and the file was not modified within a clock tick of being hashed (the
  * "racily clean" case git guards against: a second write in the same timestamp tick would
  * leave size and times unchanged); such records are re-hashed once.
+ *
+ * Stats are plain numbers (`fs.Stats`, not BigIntStats): a no-op plan compares tens of thousands
+ * of them, and BigInt stats cost ~15 heap BigInts per file. `mtimeMs`/`ctimeMs` are doubles with
+ * sub-microsecond resolution (~0.25 us at today's dates), far finer than the racy margin, so a
+ * write after hashing, which moves ctime past the hashing time, is always seen. The file's own
+ * fstat while it was hashed (BigInt, from stable-read) is converted with exactly the formula Node
+ * uses for `Stats` (`msOfNs`), so the record compares equal to a later plain `lstat`.
+ *
+ * On disk (format 2) the records are one flat array, eight values per file, so loading parses
+ * no per-file objects: [path, size, mtimeMs, ctimeMs, ino, dev, digest, hashedAtMs, path, ...].
  */
 import type { BigIntStats } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -14,11 +24,20 @@ import { digestHex, digestOf, isDigest, sha256, type Digest } from '../image/dig
 import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
 
+/** The stat fields the stat cache keys on: what a plain (non-BigInt) `lstat` gives. */
+export interface FileStat {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  dev: number;
+}
+
 /** What the plan compiler needs: the content digest of a regular file it has just lstat'ed. */
 export interface FileDigester {
-  digest(absPath: string, st: BigIntStats): Promise<Digest>;
+  digest(absPath: string, st: FileStat): Promise<Digest>;
   /** The digest without reading, when it is known for exactly this stat (the fast path of a no-op plan). */
-  known?(absPath: string, st: BigIntStats): Digest | undefined;
+  known?(absPath: string, st: FileStat): Digest | undefined;
 }
 
 export interface HashedFile {
@@ -60,22 +79,35 @@ export class UncachedDigester implements FileDigester {
   }
 }
 
-interface StatRecord {
-  size: string;
-  mtimeNs: string;
-  ctimeNs: string;
-  ino: string;
-  dev: string;
-  digest: Digest;
-  /** Wall clock (ns) just before the file was opened for hashing. */
-  hashedAtNs: string;
+/**
+ * Milliseconds as Node's `Stats` computes them from a timespec (`sec * 1e3 + nsec / 1e6`), from
+ * BigInt nanoseconds: the same double, bit for bit, as the `mtimeMs`/`ctimeMs` of a plain stat.
+ */
+export function msOfNs(ns: bigint): number {
+  let sec = ns / 1_000_000_000n;
+  let nsec = ns % 1_000_000_000n;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += 1_000_000_000n;
+  }
+  return Number(sec) * 1e3 + Number(nsec) / 1e6;
 }
 
-const FORMAT_VERSION = 1;
+/** The plain-number stat of a BigInt stat, equal to what a plain `lstat` of the same state gives. */
+export function fileStatOf(st: BigIntStats): FileStat {
+  return { size: Number(st.size), mtimeMs: msOfNs(st.mtimeNs), ctimeMs: msOfNs(st.ctimeNs), ino: Number(st.ino), dev: Number(st.dev) };
+}
+
+const FORMAT_VERSION = 2;
+/** Values per file in the flat record array. */
+const STRIDE = 8;
+const PATH = 0, SIZE = 1, MTIME = 2, CTIME = 3, INO = 4, DEV = 5, DIGEST = 6, HASHED_AT = 7;
 // Linux stamps files from a coarse clock (a few ms); file systems with whole-second stamps
 // (recognisable by zero nanoseconds) need a wider margin.
-const FINE_SLACK_NS = 50_000_000n;
-const COARSE_SLACK_NS = 2_000_000_000n;
+const FINE_SLACK_MS = 50;
+const COARSE_SLACK_MS = 2000;
+
+type Flat = (string | number)[];
 
 export class FileDigestCache implements FileDigester {
   filesHashed = 0;
@@ -86,86 +118,97 @@ export class FileDigestCache implements FileDigester {
     private readonly file: string,
     private readonly tmpDir: string,
     private readonly contextDir: string,
-    private readonly records: Map<string, StatRecord>,
-    private readonly nowNs: () => bigint,
+    /** Records, STRIDE values each. */
+    private readonly flat: Flat,
+    /** Path -> offset of its record in `flat`. */
+    private readonly at: Map<string, number>,
+    private readonly nowMs: () => number,
   ) {}
 
-  /** `nowNs` (wall clock in ns) is replaceable so tests can place hashing inside or outside the racy margin. */
-  static async open(root: string, contextDir: string, nowNs = wallClockNs): Promise<FileDigestCache> {
+  /** `nowMs` (wall clock in ms) is replaceable so tests can place hashing inside or outside the racy margin. */
+  static async open(root: string, contextDir: string, nowMs: () => number = Date.now): Promise<FileDigestCache> {
     const ctx = resolve(contextDir);
     const dir = join(root, 'stat');
     const tmpDir = join(root, 'tmp');
     await mkdir(dir, { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     const file = join(dir, `${digestHex(sha256(ctx))}.json`);
-    return new FileDigestCache(file, tmpDir, ctx, await loadRecords(file, ctx), nowNs);
+    const flat = await loadRecords(file, ctx);
+    const at = new Map<string, number>();
+    for (let i = 0; i < flat.length; i += STRIDE) at.set(flat[i + PATH] as string, i);
+    return new FileDigestCache(file, tmpDir, ctx, flat, at, nowMs);
   }
 
-  known(absPath: string, st: BigIntStats): Digest | undefined {
-    const rec = this.records.get(absPath);
-    return rec && matches(rec, st) && !isRacy(rec) ? rec.digest : undefined;
+  known(absPath: string, st: FileStat): Digest | undefined {
+    const i = this.at.get(absPath);
+    if (i === undefined) return undefined;
+    const f = this.flat;
+    const ctime = f[i + CTIME] as number;
+    if (f[i + SIZE] !== st.size || f[i + MTIME] !== st.mtimeMs || ctime !== st.ctimeMs || f[i + INO] !== st.ino || f[i + DEV] !== st.dev) return undefined;
+    return isRacy(ctime, f[i + HASHED_AT] as number) ? undefined : (f[i + DIGEST] as Digest);
   }
 
-  async digest(absPath: string, st: BigIntStats): Promise<Digest> {
+  async digest(absPath: string, st: FileStat): Promise<Digest> {
     const known = this.known(absPath, st);
     if (known) return known;
-    const hashedAtNs = this.nowNs();
+    const hashedAtMs = this.nowMs();
     const h = await hashFileStable(absPath);
     this.filesHashed++;
     this.bytesHashed += h.size;
-    this.records.set(absPath, toRecord(h, hashedAtNs));
+    this.#put(absPath, h, hashedAtMs);
     this.#dirty = true;
     return h.digest;
+  }
+
+  #put(absPath: string, h: HashedFile, hashedAtMs: number): void {
+    const s = fileStatOf(h.stat);
+    let i = this.at.get(absPath);
+    if (i === undefined) {
+      i = this.flat.length;
+      this.at.set(absPath, i);
+    }
+    const f = this.flat;
+    f[i + PATH] = absPath;
+    f[i + SIZE] = s.size;
+    f[i + MTIME] = s.mtimeMs;
+    f[i + CTIME] = s.ctimeMs;
+    f[i + INO] = s.ino;
+    f[i + DEV] = s.dev;
+    f[i + DIGEST] = h.digest;
+    f[i + HASHED_AT] = hashedAtMs;
   }
 
   /** Persist the map (atomic replace; with concurrent builds the last save wins, intact). */
   async save(): Promise<void> {
     if (!this.#dirty) return;
-    const doc = { v: FORMAT_VERSION, context: this.contextDir, files: Object.fromEntries(this.records) };
+    const doc = { v: FORMAT_VERSION, context: this.contextDir, files: this.flat };
     await writeFileAtomic(this.tmpDir, this.file, JSON.stringify(doc));
     this.#dirty = false;
   }
 }
 
-const wallClockNs = () => BigInt(Date.now()) * 1_000_000n;
-
-function matches(r: StatRecord, st: BigIntStats): boolean {
-  return (
-    r.size === String(st.size) && r.mtimeNs === String(st.mtimeNs) && r.ctimeNs === String(st.ctimeNs) &&
-    r.ino === String(st.ino) && r.dev === String(st.dev)
-  );
-}
-
 // ctime, not mtime: every write sets ctime from the kernel clock, while mtime can be set to anything.
-function isRacy(r: StatRecord): boolean {
-  const ctime = BigInt(r.ctimeNs);
-  const slack = ctime % 1_000_000_000n === 0n ? COARSE_SLACK_NS : FINE_SLACK_NS;
-  return ctime >= BigInt(r.hashedAtNs) - slack;
+function isRacy(ctimeMs: number, hashedAtMs: number): boolean {
+  const slack = ctimeMs % 1000 === 0 ? COARSE_SLACK_MS : FINE_SLACK_MS;
+  return ctimeMs >= hashedAtMs - slack;
 }
 
-function toRecord(h: HashedFile, hashedAtNs: bigint): StatRecord {
-  const st = h.stat;
-  return {
-    size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs),
-    ino: String(st.ino), dev: String(st.dev), digest: h.digest, hashedAtNs: String(hashedAtNs),
-  };
-}
-
-/** Anything unreadable or from another format is an empty cache, never an error. */
-async function loadRecords(file: string, ctx: string): Promise<Map<string, StatRecord>> {
+/** Anything unreadable or from another format is an empty cache, never an error; a malformed record is dropped. */
+async function loadRecords(file: string, ctx: string): Promise<Flat> {
   try {
     const doc = JSON.parse(await readFile(file, 'utf8')) as { v?: unknown; context?: unknown; files?: unknown };
-    if (doc.v !== FORMAT_VERSION || doc.context !== ctx || typeof doc.files !== 'object' || !doc.files) {
-      return new Map();
-    }
-    return new Map(Object.entries(doc.files as Record<string, StatRecord>).filter(([, r]) => isRecord(r)));
+    if (doc.v !== FORMAT_VERSION || doc.context !== ctx || !Array.isArray(doc.files) || doc.files.length % STRIDE !== 0) return [];
+    const flat = doc.files as unknown[];
+    for (let i = 0; i < flat.length; i += STRIDE) if (!isRecord(flat, i)) return flat.filter((_, j) => isRecord(flat, j - (j % STRIDE))) as Flat;
+    return flat as Flat;
   } catch {
-    return new Map();
+    return [];
   }
 }
 
-const DECIMAL = /^\d+$/;
-function isRecord(r: StatRecord): boolean {
-  if (typeof r !== 'object' || r === null || typeof r.digest !== 'string' || !isDigest(r.digest)) return false;
-  return [r.size, r.mtimeNs, r.ctimeNs, r.ino, r.dev, r.hashedAtNs].every((v) => typeof v === 'string' && DECIMAL.test(v));
+const NUMERIC = [SIZE, MTIME, CTIME, INO, DEV, HASHED_AT];
+function isRecord(f: unknown[], i: number): boolean {
+  if (typeof f[i + PATH] !== 'string' || typeof f[i + DIGEST] !== 'string' || !isDigest(f[i + DIGEST] as string)) return false;
+  for (const k of NUMERIC) if (typeof f[i + k] !== 'number') return false;
+  return true;
 }

@@ -136,7 +136,7 @@ describe('whole context and a live file system', () => {
     const real = new UncachedDigester();
     let vanished = false;
     const flaky = {
-      digest: async (abs: string, st: import('node:fs').BigIntStats) => {
+      digest: async (abs: string, st: import('../../src/store/file-digests.js').FileStat) => {
         if (!vanished && abs.endsWith('b.js')) {
           vanished = true;
           rmSync(abs);

@@ -17,3 +17,19 @@ describe('merge order', () => {
     expect(paths).toEqual(['a', 'a-b', 'a/b', 'a/b-c', 'a/b/c']);
   });
 });
+
+describe('implied parents', () => {
+  const link = (path: string): Candidate => ({ kind: 'symlink', path, target: 'x', mode: 0o777, uid: 0, gid: 0, origin: at, strength: Strength.Explicit });
+
+  it('adds each missing parent once for a run of siblings, and keeps explicit ones', () => {
+    const dir: Candidate = { kind: 'dir', path: 'a/b', mode: 0o700, uid: 1, gid: 1, origin: at, strength: Strength.Explicit };
+    const { entries, problems } = mergeCandidates([file('a/b/x'), file('a/b/y'), dir, file('a/b/z'), file('a/c/x'), file('a/c/y'), file('q')]);
+    expect(problems).toEqual([]);
+    expect(entries.map((e) => `${e.path}:${e.strength}`)).toEqual(['a:0', 'a/b:2', 'a/b/x:2', 'a/b/y:2', 'a/b/z:2', 'a/c:0', 'a/c/x:2', 'a/c/y:2', 'q:2']);
+  });
+
+  it('reports every child of a parent that is not a directory', () => {
+    const { problems } = mergeCandidates([link('l'), file('l/x'), file('l/y'), file('l/z')]);
+    expect(problems.map((p) => p.message)).toEqual(['/l/x needs /l to be a directory', '/l/y needs /l to be a directory', '/l/z needs /l to be a directory']);
+  });
+});

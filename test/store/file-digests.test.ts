@@ -3,7 +3,7 @@ import { lstatSync, mkdtempSync, rmSync, writeFileSync, readFileSync, linkSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/image/digest.js';
-import { FileDigestCache, hashFileStable, UncachedDigester } from '../../src/store/file-digests.js';
+import { FileDigestCache, fileStatOf, hashFileStable, msOfNs, UncachedDigester } from '../../src/store/file-digests.js';
 
 let root: string;
 let ctx: string;
@@ -16,7 +16,7 @@ afterEach(() => {
   rmSync(ctx, { recursive: true, force: true });
 });
 
-const st = (p: string) => lstatSync(p, { bigint: true });
+const st = (p: string) => lstatSync(p);
 
 function makeFiles(n: number): string[] {
   return Array.from({ length: n }, (_, i) => {
@@ -28,7 +28,7 @@ function makeFiles(n: number): string[] {
 
 // A record is only trusted when the file had not changed for a margin (50 ms) before it was
 // hashed. The cache's clock is set a second ahead so freshly written files count as settled.
-const later = () => BigInt(Date.now() + 1000) * 1_000_000n;
+const later = () => Date.now() + 1000;
 
 describe('FileDigestCache', () => {
   it('a second build with unchanged files reads no file contents, across save/open', async () => {
@@ -53,19 +53,19 @@ describe('FileDigestCache', () => {
     const bytes = readFileSync(p);
     bytes[5] = bytes[5]! ^ 1;
     writeFileSync(p, bytes);
-    utimesSync(p, new Date(Number(before.atimeMs)), new Date(Number(before.mtimeMs)));
+    utimesSync(p, new Date(before.atimeMs), new Date(before.mtimeMs));
     expect(await cache.digest(p, st(p))).toBe(sha256(bytes));
     expect(cache.filesHashed).toBe(2);
   });
 
   it('re-hashes a file written within the racy margin of its hashing', async () => {
     const [p] = makeFiles(1) as [string];
-    let clock = st(p).ctimeNs + 10_000_000n; // hashed 10 ms after the last write
+    let clock = st(p).ctimeMs + 10; // hashed 10 ms after the last write
     const cache = await FileDigestCache.open(root, ctx, () => clock);
     await cache.digest(p, st(p));
     await cache.digest(p, st(p)); // not trusted: a same-tick write could have followed
     expect(cache.filesHashed).toBe(2);
-    clock += 1_000_000_000n;
+    clock += 1000;
     await cache.digest(p, st(p)); // re-hashed a second later: trusted from now on
     await cache.digest(p, st(p));
     expect(cache.filesHashed).toBe(3);
@@ -88,6 +88,63 @@ describe('FileDigestCache', () => {
     const { readdirSync } = await import('node:fs');
     const [file] = readdirSync(join(root, 'stat'));
     writeFileSync(join(root, 'stat', file!), '{not json');
+    const again = await FileDigestCache.open(root, ctx, later);
+    expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(again.filesHashed).toBe(1);
+  });
+});
+
+describe('plain-number stats', () => {
+  it('a BigInt fstat converts to exactly the numbers a plain lstat gives', async () => {
+    const files = makeFiles(5);
+    utimesSync(files[0]!, 1_700_000_000.123456, 1_700_000_000.987654);
+    utimesSync(files[1]!, 0.5, 0.000001);
+    for (const p of files) {
+      const big = lstatSync(p, { bigint: true });
+      const plain = lstatSync(p);
+      expect(fileStatOf(big)).toEqual({ size: plain.size, mtimeMs: plain.mtimeMs, ctimeMs: plain.ctimeMs, ino: plain.ino, dev: plain.dev });
+      expect(fileStatOf((await hashFileStable(p)).stat)).toEqual(fileStatOf(big));
+    }
+  });
+
+  it('converts times before 1970 as Node does (whole seconds rounded down, then nanoseconds)', () => {
+    expect(msOfNs(-1n)).toBe(-1 * 1e3 + 999_999_999 / 1e6);
+    expect(msOfNs(-1_500_000_000n)).toBe(-2 * 1e3 + 500_000_000 / 1e6);
+    expect(msOfNs(1_795_810_260_538_307_123n)).toBe(1_795_810_260 * 1e3 + 538_307_123 / 1e6);
+  });
+});
+
+describe('the stat cache file', () => {
+  const statFile = async () => {
+    const { readdirSync } = await import('node:fs');
+    return join(root, 'stat', readdirSync(join(root, 'stat'))[0]!);
+  };
+
+  it('drops a malformed record and keeps the others', async () => {
+    const files = makeFiles(3);
+    const first = await FileDigestCache.open(root, ctx, later);
+    for (const p of files) await first.digest(p, st(p));
+    await first.save();
+    const file = await statFile();
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { v: number; files: unknown[] };
+    expect(doc.v).toBe(2);
+    expect(doc.files).toHaveLength(3 * 8);
+    doc.files[8 + 6] = 'sha256:not-a-digest';
+    writeFileSync(file, JSON.stringify(doc));
+    const again = await FileDigestCache.open(root, ctx, later);
+    for (const p of files) expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(again.filesHashed).toBe(1);
+  });
+
+  it('ignores a cache file of the previous format (BigInt strings per record)', async () => {
+    const [p] = makeFiles(1) as [string];
+    const first = await FileDigestCache.open(root, ctx, later);
+    await first.digest(p, st(p));
+    await first.save();
+    const file = await statFile();
+    const big = lstatSync(p, { bigint: true });
+    const rec = { size: String(big.size), mtimeNs: String(big.mtimeNs), ctimeNs: String(big.ctimeNs), ino: String(big.ino), dev: String(big.dev), digest: sha256('stale'), hashedAtNs: String(BigInt(Date.now() + 1000) * 1_000_000n) };
+    writeFileSync(file, JSON.stringify({ v: 1, context: ctx, files: { [p]: rec } }));
     const again = await FileDigestCache.open(root, ctx, later);
     expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
     expect(again.filesHashed).toBe(1);

@@ -1,0 +1,50 @@
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { imageJoiner } from '../../src/plan/resolve-copy.js';
+import { EntryType, walkTree } from '../../src/plan/walk.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'imgbuild-walk-'));
+  mkdirSync(join(dir, 'a/b'), { recursive: true });
+  writeFileSync(join(dir, 'a/b/f.txt'), 'hello');
+  writeFileSync(join(dir, 'top'), 'x');
+  symlinkSync('top', join(dir, 'a/ln'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('walkTree', () => {
+  it('gives each entry its plain-number lstat fields, and the filter the joined path', async () => {
+    for (const root of [dir, `${dir}/`, `${dir}//`]) {
+      const seen: [string, string][] = [];
+      const walked = await walkTree(root, (rel, abs) => {
+        seen.push([rel, abs]);
+        return rel === 'a/b';
+      });
+      for (const [rel, abs] of seen) expect(abs).toBe(join(root, rel));
+      const byRel = new Map(walked.map((e) => [e.rel, e]));
+      expect([...byRel.keys()].sort()).toEqual(['a', 'a/ln', 'top']);
+      // Entries right under the root keep the root as given; deeper ones are joined.
+      expect(byRel.get('top')!.abs).toBe(`${root}/top`);
+      expect(byRel.get('a/ln')!.abs).toBe(`${join(root, 'a')}/ln`);
+      expect(byRel.get('a')!.type).toBe(EntryType.Dir);
+      expect(byRel.get('a/ln')!.type).toBe(EntryType.Symlink);
+      const top = byRel.get('top')!;
+      const st = lstatSync(join(dir, 'top'));
+      expect(top).toMatchObject({ type: EntryType.File, exec: false, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev });
+    }
+  });
+});
+
+describe('imageJoiner', () => {
+  it('joins exactly as posix.join with the leading slashes dropped', () => {
+    const tos = ['/', '/app', '/app/', '/app/./x/', '/app/../srv', '//double//', '/a/b/c/..', '', 'rel/dir', '/x y/ü'];
+    const rels = ['', 'f', 'a/b/c', '...', '.hidden', 'x y/z', 'ü/ß', 'a\\b'];
+    for (const to of tos) {
+      const j = imageJoiner(to);
+      for (const rel of rels) expect(j(rel), `${to} + ${rel}`).toBe(posix.join(to, rel).replace(/^\/+/, ''));
+    }
+  });
+});
