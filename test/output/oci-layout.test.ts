@@ -121,13 +121,15 @@ describe('blobs', () => {
     await expect(stat(join(dir, 'index.json'))).rejects.toThrow();
   });
 
-  it('hard-links a blob from the content store instead of copying it', async () => {
-    const dir = join(work, 'link');
-    const storeDir = join(work, 'store');
+  /** An image of one layer whose blob sits in a directory standing in for the content store. */
+  async function storedLayerImage(name: string, damage = false) {
+    const storeDir = join(work, `store-${name}`);
     await mkdir(storeDir, { recursive: true });
-    const source = (await randomImage({ seed: 'store', layers: 1 })).newLayers[0]!;
+    const source = (await randomImage({ seed: `store-${name}`, layers: 1 })).newLayers[0]!;
     const [digest, diffId] = [await source.digest(), await source.diffId()];
-    await writeFile(join(storeDir, digestHex(digest)), source.blob);
+    const bytes = Buffer.from(source.blob);
+    if (damage) bytes[bytes.length >> 1]! ^= 1;
+    await writeFile(join(storeDir, digestHex(digest)), bytes);
     const store = {
       blobPath: (d: Digest) => join(storeDir, digestHex(d)),
       readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
@@ -135,28 +137,21 @@ describe('blobs', () => {
     };
     const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
     const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
-    await writeOciLayout(dir, { image: assembleImage({ layers: [layer], config, annotations: {} }) }, ['t']);
-    const [a, b] = await Promise.all([stat(store.blobPath(digest)), stat(join(dir, 'blobs', 'sha256', digestHex(digest)))]);
+    return { image: assembleImage({ layers: [layer], config, annotations: {} }), digest, storePath: store.blobPath(digest) };
+  }
+
+  it('hard-links a blob from the content store instead of copying it', async () => {
+    const dir = join(work, 'link');
+    const { image, digest, storePath } = await storedLayerImage('link');
+    await writeOciLayout(dir, { image }, ['t']);
+    const [a, b] = await Promise.all([stat(storePath), stat(join(dir, 'blobs', 'sha256', digestHex(digest)))]);
     expect(b.ino).toBe(a.ino);
   });
 
   it('never links a store blob whose bytes were damaged: the checked copy refuses it', async () => {
     const dir = join(work, 'link-damaged');
-    const storeDir = join(work, 'store-damaged');
-    await mkdir(storeDir, { recursive: true });
-    const source = (await randomImage({ seed: 'store-dmg', layers: 1 })).newLayers[0]!;
-    const [digest, diffId] = [await source.digest(), await source.diffId()];
-    const damaged = Buffer.from(source.blob);
-    damaged[damaged.length >> 1]! ^= 1;
-    await writeFile(join(storeDir, digestHex(digest)), damaged);
-    const store = {
-      blobPath: (d: Digest) => join(storeDir, digestHex(d)),
-      readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
-      has: async () => true,
-    };
-    const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
-    const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
-    await expect(writeOciLayout(dir, { image: assembleImage({ layers: [layer], config, annotations: {} }) }, ['t'])).rejects.toMatchObject({ kind: 'build' });
+    const { image, digest } = await storedLayerImage('damaged', true);
+    await expect(writeOciLayout(dir, { image }, ['t'])).rejects.toMatchObject({ kind: 'build' });
     await expect(stat(join(dir, 'blobs', 'sha256', digestHex(digest)))).rejects.toThrow();
   });
 });
