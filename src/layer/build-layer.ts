@@ -19,7 +19,7 @@ import type { ContentStore } from '../store/content-store.js';
 import type { LayerRecord } from '../store/layer-index.js';
 import { createCompressor, layerMediaType } from './compress.js';
 import { FileChangedError } from './stable-read.js';
-import { emitEntries } from './tar-entries.js';
+import { emitEntries, type EmitOptions } from './tar-entries.js';
 import { checkEpoch } from './tar-header.js';
 
 export interface BuildLayerOptions {
@@ -31,6 +31,8 @@ export interface BuildLayerOptions {
   onProgress?: (p: { files: number; bytes: number }) => void;
   /** A fresh plan for this layer, used when the file system changed under the build. */
   replan?: () => Promise<LayerPlan>;
+  /** Digests the stat cache knows, so unchanged files are not hashed twice (see EmitOptions). */
+  known?: EmitOptions['known'];
 }
 
 export type BuiltLayer = LayerRecord & {

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { digestOf, sha256, type Digest } from '../image/digest.js';
 import type { FileEntry, PlanEntry } from '../plan/types.js';
 import { closeFile, readSmallSync, readStable, streamStable, SYNC_READ_MAX, type OpenFile } from './stable-read.js';
+import { fileStatOf, type FileStat } from '../store/file-digests.js';
 import { tarHeader } from './tar-header.js';
 import { drained, PackWriter } from './pack-writer.js';
 
@@ -19,6 +20,12 @@ export interface EmitOptions {
   signal?: AbortSignal;
   /** Called at most every PROGRESS_MS while files are written, and once with the final counts. */
   onProgress?: (p: { files: number; bytes: number }) => void;
+  /**
+   * The stat cache's digest for a file in exactly this state, if it has one. Trusted as the
+   * planner trusts it: a file read whole and unchanged (fstat before and after) whose stat the
+   * cache knows is not hashed a second time.
+   */
+  known?: (path: string, st: FileStat) => Digest | undefined;
 }
 
 /**
@@ -66,7 +73,7 @@ export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opt
       written.push(e);
       continue;
     }
-    const real = emitSmallFile(w, e, opts.epoch, slabs) ?? (await emitFile(w, e, opts.epoch));
+    const real = emitSmallFile(w, e, opts, slabs) ?? (await emitFile(w, e, opts.epoch));
     written.push(real);
     files++;
     bytes += real.size;
@@ -82,8 +89,9 @@ export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opt
 }
 
 /** The no-promise path; undefined when the file needs the async one. */
-function emitSmallFile(w: PackWriter, e: FileEntry, epoch: number, slabs: Slabs): FileEntry | undefined {
+function emitSmallFile(w: PackWriter, e: FileEntry, opts: EmitOptions, slabs: Slabs): FileEntry | undefined {
   let body: Buffer;
+  let digest: Digest | undefined;
   if (e.source.kind === 'inline') {
     body = Buffer.from(e.source.content, 'utf8');
   } else {
@@ -91,9 +99,11 @@ function emitSmallFile(w: PackWriter, e: FileEntry, epoch: number, slabs: Slabs)
     const r = readSmallSync(e.source.path, SYNC_READ_MAX, slabs.alloc);
     if (!r) return undefined;
     body = r.bytes;
+    const known = opts.known?.(e.source.path, fileStatOf(r.stat));
+    if (known === e.source.digest && r.bytes.length === e.size) digest = known;
   }
-  w.add(tarHeader(e, epoch, body.length), body);
-  return withContent(e, body.length, sha256(body));
+  w.add(tarHeader(e, opts.epoch, body.length), body);
+  return withContent(e, body.length, digest ?? sha256(body));
 }
 
 async function emitFile(w: PackWriter, e: FileEntry, epoch: number): Promise<FileEntry> {

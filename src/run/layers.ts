@@ -48,6 +48,7 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
       onProgress?.(files, bytes);
       ctx.report({ type: 'layer-progress', layer: layer.name, files, bytes });
     },
+    known: (path, st) => ctx.digester.known?.(path, st),
     replan: () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]),
   });
   const { cacheKey, ...record } = built;

@@ -211,3 +211,28 @@ describe('buildLayer on a changing file system', () => {
     await expect(buildLayer(planFor(source(), TREE), { store, epoch: 0, compression: GZIP6, signal: ac.signal })).rejects.toThrow();
   });
 });
+
+describe('buildLayer and the stat cache', () => {
+  it('asks the stat cache for each file it reads whole, and hashes a file whose cached digest is not the planned one', async () => {
+    const root = source();
+    const plan = planFor(root, TREE, { epoch: 1 });
+    const asked: string[] = [];
+    // A cache that claims a wrong digest for every file: it must never end up in the result.
+    const known = (path: string, st: { size: number }) => {
+      asked.push(`${path.slice(root.length)}:${st.size}`);
+      return sha256('not the content');
+    };
+    const built = await buildLayer(plan, { store, epoch: 1, compression: GZIP6, known });
+    expect(asked).toContain('/app/lib/a.js:20');
+    expect(built.cacheKey).toBe(plan.cacheKey);
+  });
+
+  it('builds the same blob and key when the cache vouches for the planned digests', async () => {
+    const root = source();
+    const plan = planFor(root, TREE, { epoch: 1 });
+    const planned = new Map(plan.entries.flatMap((e) => (e.type === 'file' && e.source.kind === 'path' ? [[e.source.path, e.source.digest] as const] : [])));
+    const vouched = await buildLayer(plan, { store, epoch: 1, compression: GZIP6, known: (path) => planned.get(path) });
+    const hashed = await buildLayer(plan, { store, epoch: 1, compression: GZIP6 });
+    expect(vouched).toEqual(hashed);
+  });
+});
