@@ -32,8 +32,9 @@ export async function watchLatency({ cli, spec, cache, repeat, change }) {
     }
   };
   try {
-    await waitFor((e) => e.type === 'done');
-    await new Promise((r) => setTimeout(r, 500)); // let the watcher settle on its inputs
+    // The first build, then the watcher on every input, then its start-up check of them.
+    await waitFor((e) => e.type === 'watching');
+    await new Promise((r) => setTimeout(r, 1000));
     const seconds = [];
     for (let i = 0; i < repeat; i++) {
       events.length = 0;

@@ -71,7 +71,9 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
       else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
     },
   });
-  if (!flags.json) process.stderr.write(`${summary(handle.first, formatBytes)}\nwatching for changes (Ctrl-C to stop)\n`);
+  // Only now is every input watched: a tool driving --json waits for this event before editing.
+  if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'watching', digest: handle.first.digest })}\n`);
+  else process.stderr.write(`${summary(handle.first, formatBytes)}\nwatching for changes (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
     const stop = () => void handle.stop().then(resolve);
     process.once('SIGINT', stop);
