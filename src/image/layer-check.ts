@@ -50,7 +50,7 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     stream.resume();
     const name = clean(header.name);
     const why = hostilePath(name) ?? (header.type === 'link' && header.linkname ? hostilePath(clean(header.linkname)) : undefined);
-    const via = throughSymlink(name, links);
+    const via = throughSymlink(name, links) ?? (header.type === 'link' && header.linkname ? throughSymlink(clean(header.linkname), links) : undefined);
     if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
     if (header.type === 'symlink') links.add(name);
     stream.on('end', () => next());

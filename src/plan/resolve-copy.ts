@@ -106,12 +106,18 @@ function withoutEmptiedDirs(walked: WalkedEntry[], skip: HostFilter): WalkedEntr
   const holders = new Set<string>();
   for (const e of walked) if (e.type === EntryType.Dir && skip.holdsExcluded(e.abs)) holders.add(e.rel);
   if (holders.size === 0) return walked;
-  const nonEmpty = new Set<string>();
-  for (const e of walked) {
-    const parent = e.rel.slice(0, Math.max(0, e.rel.lastIndexOf('/')));
-    if (holders.has(parent)) nonEmpty.add(parent);
+  const parentOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+  const kept = new Set(walked.filter((e) => !holders.has(e.rel)).map((e) => e.rel));
+  // Deepest first, so a holder emptied by dropping its child holder is dropped too (build/out/app).
+  const byDepth = [...holders].sort((a, b) => b.split('/').length - a.split('/').length);
+  const children = new Map<string, number>();
+  for (const rel of kept) children.set(parentOf(rel), (children.get(parentOf(rel)) ?? 0) + 1);
+  for (const rel of byDepth) {
+    if ((children.get(rel) ?? 0) === 0) continue;
+    kept.add(rel);
+    children.set(parentOf(rel), (children.get(parentOf(rel)) ?? 0) + 1);
   }
-  return walked.filter((e) => !(holders.has(e.rel) && !nonEmpty.has(e.rel)));
+  return walked.filter((e) => kept.has(e.rel));
 }
 
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {

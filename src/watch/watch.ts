@@ -6,7 +6,9 @@
  * Builds never overlap: changes that arrive during a build are queued and built next, so the
  * outputs always end with the newest state.
  */
+import { readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
+import { sha256 } from '../image/digest.js';
 import { watch as chokidar, type FSWatcher } from 'chokidar';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
@@ -65,6 +67,8 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
 async function rebuild(s: State, changed: Set<string>): Promise<void> {
   const started = Date.now();
   const files = [...changed].map((p) => relative(s.planned.spec.specDir, p) || '.');
+  const onlyCatchUp = s.catchUp !== undefined && [...changed].every((p) => s.catchUp!.has(p));
+  s.catchUp = undefined;
   try {
     const { planned, layers } = await replan(s, changed);
     if (layers.length === 0) return;
@@ -74,8 +78,6 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     s.planned = planned;
     s.last = result;
     if (specChanged) resetInputs(s);
-    const onlyCatchUp = s.catchUp !== undefined && [...changed].every((p) => s.catchUp!.has(p));
-    s.catchUp = undefined;
     if (onlyCatchUp && result.digest === previous.digest) return;
     s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
   } catch (e) {
@@ -112,6 +114,18 @@ function resetInputs(s: State): void {
   s.watcher.add(after.filter((p) => !before.has(p)));
 }
 
+/** The spec, if its bytes are not those the first build used; the lock, if written since then. */
+async function specPathsChangedSince(s: State, first: ApplyResult): Promise<string[]> {
+  const { specFile, specDigest } = s.planned.spec;
+  const changed: string[] = [];
+  const text = await readFile(specFile).catch(() => undefined);
+  if (!text || sha256(text) !== specDigest) changed.push(specFile);
+  const lock = lockPathFor(specFile);
+  const lockTime = await stat(lock).then((st) => st.mtimeMs, () => undefined);
+  if (lockTime !== undefined && lockTime > Date.now() - first.ms - 1000) changed.push(lock);
+  return changed;
+}
+
 export interface WatchHandle {
   /** The image of the first build. */
   first: ApplyResult;
@@ -133,7 +147,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   await new Promise<void>((resolve) => s.watcher.once('ready', () => resolve()));
   // Edits made during the first build, or in the instant the watcher was starting, raised no
   // event anyone saw: check every input once (the stat cache makes that cheap) so none is lost.
-  s.catchUp = new Set(s.inputs.map((i) => i.root));
+  s.catchUp = new Set([...s.inputs.map((i) => i.root), ...(await specPathsChangedSince(s, first))]);
   for (const root of s.catchUp) coalescer.add(root);
   opts.onReady?.();
   return {

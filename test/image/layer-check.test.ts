@@ -19,6 +19,7 @@ describe('base layer check', () => {
     [[{ name: '/abs/evil' }], /"\/abs\/evil" \(an absolute path\)/],
     [[{ name: 'h', type: 'link', linkname: '../outside' }], /"h" \(a path climbing/],
     [[{ name: 'lnk', type: 'symlink', linkname: '/etc' }, { name: 'lnk/passwd' }], /"lnk\/passwd" \(written through the symlink lnk\)/],
+    [[{ name: 'evil', type: 'symlink', linkname: '/' }, { name: 'pw', type: 'link', linkname: 'evil/etc/shadow' }], /"pw" \(written through the symlink evil\)/],
   ] as [Entry[], RegExp][])('refuses %j', async (entries, message) => {
     await expect(check(entries)).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(message) });
   });

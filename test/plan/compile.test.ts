@@ -163,6 +163,20 @@ describe('host paths that are never inputs', () => {
   });
 });
 
+describe('outputs nested in the context', () => {
+  it('leave no trace, however deep, so a rebuild plans what the first build planned', async () => {
+    const dir = makeContext();
+    const spec = `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: all\n    copy: [{ from: ".", to: /c/, exclude: ["app", "image.yaml"] }]\noutput:\n  - oci: ./build/out/app\n`;
+    writeFileSync(join(dir, 'image.yaml'), spec);
+    const first = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester());
+    mkdirSync(join(dir, 'build/out/app/blobs'), { recursive: true });
+    writeFileSync(join(dir, 'build/out/app/index.json'), '{}');
+    const again = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester());
+    expect(again.layers[0]!.entries.map((e) => e.path)).toEqual(first.layers[0]!.entries.map((e) => e.path));
+    expect(again.layers[0]!.cacheKey).toBe(first.layers[0]!.cacheKey);
+  });
+});
+
 describe('implied parent directories', () => {
   it('inherit owner and mode from a lower layer, so they never undo it', async () => {
     const dir = makeContext();
