@@ -8,10 +8,11 @@
  * reported as such, never silently skipped.
  */
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgbuildError } from '../errors.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { digestOf, sha256, type Digest } from '../image/digest.js';
 
 /** Files up to this size are read into memory whole; larger ones are streamed. */
 export const SMALL_FILE_MAX = 8 * 1024 * 1024;
@@ -25,6 +26,17 @@ const READ_ATTEMPTS = 5;
 const STREAM_CHUNK = 1 << 20;
 // O_NONBLOCK: a path swapped for a FIFO must not hang the open; it is a no-op on regular files.
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Timestamps come from a coarse clock (a few ms on Linux), so a rewrite to the same size within
+ * the tick of the previous write leaves size, mtime and ctime as they were: the fstat check
+ * cannot see it. A file modified this recently when we open it is "racily clean" (git's term)
+ * and its bytes count only if a second read gives the same ones.
+ */
+const RACY_MS = 50;
+export function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
+  return nowMs - Number(st.mtimeNs / 1_000_000n) < RACY_MS || nowMs - Number(st.ctimeNs / 1_000_000n) < RACY_MS;
+}
 
 const openP = promisify(open);
 const closeP = promisify(close);
@@ -141,6 +153,7 @@ export function readSmallSync(
       if (n === 0 || got >= size) break;
     }
     if (got !== size || !sameContentStat(stat, fstatSync(fd, { bigint: true }))) return undefined;
+    if (isRacy(stat) && !sameBytesSync(fd, buf.subarray(0, size))) return undefined;
     return { bytes: buf.subarray(0, size), stat };
   } finally {
     closeSync(fd);
@@ -186,6 +199,7 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
   }
   const after = await fstatBig(file.fd);
   if (got !== size || !sameContentStat(file.stat, after)) return undefined;
+  if (isRacy(file.stat) && !(await sameBytes(file.fd, buf.subarray(0, size)))) return undefined;
   return buf.subarray(0, size);
 }
 
@@ -197,15 +211,57 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
 export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
   try {
     const size = Number(file.stat.size);
+    // A racily clean file is hashed as it streams and read again at the end (see isRacy).
+    const hash = isRacy(file.stat) ? createHash('sha256') : undefined;
     for (let pos = 0; pos < size; ) {
       const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size - pos));
       const { bytesRead } = await readP(file.fd, chunk, 0, chunk.length, pos);
       if (bytesRead === 0) throw new FileChangedError(file.path, 'changed');
       pos += bytesRead;
-      await onChunk(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
+      const piece = bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead);
+      hash?.update(piece);
+      await onChunk(piece);
     }
     if (!sameContentStat(file.stat, await fstatBig(file.fd))) throw new FileChangedError(file.path, 'changed');
+    if (hash && digestOf(hash) !== (await hashOf(file.fd, size))) throw new FileChangedError(file.path, 'changed');
   } finally {
     await closeFile(file);
   }
+}
+
+/** Do the file's first `expected.length` bytes (read again now) equal `expected`? Synchronous. */
+function sameBytesSync(fd: number, expected: Buffer): boolean {
+  const again = Buffer.allocUnsafe(expected.length + 1);
+  let got = 0;
+  for (;;) {
+    const n = readSync(fd, again, got, again.length - got, got);
+    got += n;
+    if (n === 0 || got >= again.length) break;
+  }
+  return got === expected.length && again.subarray(0, got).equals(expected);
+}
+
+async function sameBytes(fd: number, expected: Buffer): Promise<boolean> {
+  const again = Buffer.allocUnsafe(expected.length + 1);
+  let got = 0;
+  for (;;) {
+    const { bytesRead } = await readP(fd, again, got, again.length - got, got);
+    got += bytesRead;
+    if (bytesRead === 0 || got >= again.length) break;
+  }
+  return got === expected.length && again.subarray(0, got).equals(expected);
+}
+
+/** The sha256 of the file's bytes now (exactly `size` of them, or a mismatch). */
+async function hashOf(fd: number, size: number): Promise<Digest | undefined> {
+  const hash = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(STREAM_CHUNK);
+  let pos = 0;
+  for (;;) {
+    const { bytesRead } = await readP(fd, chunk, 0, chunk.length, pos);
+    if (bytesRead === 0) break;
+    hash.update(chunk.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+  return pos === size ? digestOf(hash) : undefined;
 }
