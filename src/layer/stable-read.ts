@@ -8,11 +8,10 @@
  * reported as such, never silently skipped.
  */
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type BigIntStats } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgbuildError } from '../errors.js';
-import { digestOf, sha256, type Digest } from '../image/digest.js';
+import { sha256, type Digest } from '../image/digest.js';
 
 /** Files up to this size are read into memory whole; larger ones are streamed. */
 export const SMALL_FILE_MAX = 8 * 1024 * 1024;
@@ -28,14 +27,15 @@ const STREAM_CHUNK = 1 << 20;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
- * Timestamps come from a coarse clock (a few ms on Linux), so a rewrite to the same size within
- * the tick of the previous write leaves size, mtime and ctime as they were: the fstat check
- * cannot see it. A file modified this recently when we open it is "racily clean" (git's term)
- * and its bytes count only if a second read gives the same ones.
+ * Timestamps come from a coarse clock, and a writer updates mtime when a write starts, not when
+ * it ends: a file modified this recently when we open it may be mid-write, or be rewritten to
+ * the same size within the same tick, and the fstat check could not tell. Such a "racily clean"
+ * file (git's term) is not read now: we wait until it is older and open it again.
  */
 const RACY_MS = 50;
 export function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
-  return nowMs - Number(st.mtimeNs / 1_000_000n) < RACY_MS || nowMs - Number(st.ctimeNs / 1_000_000n) < RACY_MS;
+  // mtime only: a hard link added by a store optimiser moves ctime, and is not a change.
+  return nowMs - Number(st.mtimeNs / 1_000_000n) < RACY_MS;
 }
 
 const openP = promisify(open);
@@ -114,6 +114,12 @@ export type StableRead = { kind: 'bytes'; bytes: Buffer; stat: BigIntStats } | {
 export async function readStable(path: string): Promise<StableRead> {
   for (let attempt = 1; ; attempt++) {
     const file = await openRegular(path);
+    if (isRacy(file.stat)) {
+      await closeFile(file);
+      if (attempt === READ_ATTEMPTS) throw keptChanging(path);
+      await sleep(RACY_MS);
+      continue;
+    }
     if (file.stat.size > BigInt(SMALL_FILE_MAX)) return { kind: 'open', file };
     const bytes = await readWhole(file).finally(() => closeFile(file));
     if (bytes) return { kind: 'bytes', bytes, stat: file.stat };
@@ -143,7 +149,8 @@ export function readSmallSync(
   try {
     const stat = fstatSync(fd, { bigint: true });
     if (!stat.isFile()) throw new FileChangedError(path, 'type');
-    if (stat.size > BigInt(maxSize)) return undefined;
+    // Too large, or too fresh to trust (the async path waits it out).
+    if (stat.size > BigInt(maxSize) || isRacy(stat)) return undefined;
     const size = Number(stat.size);
     const buf = alloc(size + 1);
     let got = 0;
@@ -153,7 +160,6 @@ export function readSmallSync(
       if (n === 0 || got >= size) break;
     }
     if (got !== size || !sameContentStat(stat, fstatSync(fd, { bigint: true }))) return undefined;
-    if (isRacy(stat) && !sameBytesSync(fd, buf.subarray(0, size))) return undefined;
     return { bytes: buf.subarray(0, size), stat };
   } finally {
     closeSync(fd);
@@ -199,7 +205,6 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
   }
   const after = await fstatBig(file.fd);
   if (got !== size || !sameContentStat(file.stat, after)) return undefined;
-  if (isRacy(file.stat) && !(await sameBytes(file.fd, buf.subarray(0, size)))) return undefined;
   return buf.subarray(0, size);
 }
 
@@ -211,57 +216,16 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
 export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
   try {
     const size = Number(file.stat.size);
-    // A racily clean file is hashed as it streams and read again at the end (see isRacy).
-    const hash = isRacy(file.stat) ? createHash('sha256') : undefined;
     for (let pos = 0; pos < size; ) {
       const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size - pos));
       const { bytesRead } = await readP(file.fd, chunk, 0, chunk.length, pos);
       if (bytesRead === 0) throw new FileChangedError(file.path, 'changed');
       pos += bytesRead;
-      const piece = bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead);
-      hash?.update(piece);
-      await onChunk(piece);
+      await onChunk(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
     }
     if (!sameContentStat(file.stat, await fstatBig(file.fd))) throw new FileChangedError(file.path, 'changed');
-    if (hash && digestOf(hash) !== (await hashOf(file.fd, size))) throw new FileChangedError(file.path, 'changed');
   } finally {
     await closeFile(file);
   }
 }
 
-/** Do the file's first `expected.length` bytes (read again now) equal `expected`? Synchronous. */
-function sameBytesSync(fd: number, expected: Buffer): boolean {
-  const again = Buffer.allocUnsafe(expected.length + 1);
-  let got = 0;
-  for (;;) {
-    const n = readSync(fd, again, got, again.length - got, got);
-    got += n;
-    if (n === 0 || got >= again.length) break;
-  }
-  return got === expected.length && again.subarray(0, got).equals(expected);
-}
-
-async function sameBytes(fd: number, expected: Buffer): Promise<boolean> {
-  const again = Buffer.allocUnsafe(expected.length + 1);
-  let got = 0;
-  for (;;) {
-    const { bytesRead } = await readP(fd, again, got, again.length - got, got);
-    got += bytesRead;
-    if (bytesRead === 0 || got >= again.length) break;
-  }
-  return got === expected.length && again.subarray(0, got).equals(expected);
-}
-
-/** The sha256 of the file's bytes now (exactly `size` of them, or a mismatch). */
-async function hashOf(fd: number, size: number): Promise<Digest | undefined> {
-  const hash = createHash('sha256');
-  const chunk = Buffer.allocUnsafe(STREAM_CHUNK);
-  let pos = 0;
-  for (;;) {
-    const { bytesRead } = await readP(fd, chunk, 0, chunk.length, pos);
-    if (bytesRead === 0) break;
-    hash.update(chunk.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
-  return pos === size ? digestOf(hash) : undefined;
-}

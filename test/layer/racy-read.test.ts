@@ -1,13 +1,11 @@
 /**
- * The "racily clean" guard: a rewrite to the same size within one timestamp tick leaves size,
- * mtime and ctime as they were, so only a second read can tell. Here the file is overwritten in
- * place from inside the stream, microseconds after it was written: whether or not the kernel
- * gave it a new timestamp, the stream must end in FileChangedError, never in torn bytes.
+ * The "racily clean" guard: a file modified a moment ago may be mid-write, or be rewritten to the
+ * same size within one timestamp tick (invisible to fstat), so it is not read until it is older.
  */
 import { openSync, closeSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileChangedError, isRacy, openRegular, streamStable } from '../../src/layer/stable-read.js';
+import { FileChangedError, isRacy, openRegular, readSmallSync, readStable, streamStable } from '../../src/layer/stable-read.js';
 import { tempDir } from './fixtures.js';
 
 describe('racily clean files', () => {
@@ -16,6 +14,20 @@ describe('racily clean files', () => {
     const st = (ms: number) => ({ mtimeNs: BigInt(ms) * 1_000_000n, ctimeNs: BigInt(ms) * 1_000_000n }) as never;
     expect(isRacy(st(now - 10), now)).toBe(true);
     expect(isRacy(st(now - 5000), now)).toBe(false);
+  });
+
+  it('does not read a file written a moment ago until it has held still for a while', async () => {
+    const d = tempDir();
+    try {
+      const path = join(d.path, 'fresh.txt');
+      writeFileSync(path, 'first');
+      expect(readSmallSync(path, 1 << 20)).toBeUndefined();
+      const r = await readStable(path);
+      expect(r.kind === 'bytes' && r.bytes.toString()).toBe('first');
+      expect(isRacy(r.kind === 'bytes' ? r.stat : (undefined as never))).toBe(false);
+    } finally {
+      d.cleanup();
+    }
   });
 
   it('refuses a streamed file rewritten in place to the same size while it was read', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, utimesSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -125,6 +125,8 @@ describe('stable reads', () => {
     const d = tempDir();
     try {
       writeFileSync(join(d.path, 'a'), 'same');
+      // Written long ago (a file written this instant is read later, once it holds still).
+      utimesSync(join(d.path, 'a'), new Date(2020, 0, 1), new Date(2020, 0, 1));
       linkSync(join(d.path, 'a'), join(d.path, 'b'));
       expect(readSmallSync(join(d.path, 'b'), 100)!.bytes.toString()).toBe('same');
       expect(statSync(join(d.path, 'b')).nlink).toBe(2);
