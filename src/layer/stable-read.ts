@@ -34,8 +34,12 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
  */
 const RACY_MS = 50;
 export function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
-  // mtime only: a hard link added by a store optimiser moves ctime, and is not a change.
-  return nowMs - Number(st.mtimeNs / 1_000_000n) < RACY_MS;
+  return racyForMs(st, nowMs) > 0;
+}
+
+/** How much longer `st` stays racy. mtime only: a hard link added by a store optimiser moves ctime, and is not a change. */
+function racyForMs(st: BigIntStats, nowMs = Date.now()): number {
+  return RACY_MS - (nowMs - Number(st.mtimeNs / 1_000_000n));
 }
 
 const openP = promisify(open);
@@ -114,10 +118,11 @@ export type StableRead = { kind: 'bytes'; bytes: Buffer; stat: BigIntStats } | {
 export async function readStable(path: string): Promise<StableRead> {
   for (let attempt = 1; ; attempt++) {
     const file = await openRegular(path);
-    if (isRacy(file.stat)) {
+    const wait = racyForMs(file.stat);
+    if (wait > 0) {
       await closeFile(file);
       if (attempt === READ_ATTEMPTS) throw keptChanging(path);
-      await sleep(RACY_MS);
+      await sleep(Math.min(wait + 1, RACY_MS));
       continue;
     }
     if (file.stat.size > BigInt(SMALL_FILE_MAX)) return { kind: 'open', file };
