@@ -39,8 +39,12 @@ export function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
 
 /** How much longer `st` stays racy. mtime only: a hard link added by a store optimiser moves ctime, and is not a change. */
 function racyForMs(st: BigIntStats, nowMs = Date.now()): number {
-  return RACY_MS - (nowMs - Number(st.mtimeNs / 1_000_000n));
+  const age = nowMs - Number(st.mtimeNs / 1_000_000n);
+  // A file stamped well in the future (clock skew, an unpacked archive) is old, not being written:
+  // waiting would never end.
+  return age < -FUTURE_SLACK_MS ? 0 : Math.max(0, RACY_MS - age);
 }
+const FUTURE_SLACK_MS = 1000;
 
 const openP = promisify(open);
 const closeP = promisify(close);

@@ -14,6 +14,8 @@ describe('racily clean files', () => {
     const st = (ms: number) => ({ mtimeNs: BigInt(ms) * 1_000_000n, ctimeNs: BigInt(ms) * 1_000_000n }) as never;
     expect(isRacy(st(now - 10), now)).toBe(true);
     expect(isRacy(st(now - 5000), now)).toBe(false);
+    // Stamped in the future (clock skew): never racy, or it would be waited for forever.
+    expect(isRacy(st(now + 3_600_000), now)).toBe(false);
   });
 
   it('does not read a file written a moment ago until it has held still for a while', async () => {
