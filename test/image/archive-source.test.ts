@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,11 +23,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const drain = async (s: Readable) => {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-};
+const drain = (s: Readable) => buffer(s);
 const layerBytes = async (image: Image) => Promise.all((await image.layers()).map(async (l) => drain(await l.compressed())));
 const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,11 +20,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const drain = async (s: Readable) => {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-};
+const drain = (s: Readable) => buffer(s);
 
 async function layerBytes(image: Image): Promise<Buffer[]> {
   return Promise.all((await image.layers()).map(async (l) => drain(await l.compressed())));
