@@ -14,7 +14,7 @@ import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
 import { formatPlatform, platformMatches } from './platform.js';
 import type { Descriptor, Image, Platform } from './types.js';
-import { shortDigest, verifyBytes, verifyingStream } from './verify.js';
+import { digestInMessage, verifyBytes, verifyingStream } from './verify.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -76,7 +76,7 @@ async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platfo
   const raw = await readBlob(dir, desc, label);
   if (isIndexMediaType(desc.mediaType)) {
     if (depth > 3) throw buildError(`${label}: indexes nested too deeply`);
-    const index = parseIndex(raw, `${label} index ${shortDigest(desc.digest)}`);
+    const index = parseIndex(raw, `${label} index ${digestInMessage(desc.digest)}`);
     return resolveDescriptor(dir, choosePlatform(index.manifests, platform, label), platform, label, depth + 1);
   }
   if (!isManifestMediaType(desc.mediaType)) throw buildError(`${label}: unexpected media type ${desc.mediaType}`);
@@ -105,7 +105,7 @@ function blobPath(dir: string, d: Digest): string {
 async function readBlob(dir: string, desc: Descriptor, label: string): Promise<Uint8Array> {
   if (desc.size > MAX_JSON_BLOB) throw buildError(`${label}: ${desc.mediaType} ${desc.digest} is too large (${desc.size} bytes)`);
   const bytes = await readSmall(blobPath(dir, desc.digest), label);
-  verifyBytes(bytes, desc.digest, desc.size, `${label} blob ${shortDigest(desc.digest)}`);
+  verifyBytes(bytes, desc.digest, desc.size, `${label} blob ${digestInMessage(desc.digest)}`);
   return bytes;
 }
 
@@ -128,7 +128,7 @@ async function openBlob(dir: string, desc: Descriptor, label: string): Promise<R
   const fh = await open(path).catch((e: NodeJS.ErrnoException) => {
     throw buildError(`${label}: layer ${desc.digest} is missing from the layout (${e.code ?? e.message})`);
   });
-  const verify = verifyingStream(desc.digest, desc.size, `${label} layer ${shortDigest(desc.digest)}`);
+  const verify = verifyingStream(desc.digest, desc.size, `${label} layer ${digestInMessage(desc.digest)}`);
   const source = fh.createReadStream();
   source.on('error', (e) => verify.destroy(buildError(`${label}: reading ${path}: ${e.message}`)));
   verify.on('close', () => source.destroy());

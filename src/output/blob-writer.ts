@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, digestOf, type Digest } from '../image/digest.js';
 import { sweepStaleTemps } from '../store/atomic.js';
-import { shortDigest, verifyingStream } from '../image/verify.js';
+import { digestInMessage, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
   root: string;
@@ -77,7 +77,7 @@ export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise
     return commit(tmp, dest, async () => undefined);
   }
   await commit(tmp, dest, async () => {
-    const verify = verifyingStream(blob.digest, blob.size, `${blob.label} ${shortDigest(blob.digest)}`);
+    const verify = verifyingStream(blob.digest, blob.size, `${blob.label} ${digestInMessage(blob.digest)}`);
     await pipeline(await blob.open(), verify, createWriteStream(tmp, { flags: 'wx' }));
   });
 }

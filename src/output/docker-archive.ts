@@ -18,7 +18,7 @@ import { digestHex, type Digest } from '../image/digest.js';
 import { REF_NAME } from '../image/layout-source.js';
 import { MediaType } from '../image/media-types.js';
 import type { Image, ImageIndex } from '../image/types.js';
-import { verifyingStream, shortDigest } from '../image/verify.js';
+import { verifyingStream, digestInMessage } from '../image/verify.js';
 import { fullyQualified, outputError, parseTagOrRef, type WriteResult } from './target.js';
 
 const MTIME = new Date(0);
@@ -134,5 +134,5 @@ async function addBlob(pack: tar.Pack, blob: BlobEntry): Promise<void> {
   const source = await (blob.open as () => Promise<Readable>)();
   const entry = pack.entry(header(name, 'file', blob.size));
   // Checked on the way in: a tar whose entry disagrees with its name would be refused on load.
-  await pipeline(source, verifyingStream(blob.digest, blob.size, `layer ${shortDigest(blob.digest)}`), entry);
+  await pipeline(source, verifyingStream(blob.digest, blob.size, `layer ${digestInMessage(blob.digest)}`), entry);
 }
