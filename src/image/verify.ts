@@ -78,6 +78,5 @@ export function verifyBytes(bytes: Uint8Array, expected: Digest, size: number | 
   if (actual !== expected) throw corruptBlob(label, expected, actual);
 }
 
-/** The short form of a digest for messages. */
 /** A digest shortened for error messages, algorithm kept ("sha256:0123456789ab"); plan/render.ts has the display form. */
 export const digestInMessage = (d: Digest) => d.slice(0, 'sha256:'.length + 12);
