@@ -1,17 +1,14 @@
 /**
- * Builds one layer blob from its plan, streaming: tar-stream pack -> sha256 and byte count of
- * the tar (the diffId) -> compressor -> BlobWriter (sha256 of the blob, temp file, rename).
+ * Builds one layer blob from its plan, streaming: tar chunks (hashed and counted: the diffId)
+ * -> compressor -> BlobWriter (sha256 of the blob, temp file, rename).
  * Memory stays flat whatever the layer size. If a source file vanishes, changes type, or a
  * large file changes while streamed, the half-written blob is thrown away and the layer starts
  * over (after asking for a fresh plan when `replan` is given), at most three times. The result
  * carries the cache key of what was really written, which differs from the plan's when a file
  * was edited between planning and building.
  */
-import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
-import { digestOf, type Digest } from '../image/digest.js';
+import type { Digest } from '../image/digest.js';
 import { layerCacheKey } from '../plan/cache-key.js';
 import type { Compression, LayerPlan, PlanEntry } from '../plan/types.js';
 import { ImgbuildError, isImgbuildError } from '../errors.js';
@@ -19,6 +16,7 @@ import type { ContentStore } from '../store/content-store.js';
 import type { LayerRecord } from '../store/layer-index.js';
 import { createCompressor, layerMediaType } from './compress.js';
 import { FileChangedError } from './stable-read.js';
+import { TarChunks } from './tar-chunks.js';
 import { emitEntries, type EmitOptions } from './tar-entries.js';
 import { checkEpoch } from './tar-header.js';
 
@@ -33,6 +31,7 @@ export interface BuildLayerOptions {
   replan?: () => Promise<LayerPlan>;
   /** Digests the stat cache knows, so unchanged files are not hashed twice (see EmitOptions). */
   known?: EmitOptions['known'];
+  remember?: EmitOptions['remember'];
 }
 
 export type BuiltLayer = LayerRecord & {
@@ -68,21 +67,17 @@ function gaveUp(e: FileChangedError, layerName: string): ImgbuildError {
 }
 
 async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<BuiltLayer> {
-  const pack = tar.pack({ highWaterMark: 1 << 20 });
-  const tap = new DiffIdTap();
+  const compressor = createCompressor(opts.compression);
   const writer = opts.store.createWriter();
-  const flow = pipeline(pack as unknown as Readable, tap, createCompressor(opts.compression), writer, {
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const flow = pipeline(compressor, writer, { ...(opts.signal ? { signal: opts.signal } : {}) });
+  flow.catch(() => undefined); // awaited below; a failure while files are still being written shows there too
+  const tar = new TarChunks(compressor);
   let written: PlanEntry[];
   try {
-    const ended = flow.then(() => Promise.reject(new Error('layer stream ended early')));
-    ended.catch(() => undefined); // only the race below needs its outcome
-    written = await Promise.race([emitEntries(pack, plan.entries, opts), ended]);
-    pack.finalize();
+    written = await emitEntries(tar, plan.entries, opts);
     await flow;
   } catch (e) {
-    pack.destroy(e as Error);
+    compressor.destroy(e as Error);
     const flowError = await flow.then(() => undefined, (fe: unknown) => fe);
     await writer.abort();
     throw explain(e, flowError, plan.name);
@@ -91,8 +86,8 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
   return {
     digest: blob.digest,
     size: blob.size,
-    diffId: tap.digest(),
-    uncompressedSize: tap.size,
+    diffId: tar.digest(),
+    uncompressedSize: tar.size,
     mediaType: layerMediaType(opts.compression),
     cacheKey: layerCacheKey(written, opts.compression, opts.epoch),
   };
@@ -105,47 +100,4 @@ function explain(e: unknown, flowError: unknown, layerName: string): unknown {
   const cause = (flowError ?? e) as NodeJS.ErrnoException;
   if (cause?.name === 'AbortError') return cause;
   return new ImgbuildError('build', `writing layer "${layerName}" failed: ${cause?.message ?? String(cause)}`);
-}
-
-/** Below this, tar chunks are gathered before going on: each compressor write is a thread-pool trip. */
-const COALESCE_BYTES = 256 << 10;
-
-/**
- * Hashes and counts the uncompressed tar, and gathers tar-stream's many small pushes (512-byte
- * headers, padding, small files) into larger chunks. Deflate output does not depend on how
- * its input is split, so this changes speed only, never bytes.
- */
-class DiffIdTap extends Transform {
-  readonly #hash = createHash('sha256');
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  size = 0;
-
-  constructor() {
-    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#hash.update(chunk);
-    this.size += chunk.length;
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
-    if (this.#pendingBytes < COALESCE_BYTES) return cb();
-    cb(null, this.#take());
-  }
-
-  override _flush(cb: TransformCallback): void {
-    cb(null, this.#pendingBytes > 0 ? this.#take() : undefined);
-  }
-
-  #take(): Buffer {
-    const out = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    return out;
-  }
-
-  digest(): Digest {
-    return digestOf(this.#hash);
-  }
 }

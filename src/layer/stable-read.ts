@@ -175,20 +175,29 @@ export function readSmallSync(
   }
 }
 
-let scratch: Buffer | undefined;
-const scratchAlloc = (n: number): Buffer => {
-  scratch ??= Buffer.allocUnsafe(SYNC_READ_MAX + 1);
-  return scratch.subarray(0, n);
-};
+/**
+ * One buffer reused for read after read, grown when a read needs more: reading every file of a
+ * layer into a buffer of its own leaves a buffer per file for the GC, which set the peak RSS. A
+ * read's bytes are valid until the next `alloc`.
+ */
+export class Scratch {
+  #buf = Buffer.allocUnsafe(0);
+
+  readonly alloc = (n: number): Buffer => {
+    if (n > this.#buf.length) this.#buf = Buffer.allocUnsafe(Math.max(n, 64 << 10));
+    return this.#buf.subarray(0, n);
+  };
+}
+
+const digestScratch = new Scratch();
 
 /**
- * The sha256 of a small file read stably in one synchronous step, through one reused buffer:
- * hashing every file of a cold context otherwise allocates (and leaves for the GC) a buffer per
- * file, which set the peak RSS of a cold build. Undefined when the file is larger than
+ * The sha256 of a small file read stably in one synchronous step, through one reused buffer.
+ * Undefined when the file is larger than
  * SYNC_READ_MAX or changed during the read: the caller then takes readStable.
  */
 export function digestSmallSync(path: string): { digest: Digest; size: number; stat: BigIntStats } | undefined {
-  const r = readSmallSync(path, SYNC_READ_MAX, scratchAlloc);
+  const r = readSmallSync(path, SYNC_READ_MAX, digestScratch.alloc);
   return r && { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
 }
 

@@ -1,19 +1,24 @@
 /**
- * Writes a layer plan's entries, in order, into a tar-stream pack, reading each source file
+ * Writes a layer plan's entries, in order, as tar into TarChunks, reading each source file
  * stably as it goes, and reports what actually went in: the plan's entries with each file's
  * size and digest replaced by those of the bytes really written. Every header carries the
  * exact length of the body that follows it; a file that cannot be read as one consistent
- * version raises FileChangedError (or a build error) instead of being dropped. Small files take
- * a synchronous read and no promise; larger ones are read asynchronously or streamed.
+ * version raises FileChangedError (or a build error) instead of being dropped.
+ *
+ * Files up to SMALL_FILE_MAX are read whole, synchronously, into one reused buffer (for
+ * page-cached files a thread-pool trip per syscall costs several times the read), checked
+ * and only then written; a file too fresh to trust or changing under the read takes the async
+ * path, which waits and retries. Larger files are streamed, so a change is only seen at the
+ * end and the layer starts over (build-layer.ts).
  */
-import type { Pack } from 'tar-stream';
 import { createHash } from 'node:crypto';
 import { digestOf, sha256, type Digest } from '../image/digest.js';
 import type { FileEntry, PlanEntry } from '../plan/types.js';
-import { closeFile, readSmallSync, readStable, streamStable, SYNC_READ_MAX, type OpenFile } from './stable-read.js';
-import { fileStatOf, type FileStat } from '../store/file-digests.js';
+import { fileStatOf, type FileStat, type HashedFile } from '../store/file-digests.js';
+import { readSmallSync, readStable, Scratch, SMALL_FILE_MAX, streamStable, type OpenFile } from './stable-read.js';
+import type { TarChunks } from './tar-chunks.js';
+import { encodeTarHeader } from './tar-format.js';
 import { tarHeader } from './tar-header.js';
-import { drained, PackWriter } from './pack-writer.js';
 
 export interface EmitOptions {
   epoch: number;
@@ -26,6 +31,8 @@ export interface EmitOptions {
    * cache knows is not hashed a second time.
    */
   known?: (path: string, st: FileStat) => Digest | undefined;
+  /** Told each file this writer hashed (the stat cache keeps it), with the clock before its read. */
+  remember?: (path: string, hashed: HashedFile, hashedAtMs: number) => void;
 }
 
 /**
@@ -34,34 +41,9 @@ export interface EmitOptions {
  */
 export const PROGRESS_MS = 100;
 
-
-const SLAB_SIZE = 4 << 20;
-
-/**
- * Carves small-file buffers out of large slabs: one allocation per few hundred files instead
- * of one each (allocation and GC were a large share of the per-file cost). A slab lives until
- * the last file cut from it has gone through the pack, which the pack's queue bound limits.
- */
-class Slabs {
-  #slab = Buffer.allocUnsafe(0);
-  #used = 0;
-
-  readonly alloc = (n: number): Buffer => {
-    if (n > SLAB_SIZE / 8) return Buffer.allocUnsafe(n);
-    if (this.#used + n > this.#slab.length) {
-      this.#slab = Buffer.allocUnsafe(SLAB_SIZE);
-      this.#used = 0;
-    }
-    const b = this.#slab.subarray(this.#used, this.#used + n);
-    this.#used += n;
-    return b;
-  };
-}
-
-/** Emit every entry; resolves with the entries as written (real sizes and digests). */
-export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opts: EmitOptions): Promise<PlanEntry[]> {
-  const w = new PackWriter(pack);
-  const slabs = new Slabs();
+/** Emit every entry and end the archive; resolves with the entries as written (real sizes and digests). */
+export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[], opts: EmitOptions): Promise<PlanEntry[]> {
+  const scratch = new Scratch();
   const written: PlanEntry[] = [];
   let files = 0;
   let bytes = 0;
@@ -69,11 +51,11 @@ export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opt
   for (const e of entries) {
     opts.signal?.throwIfAborted();
     if (e.type !== 'file') {
-      w.add(tarHeader(e, opts.epoch));
+      tar.write(encodeTarHeader(tarHeader(e, opts.epoch)));
       written.push(e);
       continue;
     }
-    const real = emitSmallFile(w, e, opts, slabs) ?? (await emitFile(w, e, opts.epoch));
+    const real = e.source.kind === 'inline' ? emitInline(tar, e, opts.epoch) : (emitWholeSync(tar, e, opts, scratch) ?? (await emitFile(tar, e, opts)));
     written.push(real);
     files++;
     bytes += real.size;
@@ -81,45 +63,54 @@ export async function emitEntries(pack: Pack, entries: readonly PlanEntry[], opt
       reported = performance.now();
       opts.onProgress({ files, bytes });
     }
-    await w.room();
+    if (tar.full) await tar.room();
   }
-  await w.idle();
+  await tar.end();
   if (files > 0) opts.onProgress?.({ files, bytes });
   return written;
 }
 
-/** The no-promise path; undefined when the file needs the async one. */
-function emitSmallFile(w: PackWriter, e: FileEntry, opts: EmitOptions, slabs: Slabs): FileEntry | undefined {
-  let body: Buffer;
-  let digest: Digest | undefined;
-  if (e.source.kind === 'inline') {
-    body = Buffer.from(e.source.content, 'utf8');
-  } else {
-    if (e.size > SYNC_READ_MAX) return undefined;
-    const r = readSmallSync(e.source.path, SYNC_READ_MAX, slabs.alloc);
-    if (!r) return undefined;
-    body = r.bytes;
-    const known = opts.known?.(e.source.path, fileStatOf(r.stat));
-    if (known === e.source.digest && r.bytes.length === e.size) digest = known;
-  }
-  w.add(tarHeader(e, opts.epoch, body.length), body);
-  return withContent(e, body.length, digest ?? sha256(body));
+function emitInline(tar: TarChunks, e: FileEntry, epoch: number): FileEntry {
+  const body = Buffer.from((e.source as { content: string }).content, 'utf8');
+  writeFile(tar, e, epoch, body);
+  return withContent(e, body.length, sha256(body));
 }
 
-async function emitFile(w: PackWriter, e: FileEntry, epoch: number): Promise<FileEntry> {
-  const r = await readStable((e.source as { path: string }).path);
+function writeFile(tar: TarChunks, e: FileEntry, epoch: number, body: Buffer): void {
+  tar.write(encodeTarHeader(tarHeader(e, epoch, body.length)));
+  tar.write(body);
+  tar.pad(body.length);
+}
+
+/** The no-promise path; undefined when the file needs the async one. */
+function emitWholeSync(tar: TarChunks, e: FileEntry, opts: EmitOptions, scratch: Scratch): FileEntry | undefined {
+  if (e.size > SMALL_FILE_MAX) return undefined;
+  const path = (e.source as { path: string }).path;
+  const startedAt = Date.now();
+  const r = readSmallSync(path, SMALL_FILE_MAX, scratch.alloc);
+  if (!r) return undefined;
+  const body = r.bytes;
+  writeFile(tar, e, opts.epoch, body);
+  const known = opts.known?.(path, fileStatOf(r.stat));
+  if (known !== undefined && known === e.source.digest && body.length === e.size) return e;
+  const digest = sha256(body);
+  opts.remember?.(path, { digest, size: body.length, stat: r.stat }, startedAt);
+  return withContent(e, body.length, digest);
+}
+
+async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promise<FileEntry> {
+  const path = (e.source as { path: string }).path;
+  const startedAt = Date.now();
+  const r = await readStable(path);
+  let hashed: HashedFile;
   if (r.kind === 'bytes') {
-    w.add(tarHeader(e, epoch, r.bytes.length), r.bytes);
-    return withContent(e, r.bytes.length, sha256(r.bytes));
+    writeFile(tar, e, opts.epoch, r.bytes);
+    hashed = { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
+  } else {
+    hashed = { digest: await streamFile(tar, e, r.file, opts.epoch), size: Number(r.file.stat.size), stat: r.file.stat };
   }
-  try {
-    await w.idle();
-  } catch (err) {
-    await closeFile(r.file); // streamFile owns the file only once it starts
-    throw err;
-  }
-  const digest = await streamFile(w, e, r.file, epoch);
-  return withContent(e, Number(r.file.stat.size), digest);
+  opts.remember?.(path, hashed, startedAt);
+  return withContent(e, hashed.size, hashed.digest);
 }
 
 function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
@@ -128,21 +119,15 @@ function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
 }
 
 /** A large file: header first (size from the open fstat), then the body with backpressure. */
-async function streamFile(w: PackWriter, e: FileEntry, file: OpenFile, epoch: number): Promise<Digest> {
+async function streamFile(tar: TarChunks, e: FileEntry, file: OpenFile, epoch: number): Promise<Digest> {
+  const size = Number(file.stat.size);
   const hash = createHash('sha256');
-  let entry;
-  try {
-    entry = w.open(tarHeader(e, epoch, Number(file.stat.size)));
-  } catch (err) {
-    await closeFile(file);
-    throw err;
-  }
-  const { sink, done } = entry;
-  await streamStable(file, (chunk) => {
+  tar.write(encodeTarHeader(tarHeader(e, epoch, size)));
+  await streamStable(file, async (chunk) => {
     hash.update(chunk);
-    if (!sink.write(chunk)) return drained(sink);
+    tar.write(chunk);
+    if (tar.full) await tar.room();
   });
-  sink.end(undefined);
-  await done;
+  tar.pad(size);
   return digestOf(hash);
 }

@@ -2,24 +2,19 @@
  * Plan entry -> tar header, with nothing in it that depends on the build machine: names
  * relative to the image root (directories with a trailing "/"), whiteouts as empty regular
  * files named `<dir>/.wh.<name>` (what umoci and containerd apply), mode/uid/gid from the plan,
- * empty uname/gname, mtime = the build epoch, no atime/ctime, no device numbers. tar-stream
- * switches to a PAX record for long or non-ASCII names and link targets; its PAX header is
- * itself fixed ("PaxHeader", same mode and mtime), so the output stays deterministic.
+ * empty uname/gname, mtime = the build epoch, no atime/ctime, no device numbers. Long or
+ * non-ASCII names and long link targets go in a PAX record whose own header is fixed too
+ * (tar-format.ts), so the output stays deterministic.
  */
-import type { Header } from 'tar-stream';
 import type { PlanEntry } from '../plan/types.js';
 import { ImgbuildError } from '../errors.js';
+import type { TarHeader } from './tar-format.js';
 
-export type TarHeader = Partial<Header> & Pick<Header, 'name'>;
+export type { TarHeader };
 
-// tar-stream replaces a falsy mode with its own default (0644/0755), which would turn a
-// planned mode 0 into 0644; the file-type bits keep it truthy and are masked off on encode.
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
 /** The ustar uid/gid fields hold six octal digits; larger ids go in a PAX record. */
 const USTAR_ID_MAX = 0o777777;
-/** tar-stream encodes mtime through a 32-bit integer. */
+/** tar readers (and tar-stream, which reads our layers back) take mtime through a 32-bit integer. */
 export const MAX_EPOCH = 2 ** 31 - 1;
 
 export function checkEpoch(epoch: number): void {
@@ -49,24 +44,14 @@ export function tarName(e: PlanEntry): string {
 export function tarHeader(e: PlanEntry, epoch: number, size = 0): TarHeader {
   const h: TarHeader = {
     name: tarName(e),
-    mode: (e.mode & 0o7777) | typeBits(e),
+    mode: e.mode & 0o7777,
     uid: e.uid,
     gid: e.gid,
-    uname: '',
-    gname: '',
-    mtime: new Date(epoch * 1000),
+    mtime: epoch,
     size: e.type === 'file' ? size : 0,
     type: e.type === 'dir' ? 'directory' : e.type === 'symlink' ? 'symlink' : 'file',
-    devmajor: 0,
-    devminor: 0,
   };
   if (e.type === 'symlink') h.linkname = e.target;
   if (e.uid > USTAR_ID_MAX || e.gid > USTAR_ID_MAX) h.pax = { uid: String(e.uid), gid: String(e.gid) };
   return h;
-}
-
-function typeBits(e: PlanEntry): number {
-  if (e.type === 'dir') return S_IFDIR;
-  if (e.type === 'symlink') return S_IFLNK;
-  return S_IFREG;
 }
