@@ -79,24 +79,31 @@ async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
   return problems.length > 0 ? { problems } : { candidates: merged.entries, problems };
 }
 
-/** Entries with content digests and settled parents, and the layer's cache key. */
-async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester): Promise<LayerPlan> {
+/**
+ * Entries with content digests and settled parents, and the layer's cache key; with `hashLater`,
+ * files the stat cache does not know keep an empty digest and the layer has no key.
+ */
+async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
   const implied = new Set<string>();
   const all: PlanEntry[] = [];
   for (const c of candidates) {
     if (c.strength === Strength.Implied) implied.add(c.path);
     all.push(toPlanEntry(c, digester));
   }
-  await digestFiles(candidates, all, digester);
+  if (!hashLater) await digestFiles(candidates, all, digester);
   const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
   let files = 0;
   let bytes = 0;
+  let unhashed = false;
   for (const e of entries) {
     if (e.type !== 'file') continue;
     files++;
     bytes += e.size;
+    if (e.source.digest === UNKNOWN) unhashed = true;
   }
-  return { name, entries, files, bytes, cacheKey: layerCacheKey(entries, spec.compression, spec.epoch) };
+  const layer: LayerPlan = { name, entries, files, bytes };
+  if (!unhashed) layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);
+  return layer;
 }
 
 const PLAN_ATTEMPTS = 3;
@@ -106,13 +113,13 @@ const PLAN_ATTEMPTS = 3;
  * hashing (a live file system) makes the layer be listed again: it was never there for the whole
  * build, so it is simply not part of it.
  */
-async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly LayerPlan[], digester: FileDigester, skip: HostFilter, first?: Resolved): Promise<LayerPlan> {
+async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly LayerPlan[], digester: FileDigester, skip: HostFilter, hashLater: boolean, first?: Resolved): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
     const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip);
     if (!r.candidates) throw new SpecError(r.problems);
     try {
-      return await finishLayer(spec, layer.name, r.candidates, lower, digester);
+      return await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater);
     } catch (e) {
       if (!(e instanceof FileChangedError) || e.reason === 'changed' || attempt >= PLAN_ATTEMPTS) throw e;
     }
@@ -134,21 +141,29 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  * inherit from it).
  */
 export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly LayerPlan[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
-  return planLayer(spec, index, await contextRealPath(spec), lower, digester, hostExclusions(spec.outputs, ignore));
+  return planLayer(spec, index, await contextRealPath(spec), lower, digester, hostExclusions(spec.outputs, ignore), false);
 }
 
-/**
- * The whole plan. `ignore` names host directories that are never inputs (the cache); the spec's
- * own outputs never are either.
- */
-export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, ignore: readonly string[] = []): Promise<BuildPlan> {
+export interface CompileOptions {
+  /** Host directories that are never inputs (the cache); the spec's own outputs never are either. */
+  ignore?: readonly string[];
+  /**
+   * Leave files the stat cache does not know unhashed, for the layer writer to hash as it reads
+   * them: one read of each file instead of two. Such layers have no cache key, so they are
+   * built, not looked up; right for a context no build with this cache has read before.
+   */
+  hashLater?: boolean;
+}
+
+/** The whole plan. */
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions = {}): Promise<BuildPlan> {
   const contextReal = await contextRealPath(spec);
-  const skip = hostExclusions(spec.outputs, ignore);
+  const skip = hostExclusions(spec.outputs, opts.ignore ?? []);
   const results = await Promise.all(spec.layers.map((l) => resolveLayer(spec, l, contextReal, skip)));
   const problems = results.flatMap((r) => r.problems);
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
   const layers: LayerPlan[] = [];
-  for (const [i, r] of results.entries()) layers.push(await planLayer(spec, i, contextReal, layers, digester, skip, r));
+  for (const [i, r] of results.entries()) layers.push(await planLayer(spec, i, contextReal, layers, digester, skip, opts.hashLater ?? false, r));
   return {
     specFile: spec.specFile,
     specDigest: spec.specDigest,

@@ -14,6 +14,12 @@ export interface PlanOptions {
   env?: Vars;
   /** The shared cache root (see resolveCacheDir). */
   cacheDir: string;
+  /**
+   * The plan is for a build: on a context this cache has never read, files are hashed by the
+   * layer writer as it reads them instead of first by the planner (a cold build reads each file
+   * once). A later build hashes first, so a layer already in the cache is found, not rebuilt.
+   */
+  forBuild?: boolean;
 }
 
 export interface PlannedSpec {
@@ -29,7 +35,7 @@ export interface PlannedSpec {
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec> {
   const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
-  const plan = await compilePlan(spec, digests, [opts.cacheDir]);
+  const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isEmpty });
   await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }

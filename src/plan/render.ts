@@ -60,7 +60,7 @@ export function renderPlanText(plan: BuildPlan): string {
     `  layers      ${plan.compression.algorithm}${plan.compression.algorithm === 'none' ? '' : ` level ${plan.compression.level}`}, mtime ${new Date(plan.epoch * 1000).toISOString()}`,
   ];
   plan.layers.forEach((l, i) => {
-    lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} files  ${formatBytes(l.bytes).padStart(9)}  key ${shortDigest(l.cacheKey)}`);
+    lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} files  ${formatBytes(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
     for (const f of largestFiles(l, 3)) lines.push(`        ${' '.repeat(width)}  ${formatBytes(f.size).padStart(9)}  /${f.path}`);
   });
   const total = plan.layers.reduce((n, l) => n + l.bytes, 0);
@@ -73,7 +73,7 @@ export function renderPlanText(plan: BuildPlan): string {
 export function renderPlanMarkdown(plan: BuildPlan): string {
   const rows = plan.layers.map((l, i) => {
     const big = largestFiles(l, 1)[0];
-    return `| ${i + 1} | \`${l.name}\` | ${l.files} | ${formatBytes(l.bytes)} | \`${shortDigest(l.cacheKey)}\` | ${big ? `\`/${big.path}\` (${formatBytes(big.size)})` : ''} |`;
+    return `| ${i + 1} | \`${l.name}\` | ${l.files} | ${formatBytes(l.bytes)} | ${l.cacheKey ? `\`${shortDigest(l.cacheKey)}\`` : 'after build'} | ${big ? `\`/${big.path}\` (${formatBytes(big.size)})` : ''} |`;
   });
   return [
     `### Image plan: \`${plan.name}\``,

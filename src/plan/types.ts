@@ -52,8 +52,11 @@ export interface LayerPlan {
   entries: PlanEntry[];
   files: number;
   bytes: number;
-  /** Derived from entries, their content digests, compression and mtime: equal keys, equal blobs. */
-  cacheKey: Digest;
+  /**
+   * Derived from entries, their content digests, compression and mtime: equal keys, equal blobs.
+   * Absent when the plan left hashing to the layer writer (see CompileOptions.hashLater).
+   */
+  cacheKey?: Digest;
 }
 
 export type BaseRef =

@@ -109,7 +109,7 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
 
 async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
   const started = Date.now();
-  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir }));
+  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true }));
   ctx.store = await ContentStore.open(opts.cacheDir);
   ctx.index = await LayerIndex.open(ctx.store);
   ctx.digester = ctx.planned.digests;
@@ -172,7 +172,8 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true }).run(ctx);
   await ctx.digester.save();
   const built = ctx.layers.filter((l) => !l.cached).length;
-  const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, ms: Date.now() - started };
+  const { filesHashed, bytesHashed } = ctx.digester;
+  const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, filesHashed, bytesHashed, ms: Date.now() - started };
   report(done);
   return { planned: ctx.planned, digest: ctx.assembled.digest, size: ctx.assembled.size, layers: ctx.layers, outputs: ctx.outputs, bases: ctx.bases ?? [], ms: done.ms };
 }

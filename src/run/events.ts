@@ -14,7 +14,7 @@ export type ApplyEvent =
   | { type: 'image'; digest: Digest; platform: string }
   | { type: 'output-done'; output: string; digest: Digest; ms: number }
   | { type: 'push-blob'; output: string; digest: Digest; action: 'skipped' | 'mounted' | 'uploaded'; size: number }
-  | { type: 'done'; digest: Digest; size: number; layersBuilt: number; layersCached: number; ms: number };
+  | { type: 'done'; digest: Digest; size: number; layersBuilt: number; layersCached: number; filesHashed: number; bytesHashed: number; ms: number };
 
 export type Reporter = (event: ApplyEvent) => void;
 

@@ -33,7 +33,7 @@ export interface LayerContext {
 export async function materializeLayer(ctx: LayerContext, i: number, onProgress?: (files: number, bytes: number) => void): Promise<LayerOutcome> {
   const layer: LayerPlan = ctx.plan.layers[i]!;
   const started = Date.now();
-  const hit = await ctx.index.get(layer.cacheKey);
+  const hit = layer.cacheKey ? await ctx.index.get(layer.cacheKey) : undefined;
   if (hit) {
     ctx.report({ type: 'layer-done', layer: layer.name, cached: true, digest: hit.digest, diffId: hit.diffId, size: hit.size, ms: Date.now() - started });
     return { name: layer.name, cached: true, record: hit };
@@ -49,6 +49,7 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
       ctx.report({ type: 'layer-progress', layer: layer.name, files, bytes });
     },
     known: (path, st) => ctx.digester.known?.(path, st),
+    remember: (path, hashed, hashedAtMs) => ctx.digester.remember?.(path, hashed, hashedAtMs),
     replan: () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]),
   });
   const { cacheKey, ...record } = built;

@@ -38,6 +38,8 @@ export interface FileDigester {
   digest(absPath: string, st: FileStat): Promise<Digest>;
   /** The digest without reading, when it is known for exactly this stat (the fast path of a no-op plan). */
   known?(absPath: string, st: FileStat): Digest | undefined;
+  /** Keep a digest the layer writer computed, read from `absPath` starting at `hashedAtMs`. */
+  remember?(absPath: string, h: HashedFile, hashedAtMs: number): void;
 }
 
 export interface HashedFile {
@@ -139,6 +141,11 @@ export class FileDigestCache implements FileDigester {
     return new FileDigestCache(file, tmpDir, ctx, flat, at, nowMs);
   }
 
+  /** No record at all: no build with this cache has read this context yet. */
+  get isEmpty(): boolean {
+    return this.at.size === 0;
+  }
+
   known(absPath: string, st: FileStat): Digest | undefined {
     const i = this.at.get(absPath);
     if (i === undefined) return undefined;
@@ -153,11 +160,19 @@ export class FileDigestCache implements FileDigester {
     if (known) return known;
     const hashedAtMs = this.nowMs();
     const h = await hashFileStable(absPath);
+    this.remember(absPath, h, hashedAtMs);
+    return h.digest;
+  }
+
+  /**
+   * Record a digest computed elsewhere (the layer writer hashes what it reads when the plan left
+   * hashing to it). `hashedAtMs` is the wall clock before the read began.
+   */
+  remember(absPath: string, h: HashedFile, hashedAtMs: number): void {
     this.filesHashed++;
     this.bytesHashed += h.size;
     this.#put(absPath, h, hashedAtMs);
     this.#dirty = true;
-    return h.digest;
   }
 
   #put(absPath: string, h: HashedFile, hashedAtMs: number): void {

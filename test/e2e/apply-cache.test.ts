@@ -1,10 +1,12 @@
 /**
- * The layer cache through the CLI's `--json` events: a second `apply` with nothing changed
- * reads no file contents (the `plan` event's filesHashed is 0) and builds no layer (every
- * `layer-done` is cached); changing one byte of one file rebuilds exactly the layer holding it,
- * while the other layers come from the cache with their digests unchanged.
+ * The layer cache through the CLI's `--json` events: the first `apply` of a context reads each
+ * file once (the layer writer hashes it; the planner reads nothing), a second with nothing
+ * changed reads no file contents (the `plan` event's filesHashed is 0) and builds no layer (every
+ * `layer-done` is cached); files with new timestamps but the same bytes (a fresh checkout) are
+ * hashed by the planner and every layer still comes from the cache; changing one byte of one file
+ * rebuilds exactly the layer holding it, while the other layers keep their digests.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyOk, eventsOf, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
@@ -31,7 +33,8 @@ describe('layer cache', () => {
     const cache = join(dir, 'cache');
 
     const first = await applyOk(spec, cache);
-    expect(eventsOf(first.events, 'plan')[0]).toMatchObject({ layers: 3, files: 60, filesHashed: 60 });
+    expect(eventsOf(first.events, 'plan')[0]).toMatchObject({ layers: 3, files: 60, filesHashed: 0 });
+    expect(eventsOf(first.events, 'done')[0]).toMatchObject({ filesHashed: 60, layersBuilt: 3 });
     expect(eventsOf(first.events, 'layer-done').every((e) => !e.cached)).toBe(true);
 
     const second = await applyOk(spec, cache);
@@ -41,9 +44,15 @@ describe('layer cache', () => {
     expect(secondLayers.every((e) => e.cached)).toBe(true);
     expect(eventsOf(second.events, 'layer-start')).toHaveLength(0);
     expect(second.digest).toBe(first.digest);
-    expect(layerDigests(second.events)).toEqual(
-      Object.fromEntries(Object.entries(layerDigests(first.events)).map(([k, v]) => [k, { ...v, cached: true }])),
-    );
+    const allCached = Object.fromEntries(Object.entries(layerDigests(first.events)).map(([k, v]) => [k, { ...v, cached: true }]));
+    expect(layerDigests(second.events)).toEqual(allCached);
+
+    const later = new Date(Date.now() + 60_000);
+    for (const f of Object.keys(files)) await utimes(join(dir, 'ctx', f), later, later);
+    const touched = await applyOk(spec, cache);
+    expect(eventsOf(touched.events, 'plan')[0]).toMatchObject({ files: 60, filesHashed: 60 });
+    expect(layerDigests(touched.events)).toEqual(allCached);
+    expect(touched.digest).toBe(first.digest);
 
     // One byte of lib/f7.txt: same size, so only its content can tell.
     const target = join(dir, 'ctx', 'lib', 'f7.txt');

@@ -158,7 +158,7 @@ describe('host paths that are never inputs', () => {
       writeFileSync(join(dir, p), 'x');
     }
     writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: all\n    copy: [{ from: ".", to: /c/, exclude: ["app", "image.yaml"] }]\noutput:\n  - oci: ./out/app\n  - docker-archive: ./app.tar\n`);
-    const p = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), [join(dir, 'cache')]);
+    const p = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), { ignore: [join(dir, 'cache')] });
     expect(p.layers[0]!.entries.map((e) => e.path)).toEqual(['c']);
   });
 });
