@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { digestOf, sha256, type Digest } from '../image/digest.js';
-import type { FileEntry, PlanEntry } from '../plan/types.js';
+import { UNHASHED, type FileEntry, type PlanEntry } from '../plan/types.js';
 import { fileStatOf, type FileStat, type HashedFile } from '../store/file-digests.js';
 import { readSmallSync, readStable, Scratch, SMALL_FILE_MAX, streamStable, type OpenFile } from './stable-read.js';
 import type { TarChunks } from './tar-chunks.js';
@@ -115,6 +115,12 @@ async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promis
 
 function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
   if (e.size === size && e.source.digest === digest) return e;
+  if (e.size === size && e.source.digest === UNHASHED) {
+    // A digest the plan left to the writer (CompileOptions.hashLater) is filled in where it
+    // stands: a copy of every entry of a cold build was a large share of its peak memory.
+    e.source.digest = digest;
+    return e;
+  }
   return { ...e, size, source: { ...e.source, digest } };
 }
 

@@ -17,7 +17,7 @@ import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
 import { lowerDirs, settleParents } from './parents.js';
 import { resolveCopy } from './resolve-copy.js';
-import type { BuildPlan, FileEntry, LayerPlan, PlanEntry } from './types.js';
+import { UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry } from './types.js';
 
 export type { FileDigester };
 
@@ -38,7 +38,7 @@ function toPlanEntry(c: Candidate, digester: FileDigester): PlanEntry {
   const { path, mode, uid, gid } = c;
   switch (c.kind) {
     case 'file':
-      return { path, mode, uid, gid, type: 'file', size: c.st.size, source: { kind: 'path', path: c.abs, digest: digester.known?.(c.abs, c.st) ?? UNKNOWN } };
+      return { path, mode, uid, gid, type: 'file', size: c.st.size, source: { kind: 'path', path: c.abs, digest: digester.known?.(c.abs, c.st) ?? UNHASHED } };
     case 'inline':
       return { path, mode, uid, gid, type: 'file', size: Buffer.byteLength(c.content), source: { kind: 'inline', content: c.content, digest: sha256(c.content) } };
     case 'symlink':
@@ -48,14 +48,12 @@ function toPlanEntry(c: Candidate, digester: FileDigester): PlanEntry {
   }
 }
 
-const UNKNOWN = '' as Digest;
-
 /** Read and hash the files whose digest the stat cache did not know (bounded parallelism). */
 async function digestFiles(candidates: readonly Candidate[], entries: PlanEntry[], digester: FileDigester): Promise<void> {
   const todo: number[] = [];
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    if (e.type === 'file' && e.source.digest === UNKNOWN) todo.push(i);
+    if (e.type === 'file' && e.source.digest === UNHASHED) todo.push(i);
   }
   if (todo.length === 0) return;
   await mapLimit(todo, 32, async (i) => {
@@ -99,7 +97,7 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
     if (e.type !== 'file') continue;
     files++;
     bytes += e.size;
-    if (e.source.digest === UNKNOWN) unhashed = true;
+    if (e.source.digest === UNHASHED) unhashed = true;
   }
   const layer: LayerPlan = { name, entries, files, bytes };
   if (!unhashed) layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);

@@ -16,6 +16,9 @@ interface EntryBase {
   gid: number;
 }
 
+/** The digest of a file whose content the plan left for the layer writer to hash (CompileOptions.hashLater). */
+export const UNHASHED = '' as Digest;
+
 /** Where a regular file's bytes come from. */
 export type FileSource =
   | { kind: 'path'; path: string; digest: Digest }
