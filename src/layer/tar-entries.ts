@@ -91,8 +91,8 @@ function emitWholeSync(tar: TarChunks, e: FileEntry, opts: EmitOptions, scratch:
   if (!r) return undefined;
   const body = r.bytes;
   writeFile(tar, e, opts.epoch, body);
-  const known = opts.known?.(path, fileStatOf(r.stat));
-  if (known !== undefined && known === e.source.digest && body.length === e.size) return e;
+  // A digest the plan has is kept when the stat cache vouches for the state just read.
+  if (e.source.digest !== UNHASHED && body.length === e.size && opts.known?.(path, fileStatOf(r.stat)) === e.source.digest) return e;
   const digest = sha256(body);
   opts.remember?.(path, { digest, size: body.length, stat: r.stat }, startedAt);
   return withContent(e, body.length, digest);
