@@ -7,7 +7,7 @@
  * the end and the caller must start over. A path that is gone or no longer a regular file is
  * reported as such, never silently skipped.
  */
-import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type BigIntStats } from 'node:fs';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgbuildError } from '../errors.js';
@@ -33,13 +33,13 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
  * file (git's term) is not read now: we wait until it is older and open it again.
  */
 const RACY_MS = 50;
-export function isRacy(st: BigIntStats, nowMs = Date.now()): boolean {
+export function isRacy(st: Pick<Stats, 'mtimeMs'>, nowMs = Date.now()): boolean {
   return racyForMs(st, nowMs) > 0;
 }
 
 /** How much longer `st` stays racy. mtime only: a hard link added by a store optimiser moves ctime, and is not a change. */
-function racyForMs(st: BigIntStats, nowMs = Date.now()): number {
-  const age = nowMs - Number(st.mtimeNs / 1_000_000n);
+function racyForMs(st: Pick<Stats, 'mtimeMs'>, nowMs = Date.now()): number {
+  const age = nowMs - st.mtimeMs;
   // A file stamped well in the future (clock skew, an unpacked archive) is old, not being written:
   // waiting would never end.
   return age < -FUTURE_SLACK_MS ? 0 : Math.max(0, RACY_MS - age);
@@ -49,8 +49,7 @@ const FUTURE_SLACK_MS = 1000;
 const openP = promisify(open);
 const closeP = promisify(close);
 const readP = promisify(read);
-const fstatBig = (fd: number) =>
-  new Promise<BigIntStats>((res, rej) => fstat(fd, { bigint: true }, (e, st) => (e ? rej(e) : res(st))));
+const fstatP = (fd: number) => new Promise<Stats>((res, rej) => fstat(fd, (e, st) => (e ? rej(e) : res(st))));
 
 export type ChangeReason = 'vanished' | 'type' | 'changed';
 
@@ -71,17 +70,21 @@ function changeMessage(path: string, reason: ChangeReason): string {
   return `${path} changed while being read`;
 }
 
-/** True when two fstats of one file show the same content (a link-count change alone is not a change). */
-export function sameContentStat(a: BigIntStats, b: BigIntStats): boolean {
-  if (a.size !== b.size || a.mtimeNs !== b.mtimeNs || a.ino !== b.ino || a.dev !== b.dev) return false;
-  return a.ctimeNs === b.ctimeNs || a.nlink !== b.nlink;
+/**
+ * True when two fstats of one file show the same content (a link-count change alone is not a
+ * change). Times are Node's double milliseconds (about 0.25 us resolution today): two states
+ * closer than that are also within the racy margin, which is waited out before any read.
+ */
+export function sameContentStat(a: Stats, b: Stats): boolean {
+  if (a.size !== b.size || a.mtimeMs !== b.mtimeMs || a.ino !== b.ino || a.dev !== b.dev) return false;
+  return a.ctimeMs === b.ctimeMs || a.nlink !== b.nlink;
 }
 
 /** An open regular file and its stat at open time. The caller must close it. */
 export interface OpenFile {
   path: string;
   fd: number;
-  stat: BigIntStats;
+  stat: Stats;
 }
 
 export async function openRegular(path: string): Promise<OpenFile> {
@@ -91,7 +94,7 @@ export async function openRegular(path: string): Promise<OpenFile> {
   } catch (e) {
     throw openError(path, e as NodeJS.ErrnoException);
   }
-  const stat = await fstatBig(fd).catch(async (e) => {
+  const stat = await fstatP(fd).catch(async (e) => {
     await closeP(fd);
     throw e;
   });
@@ -113,7 +116,7 @@ function openError(path: string, e: NodeJS.ErrnoException): Error {
 
 export const closeFile = (f: OpenFile) => closeP(f.fd).catch(() => undefined);
 
-export type StableRead = { kind: 'bytes'; bytes: Buffer; stat: BigIntStats } | { kind: 'open'; file: OpenFile };
+export type StableRead = { kind: 'bytes'; bytes: Buffer; stat: Stats } | { kind: 'open'; file: OpenFile };
 
 /**
  * Read `path` stably. Up to SMALL_FILE_MAX: its bytes, retried while it keeps changing, then a
@@ -129,7 +132,7 @@ export async function readStable(path: string): Promise<StableRead> {
       await sleep(Math.min(wait + 1, RACY_MS));
       continue;
     }
-    if (file.stat.size > BigInt(SMALL_FILE_MAX)) return { kind: 'open', file };
+    if (file.stat.size > SMALL_FILE_MAX) return { kind: 'open', file };
     const bytes = await readWhole(file).finally(() => closeFile(file));
     if (bytes) return { kind: 'bytes', bytes, stat: file.stat };
     if (attempt === READ_ATTEMPTS) throw keptChanging(path);
@@ -148,7 +151,7 @@ export function readSmallSync(
   path: string,
   maxSize: number,
   alloc: (n: number) => Buffer = Buffer.allocUnsafe,
-): { bytes: Buffer; stat: BigIntStats } | undefined {
+): { bytes: Buffer; stat: Stats } | undefined {
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
@@ -156,11 +159,11 @@ export function readSmallSync(
     throw openError(path, e as NodeJS.ErrnoException);
   }
   try {
-    const stat = fstatSync(fd, { bigint: true });
+    const stat = fstatSync(fd);
     if (!stat.isFile()) throw new FileChangedError(path, 'type');
     // Too large, or too fresh to trust (the async path waits it out).
-    if (stat.size > BigInt(maxSize) || isRacy(stat)) return undefined;
-    const size = Number(stat.size);
+    if (stat.size > maxSize || isRacy(stat)) return undefined;
+    const size = stat.size;
     const buf = alloc(size + 1);
     let got = 0;
     for (;;) {
@@ -168,7 +171,7 @@ export function readSmallSync(
       got += n;
       if (n === 0 || got >= size) break;
     }
-    if (got !== size || !sameContentStat(stat, fstatSync(fd, { bigint: true }))) return undefined;
+    if (got !== size || !sameContentStat(stat, fstatSync(fd))) return undefined;
     return { bytes: buf.subarray(0, size), stat };
   } finally {
     closeSync(fd);
@@ -196,7 +199,7 @@ const digestScratch = new Scratch();
  * Undefined when the file is larger than
  * SYNC_READ_MAX or changed during the read: the caller then takes readStable.
  */
-export function digestSmallSync(path: string): { digest: Digest; size: number; stat: BigIntStats } | undefined {
+export function digestSmallSync(path: string): { digest: Digest; size: number; stat: Stats } | undefined {
   const r = readSmallSync(path, SYNC_READ_MAX, digestScratch.alloc);
   return r && { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
 }
@@ -211,7 +214,7 @@ export function keptChanging(path: string): ImgbuildError {
 
 /** The file's bytes if they held still for the read, else undefined. */
 async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
-  const size = Number(file.stat.size);
+  const size = file.stat.size;
   // One spare byte: a read that fills it proves the file grew since the fstat.
   const buf = Buffer.allocUnsafe(size + 1);
   let got = 0;
@@ -221,7 +224,7 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
     // A short read at `size` is EOF on a regular file; growth after it shows in the fstat.
     if (bytesRead === 0 || got >= size) break;
   }
-  const after = await fstatBig(file.fd);
+  const after = await fstatP(file.fd);
   if (got !== size || !sameContentStat(file.stat, after)) return undefined;
   return buf.subarray(0, size);
 }
@@ -233,7 +236,7 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
  */
 export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
   try {
-    const size = Number(file.stat.size);
+    const size = file.stat.size;
     for (let pos = 0; pos < size; ) {
       const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size - pos));
       const { bytesRead } = await readP(file.fd, chunk, 0, chunk.length, pos);
@@ -241,7 +244,7 @@ export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => v
       pos += bytesRead;
       await onChunk(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
     }
-    if (!sameContentStat(file.stat, await fstatBig(file.fd))) throw new FileChangedError(file.path, 'changed');
+    if (!sameContentStat(file.stat, await fstatP(file.fd))) throw new FileChangedError(file.path, 'changed');
   } finally {
     await closeFile(file);
   }

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { digestOf, sha256, type Digest } from '../image/digest.js';
 import { UNHASHED, type FileEntry, type PlanEntry } from '../plan/types.js';
-import { fileStatOf, type FileStat, type HashedFile } from '../store/file-digests.js';
+import type { FileStat, HashedFile } from '../store/file-digests.js';
 import { readSmallSync, readStable, Scratch, SMALL_FILE_MAX, streamStable, type OpenFile } from './stable-read.js';
 import type { TarChunks } from './tar-chunks.js';
 import { encodeTarHeader } from './tar-format.js';
@@ -92,7 +92,7 @@ function emitWholeSync(tar: TarChunks, e: FileEntry, opts: EmitOptions, scratch:
   const body = r.bytes;
   writeFile(tar, e, opts.epoch, body);
   // A digest the plan has is kept when the stat cache vouches for the state just read.
-  if (e.source.digest !== UNHASHED && body.length === e.size && opts.known?.(path, fileStatOf(r.stat)) === e.source.digest) return e;
+  if (e.source.digest !== UNHASHED && body.length === e.size && opts.known?.(path, r.stat) === e.source.digest) return e;
   const digest = sha256(body);
   opts.remember?.(path, { digest, size: body.length, stat: r.stat }, startedAt);
   return withContent(e, body.length, digest);
@@ -107,7 +107,7 @@ async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promis
     writeFile(tar, e, opts.epoch, r.bytes);
     hashed = { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
   } else {
-    hashed = { digest: await streamFile(tar, e, r.file, opts.epoch), size: Number(r.file.stat.size), stat: r.file.stat };
+    hashed = { digest: await streamFile(tar, e, r.file, opts.epoch), size: r.file.stat.size, stat: r.file.stat };
   }
   opts.remember?.(path, hashed, startedAt);
   return withContent(e, hashed.size, hashed.digest);
@@ -126,7 +126,7 @@ function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
 
 /** A large file: header first (size from the open fstat), then the body with backpressure. */
 async function streamFile(tar: TarChunks, e: FileEntry, file: OpenFile, epoch: number): Promise<Digest> {
-  const size = Number(file.stat.size);
+  const size = file.stat.size;
   const hash = createHash('sha256');
   tar.write(encodeTarHeader(tarHeader(e, epoch, size)));
   await streamStable(file, async (chunk) => {

@@ -10,13 +10,12 @@
  * of them, and BigInt stats cost ~15 heap BigInts per file. `mtimeMs`/`ctimeMs` are doubles with
  * sub-microsecond resolution (~0.25 us at today's dates), far finer than the racy margin, so a
  * write after hashing, which moves ctime past the hashing time, is always seen. The file's own
- * fstat while it was hashed (BigInt, from stable-read) is converted with exactly the formula Node
- * uses for `Stats` (`msOfNs`), so the record compares equal to a later plain `lstat`.
+ * fstat while it was hashed (from stable-read) is the same kind of number, so the record
+ * compares equal to a later `lstat` of the same state.
  *
  * On disk (format 2) the records are one flat array, eight values per file, so loading parses
  * no per-file objects: [path, size, mtimeMs, ctimeMs, ino, dev, digest, hashedAtMs, path, ...].
  */
-import type { BigIntStats } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -46,7 +45,7 @@ export interface HashedFile {
   digest: Digest;
   size: number;
   /** The file's fstat while it was read: the state the digest belongs to. */
-  stat: BigIntStats;
+  stat: FileStat;
 }
 
 const LARGE_ATTEMPTS = 5;
@@ -61,7 +60,7 @@ export async function hashFileStable(absPath: string): Promise<HashedFile> {
     const hash = createHash('sha256');
     try {
       await streamStable(r.file, (chunk) => void hash.update(chunk));
-      return { digest: digestOf(hash), size: Number(r.file.stat.size), stat: r.file.stat };
+      return { digest: digestOf(hash), size: r.file.stat.size, stat: r.file.stat };
     } catch (e) {
       if (!(e instanceof FileChangedError && e.reason === 'changed')) throw e;
       if (attempt === LARGE_ATTEMPTS) throw keptChanging(absPath);
@@ -79,25 +78,6 @@ export class UncachedDigester implements FileDigester {
     this.bytesHashed += h.size;
     return h.digest;
   }
-}
-
-/**
- * Milliseconds as Node's `Stats` computes them from a timespec (`sec * 1e3 + nsec / 1e6`), from
- * BigInt nanoseconds: the same double, bit for bit, as the `mtimeMs`/`ctimeMs` of a plain stat.
- */
-export function msOfNs(ns: bigint): number {
-  let sec = ns / 1_000_000_000n;
-  let nsec = ns % 1_000_000_000n;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += 1_000_000_000n;
-  }
-  return Number(sec) * 1e3 + Number(nsec) / 1e6;
-}
-
-/** The plain-number stat of a BigInt stat, equal to what a plain `lstat` of the same state gives. */
-export function fileStatOf(st: BigIntStats): FileStat {
-  return { size: Number(st.size), mtimeMs: msOfNs(st.mtimeNs), ctimeMs: msOfNs(st.ctimeNs), ino: Number(st.ino), dev: Number(st.dev) };
 }
 
 const FORMAT_VERSION = 2;
@@ -176,7 +156,7 @@ export class FileDigestCache implements FileDigester {
   }
 
   #put(absPath: string, h: HashedFile, hashedAtMs: number): void {
-    const s = fileStatOf(h.stat);
+    const s = h.stat;
     let i = this.at.get(absPath);
     if (i === undefined) {
       i = this.flat.length;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, utimesSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, utimesSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -89,16 +89,16 @@ describe('compression', () => {
 });
 
 describe('stable reads', () => {
-  const stat = (o: Partial<Record<keyof BigIntStats, bigint>>) =>
-    ({ size: 10n, mtimeNs: 1n, ctimeNs: 1n, ino: 5n, dev: 1n, nlink: 1n, ...o }) as unknown as BigIntStats;
+  const stat = (o: Partial<Record<keyof Stats, number>>) =>
+    ({ size: 10, mtimeMs: 1.5, ctimeMs: 1.5, ino: 5, dev: 1, nlink: 1, ...o }) as unknown as Stats;
 
   it('a link-count change alone is not a content change; size, mtime, ctime are', () => {
     const a = stat({});
-    expect(sameContentStat(a, stat({ nlink: 2n, ctimeNs: 9n }))).toBe(true);
-    expect(sameContentStat(a, stat({ ctimeNs: 9n }))).toBe(false);
-    expect(sameContentStat(a, stat({ size: 11n }))).toBe(false);
-    expect(sameContentStat(a, stat({ mtimeNs: 2n }))).toBe(false);
-    expect(sameContentStat(a, stat({ ino: 6n }))).toBe(false);
+    expect(sameContentStat(a, stat({ nlink: 2, ctimeMs: 9 }))).toBe(true);
+    expect(sameContentStat(a, stat({ ctimeMs: 1.500001 }))).toBe(false);
+    expect(sameContentStat(a, stat({ size: 11 }))).toBe(false);
+    expect(sameContentStat(a, stat({ mtimeMs: 1.500001 }))).toBe(false);
+    expect(sameContentStat(a, stat({ ino: 6 }))).toBe(false);
   });
 
   it('reports a vanished path, a symlink, a directory and a FIFO as such, without hanging', async () => {
