@@ -16,7 +16,7 @@ import type { ContentStore } from '../store/content-store.js';
 import type { LayerRecord } from '../store/layer-index.js';
 import { createCompressor, layerMediaType } from './compress.js';
 import { FileChangedError } from './stable-read.js';
-import { TarChunks } from './tar-chunks.js';
+import { ChunkPool, TarChunks } from './tar-chunks.js';
 import { emitEntries, type EmitOptions } from './tar-entries.js';
 import { checkEpoch } from './tar-header.js';
 
@@ -67,11 +67,12 @@ function gaveUp(e: FileChangedError, layerName: string): ImgbuildError {
 }
 
 async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<BuiltLayer> {
-  const compressor = createCompressor(opts.compression);
+  const pool = new ChunkPool();
+  const compressor = createCompressor(opts.compression, { release: pool.give });
   const writer = opts.store.createWriter();
   const flow = pipeline(compressor, writer, { ...(opts.signal ? { signal: opts.signal } : {}) });
   flow.catch(() => undefined); // awaited below; a failure while files are still being written shows there too
-  const tar = new TarChunks(compressor);
+  const tar = new TarChunks(compressor, pool);
   let written: PlanEntry[];
   try {
     written = await emitEntries(tar, plan.entries, opts);

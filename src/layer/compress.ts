@@ -20,17 +20,22 @@ export function layerMediaType(c: Compression): string {
   return MediaType.ociLayer;
 }
 
-const FACTORIES: Record<CompressionAlgorithm, (level: number) => Transform> = {
-  gzip: (level) => {
+export interface CompressorOptions {
+  /** Given back input chunks the compressor no longer reads (gzip only; see ParallelGzip). */
+  release?: (chunk: Buffer) => void;
+}
+
+const FACTORIES: Record<CompressionAlgorithm, (level: number, opts: CompressorOptions) => Transform> = {
+  gzip: (level, opts) => {
     checkLevel('gzip', level, -1, 9);
-    return new ParallelGzip({ level });
+    return new ParallelGzip({ level, ...(opts.release ? { release: opts.release } : {}) });
   },
   zstd: createZstd,
   none: () => new PassThrough({ highWaterMark: 1 << 20 }),
 };
 
-export function createCompressor(c: Compression): Transform {
-  return FACTORIES[c.algorithm](c.level);
+export function createCompressor(c: Compression, opts: CompressorOptions = {}): Transform {
+  return FACTORIES[c.algorithm](c.level, opts);
 }
 
 function checkLevel(algorithm: string, level: number, min: number, max: number): void {

@@ -27,6 +27,12 @@ export interface ParallelGzipOptions {
   concurrency?: number;
   /** Tests only: a different block size gives different (still valid) bytes. */
   blockSize?: number;
+  /**
+   * Given back each input chunk that made up one whole block, once nothing reads it any more
+   * (its block is compressed and the next block has copied its dictionary), so the writer can
+   * fill it again instead of allocating. Chunks cut or joined into blocks are never given back.
+   */
+  release?: (chunk: Buffer) => void;
 }
 
 /** The gzip member header: no name, no timestamp, fixed OS. */
@@ -39,6 +45,10 @@ export function gzipHeader(level: number): Buffer {
 interface Block {
   out?: Buffer;
   done: boolean;
+  /** The input, while it is to be released: a whole chunk, and `release` given. */
+  input?: Buffer;
+  /** The next block has started (and so copied its dictionary from this one), or this is the last. */
+  followed: boolean;
 }
 
 export class ParallelGzip extends Transform {
@@ -51,6 +61,13 @@ export class ParallelGzip extends Transform {
   #dict: Buffer | undefined;
   /** Blocks started and not yet pushed, oldest first. */
   #blocks: Block[] = [];
+  /** The block started last: its input is the next block's dictionary. */
+  #previous: Block | undefined;
+  /** Whether the last `#take` handed out one input chunk whole. */
+  #tookWhole = false;
+  /** The first pending chunk is the rest of one whose start went into a block. */
+  #headCut = false;
+  readonly #release: ((chunk: Buffer) => void) | undefined;
   #waiting: (() => void) | undefined;
   /** The reader called _read and has not had a block started for it since. */
   #readerAsked = false;
@@ -62,6 +79,7 @@ export class ParallelGzip extends Transform {
     this.#level = opts.level;
     this.#blockSize = Math.max(DICT_SIZE, opts.blockSize ?? GZIP_BLOCK_SIZE);
     this.#maxInFlight = Math.max(1, opts.concurrency ?? Math.max(4, 2 * availableParallelism()));
+    this.#release = opts.release;
     this.push(gzipHeader(opts.level));
   }
 
@@ -99,9 +117,9 @@ export class ParallelGzip extends Transform {
    * tried: the same bytes, but more CPU in all and twice the peak RSS.)
    */
   #start(input: Buffer, last: boolean): void {
-    const block: Block = { done: false };
+    const block: Block = { done: false, followed: last };
+    if (this.#release && this.#tookWhole) block.input = input;
     this.#blocks.push(block);
-    // Output room for a typical block in one go: each refill is another thread-pool trip.
     // Output room for a typical block in one go: each refill is another thread-pool trip.
     const opts: zlib.ZlibOptions = { level: this.#level, chunkSize: Math.max(64 << 10, input.length >>> 2) };
     if (this.#dict) opts.dictionary = this.#dict;
@@ -111,9 +129,23 @@ export class ParallelGzip extends Transform {
       if (err) return void this.destroy(err);
       block.out = out;
       block.done = true;
+      this.#releaseIfUnused(block);
       this.#pushDone();
     });
+    // zlib copied the dictionary when the stream was made: the previous input is not read again.
     this.#dict = input.subarray(input.length - DICT_SIZE);
+    if (this.#previous) {
+      this.#previous.followed = true;
+      this.#releaseIfUnused(this.#previous);
+    }
+    this.#previous = block;
+  }
+
+  #releaseIfUnused(block: Block): void {
+    if (!block.input || !block.done || !block.followed) return;
+    const input = block.input;
+    block.input = undefined;
+    this.#release!(input);
   }
 
   /** Push finished blocks in order, then let a waiting writer go on. */
@@ -154,10 +186,11 @@ export class ParallelGzip extends Transform {
   #take(n: number): Buffer {
     const first = this.#pending[0];
     let out: Buffer;
+    this.#tookWhole = first !== undefined && first.length === n && !this.#headCut;
     if (first && first.length >= n) {
       out = first.subarray(0, n);
-      if (first.length === n) this.#pending.shift();
-      else this.#pending[0] = first.subarray(n);
+      if (first.length === n) this.#shift();
+      else this.#cutHead(first.subarray(n));
     } else {
       out = Buffer.allocUnsafe(n);
       for (let got = 0; got < n; ) {
@@ -165,11 +198,22 @@ export class ParallelGzip extends Transform {
         const use = Math.min(b.length, n - got);
         b.copy(out, got, 0, use);
         got += use;
-        if (use === b.length) this.#pending.shift();
-        else this.#pending[0] = b.subarray(use);
+        if (use === b.length) this.#shift();
+        else this.#cutHead(b.subarray(use));
       }
     }
     this.#pendingBytes -= n;
     return out;
+  }
+
+  #shift(): void {
+    this.#pending.shift();
+    this.#headCut = false;
+  }
+
+  /** The rest of the first pending chunk, after a block took its start. */
+  #cutHead(rest: Buffer): void {
+    this.#pending[0] = rest;
+    this.#headCut = true;
   }
 }

@@ -14,8 +14,30 @@ import { digestOf, type Digest } from '../image/digest.js';
 import { GZIP_BLOCK_SIZE } from './parallel-gzip.js';
 import { END_OF_ARCHIVE, paddingFor } from './tar-format.js';
 
+/**
+ * Chunk buffers given back by the compressor once it is done with them (ParallelGzip's
+ * `release`), so a layer of any size cycles through a handful of buffers instead of leaving one
+ * per megabyte for the GC: that garbage set the peak RSS of large layers.
+ */
+export class ChunkPool {
+  readonly #free: Buffer[] = [];
+
+  constructor(readonly chunkSize = GZIP_BLOCK_SIZE, private readonly max = 16) {}
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(this.chunkSize);
+  }
+
+  /** Only whole buffers of ours come back in; anything else is left to the GC. */
+  readonly give = (chunk: Buffer): void => {
+    if (chunk.byteOffset !== 0 || chunk.buffer.byteLength !== this.chunkSize || this.#free.length >= this.max) return;
+    this.#free.push(Buffer.from(chunk.buffer, 0, this.chunkSize));
+  };
+}
+
 export class TarChunks {
   readonly #out: Writable;
+  readonly #pool: ChunkPool;
   readonly #chunkSize: number;
   readonly #hash = createHash('sha256');
   #chunk: Buffer;
@@ -24,10 +46,11 @@ export class TarChunks {
   /** Bytes of tar written so far. */
   size = 0;
 
-  constructor(out: Writable, chunkSize = GZIP_BLOCK_SIZE) {
+  constructor(out: Writable, pool = new ChunkPool()) {
     this.#out = out;
-    this.#chunkSize = chunkSize;
-    this.#chunk = Buffer.allocUnsafe(chunkSize);
+    this.#pool = pool;
+    this.#chunkSize = pool.chunkSize;
+    this.#chunk = pool.take();
   }
 
   write(bytes: Buffer): void {
@@ -81,8 +104,8 @@ export class TarChunks {
     this.#hash.update(chunk);
     this.size += chunk.length;
     if (!this.#out.write(chunk)) this.#full = true;
-    // The compressor keeps the chunk until it is compressed: the next one is a new buffer.
-    this.#chunk = Buffer.allocUnsafe(this.#chunkSize);
+    // The compressor keeps the chunk until it is compressed (and may give it back to the pool).
+    this.#chunk = this.#pool.take();
     this.#used = 0;
   }
 }

@@ -81,6 +81,25 @@ describe('ParallelGzip', () => {
     expect(id(zlib.gunzipSync(await gz(chunks(data, [50_000]), { level })))).toBe(id(data));
   });
 
+  it('gives back whole input chunks only once nothing reads them (a scribbled-over chunk changes no byte)', async () => {
+    const reference = await gz([data], { level: 6, concurrency: 1 });
+    for (const concurrency of [1, 2, 4]) {
+      const released: Buffer[] = [];
+      const scribble = (chunk: Buffer) => {
+        released.push(chunk);
+        chunk.fill(0xaa); // what a writer refilling it would do
+      };
+      // Whole blocks (copies, as the layer writer's own buffers), then a cut one and a joined one.
+      const parts = chunks(data, [GZIP_BLOCK_SIZE]).map((c) => Buffer.from(c));
+      const whole = parts.slice(0, 3);
+      const rest = Buffer.concat(parts.slice(3));
+      const mixed = [...whole, ...chunks(rest, [GZIP_BLOCK_SIZE + 1000, 5000])];
+      const out = await gz(mixed, { level: 6, concurrency, release: scribble });
+      expect(id(out)).toBe(id(reference));
+      expect(released).toHaveLength(3);
+    }
+  });
+
   it('keeps a bounded number of blocks in flight against a slow reader', async () => {
     const blockSize = 128 << 10;
     const big = sample(40 * blockSize, 'slow');
