@@ -132,6 +132,11 @@ async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
   for (const p of plan.platforms) report({ type: 'image', digest: ctx.assembled.digest, platform: formatPlatform(p) });
 }
 
+function planTitle({ plan, filesHashed }: PlannedSpec): string {
+  const hashLater = plan.layers.some((l) => l.cacheKey === undefined);
+  return `plan: ${plan.layers.length} layers, ${hashLater ? 'files hashed as they are written (first build of this context)' : `${filesHashed} files read`}`;
+}
+
 /** The phases, in order; layers and outputs fan out into parallel subtasks. */
 function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {
   const jobs = Math.max(1, opts.jobs ?? availableParallelism());
@@ -141,7 +146,7 @@ function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): L
       title: `plan ${file}`,
       task: async (_, task) => {
         await planTask(ctx, file, opts, report);
-        task.title = `plan: ${ctx.planned.plan.layers.length} layers, ${ctx.planned.filesHashed} files read`;
+        task.title = planTitle(ctx.planned);
       },
     },
     {
