@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lstatSync, mkdtempSync, rmSync, writeFileSync, readFileSync, linkSync, unlinkSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync, readFileSync, linkSync, unlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/image/digest.js';
@@ -114,34 +114,48 @@ describe('the stat cache file', () => {
     return join(root, 'stat', readdirSync(join(root, 'stat'))[0]!);
   };
 
-  it('drops a malformed record and keeps the others', async () => {
+  it('reads back every record it saved: a second open hashes nothing', async () => {
+    const files = makeFiles(3);
+    const first = await FileDigestCache.open(root, ctx, later);
+    for (const p of files) await first.digest(p, st(p));
+    await first.save();
+    expect(readFileSync(await statFile()).subarray(0, 8).toString('latin1')).toBe('imgbstat');
+    const again = await FileDigestCache.open(root, ctx, later);
+    for (const p of files) expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(again.filesHashed).toBe(0);
+  });
+
+  it.each([
+    ['cut short', (b: Buffer) => b.subarray(0, b.length - 1)],
+    ['grown', (b: Buffer) => Buffer.concat([b, Buffer.from([0])])],
+    ['of another version', (b: Buffer) => (b.writeUInt32LE(99, 8), b)],
+    ['not ours', () => Buffer.from('{"v":2}')],
+  ])('treats a cache file %s as empty, never as an error', async (_what, damage) => {
     const files = makeFiles(3);
     const first = await FileDigestCache.open(root, ctx, later);
     for (const p of files) await first.digest(p, st(p));
     await first.save();
     const file = await statFile();
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { v: number; files: unknown[] };
-    expect(doc.v).toBe(2);
-    expect(doc.files).toHaveLength(3 * 8);
-    doc.files[8 + 6] = 'sha256:not-a-digest';
-    writeFileSync(file, JSON.stringify(doc));
+    writeFileSync(file, damage(readFileSync(file)));
     const again = await FileDigestCache.open(root, ctx, later);
+    expect(again.isEmpty).toBe(true);
     for (const p of files) expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
-    expect(again.filesHashed).toBe(1);
+    expect(again.filesHashed).toBe(3);
   });
 
-  it('ignores a cache file of the previous format (BigInt strings per record)', async () => {
+  it('leaves the previous format (JSON) unread, and removes it on save', async () => {
     const [p] = makeFiles(1) as [string];
     const first = await FileDigestCache.open(root, ctx, later);
     await first.digest(p, st(p));
     await first.save();
-    const file = await statFile();
-    const big = lstatSync(p, { bigint: true });
-    const rec = { size: String(big.size), mtimeNs: String(big.mtimeNs), ctimeNs: String(big.ctimeNs), ino: String(big.ino), dev: String(big.dev), digest: sha256('stale'), hashedAtNs: String(BigInt(Date.now() + 1000) * 1_000_000n) };
-    writeFileSync(file, JSON.stringify({ v: 1, context: ctx, files: { [p]: rec } }));
+    const legacy = (await statFile()).replace(/\.stat$/, '.json');
+    rmSync(await statFile());
+    writeFileSync(legacy, JSON.stringify({ v: 2, context: ctx, files: [p, 1, 2, 3, 4, 5, sha256('stale'), 6] }));
     const again = await FileDigestCache.open(root, ctx, later);
+    expect(again.isEmpty).toBe(true);
     expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
-    expect(again.filesHashed).toBe(1);
+    await again.save();
+    expect(existsSync(legacy)).toBe(false);
   });
 });
 

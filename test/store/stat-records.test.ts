@@ -1,0 +1,34 @@
+/** The stat cache's on-disk columns: a round trip keeps every value exact, and nothing else decodes. */
+import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../src/image/digest.js';
+import { StatRecords } from '../../src/store/stat-records.js';
+
+const stat = (i: number) => ({ size: i * 1000 + 1, mtimeMs: 1_700_000_000_123.4567 + i, ctimeMs: 1_700_000_000_987.0001 + i, ino: 2 ** 40 + i, dev: 64769 });
+
+describe('stat records', () => {
+  it('round-trip exactly, past the initial capacity, with non-ASCII paths', () => {
+    const r = StatRecords.empty();
+    const n = 200;
+    for (let i = 0; i < n; i++) r.set(i, `/ctx/dir-${i}/fïle-${i}.js`, stat(i), sha256(`content ${i}`), 1_700_000_001_000 + i);
+    r.set(7, '/ctx/dir-7/fïle-7.js', stat(70), sha256('changed'), 5);
+    const back = StatRecords.decode(r.encode('/ctx'), '/ctx')!;
+    expect(back.count).toBe(n);
+    for (let i = 0; i < n; i++) {
+      const want = i === 7 ? stat(70) : stat(i);
+      expect(back.path(i)).toBe(`/ctx/dir-${i}/fïle-${i}.js`);
+      expect(back.matches(i, want)).toBe(true);
+      expect(back.matches(i, { ...want, mtimeMs: want.mtimeMs + 0.001 })).toBe(false);
+      expect(back.digest(i)).toBe(i === 7 ? sha256('changed') : sha256(`content ${i}`));
+      expect(back.hashedAtMs(i)).toBe(i === 7 ? 5 : 1_700_000_001_000 + i);
+      expect(back.ctimeMs(i)).toBe(want.ctimeMs);
+    }
+  });
+
+  it('decode only a file made for the same context', () => {
+    const r = StatRecords.empty();
+    r.set(0, '/a/f', stat(0), sha256('x'), 1);
+    expect(StatRecords.decode(r.encode('/a'), '/b')).toBeUndefined();
+    expect(StatRecords.decode(StatRecords.empty().encode('/a'), '/a')!.count).toBe(0);
+    expect(StatRecords.decode(Buffer.alloc(0), '/a')).toBeUndefined();
+  });
+});
