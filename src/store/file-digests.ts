@@ -16,7 +16,7 @@
  * On disk (format 3, stat-records.ts) the records are columns of raw numbers, digests and
  * paths, so loading and saving 20,000 of them costs a few milliseconds.
  */
-import { mkdir, readFile, unlink } from 'node:fs/promises';
+import { access, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
@@ -99,6 +99,8 @@ export class FileDigestCache implements FileDigester {
     /** Path -> index of its record. */
     private readonly at: Map<string, number>,
     private readonly nowMs: () => number,
+    /** No stat cache file for this context existed, in any format (see `isNew`). */
+    private readonly neverSaved: boolean,
   ) {}
 
   /** `nowMs` (wall clock in ms) is replaceable so tests can place hashing inside or outside the racy margin. */
@@ -109,15 +111,21 @@ export class FileDigestCache implements FileDigester {
     await mkdir(dir, { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     const file = join(dir, `${digestHex(sha256(ctx))}.stat`);
-    const records = await loadRecords(file, ctx);
+    const saved = await readFile(file).catch(() => undefined);
+    // A file of no use still says the context was built here (a format-2 file, a damaged one).
+    const records = (saved && StatRecords.decode(saved, ctx)) ?? StatRecords.empty();
+    const neverSaved = saved === undefined && !(await exists(legacyFile(file)));
     const at = new Map<string, number>();
     for (let i = 0; i < records.count; i++) at.set(records.path(i), i);
-    return new FileDigestCache(file, tmpDir, ctx, records, at, nowMs);
+    return new FileDigestCache(file, tmpDir, ctx, records, at, nowMs, neverSaved);
   }
 
-  /** No record at all: no build with this cache has read this context yet. */
-  get isEmpty(): boolean {
-    return this.at.size === 0;
+  /**
+   * No build with this cache has read this context: nothing saved for it, in any format. Then no
+   * cached layer can be expected to match, and hashing can be left to the layer writer.
+   */
+  get isNew(): boolean {
+    return this.neverSaved && this.at.size === 0;
   }
 
   known(absPath: string, st: FileStat): Digest | undefined {
@@ -162,8 +170,7 @@ export class FileDigestCache implements FileDigester {
     if (!this.#dirty) return;
     await writeFileAtomic(this.tmpDir, this.file, this.records.encode(this.contextDir));
     this.#dirty = false;
-    // Format 2 kept the same records as JSON next to it.
-    await unlink(this.file.replace(/\.stat$/, '.json')).catch(() => undefined);
+    await unlink(legacyFile(this.file)).catch(() => undefined);
   }
 }
 
@@ -173,8 +180,7 @@ function isRacy(ctimeMs: number, hashedAtMs: number): boolean {
   return ctimeMs >= hashedAtMs - slack;
 }
 
-/** Anything unreadable or from another format is an empty cache, never an error. */
-async function loadRecords(file: string, ctx: string): Promise<StatRecords> {
-  const buf = await readFile(file).catch(() => undefined);
-  return (buf && StatRecords.decode(buf, ctx)) ?? StatRecords.empty();
-}
+/** Where format 2 kept the same records, as JSON. */
+const legacyFile = (file: string) => file.replace(/\.stat$/, '.json');
+
+const exists = (path: string) => access(path).then(() => true, () => false);

@@ -117,6 +117,7 @@ describe('the stat cache file', () => {
   it('reads back every record it saved: a second open hashes nothing', async () => {
     const files = makeFiles(3);
     const first = await FileDigestCache.open(root, ctx, later);
+    expect(first.isNew).toBe(true);
     for (const p of files) await first.digest(p, st(p));
     await first.save();
     expect(readFileSync(await statFile()).subarray(0, 8).toString('latin1')).toBe('imgbstat');
@@ -138,7 +139,7 @@ describe('the stat cache file', () => {
     const file = await statFile();
     writeFileSync(file, damage(readFileSync(file)));
     const again = await FileDigestCache.open(root, ctx, later);
-    expect(again.isEmpty).toBe(true);
+    expect(again.isNew).toBe(false);
     for (const p of files) expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
     expect(again.filesHashed).toBe(3);
   });
@@ -152,7 +153,7 @@ describe('the stat cache file', () => {
     rmSync(await statFile());
     writeFileSync(legacy, JSON.stringify({ v: 2, context: ctx, files: [p, 1, 2, 3, 4, 5, sha256('stale'), 6] }));
     const again = await FileDigestCache.open(root, ctx, later);
-    expect(again.isEmpty).toBe(true);
+    expect(again.isNew).toBe(false);
     expect(await again.digest(p, st(p))).toBe(sha256(readFileSync(p)));
     await again.save();
     expect(existsSync(legacy)).toBe(false);
