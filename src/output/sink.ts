@@ -8,7 +8,6 @@ import { unsupported } from '../errors.js';
 import type { OutputTarget } from '../plan/types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Image } from '../image/types.js';
-import { writeDockerArchive } from './docker-archive.js';
 import { writeOciLayout } from './oci-layout.js';
 import { repoTag, type WriteResult, type WriteTarget } from './target.js';
 
@@ -44,6 +43,8 @@ export function sinkFor(target: OutputTarget, opts: SinkOptions = {}): ImageSink
 async function writeArchive(path: string, target: WriteTarget, tags: string[], name?: string): Promise<WriteResult> {
   const image = await singleImage(target, path);
   const repoTags = [...new Set(tags.map((t) => repoTag(t, name)).filter((t): t is string => t !== undefined))];
+  // Loaded only by builds that write an archive: it brings a tar library the OCI layout does not need.
+  const { writeDockerArchive } = await import('./docker-archive.js');
   return writeDockerArchive(path, image, repoTags);
 }
 

@@ -15,7 +15,6 @@ import type { Vars } from '../spec/interpolate.js';
 import { ContentStore } from '../store/content-store.js';
 import type { FileDigestCache } from '../store/file-digests.js';
 import { LayerIndex } from '../store/layer-index.js';
-import { resolveBases } from '../lock/bases.js';
 import type { ApplyEvent, Reporter } from './events.js';
 import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
@@ -122,6 +121,8 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
 async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {
   const { plan } = ctx.planned;
   const req = { specFile: plan.specFile, base: plan.base, platforms: plan.platforms, store: ctx.store, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) };
+  // Loaded only when there is a base (or a lock) to resolve: it brings the registry client.
+  const { resolveBases } = await import('../lock/bases.js');
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
 }

@@ -6,7 +6,7 @@
 import type { OutputTarget } from '../plan/types.js';
 import { sinkFor, type ImageSink } from '../output/sink.js';
 import { formatBytes } from '../plan/render.js';
-import { pushImage, type PushEvent } from '../registry/push.js';
+import type { PushEvent } from '../registry/push.js';
 import { parseRef } from '../registry/reference.js';
 import type { Reporter } from './events.js';
 
@@ -42,6 +42,8 @@ function registrySink(ref: string, opts: OutputOptions): ImageSink {
     describe: () => output,
     write: async (source, tags) => {
       const tally = pushTally(opts.onStatus);
+      // The registry client is loaded only by builds that push (it is a fifth of the engine).
+      const { pushImage } = await import('../registry/push.js');
       const r = await pushImage(target, 'image' in source ? source.image : source, tags, {
         ...(opts.insecure ? { insecure: opts.insecure } : {}),
         mountFrom: opts.mountFrom?.(target.registry) ?? [],

@@ -56,14 +56,15 @@ function errorEvent(e: unknown): Record<string, unknown> {
   return e instanceof SpecError ? { ...base, diagnostics: e.diagnostics } : base;
 }
 
-// The engine is loaded only when a build runs, so `--help` and `validate` start quickly.
+// The engine is loaded only when a build runs, so `--help` and `validate` start quickly (and the
+// watcher only for --watch).
 const engine = async () => {
-  const [run, events, watch, render] = await Promise.all([import('../../run/apply.js'), import('../../run/events.js'), import('../../watch/watch.js'), import('../../plan/render.js')]);
-  return { apply: run.apply, ndjson: () => events.ndjsonReporter(), watchApply: watch.watchApply, formatBytes: render.formatBytes };
+  const [run, events, render] = await Promise.all([import('../../run/apply.js'), import('../../run/events.js'), import('../../plan/render.js')]);
+  return { apply: run.apply, ndjson: () => events.ndjsonReporter(), formatBytes: render.formatBytes };
 };
 
 async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
-  const { watchApply, ndjson, formatBytes } = await engine();
+  const [{ ndjson, formatBytes }, { watchApply }] = await Promise.all([engine(), import('../../watch/watch.js')]);
   const handle = await watchApply(file, {
     ...applyOptions(flags, ndjson),
     onRebuild: (line) => {
