@@ -2,7 +2,7 @@
  * Watch mode for real: a watcher on a copy of the bundled example, files changed on disk, and
  * the OCI layout checked after each rebuild (umoci unpacks it and shows the new content).
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -64,6 +64,30 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(after[1]).not.toBe(before[1]);
     const rootfs = await umociUnpack(join(dir, 'out/hello'), 'latest', join(dir, 'bundle'));
     expect(readFileSync(join(rootfs, 'app/src/greeting.js'), 'utf8')).toContain('changed');
+  });
+
+  it('sees files added, removed and changed anywhere below a watched directory, new directories too', async () => {
+    const { dir, spec } = exampleCopy();
+    const w = await startWatch(spec, join(dir, '.cache'));
+    handle = w.handle;
+    const step = async (change: () => void) => {
+      const rebuilt = w.next();
+      change();
+      const line = await rebuilt;
+      expect(line.kind).toBe('rebuilt');
+      await settle(150); // let the watch of a new directory be set up before the next step
+    };
+    await step(() => writeFileSync(join(dir, 'example/public/extra.css'), 'p { margin: 0 }\n'));
+    await step(() => rmSync(join(dir, 'example/public/style.css')));
+    await step(() => {
+      mkdirSync(join(dir, 'example/src/util/deep'), { recursive: true });
+      writeFileSync(join(dir, 'example/src/util/deep/pad.js'), 'export const pad = 1;\n');
+    });
+    await step(() => writeFileSync(join(dir, 'example/src/util/deep/pad.js'), 'export const pad = 2;\n'));
+    const rootfs = await umociUnpack(join(dir, 'out/hello'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'app/public/extra.css'), 'utf8')).toContain('margin');
+    expect(existsSync(join(rootfs, 'app/public/style.css'))).toBe(false);
+    expect(readFileSync(join(rootfs, 'app/src/util/deep/pad.js'), 'utf8')).toContain('pad = 2');
   });
 
   it('turns 2,000 files written at once into one or two rebuilds', async () => {
