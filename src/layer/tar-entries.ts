@@ -70,10 +70,11 @@ export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[],
   return written;
 }
 
+/** Inline content: the plan's digest is already that of these bytes. */
 function emitInline(tar: TarChunks, e: FileEntry, epoch: number): FileEntry {
   const body = Buffer.from((e.source as { content: string }).content, 'utf8');
   writeFile(tar, e, epoch, body);
-  return withContent(e, body.length, sha256(body));
+  return withContent(e, body.length, e.source.digest);
 }
 
 function writeFile(tar: TarChunks, e: FileEntry, epoch: number, body: Buffer): void {
