@@ -43,7 +43,11 @@ export function paddingFor(size: number): number {
   return rest === 0 ? 0 : TAR_BLOCK - rest;
 }
 
-/** The header block(s) for `h`: 512 bytes, or a PAX header, its records and then 512 bytes. */
+/**
+ * The header block(s) for `h`: 512 bytes, or a PAX header, its records and then 512 bytes. The
+ * result is valid until the next call (one block is reused: a buffer per entry was garbage that
+ * grew the heap with the number of files); copy it to keep it.
+ */
 export function encodeTarHeader(h: TarHeader): Buffer {
   if (!h.pax) {
     const plain = ustar(h);
@@ -52,13 +56,15 @@ export function encodeTarHeader(h: TarHeader): Buffer {
   return withPax(h);
 }
 
+const block = Buffer.alloc(TAR_BLOCK);
+
 function withPax(h: TarHeader): Buffer {
   let records = record('path', h.name);
   if (h.linkname) records += record('linkpath', h.linkname);
   for (const [key, value] of Object.entries(h.pax ?? {})) records += record(key, value);
   const body = Buffer.from(records, 'utf8');
   const common = { ...h, name: 'PaxHeader', ...(h.linkname ? { linkname: 'PaxHeader' } : {}) };
-  const paxHeader = ustar({ ...common, size: body.length }, 'pax-header')!;
+  const paxHeader = Buffer.from(ustar({ ...common, size: body.length }, 'pax-header')!);
   const own = ustar(common)!;
   return Buffer.concat([paxHeader, body, Buffer.alloc(paddingFor(body.length)), own]);
 }
@@ -77,7 +83,7 @@ function ustar(h: TarHeader, type: TarType | 'pax-header' = h.type): Buffer | un
   const split = splitName(h.name);
   if (!split) return undefined;
   if (h.linkname && Buffer.byteLength(h.linkname) > 100) return undefined;
-  const buf = Buffer.alloc(TAR_BLOCK);
+  const buf = block.fill(0);
   buf.write(split.name, 0, 'latin1');
   buf.write(octal(h.mode & PERMISSIONS, 6), 100, 'latin1');
   buf.write(octal(h.uid, 6), 108, 'latin1');
