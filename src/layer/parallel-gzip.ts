@@ -42,6 +42,12 @@ export function gzipHeader(level: number): Buffer {
   return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, OS_UNIX]);
 }
 
+/** Input for one block; `whole` when it is exactly one chunk as written (never cut or joined). */
+interface Taken {
+  input: Buffer;
+  whole: boolean;
+}
+
 interface Block {
   out?: Buffer;
   done: boolean;
@@ -63,8 +69,6 @@ export class ParallelGzip extends Transform {
   #blocks: Block[] = [];
   /** The block started last: its input is the next block's dictionary. */
   #previous: Block | undefined;
-  /** Whether the last `#take` handed out one input chunk whole. */
-  #tookWhole = false;
   /** The first pending chunk is the rest of one whose start went into a block. */
   #headCut = false;
   readonly #release: ((chunk: Buffer) => void) | undefined;
@@ -116,9 +120,9 @@ export class ParallelGzip extends Transform {
    * Deflate one block on the libuv thread pool. (Worker threads running deflateRawSync were
    * tried: the same bytes, but more CPU in all and twice the peak RSS.)
    */
-  #start(input: Buffer, last: boolean): void {
+  #start({ input, whole }: Taken, last: boolean): void {
     const block: Block = { done: false, followed: last };
-    if (this.#release && this.#tookWhole) block.input = input;
+    if (this.#release && whole) block.input = input;
     this.#blocks.push(block);
     // Output room for a typical block in one go: each refill is another thread-pool trip.
     const opts: zlib.ZlibOptions = { level: this.#level, chunkSize: Math.max(64 << 10, input.length >>> 2) };
@@ -183,10 +187,10 @@ export class ParallelGzip extends Transform {
   }
 
   /** Exactly `n` bytes from the front of the pending input. */
-  #take(n: number): Buffer {
+  #take(n: number): Taken {
     const first = this.#pending[0];
     let out: Buffer;
-    this.#tookWhole = first !== undefined && first.length === n && !this.#headCut;
+    const whole = first !== undefined && first.length === n && !this.#headCut;
     if (first && first.length >= n) {
       out = first.subarray(0, n);
       if (first.length === n) this.#shift();
@@ -203,7 +207,7 @@ export class ParallelGzip extends Transform {
       }
     }
     this.#pendingBytes -= n;
-    return out;
+    return { input: out, whole };
   }
 
   #shift(): void {
