@@ -13,14 +13,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgbuildError } from '../errors.js';
 import { sha256, type Digest } from '../image/digest.js';
 
-/** Files up to this size are read into memory whole; larger ones are streamed. */
-export const SMALL_FILE_MAX = 8 * 1024 * 1024;
 /**
- * Files up to this size are first read synchronously (readSmallSync, digestSmallSync): for
- * page-cached small files a thread-pool round trip per syscall (open, fstat, read, fstat,
- * close) costs several times the read itself.
+ * Files up to this size are read into memory whole, first synchronously (readSmallSync,
+ * digestSmallSync: for page-cached files a thread-pool round trip per syscall costs several
+ * times the read itself); larger ones are streamed.
  */
-export const SYNC_READ_MAX = 1 << 20;
+export const SMALL_FILE_MAX = 8 * 1024 * 1024;
 const READ_ATTEMPTS = 5;
 const STREAM_CHUNK = 1 << 20;
 // O_NONBLOCK: a path swapped for a FIFO must not hang the open; it is a no-op on regular files.
@@ -196,11 +194,11 @@ const digestScratch = new Scratch();
 
 /**
  * The sha256 of a small file read stably in one synchronous step, through one reused buffer.
- * Undefined when the file is larger than
- * SYNC_READ_MAX or changed during the read: the caller then takes readStable.
+ * Undefined when the file is larger than SMALL_FILE_MAX, too fresh to trust, or changed during
+ * the read: the caller then takes readStable.
  */
 export function digestSmallSync(path: string): { digest: Digest; size: number; stat: Stats } | undefined {
-  const r = readSmallSync(path, SYNC_READ_MAX, digestScratch.alloc);
+  const r = readSmallSync(path, SMALL_FILE_MAX, digestScratch.alloc);
   return r && { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
 }
 
