@@ -116,7 +116,7 @@ const isTarget = (s: State, path: string) => s.targets.has(path);
  */
 function changedPath(s: State, watched: string | undefined, name: string | null): string | undefined {
   if (watched === undefined) return undefined;
-  if (!name || isTarget(s, watched) && basename(watched) === name) return watched;
+  if (!name || (isTarget(s, watched) && basename(watched) === name)) return watched;
   return join(watched, name);
 }
 

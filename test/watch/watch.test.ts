@@ -4,7 +4,7 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { umociUnpack } from '../helpers/oci-tools.js';
 import { missingTools } from '../helpers/tools.js';
@@ -48,10 +48,16 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
   let handle: WatchHandle | undefined;
   afterEach(async () => handle?.stop());
 
+  /** Watch `spec` (stopped after the test), with the cache beside it. */
+  const watching = async (spec: string) => {
+    const w = await startWatch(spec, join(dirname(spec), '.cache'));
+    handle = w.handle;
+    return w;
+  };
+
   it('rebuilds only the layer whose file changed, and the output shows the new content', async () => {
     const { dir, spec } = exampleCopy();
-    const w = await startWatch(spec, join(dir, '.cache'));
-    handle = w.handle;
+    const w = await watching(spec);
     const before = await layerDigests(join(dir, 'out/hello'), w.handle.first.digest);
     const rebuilt = w.next();
     writeFileSync(join(dir, 'example/src/greeting.js'), 'export const greeting = () => "changed";\n');
@@ -68,8 +74,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
 
   it('sees files added, removed and changed anywhere below a watched directory, new directories too', async () => {
     const { dir, spec } = exampleCopy();
-    const w = await startWatch(spec, join(dir, '.cache'));
-    handle = w.handle;
+    const w = await watching(spec);
     const step = async (change: () => void) => {
       const rebuilt = w.next();
       change();
@@ -97,8 +102,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
 
   it('turns 2,000 files written at once into one or two rebuilds', async () => {
     const { dir, spec } = exampleCopy();
-    const w = await startWatch(spec, join(dir, '.cache'));
-    handle = w.handle;
+    const w = await watching(spec);
     for (let i = 0; i < 2000; i++) writeFileSync(join(dir, `example/public/page${i}.html`), `<p>${i}</p>`);
     await w.next();
     await settle(2500);
@@ -112,8 +116,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
 
   it('reports a broken spec with its position, keeps the last image, and rebuilds once fixed', async () => {
     const { dir, spec } = exampleCopy();
-    const w = await startWatch(spec, join(dir, '.cache'));
-    handle = w.handle;
+    const w = await watching(spec);
     const good = readFileSync(spec, 'utf8');
     const failed = w.next();
     writeFileSync(spec, good.replace('entrypoint:', 'entrypiont:'));
@@ -133,8 +136,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-self-'));
     writeFileSync(join(dir, 'a.txt'), 'a');
     writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/self\nlayers:\n  - name: all\n    copy: [{ from: ".", to: /app/ }]\noutput:\n  - oci: ./out/self\n  - docker-archive: ./self.tar\n');
-    const w = await startWatch(join(dir, 'image.yaml'), join(dir, '.cache'));
-    handle = w.handle;
+    const w = await watching(join(dir, 'image.yaml'));
     const rebuilt = w.next();
     writeFileSync(join(dir, 'a.txt'), 'b');
     expect((await rebuilt).kind).toBe('rebuilt');
