@@ -3,7 +3,6 @@
  * funnels through exit-codes.ts, so exit codes and messages are decided in one place.
  */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { ExitCode, describeError, exitCodeOf } from './exit-codes.js';
 import { registerApply } from './commands/apply.js';
 import { registerInit } from './commands/init.js';
@@ -13,13 +12,12 @@ import { registerLogin } from './commands/login.js';
 import { registerPlan } from './commands/plan.js';
 import { registerSchema } from './commands/schema.js';
 import { registerValidate } from './commands/validate.js';
-
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+import { packageVersion } from '../package-files.js';
 
 function buildProgram(): Command {
   const program = new Command('imgbuild')
     .description('Build reproducible OCI container images from a declarative YAML spec: no daemon, no root, nothing run inside the image.')
-    .version(version)
+    .version(packageVersion())
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerValidate(program);

@@ -4,10 +4,11 @@
  * builder out of the CLI's start-up.
  */
 import { readFileSync } from 'node:fs';
+import { packageFile } from '../package-files.js';
 
 let cached: Record<string, unknown> | undefined;
 
 export function schemaJson(): Record<string, unknown> {
-  cached ??= JSON.parse(readFileSync(new URL('../../schemas/image.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  cached ??= JSON.parse(readFileSync(packageFile('schemas', 'image.schema.json'), 'utf8')) as Record<string, unknown>;
   return cached;
 }

@@ -1,12 +1,13 @@
 /** `imgbuild init`: write a starter spec from a template (node, static, binary). */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
+import { packageFile } from '../../package-files.js';
 import { didYouMean } from '../../spec/did-you-mean.js';
 
-const templatesDir = new URL('../../../templates/', import.meta.url);
+const templatesDir = packageFile('templates');
 
 async function templateNames(): Promise<string[]> {
   return (await readdir(templatesDir)).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
@@ -28,7 +29,7 @@ export function registerInit(program: Command): void {
       }
       if (existsSync(file) && !flags.force) throw usageError(`${file} exists already`, 'pass --force to overwrite it, or name another file');
       const name = flags.name ?? basename(resolve(file, '..')).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
-      const text = (await readFile(new URL(`${flags.template}.yaml`, templatesDir), 'utf8')).replace('${NAME}', name);
+      const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', name);
       await writeFile(file, text, { flag: flags.force ? 'w' : 'wx' });
       process.stdout.write(`wrote ${file} (template ${flags.template}); next: imgbuild plan ${file}\n`);
     });
