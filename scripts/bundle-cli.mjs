@@ -1,0 +1,28 @@
+// Bundles the compiled CLI (dist/cli/main.js) and the packages it uses into dist/bin/, the
+// `imgbuild` executable. Node 20 spends more of a short command loading modules (80 of our
+// files and a few hundred of yaml, commander and listr2) than doing its work; bundled, a no-op
+// build starts about 50 ms sooner. Dynamic imports stay split points, so watch mode, the registry
+// client and the docker-archive writer are still loaded only by the commands that need them.
+// Run by `npm run build` after tsc and build-validator.mjs; the library API (dist/index.js) is
+// tsc's output, unbundled.
+import { copyFileSync, rmSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const out = new URL('../dist/bin/', import.meta.url);
+rmSync(out, { recursive: true, force: true });
+await build({
+  entryPoints: { imgbuild: new URL('../dist/cli/main.js', import.meta.url).pathname },
+  outdir: out.pathname,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // CommonJS packages (yaml, commander) call require() for Node's own modules.
+  banner: { js: "import { createRequire as __imgbuildRequire } from 'node:module'; const require = __imgbuildRequire(import.meta.url);" },
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});
+// validate-schema.js imports the precompiled validator from next to itself by a computed name,
+// which a bundler cannot follow: it sits next to the bundle too.
+copyFileSync(new URL('../dist/spec/schema-validator.js', import.meta.url), new URL('schema-validator.js', out));

@@ -1,0 +1,53 @@
+/**
+ * The shipped executable (dist/bin/imgbuild.js, a bundle of the CLI and its packages) in a
+ * package folder of its own: dist/bin/, schemas/, templates/ and package.json, no node_modules.
+ * It must find the files shipped beside it from wherever it is run.
+ */
+import { spawn } from 'node:child_process';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertCliBuilt, collect, REPO_ROOT, TempDirs } from '../helpers/imgbuild.js';
+
+const temps = new TempDirs();
+afterAll(() => temps.cleanup());
+
+let installed = '';
+let work = '';
+
+/** Runs the installed copy's bin from `work`, a folder outside the package. */
+const run = (args: string[]) => collect(spawn(process.execPath, [join(installed, 'dist/bin/imgbuild.js'), ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] }));
+
+describe('the imgbuild executable, installed', () => {
+  beforeAll(async () => {
+    assertCliBuilt();
+    installed = join(await temps.make(), 'imgbuild');
+    for (const part of ['dist/bin', 'schemas', 'templates', 'package.json']) await cp(join(REPO_ROOT, part), join(installed, part), { recursive: true });
+    work = await temps.make();
+  });
+
+  it('reports the version of its package.json', async () => {
+    const { version } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await run(['--version']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(version);
+  });
+
+  it('prints the JSON Schema shipped with it', async () => {
+    const r = await run(['schema']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(await readFile(join(REPO_ROOT, 'schemas/image.schema.json'), 'utf8')));
+  });
+
+  it('writes a starter spec from its templates, which then validates, and names a bad spec\'s line', async () => {
+    const init = await run(['init', 'image.yaml', '--template', 'static', '--name', 'e2e/bin']);
+    expect(init.exitCode, init.stderr).toBe(0);
+    expect(await readFile(join(work, 'image.yaml'), 'utf8')).toBe((await readFile(join(REPO_ROOT, 'templates/static.yaml'), 'utf8')).replace('${NAME}', 'e2e/bin'));
+    const ok = await run(['validate', 'image.yaml']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    await writeFile(join(work, 'bad.yaml'), 'apiVersion: imgbuild/v1\nname: e2e/bin\nlayers: []\nlayerz: 1\n');
+    const bad = await run(['validate', 'bad.yaml']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/bad\.yaml:4:1/);
+  });
+});
