@@ -24,19 +24,22 @@ const scratch = join(root, 'run');
 const rows = [];
 const notes = [];
 
-/** Run `make()` REPEAT times (each call returns a shell command), after `before()` each time. */
-function bench(group, name, cmd, { before, after, bytesOut } = {}) {
+/** A table row from measured runs: the median time and peak RSS, every run kept. */
+function addRow(group, name, runs) {
+  const row = { group, name, seconds: median(runs.map((r) => r.seconds)), rssMB: median(runs.map((r) => r.rssMB)), runs };
+  rows.push(row);
+  process.stderr.write(`  ${group} / ${name}: ${row.seconds.toFixed(2)} s, ${row.rssMB.toFixed(0)} MB\n`);
+  return row;
+}
+
+/** Run `cmd` REPEAT times, after `before(i)` each time. */
+function bench(group, name, cmd, { before } = {}) {
   const runs = [];
   for (let i = 0; i < REPEAT; i++) {
     before?.(i);
     runs.push(measure(cmd));
-    after?.(i);
   }
-  const row = { group, name, seconds: median(runs.map((r) => r.seconds)), rssMB: median(runs.map((r) => r.rssMB)), runs };
-  if (bytesOut) row.bytes = bytesOut();
-  rows.push(row);
-  process.stderr.write(`  ${group} / ${name}: ${row.seconds.toFixed(2)} s, ${row.rssMB.toFixed(0)} MB${row.bytes ? `, ${row.bytes} B` : ''}\n`);
-  return row;
+  return addRow(group, name, runs);
 }
 
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -44,24 +47,37 @@ const tarOf = (dir, what) => `tar -C ${q(dir)} --sort=name --mtime=@0 --owner=0 
 const apply = (spec, cache) => `node ${q(cli)} apply ${q(spec)} --json --cache-dir ${q(cache)} > /dev/null`;
 const wc = (cmd) => Number(execFileSync('bash', ['-c', `${cmd} | wc -c`]).toString().trim());
 
-function limitRows(group, dir, what) {
-  // Warm the page cache (this machine evicts it between phases), so every row reads from memory.
-  execFileSync('bash', ['-c', `${tarOf(dir, what)} | cat > /dev/null`]);
-  const pigz = have('pigz') ? bench(group, 'limit: tar | pigz -p2 -6', `${tarOf(dir, what)} | pigz -p2 -6 > /dev/null`) : undefined;
+const warmPageCache = (dir, what) => execFileSync('bash', ['-c', `${tarOf(dir, what)} | cat > /dev/null`]);
+
+/**
+ * The limit (tar | pigz -p2 -6) and imgbuild's cold build of the same tree, in turns: pigz,
+ * imgbuild, pigz, imgbuild... A machine that slows down or speeds up during the bench (this one
+ * does, by 20% and more) then moves both alike, and the headline is the median of the ratios of
+ * each turn rather than a ratio of medians taken minutes apart.
+ */
+function coldTurns(group, dir, what, spec, cache) {
+  // Warm the page cache (this machine evicts it between phases), so every run reads from memory.
+  warmPageCache(dir, what);
+  const pigzCmd = have('pigz') ? `${tarOf(dir, what)} | pigz -p2 -6 > /dev/null` : undefined;
+  const limitRuns = [];
+  const coldRuns = [];
+  for (let i = 0; i < REPEAT; i++) {
+    if (pigzCmd) limitRuns.push(measure(pigzCmd));
+    rmSync(cache, { recursive: true, force: true });
+    coldRuns.push(measure(apply(spec, cache)));
+  }
+  const pigz = pigzCmd ? addRow(group, 'limit: tar | pigz -p2 -6', limitRuns) : undefined;
   if (pigz) pigz.bytes = wc(`${tarOf(dir, what)} | pigz -p2 -6`);
-  if (group === 'corpus') bench(group, 'limit: tar | gzip -6', `${tarOf(dir, what)} | gzip -6 > /dev/null`);
-  return pigz;
+  const cold = addRow(group, 'imgbuild: cold build', coldRuns);
+  cold.bytes = layerBytes(cache);
+  const turns = pigz ? coldRuns.map((r, i) => r.seconds / limitRuns[i].seconds) : [];
+  return { pigz, cold, vsPigz: turns.length ? { value: median(turns), turns } : undefined };
 }
 
-async function imgbuildRows(group, spec, cacheBase, { withRebuilds, appFile }) {
-  const cache = join(scratch, `${cacheBase}-cache`);
-  const cold = bench(group, 'imgbuild: cold build', apply(spec, cache), { before: () => rmSync(cache, { recursive: true, force: true }) });
-  cold.bytes = layerBytes(cache);
-  if (!withRebuilds) return cold;
+async function rebuildRows(group, spec, cache, appFile) {
   bench(group, 'imgbuild: no-op rebuild', apply(spec, cache));
   bench(group, 'imgbuild: one file changed', apply(spec, cache), { before: (i) => changeAppFile(appFile, i) });
   await watchRow(group, spec, cache, appFile);
-  return cold;
 }
 
 async function watchRow(group, spec, cache, appFile) {
@@ -120,11 +136,14 @@ async function main() {
     process.stderr.write('corpus (npm node_modules):\n');
     const c = ensureCorpus(root);
     env.corpus = c.summary;
-    const pigz = limitRows('corpus', c.dir, 'node_modules');
+    const cache = join(scratch, 'corpus-cache');
+    const { pigz, cold, vsPigz } = coldTurns('corpus', c.dir, 'node_modules', c.spec, cache);
+    bench('corpus', 'limit: tar | gzip -6', `${tarOf(c.dir, 'node_modules')} | gzip -6 > /dev/null`);
     buildahRows('corpus', c.dir);
-    const cold = await imgbuildRows('corpus', c.spec, 'corpus', { withRebuilds: true, appFile: c.appFile });
+    // buildah read the tree last; the rebuilds start from the state the cold build left.
+    await rebuildRows('corpus', c.spec, cache, c.appFile);
     const peer = rows.find((r) => r.name === 'peer: buildah bud + push');
-    headline.coldVsPigz = ratio(cold.seconds, pigz?.seconds);
+    headline.coldVsPigz = vsPigz;
     headline.sizeVsPigz = ratio(cold.bytes, pigz?.bytes);
     headline.coldVsBuildah = ratio(cold.seconds, peer?.seconds);
   }
@@ -132,9 +151,8 @@ async function main() {
     process.stderr.write(`generated tree ${scale}x:\n`);
     const g = ensureGenerated(root, scale);
     const group = `generated ${scale}x (${g.summary})`;
-    const pigz = limitRows(group, g.dir, 'tree');
-    const cold = await imgbuildRows(group, g.spec, `gen${scale}`, { withRebuilds: false });
-    headline[`cold${scale}xVsPigz`] = ratio(cold.seconds, pigz?.seconds);
+    const { cold, vsPigz } = coldTurns(group, g.dir, 'tree', g.spec, join(scratch, `gen${scale}-cache`));
+    headline[`cold${scale}xVsPigz`] = vsPigz;
     headline[`rss${scale}xMB`] = cold.rssMB;
   }
   env.totalSeconds = Math.round((Date.now() - started) / 1000);

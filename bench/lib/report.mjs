@@ -3,6 +3,9 @@ const f2 = (x) => (x === undefined ? '' : x.toFixed(2));
 const cell = (s) => String(s).replace(/\|/g, '\\|');
 const ratio = (x) => (x === undefined ? 'n/a' : `${x.toFixed(2)}x`);
 
+/** A ratio, or one taken turn by turn (`{ value, turns }`): its median, then each turn's. */
+const headlineValue = (v) => (v && typeof v === 'object' ? `${ratio(v.value)} (turns: ${v.turns.map((t) => t.toFixed(2)).join(', ')})` : ratio(v));
+
 export function renderMarkdown({ env, rows, notes, headline }) {
   const out = [];
   out.push(`# imgbuild benchmark, ${env.date}`, '');
@@ -11,13 +14,13 @@ export function renderMarkdown({ env, rows, notes, headline }) {
   if (env.corpus) out.push(`Corpus: ${env.corpus}. Total bench time ${env.totalSeconds} s.`);
   out.push('', '## Headline', '', '| ratio | value |', '| --- | --- |');
   const labels = {
-    coldVsPigz: 'corpus cold build / (tar | pigz -p2 -6)',
+    coldVsPigz: 'corpus cold build / (tar | pigz -p2 -6), run in turns',
     coldVsBuildah: 'corpus cold build / (buildah bud + push)',
     sizeVsPigz: 'corpus dependencies layer size / pigz -6 size',
   };
   for (const [k, v] of Object.entries(headline)) {
     if (k.startsWith('rss')) out.push(`| imgbuild peak RSS at ${k.slice(3, -2)} | ${v.toFixed(0)} MB |`);
-    else out.push(`| ${cell(labels[k] ?? k.replace(/^cold(\d+)xVsPigz$/, 'generated $1x cold build / (tar | pigz -p2 -6)'))} | ${ratio(v)} |`);
+    else out.push(`| ${cell(labels[k] ?? k.replace(/^cold(\d+)xVsPigz$/, 'generated $1x cold build / (tar | pigz -p2 -6), run in turns'))} | ${headlineValue(v)} |`);
   }
   const groups = [...new Set(rows.map((r) => r.group))];
   for (const g of groups) {
