@@ -74,7 +74,9 @@ function coldTurns(group, dir, what, spec, cache) {
   return { pigz, cold, vsPigz: turns.length ? { value: median(turns), turns } : undefined };
 }
 
-async function rebuildRows(group, spec, cache, appFile) {
+/** Rebuilds of a tree a developer is working on: its files are in the page cache (a no-op right after buildah's run found them evicted and took 3.2 s). */
+async function rebuildRows(group, dir, what, spec, cache, appFile) {
+  warmPageCache(dir, what);
   bench(group, 'imgbuild: no-op rebuild', apply(spec, cache));
   bench(group, 'imgbuild: one file changed', apply(spec, cache), { before: (i) => changeAppFile(appFile, i) });
   await watchRow(group, spec, cache, appFile);
@@ -138,10 +140,9 @@ async function main() {
     env.corpus = c.summary;
     const cache = join(scratch, 'corpus-cache');
     const { pigz, cold, vsPigz } = coldTurns('corpus', c.dir, 'node_modules', c.spec, cache);
+    await rebuildRows('corpus', c.dir, '.', c.spec, cache, c.appFile);
     bench('corpus', 'limit: tar | gzip -6', `${tarOf(c.dir, 'node_modules')} | gzip -6 > /dev/null`);
     buildahRows('corpus', c.dir);
-    // buildah read the tree last; the rebuilds start from the state the cold build left.
-    await rebuildRows('corpus', c.spec, cache, c.appFile);
     const peer = rows.find((r) => r.name === 'peer: buildah bud + push');
     headline.coldVsPigz = vsPigz;
     headline.sizeVsPigz = ratio(cold.bytes, pigz?.bytes);
