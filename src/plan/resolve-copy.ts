@@ -120,6 +120,13 @@ function withoutEmptiedDirs(walked: WalkedEntry[], skip: HostFilter): WalkedEntr
   return walked.filter((e) => kept.has(e.rel));
 }
 
+/** Where a copy's files are found: the directory its walk starts at (a glob's fixed prefix), or the file itself. */
+export function copyRoot(c: CopySource, contextDir: string): string {
+  const { base, isGlob } = picomatch.scan(c.from);
+  if (isGlob) return join(contextDir, base);
+  return c.from === '' ? contextDir : join(contextDir, c.from);
+}
+
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
   if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip);
   const abs = c.from === '' ? contextDir : join(contextDir, c.from);

@@ -18,7 +18,7 @@
  */
 import { access, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
 import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
@@ -90,14 +90,16 @@ export class FileDigestCache implements FileDigester {
   filesHashed = 0;
   bytesHashed = 0;
   #dirty = false;
+  /** Records looked up or written since the cache was opened, by index (see `forgetUnseenUnder`). */
+  #seen = new Uint8Array(0);
 
   private constructor(
     private readonly file: string,
     private readonly tmpDir: string,
     private readonly contextDir: string,
-    private readonly records: StatRecords,
+    private records: StatRecords,
     /** Path -> index of its record. */
-    private readonly at: Map<string, number>,
+    private at: Map<string, number>,
     private readonly nowMs: () => number,
     /** No stat cache file for this context existed, in any format (see `isNew`). */
     private readonly neverSaved: boolean,
@@ -131,6 +133,7 @@ export class FileDigestCache implements FileDigester {
   known(absPath: string, st: FileStat): Digest | undefined {
     const i = this.at.get(absPath);
     if (i === undefined) return undefined;
+    this.#see(i);
     const r = this.records;
     if (!r.matches(i, st) || isRacy(r.ctimeMs(i), r.hashedAtMs(i))) return undefined;
     return r.digest(i);
@@ -163,6 +166,43 @@ export class FileDigestCache implements FileDigester {
       this.at.set(absPath, i);
     }
     this.records.set(i, absPath, h.stat, h.digest, hashedAtMs);
+    this.#see(i);
+  }
+
+  #see(i: number): void {
+    if (i >= this.#seen.length) {
+      const grown = new Uint8Array(Math.max(64, 2 * i));
+      grown.set(this.#seen);
+      this.#seen = grown;
+    }
+    this.#seen[i] = 1;
+  }
+
+  /**
+   * Forget the records under `roots` that this build did not look up: after a whole plan, those
+   * are files that were deleted (or are now excluded). Without this the file only grows as a tree
+   * churns (a node_modules across branches and upgrades), and every build loads it all. A record
+   * outside the roots is kept: another spec may copy from that part of the context. Costs one
+   * pass over the records, and nothing is written when nothing is forgotten.
+   */
+  forgetUnseenUnder(roots: readonly string[]): void {
+    const prefixes = roots.map((r) => (r.endsWith(sep) ? r : r + sep));
+    const under = (path: string) => roots.includes(path) || prefixes.some((p) => path.startsWith(p));
+    const records = this.records;
+    const forget = (i: number) => this.#seen[i] !== 1 && under(records.path(i));
+    let forgotten = 0;
+    for (let i = 0; i < records.count; i++) if (forget(i)) forgotten++;
+    if (forgotten === 0) return;
+    const seen: number[] = [];
+    this.records = records.retain((i) => {
+      if (forget(i)) return false;
+      seen.push(this.#seen[i] ?? 0);
+      return true;
+    });
+    this.#seen = Uint8Array.from(seen);
+    this.at = new Map();
+    for (let i = 0; i < this.records.count; i++) this.at.set(this.records.path(i), i);
+    this.#dirty = true;
   }
 
   /** Persist the map (atomic replace; with concurrent builds the last save wins, intact). */

@@ -81,6 +81,21 @@ export class StatRecords {
     this.#digests.write(digest.slice(DIGEST_PREFIX.length), i * DIGEST_BYTES, DIGEST_BYTES, 'hex');
   }
 
+  /** The records whose index `keep` accepts, in their order, renumbered from 0. */
+  retain(keep: (i: number) => boolean): StatRecords {
+    const paths: string[] = [];
+    const nums = new Float64Array(Math.max(64, this.count) * NUMS);
+    const digests = Buffer.alloc(Math.max(64, this.count) * DIGEST_BYTES);
+    for (let i = 0; i < this.count; i++) {
+      if (!keep(i)) continue;
+      const j = paths.length;
+      paths.push(this.#paths[i]!);
+      nums.set(this.#nums.subarray(i * NUMS, (i + 1) * NUMS), j * NUMS);
+      this.#digests.copy(digests, j * DIGEST_BYTES, i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+    }
+    return new StatRecords(paths, nums, digests);
+  }
+
   #grow(count: number): void {
     if (count * NUMS > this.#nums.length) {
       const nums = new Float64Array(Math.max(count, 2 * this.count) * NUMS);

@@ -160,6 +160,65 @@ describe('the stat cache file', () => {
   });
 });
 
+describe('forgetting deleted files', () => {
+  /** The paths the saved stat file holds. */
+  const savedPaths = async () => {
+    const { readdirSync } = await import('node:fs');
+    const { StatRecords } = await import('../../src/store/stat-records.js');
+    const buf = readFileSync(join(root, 'stat', readdirSync(join(root, 'stat'))[0]!));
+    const records = StatRecords.decode(buf, ctx)!;
+    return Array.from({ length: records.count }, (_, i) => records.path(i)).sort();
+  };
+
+  it('drops records under the roots that were not looked up, keeps the rest, and survives a save', async () => {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(ctx, 'app'));
+    mkdirSync(join(ctx, 'other'));
+    const paths = ['app/a', 'app/b', 'app/c', 'other/x'].map((rel) => join(ctx, rel));
+    for (const p of paths) writeFileSync(p, p);
+    const first = await FileDigestCache.open(root, ctx, later);
+    for (const p of paths) await first.digest(p, st(p));
+    await first.save();
+
+    // The next build finds app/b deleted: it looks up app/a and app/c only.
+    const [a, b, c, x] = paths as [string, string, string, string];
+    unlinkSync(b);
+    const second = await FileDigestCache.open(root, ctx, later);
+    for (const p of [a, c]) await second.digest(p, st(p));
+    second.forgetUnseenUnder([join(ctx, 'app')]);
+    await second.save();
+    expect(second.filesHashed).toBe(0);
+    // other/x is outside the roots (another spec may copy it): kept.
+    expect(await savedPaths()).toEqual([a, c, x].sort());
+
+    const third = await FileDigestCache.open(root, ctx, later);
+    for (const p of [a, c, x]) await third.digest(p, st(p));
+    expect(third.filesHashed).toBe(0);
+    // A root given with a trailing separator, or naming a file itself, is the same root.
+    third.forgetUnseenUnder([`${join(ctx, 'other')}/`, a]);
+    await third.save();
+    expect(await savedPaths()).toEqual([a, c, x].sort());
+  });
+
+  it('a record written after the drop lands at the right index', async () => {
+    const paths = makeFiles(5);
+    const first = await FileDigestCache.open(root, ctx, later);
+    for (const p of paths) await first.digest(p, st(p));
+    await first.save();
+    const second = await FileDigestCache.open(root, ctx, later);
+    for (const p of paths.slice(2)) await second.digest(p, st(p));
+    second.forgetUnseenUnder([ctx]);
+    const added = join(ctx, 'added');
+    writeFileSync(added, 'new');
+    await second.digest(added, st(added));
+    await second.save();
+    expect(await savedPaths()).toEqual([...paths.slice(2), added].sort());
+    const third = await FileDigestCache.open(root, ctx, later);
+    for (const p of [...paths.slice(2), added]) expect(await third.digest(p, st(p))).toBe(sha256(readFileSync(p)));
+    expect(third.filesHashed).toBe(0);
+  });
+});
+
 describe('hashFileStable and UncachedDigester', () => {
   it('hash small and large (streamed) files', async () => {
     const small = join(ctx, 'small');
