@@ -85,8 +85,8 @@ function excluder(c: CopySource, skip: HostFilter): PathFilter {
 }
 
 async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<CopyResult> {
-  const { base, glob } = picomatch.scan(c.from);
-  const root = join(contextDir, base);
+  const { glob } = picomatch.scan(c.from);
+  const root = copyRoot(c, contextDir);
   if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
   const matches = picomatch(glob, { dot: true });
   const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip)), skip);
@@ -129,7 +129,7 @@ export function copyRoot(c: CopySource, contextDir: string): string {
 
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
   if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip);
-  const abs = c.from === '' ? contextDir : join(contextDir, c.from);
+  const abs = copyRoot(c, contextDir);
   if (c.from !== '' && !(await insideContext(contextReal, abs))) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
