@@ -1,7 +1,7 @@
 /**
  * Content digests of source files, with a stat fast path so a no-op build reads no file
  * contents: a persisted map absolute path -> (size, mtime, ctime, inode, device) -> digest, one
- * JSON file per context directory under `<root>/stat/`. A record is trusted only when every
+ * file per context directory under `<root>/stat/`. A record is trusted only when every
  * stat field matches and the file was not modified within a clock tick of being hashed (the
  * "racily clean" case git guards against: a second write in the same timestamp tick would
  * leave size and times unchanged); such records are re-hashed once.
