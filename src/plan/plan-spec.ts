@@ -7,7 +7,8 @@ import { loadSpec } from '../spec/load.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 import { FileDigestCache } from '../store/file-digests.js';
 import { compilePlan } from './compile.js';
-import { copyRoot } from './resolve-copy.js';
+import { hostExclusions } from './host-exclusions.js';
+import { walkCovers } from './resolve-copy.js';
 import type { BuildPlan } from './types.js';
 
 export interface PlanOptions {
@@ -37,8 +38,10 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
   const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew });
-  // Every file under the copies' roots was just looked up: a record there that was not is gone.
-  digests.forgetUnseenUnder(spec.layers.flatMap((l) => l.copies.map((c) => copyRoot(c, spec.contextDir))));
+  // Every file the copies' walks list was just looked up: a record of one that was not is gone.
+  const skip = hostExclusions(spec.outputs, [opts.cacheDir]);
+  const covers = spec.layers.flatMap((l) => l.copies.map((c) => walkCovers(c, spec.contextDir, skip)));
+  digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }

@@ -127,6 +127,28 @@ export function copyRoot(c: CopySource, contextDir: string): string {
   return c.from === '' ? contextDir : join(contextDir, c.from);
 }
 
+/**
+ * Whether this copy's walk lists `abs` when it exists: under the copy's root, and neither it nor
+ * a directory above it excluded (the walk prunes an excluded directory whole). A glob picks among
+ * what it walks, so a file it did not pick says nothing: it covers nothing here.
+ */
+export function walkCovers(c: CopySource, contextDir: string, skip: HostFilter): (abs: string) => boolean {
+  if (picomatch.scan(c.from).isGlob) return () => false;
+  const root = copyRoot(c, contextDir);
+  const prefix = root.endsWith(sep) ? root : root + sep;
+  const excluded = excluder(c, skip);
+  return (abs) => {
+    if (abs === root) return true;
+    if (!abs.startsWith(prefix)) return false;
+    const rel = abs.slice(prefix.length);
+    for (let cut = rel.indexOf('/'); ; cut = rel.indexOf('/', cut + 1)) {
+      const part = cut === -1 ? rel : rel.slice(0, cut);
+      if (excluded(part, prefix + part)) return false;
+      if (cut === -1) return true;
+    }
+  };
+}
+
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
   if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip);
   const abs = copyRoot(c, contextDir);

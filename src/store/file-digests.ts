@@ -18,7 +18,7 @@
  */
 import { access, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
 import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
@@ -90,7 +90,7 @@ export class FileDigestCache implements FileDigester {
   filesHashed = 0;
   bytesHashed = 0;
   #dirty = false;
-  /** Records looked up or written since the cache was opened, by index (see `forgetUnseenUnder`). */
+  /** Records looked up or written since the cache was opened, by index (see `forgetUnseen`). */
   #seen = new Uint8Array(0);
 
   private constructor(
@@ -179,23 +179,26 @@ export class FileDigestCache implements FileDigester {
   }
 
   /**
-   * Forget the records under `roots` that this build did not look up: after a whole plan, those
-   * are files that were deleted (or are now excluded). Without this the file only grows as a tree
-   * churns (a node_modules across branches and upgrades), and every build loads it all. A record
-   * outside the roots is kept: another spec may copy from that part of the context. Costs one
-   * pass over the records, and nothing is written when nothing is forgotten.
+   * Forget the records that this build did not look up although its walks list their paths
+   * (`covered`): after a whole plan, those are files that were deleted. Without this the file
+   * only grows as a tree churns (a node_modules across branches and upgrades), and every build
+   * loads it all. A record the walks do not cover (excluded, outside the copies, picked out by a
+   * glob) is kept: another spec may copy it. Costs a pass over the records; nothing is written
+   * when nothing is forgotten.
    */
-  forgetUnseenUnder(roots: readonly string[]): void {
-    const prefixes = roots.map((r) => (r.endsWith(sep) ? r : r + sep));
-    const under = (path: string) => roots.includes(path) || prefixes.some((p) => path.startsWith(p));
+  forgetUnseen(covered: (path: string) => boolean): void {
     const records = this.records;
-    const forget = (i: number) => this.#seen[i] !== 1 && under(records.path(i));
+    const gone = new Uint8Array(records.count);
     let forgotten = 0;
-    for (let i = 0; i < records.count; i++) if (forget(i)) forgotten++;
+    for (let i = 0; i < records.count; i++) {
+      if (this.#seen[i] === 1 || !covered(records.path(i))) continue;
+      gone[i] = 1;
+      forgotten++;
+    }
     if (forgotten === 0) return;
     const seen: number[] = [];
     this.records = records.retain((i) => {
-      if (forget(i)) return false;
+      if (gone[i] === 1) return false;
       seen.push(this.#seen[i] ?? 0);
       return true;
     });

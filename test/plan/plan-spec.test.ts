@@ -1,6 +1,7 @@
 /**
  * planSpec with the stat cache: files deleted from the context leave the cache with the next
- * plan, while the records of files another spec copies from the same context stay.
+ * plan, while the records of files another spec copies from the same context stay, even where
+ * this spec's copy excludes them.
  */
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,9 +16,10 @@ beforeEach(() => {
     mkdirSync(join(dir, sub));
     for (let i = 0; i < 5; i++) writeFileSync(join(dir, sub, `f${i}.txt`), `${sub} ${i}\n`);
   }
-  for (const sub of ['app', 'lib']) {
-    writeFileSync(join(dir, `${sub}.yaml`), `apiVersion: imgbuild/v1\nname: t/${sub}\ncontext: .\nlayers:\n  - name: ${sub}\n    copy:\n      - { from: ${sub}/, to: /${sub}/ }\noutput:\n  - oci: ./out-${sub}\n`);
-  }
+  // app.yaml copies the whole context but lib/; lib.yaml copies lib/ alone.
+  const spec = (name: string, copy: string) => `apiVersion: imgbuild/v1\nname: t/${name}\ncontext: .\nlayers:\n  - name: ${name}\n    copy:\n      - ${copy}\noutput:\n  - oci: ./out-${name}\n`;
+  writeFileSync(join(dir, 'app.yaml'), spec('app', '{ from: ., to: /srv/, exclude: [lib, "*.yaml"] }'));
+  writeFileSync(join(dir, 'lib.yaml'), spec('lib', '{ from: lib/, to: /lib/ }'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -2,7 +2,8 @@ import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { imageJoiner } from '../../src/plan/resolve-copy.js';
+import { imageJoiner, walkCovers } from '../../src/plan/resolve-copy.js';
+import type { CopySource } from '../../src/spec/normalized.js';
 import { EntryType, walkTree } from '../../src/plan/walk.js';
 
 let dir: string;
@@ -46,5 +47,33 @@ describe('imageJoiner', () => {
       const j = imageJoiner(to);
       for (const rel of rels) expect(j(rel), `${to} + ${rel}`).toBe(posix.join(to, rel).replace(/^\/+/, ''));
     }
+  });
+});
+
+describe('walkCovers', () => {
+  const copy = (from: string, exclude: string[] = []): CopySource => ({ from, to: '/app/', toDir: true, exclude, fileMode: undefined, dirMode: 0o755, owner: { uid: 0, gid: 0 }, at: { file: 'image.yaml', line: 1, col: 1 } });
+  const noHost = () => false;
+
+  it('covers what the walk of a copy lists: under its root, nothing above it excluded', async () => {
+    const walked = await walkTree(join(dir, 'a'), () => false);
+    const covers = walkCovers(copy('a'), dir, noHost);
+    for (const e of walked) expect(covers(e.abs), e.rel).toBe(true);
+    expect(covers(join(dir, 'a'))).toBe(true);
+    expect(covers(join(dir, 'top'))).toBe(false);
+    expect(covers(join(dir, 'ab/x'))).toBe(false);
+
+    const some = walkCovers(copy('a', ['b', '*.md']), dir, noHost);
+    expect(some(join(dir, 'a/b/f.txt'))).toBe(false);
+    expect(some(join(dir, 'a/b'))).toBe(false);
+    expect(some(join(dir, 'a/README.md'))).toBe(false);
+    expect(some(join(dir, 'a/ln'))).toBe(true);
+    expect(walkCovers(copy('a'), dir, (abs) => abs === join(dir, 'a/b'))(join(dir, 'a/b/f.txt'))).toBe(false);
+  });
+
+  it('covers a copied file itself, the whole context for "", and nothing for a glob', () => {
+    expect(walkCovers(copy('top'), dir, noHost)(join(dir, 'top'))).toBe(true);
+    expect(walkCovers(copy('top'), dir, noHost)(join(dir, 'top2'))).toBe(false);
+    expect(walkCovers(copy(''), dir, noHost)(join(dir, 'a/b/f.txt'))).toBe(true);
+    expect(walkCovers(copy('a/**/*.txt'), dir, noHost)(join(dir, 'a/b/f.txt'))).toBe(false);
   });
 });
