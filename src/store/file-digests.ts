@@ -16,6 +16,7 @@
  * On disk (format 3, stat-records.ts) the records are columns of raw numbers, digests and
  * paths, so loading and saving 20,000 of them costs a few milliseconds.
  */
+import { lstatSync } from 'node:fs';
 import { access, mkdir, readFile, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -183,15 +184,17 @@ export class FileDigestCache implements FileDigester {
    * (`covered`): after a whole plan, those are files that were deleted. Without this the file
    * only grows as a tree churns (a node_modules across branches and upgrades), and every build
    * loads it all. A record the walks do not cover (excluded, outside the copies, picked out by a
-   * glob) is kept: another spec may copy it. Costs a pass over the records; nothing is written
-   * when nothing is forgotten.
+   * glob) is kept: another spec may copy it. So is one whose file is still there (reached through
+   * a symlinked directory the walk stored as a link, say): only a file that is gone is forgotten.
+   * Costs a pass over the records and an lstat per record about to go; nothing is written when
+   * nothing is forgotten.
    */
   forgetUnseen(covered: (path: string) => boolean): void {
     const records = this.records;
     const gone = new Uint8Array(records.count);
     let forgotten = 0;
     for (let i = 0; i < records.count; i++) {
-      if (this.#seen[i] === 1 || !covered(records.path(i))) continue;
+      if (this.#seen[i] === 1 || !covered(records.path(i)) || !isGone(records.path(i))) continue;
       gone[i] = 1;
       forgotten++;
     }
@@ -221,6 +224,16 @@ export class FileDigestCache implements FileDigester {
 function isRacy(ctimeMs: number, hashedAtMs: number): boolean {
   const slack = ctimeMs % 1000 === 0 ? COARSE_SLACK_MS : FINE_SLACK_MS;
   return ctimeMs >= hashedAtMs - slack;
+}
+
+/** No file at `path` any more (not even a dangling symlink). */
+function isGone(path: string): boolean {
+  try {
+    lstatSync(path);
+    return false;
+  } catch (e) {
+    return ['ENOENT', 'ENOTDIR'].includes((e as NodeJS.ErrnoException).code ?? '');
+  }
 }
 
 /** Where format 2 kept the same records, as JSON. */

@@ -176,29 +176,29 @@ describe('forgetting deleted files', () => {
     const { mkdirSync } = await import('node:fs');
     mkdirSync(join(ctx, 'app'));
     mkdirSync(join(ctx, 'other'));
-    const paths = ['app/a', 'app/b', 'app/c', 'other/x'].map((rel) => join(ctx, rel));
+    const paths = ['app/a', 'app/b', 'app/c', 'app/d', 'other/x'].map((rel) => join(ctx, rel));
     for (const p of paths) writeFileSync(p, p);
     const first = await FileDigestCache.open(root, ctx, later);
     for (const p of paths) await first.digest(p, st(p));
     await first.save();
 
     // The next build finds app/b deleted: it looks up app/a and app/c only.
-    const [a, b, c, x] = paths as [string, string, string, string];
+    const [a, b, c, d, x] = paths as [string, string, string, string, string];
     unlinkSync(b);
     const second = await FileDigestCache.open(root, ctx, later);
     for (const p of [a, c]) await second.digest(p, st(p));
     second.forgetUnseen(under(join(ctx, 'app')));
     await second.save();
     expect(second.filesHashed).toBe(0);
-    // other/x is not covered (another spec may copy it): kept.
-    expect(await savedPaths()).toEqual([a, c, x].sort());
+    // other/x is not covered (another spec may copy it), and app/d is still there: both kept.
+    expect(await savedPaths()).toEqual([a, c, d, x].sort());
 
     const third = await FileDigestCache.open(root, ctx, later);
-    for (const p of [a, c, x]) await third.digest(p, st(p));
+    for (const p of [a, c, d, x]) await third.digest(p, st(p));
     expect(third.filesHashed).toBe(0);
     third.forgetUnseen(() => true);
     await third.save();
-    expect(await savedPaths()).toEqual([a, c, x].sort());
+    expect(await savedPaths()).toEqual([a, c, d, x].sort());
   });
 
   it('a record written after the drop lands at the right index', async () => {
@@ -206,6 +206,7 @@ describe('forgetting deleted files', () => {
     const first = await FileDigestCache.open(root, ctx, later);
     for (const p of paths) await first.digest(p, st(p));
     await first.save();
+    for (const p of paths.slice(0, 2)) unlinkSync(p);
     const second = await FileDigestCache.open(root, ctx, later);
     for (const p of paths.slice(2)) await second.digest(p, st(p));
     second.forgetUnseen(under(ctx));
