@@ -6,13 +6,14 @@
 // Run by `npm run build` after tsc and build-validator.mjs; the library API (dist/index.js) is
 // tsc's output, unbundled.
 import { copyFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const out = new URL('../dist/bin/', import.meta.url);
 rmSync(out, { recursive: true, force: true });
 await build({
-  entryPoints: { imgbuild: new URL('../dist/cli/main.js', import.meta.url).pathname },
-  outdir: out.pathname,
+  entryPoints: { imgbuild: fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)) },
+  outdir: fileURLToPath(out),
   bundle: true,
   splitting: true,
   format: 'esm',
