@@ -2,7 +2,7 @@
  * The content address of everything imgbuild stores: a branded `sha256:<hex>` string, so that a
  * digest cannot be confused with a path or a tag, plus helpers to parse and compute them.
  */
-import { hash, type Hash } from 'node:crypto';
+import { hash as hashOnce, type Hash } from 'node:crypto';
 
 export type Digest = string & { readonly __brand: 'Digest' };
 
@@ -24,7 +24,7 @@ export function digestHex(d: Digest): string {
 
 /** One-shot (no Hash object): a cold build hashes every small file of the context this way. */
 export function sha256(data: string | Uint8Array): Digest {
-  return `sha256:${hash('sha256', data)}` as Digest;
+  return `sha256:${hashOnce('sha256', data)}` as Digest;
 }
 
 export function digestOf(hash: Hash): Digest {
