@@ -118,9 +118,7 @@ export class FileDigestCache implements FileDigester {
     // A file of no use still says the context was built here (a format-2 file, a damaged one).
     const records = (saved && StatRecords.decode(saved, ctx)) ?? StatRecords.empty();
     const neverSaved = saved === undefined && !(await exists(legacyFile(file)));
-    const at = new Map<string, number>();
-    for (let i = 0; i < records.count; i++) at.set(records.path(i), i);
-    return new FileDigestCache(file, tmpDir, ctx, records, at, nowMs, neverSaved);
+    return new FileDigestCache(file, tmpDir, ctx, records, indexByPath(records), nowMs, neverSaved);
   }
 
   /**
@@ -206,8 +204,7 @@ export class FileDigestCache implements FileDigester {
       return true;
     });
     this.#seen = Uint8Array.from(seen);
-    this.at = new Map();
-    for (let i = 0; i < this.records.count; i++) this.at.set(this.records.path(i), i);
+    this.at = indexByPath(this.records);
     this.#dirty = true;
   }
 
@@ -224,6 +221,13 @@ export class FileDigestCache implements FileDigester {
 function isRacy(ctimeMs: number, hashedAtMs: number): boolean {
   const slack = ctimeMs % 1000 === 0 ? COARSE_SLACK_MS : FINE_SLACK_MS;
   return ctimeMs >= hashedAtMs - slack;
+}
+
+/** Path -> index of its record. */
+function indexByPath(records: StatRecords): Map<string, number> {
+  const at = new Map<string, number>();
+  for (let i = 0; i < records.count; i++) at.set(records.path(i), i);
+  return at;
 }
 
 /** No file at `path` any more (not even a dangling symlink). */
