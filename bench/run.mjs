@@ -16,6 +16,7 @@ import { watchLatency } from './lib/watch.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(repo, 'dist/bin/imgbuild.js');
+const layersOnlyScript = join(repo, 'bench/lib/layers-only.mjs');
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const SCALES = (process.env.BENCH_SCALES ?? '1,4,16').split(',').map(Number);
 const root = process.env.BENCH_CACHE ?? join(homedir(), '.cache/imgbuild-bench');
@@ -55,23 +56,43 @@ const warmPageCache = (dir, what) => execFileSync('bash', ['-c', `${tarOf(dir, w
  * does, by 20% and more) then moves both alike, and the headline is the median of the ratios of
  * each turn rather than a ratio of medians taken minutes apart.
  */
-function coldTurns(group, dir, what, spec, cache) {
+function coldTurns(group, dir, what, spec, cache, { layersOnly = false } = {}) {
   // Warm the page cache (this machine evicts it between phases), so every run reads from memory.
   warmPageCache(dir, what);
   const pigzCmd = have('pigz') ? `${tarOf(dir, what)} | pigz -p2 -6 > /dev/null` : undefined;
   const limitRuns = [];
   const coldRuns = [];
+  const layerRuns = [];
   for (let i = 0; i < REPEAT; i++) {
     if (pigzCmd) limitRuns.push(measure(pigzCmd));
     rmSync(cache, { recursive: true, force: true });
     coldRuns.push(measure(apply(spec, cache)));
+    if (layersOnly) layerRuns.push(layersOnlyRun(spec, cache));
   }
   const pigz = pigzCmd ? addRow(group, 'limit: tar | pigz -p2 -6', limitRuns) : undefined;
   if (pigz) pigz.bytes = wc(`${tarOf(dir, what)} | pigz -p2 -6`);
   const cold = addRow(group, 'imgbuild: cold build', coldRuns);
   cold.bytes = layerBytes(cache);
-  const turns = pigz ? coldRuns.map((r, i) => r.seconds / limitRuns[i].seconds) : [];
-  return { pigz, cold, vsPigz: turns.length ? { value: median(turns), turns } : undefined };
+  const inTurns = (runs) => (pigz && runs.length ? turnRatios(runs, limitRuns) : undefined);
+  if (layerRuns.length) addRow(group, 'imgbuild: cold build, layers only (plan made before the clock starts)', layerRuns);
+  return { pigz, cold, vsPigz: inTurns(coldRuns), layersOnlyVsPigz: inTurns(layerRuns) };
+}
+
+function turnRatios(runs, limitRuns) {
+  const turns = runs.map((r, i) => r.seconds / limitRuns[i].seconds);
+  return { value: median(turns), turns };
+}
+
+/**
+ * A cold build's layer work alone (bench/lib/layers-only.mjs): its own clock, the process's peak
+ * RSS. In a cache of its own, so the cold build's cache stays as `apply` left it for the rebuilds.
+ */
+function layersOnlyRun(spec, cache) {
+  const own = `${cache}-layers-only`;
+  rmSync(own, { recursive: true, force: true });
+  const r = measure(`node ${q(layersOnlyScript)} ${q(spec)} ${q(own)}`);
+  rmSync(own, { recursive: true, force: true });
+  return { ...r, seconds: JSON.parse(r.stdout).seconds };
 }
 
 /** Rebuilds of a tree a developer is working on: its files are in the page cache (a no-op right after buildah's run found them evicted and took 3.2 s). */
@@ -139,12 +160,13 @@ async function main() {
     const c = ensureCorpus(root);
     env.corpus = c.summary;
     const cache = join(scratch, 'corpus-cache');
-    const { pigz, cold, vsPigz } = coldTurns('corpus', c.dir, 'node_modules', c.spec, cache);
+    const { pigz, cold, vsPigz, layersOnlyVsPigz } = coldTurns('corpus', c.dir, 'node_modules', c.spec, cache, { layersOnly: true });
     await rebuildRows('corpus', c.dir, '.', c.spec, cache, c.appFile);
     bench('corpus', 'limit: tar | gzip -6', `${tarOf(c.dir, 'node_modules')} | gzip -6 > /dev/null`);
     buildahRows('corpus', c.dir);
     const peer = rows.find((r) => r.name === 'peer: buildah bud + push');
     headline.coldVsPigz = vsPigz;
+    headline.layersOnlyVsPigz = layersOnlyVsPigz;
     headline.sizeVsPigz = ratio(cold.bytes, pigz?.bytes);
     headline.coldVsBuildah = ratio(cold.seconds, peer?.seconds);
   }

@@ -18,7 +18,7 @@ export function measure(cmd) {
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     const [, rssKB] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
     if (r.status !== 0 && !cmd.includes(' info ')) throw new Error(`benchmark command failed (${r.status}): ${cmd}\n${r.stderr}`);
-    return { seconds: wall, rssMB: rssKB / 1024, code: r.status, stderr: r.stderr };
+    return { seconds: wall, rssMB: rssKB / 1024, code: r.status, stdout: r.stdout, stderr: r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,7 @@ export function renderMarkdown({ env, rows, notes, headline }) {
   out.push('', '## Headline', '', '| ratio | value |', '| --- | --- |');
   const labels = {
     coldVsPigz: 'corpus cold build / (tar | pigz -p2 -6), run in turns',
+    layersOnlyVsPigz: 'corpus cold build, layers only (plan excluded) / (tar | pigz -p2 -6), run in turns',
     coldVsBuildah: 'corpus cold build / (buildah bud + push)',
     sizeVsPigz: 'corpus dependencies layer size / pigz -6 size',
   };
