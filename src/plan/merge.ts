@@ -6,6 +6,7 @@
  */
 import type { Diagnostic } from '../errors.js';
 import { Strength, type Candidate } from './candidates.js';
+import { sortBytewise } from './path-order.js';
 
 export interface Merged {
   entries: Candidate[];
@@ -62,24 +63,11 @@ function addParents(byPath: Map<string, Candidate>, problems: Diagnostic[]): voi
   }
 }
 
-export function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-// UTF-16 code-unit order equals UTF-8 byte order unless a surrogate meets a code unit above it.
-const OUT_OF_ORDER = /[\uD800-\uFFFF]/;
-
-/** Sort by path, bytewise as UTF-8, cheaply in the common case where code-unit order is the same. */
-function sortByPath(entries: Candidate[]): Candidate[] {
-  if (entries.some((e) => OUT_OF_ORDER.test(e.path))) return entries.sort((a, b) => bytewise(a.path, b.path));
-  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
 export function mergeCandidates(candidates: readonly Candidate[]): Merged {
   const byPath = new Map<string, Candidate>();
   const problems: Diagnostic[] = [];
   for (const c of candidates) if (c.path !== '') add(byPath, c, problems);
   addParents(byPath, problems);
-  const entries = sortByPath([...byPath.values()]);
+  const entries = sortBytewise([...byPath.values()], (c) => c.path);
   return { entries, problems };
 }

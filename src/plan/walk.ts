@@ -1,7 +1,8 @@
 /**
  * Walking a directory of the build context: every entry below it with its lstat, pruned by
- * exclude globs, never following a symlink. The order of readdir never matters (the plan sorts
- * entries bytewise later), so the result is the same on every file system.
+ * exclude globs, never following a symlink. The order of readdir never matters: `walkTree`'s
+ * entries are sorted by the plan later, and `walkSorted` sorts each directory's names itself, so
+ * the result is the same on every file system.
  *
  * The walk uses synchronous calls on purpose: a no-op build stats every file of the context
  * (tens of thousands for a node_modules), and one promise and thread-pool round trip per file
@@ -17,6 +18,7 @@
 import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { FileStat } from '../store/file-digests.js';
+import { sortBytewise } from './path-order.js';
 
 export const enum EntryType {
   File = 0,
@@ -77,7 +79,42 @@ function joinBase(root: string): string {
   return trimmed === '/' ? '/' : trimmed === '.' ? '' : `${trimmed}/`;
 }
 
-/** All entries below `root` (not `root` itself); `excluded` prunes a path and all below it. */
+/** One directory's entries, and each one's normalised absolute path (what a directory is listed by). */
+interface Listed {
+  e: WalkedEntry;
+  norm: string;
+}
+
+/**
+ * The entries of one directory of a walk: `dirRel` relative to the walk's root ("" for the
+ * root itself), `dirAbs` its normalised absolute path.
+ */
+function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string, excluded: PathFilter): Listed[] {
+  const out: Listed[] = [];
+  // Entries straight under the root keep the root as it was given (`<root>/<name>`), as always.
+  const absBase = dirRel ? `${dirAbs}/` : `${root}/`;
+  const normBase = dirRel ? `${dirAbs}/` : rootBase;
+  for (const d of readdirOrEmpty(dirAbs)) {
+    const name = d.name;
+    const rel = dirRel ? `${dirRel}/${name}` : name;
+    const norm = normBase + name;
+    if (excluded(rel, norm)) continue;
+    const abs = dirRel ? norm : absBase + name;
+    let e: WalkedEntry;
+    if (d.isDirectory()) e = unstatted(rel, abs, EntryType.Dir);
+    else if (d.isSymbolicLink()) e = unstatted(rel, abs, EntryType.Symlink);
+    else {
+      // A file, or something special; the lstat decides (and a file replaced meanwhile is what it is now).
+      const st = lstatOrUndefined(abs);
+      if (!st) continue;
+      e = walkedEntry(rel, abs, st);
+    }
+    out.push({ e, norm });
+  }
+  return out;
+}
+
+/** All entries below `root` (not `root` itself), in no particular order; `excluded` prunes a path and all below it. */
 export async function walkTree(root: string, excluded: PathFilter): Promise<WalkedEntry[]> {
   const out: WalkedEntry[] = [];
   const rootBase = joinBase(root);
@@ -86,27 +123,51 @@ export async function walkTree(root: string, excluded: PathFilter): Promise<Walk
   while (pending.length > 0) {
     const dirAbs = pending.pop()!;
     const dirRel = pending.pop()!;
-    // Entries straight under the root keep the root as it was given (`<root>/<name>`), as always.
-    const absBase = dirRel ? `${dirAbs}/` : `${root}/`;
-    const normBase = dirRel ? `${dirAbs}/` : rootBase;
-    for (const d of readdirOrEmpty(dirAbs)) {
-      const name = d.name;
-      const rel = dirRel ? `${dirRel}/${name}` : name;
-      const norm = normBase + name;
-      if (excluded(rel, norm)) continue;
-      const abs = dirRel ? norm : absBase + name;
-      let e: WalkedEntry;
-      if (d.isDirectory()) e = unstatted(rel, abs, EntryType.Dir);
-      else if (d.isSymbolicLink()) e = unstatted(rel, abs, EntryType.Symlink);
-      else {
-        // A file, or something special; the lstat decides (and a file replaced meanwhile is what it is now).
-        const st = lstatOrUndefined(abs);
-        if (!st) continue;
-        e = walkedEntry(rel, abs, st);
-      }
+    for (const { e, norm } of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
       out.push(e);
-      if (e.type === EntryType.Dir) pending.push(rel, norm);
+      if (e.type === EntryType.Dir) pending.push(e.rel, norm);
     }
   }
   return out;
+}
+
+/** A directory's entry (sorted by its name) or what lies below it (sorted by its name and a "/"). */
+interface Step {
+  key: string;
+  listed: Listed;
+  below: boolean;
+}
+
+/**
+ * The same entries as `walkTree`, but in bytewise (UTF-8) order of `rel`, a directory's batch at
+ * a time, so a layer's entries can be used while the rest of the tree is still being listed.
+ *
+ * Everything below a directory `d` sorts as one run at the position of `d/`: a sibling `d.js`
+ * or `d-x` (both below "/" in byte order) comes after `d` itself but before `d/a`. So each
+ * directory is listed, its entries keyed by name and its subdirectories' contents by name + "/",
+ * and the keys sorted; a content key is a descent into that directory.
+ */
+export function* walkSorted(root: string, excluded: PathFilter): Generator<WalkedEntry[]> {
+  const rootBase = joinBase(root);
+  function* below(dirRel: string, dirAbs: string): Generator<WalkedEntry[]> {
+    const steps: Step[] = [];
+    for (const listed of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
+      const name = listed.e.rel.slice(dirRel ? dirRel.length + 1 : 0);
+      steps.push({ key: name, listed, below: false });
+      if (listed.e.type === EntryType.Dir) steps.push({ key: `${name}/`, listed, below: true });
+    }
+    sortBytewise(steps, (s) => s.key);
+    let batch: WalkedEntry[] = [];
+    for (const s of steps) {
+      if (!s.below) {
+        batch.push(s.listed.e);
+        continue;
+      }
+      if (batch.length > 0) yield batch;
+      batch = [];
+      yield* below(s.listed.e.rel, s.listed.norm);
+    }
+    if (batch.length > 0) yield batch;
+  }
+  yield* below('', root);
 }

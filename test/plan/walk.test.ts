@@ -4,7 +4,7 @@ import { join, posix } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { imageJoiner, walkCovers } from '../../src/plan/resolve-copy.js';
 import type { CopySource } from '../../src/spec/normalized.js';
-import { EntryType, walkTree } from '../../src/plan/walk.js';
+import { EntryType, walkSorted, walkTree } from '../../src/plan/walk.js';
 
 let dir: string;
 beforeEach(() => {
@@ -36,6 +36,35 @@ describe('walkTree', () => {
       const st = lstatSync(join(dir, 'top'));
       expect(top).toMatchObject({ type: EntryType.File, exec: false, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev });
     }
+  });
+});
+
+describe('walkSorted', () => {
+  // Names whose order trips a naive walk: siblings that sort between a directory and its contents
+  // ("d-x", "d.js" before "d/a"), and names whose UTF-16 order is not their UTF-8 order.
+  const names = ['d/a', 'd/b/c', 'd-x', 'd.js', 'd0', 'D', 'é/f', '\uE000', '\u{1D4B3}/g', 'z/skip/deep', 'z/keep'];
+
+  it('lists what walkTree lists, bytewise by path, a directory at a time, with the same pruning', async () => {
+    for (const n of names) {
+      mkdirSync(join(dir, n, '..'), { recursive: true });
+      writeFileSync(join(dir, n), n);
+    }
+    const excluded = (rel: string) => rel === 'z/skip';
+    const byPath = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    const expected = (await walkTree(dir, excluded)).map((e) => e.rel).sort(byPath);
+    const batches = [...walkSorted(dir, excluded)];
+    expect(batches.flat().map((e) => e.rel)).toEqual(expected);
+    expect(expected).toContain('\u{1D4B3}/g');
+    expect(expected).not.toContain('z/skip/deep');
+    // Entries keep their lstat fields and absolute paths as walkTree gives them.
+    const tree = new Map((await walkTree(dir, excluded)).map((e) => [e.rel, e]));
+    for (const e of batches.flat()) expect(e).toEqual(tree.get(e.rel));
+    // A batch never crosses into a directory's contents.
+    for (const batch of batches) expect(new Set(batch.map((e) => e.rel.split('/').slice(0, -1).join('/'))).size).toBe(1);
+  });
+
+  it('lists nothing below a root that is gone', () => {
+    expect([...walkSorted(join(dir, 'missing'), () => false)]).toEqual([]);
   });
 });
 
