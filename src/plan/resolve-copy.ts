@@ -4,7 +4,7 @@
  * relative to the glob's fixed prefix). Sources must stay inside the context even through
  * symlinked parent directories; anything else becomes a diagnostic at the entry.
  */
-import { readlinkSync } from 'node:fs';
+import { readlinkSync, type Stats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import picomatch from 'picomatch';
@@ -13,7 +13,7 @@ import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
 import { Strength, type Candidate } from './candidates.js';
 import type { HostFilter } from './host-exclusions.js';
-import { EntryType, walkTree, walkedEntry, type PathFilter, type WalkedEntry } from './walk.js';
+import { EntryType, walkSorted, walkTree, walkedEntry, type PathFilter, type WalkedEntry } from './walk.js';
 
 export interface CopyResult {
   candidates: Candidate[];
@@ -147,6 +147,38 @@ export function walkCovers(c: CopySource, contextDir: string, skip: HostFilter):
       if (cut === -1) return true;
     }
   };
+}
+
+/** A directory copy whose entries can be listed in their final order, as they are walked (see `listCopyInOrder`). */
+export interface OrderedCopy {
+  copy: CopySource;
+  root: string;
+  rootStat: Stats;
+}
+
+/**
+ * The copy as an OrderedCopy when it is a plain directory copy: no glob, inside the context,
+ * present, a directory, and holding none of our outputs (whose emptied parents only a whole walk
+ * can tell). Anything else, problems included, is left to `resolveCopy`.
+ */
+export async function orderedCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<OrderedCopy | undefined> {
+  if (picomatch.scan(c.from).isGlob) return undefined;
+  const root = copyRoot(c, contextDir);
+  if (skip.holdsExcluded?.(root)) return undefined;
+  if (c.from !== '' && !(await insideContext(contextReal, root))) return undefined;
+  const rootStat = await lstat(root).catch(() => undefined);
+  return rootStat?.isDirectory() ? { copy: c, root, rootStat } : undefined;
+}
+
+/**
+ * The candidates of an OrderedCopy, a directory's batch at a time, in the order `mergeCandidates`
+ * would sort them (bytewise by image path: they share the copy's destination as a prefix).
+ * Diagnostics (special files) come in the batches too.
+ */
+export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip: HostFilter): Generator<(Candidate | Diagnostic)[]> {
+  const destOf = imageJoiner(c.to);
+  if (c.to !== '/') yield [toCandidate(c, walkedEntry('', root, rootStat), destOf(''))];
+  for (const batch of walkSorted(root, excluder(c, skip))) yield batch.map((e) => toCandidate(c, e, destOf(e.rel)));
 }
 
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {

@@ -120,6 +120,45 @@ describe('compile', () => {
   });
 });
 
+describe('a layer of one directory copy', () => {
+  // Listed in order as it is walked, without the merge: it must give exactly what the merge gives.
+  const tricky = ['d/a', 'd-x', 'd.js', 'd0', 'D', 'é/f', '\uE000', '\u{1D4B3}/g', 'docs/x.md', 'bin/tool'];
+
+  it('is listed exactly as the merge lists the same copy: entries, counts and cache key', async () => {
+    const dir = makeContext();
+    for (const n of tricky) {
+      mkdirSync(join(dir, 'app', n, '..'), { recursive: true });
+      writeFileSync(join(dir, 'app', n), n);
+    }
+    chmodSync(join(dir, 'app/bin/tool'), 0o755);
+    mkdirSync(join(dir, 'nothing'));
+    const copy = `{ from: app/, to: /srv/app/, exclude: ["docs"] }`;
+    const alone = await plan(dir, `  - name: l\n    owner: "10:20"\n    copy:\n      - ${copy}`);
+    // A second copy that adds nothing (an empty directory onto the same destination) makes the layer go through the merge.
+    const merged = await plan(dir, `  - name: l\n    owner: "10:20"\n    copy:\n      - ${copy}\n      - { from: nothing/, to: /srv/app/ }`);
+    const full = (e: PlanEntry) => `${show(e)}${e.type === 'file' ? ` ${e.source.kind === 'path' ? e.source.path : ''} ${e.source.digest}` : ''}`;
+    expect(alone.layers[0]!.entries.map(full)).toEqual(merged.layers[0]!.entries.map(full));
+    expect(alone.layers[0]!.entries.map((e) => e.path)).toContain('srv/app/\u{1D4B3}/g');
+    expect(alone.layers[0]).toMatchObject({ files: merged.layers[0]!.files, bytes: merged.layers[0]!.bytes, cacheKey: merged.layers[0]!.cacheKey });
+  });
+
+  it('takes its destination\'s parents from a lower layer', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: base\n    dirs: [{ path: /srv, owner: "1000:1000", mode: "0750" }]\n  - name: app\n    copy: [{ from: app/bin/, to: /srv/app/ }]`);
+    expect(p.layers[1]!.entries.map(show)).toEqual(['dir srv 750 1000:1000', 'dir srv/app 755 0:0', 'file srv/app/run 755 0:0 10']);
+  });
+
+  it('reports a special file in it together with the problems of other layers', async () => {
+    const dir = makeContext();
+    execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
+    const err = await plan(dir, `  - name: one\n    copy: [{ from: app/src/, to: /s/ }]\n  - name: two\n    copy: [{ from: app/nope/, to: /n/ }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message.replace(dir, '<ctx>')}`)).toEqual([
+      '5 <ctx>/app/src/pipe is a special file (socket, pipe or device)',
+      '7 source "app/nope" does not exist in the context',
+    ]);
+  });
+});
+
 describe('whole context and a live file system', () => {
   it('copies the whole context with from: "."', async () => {
     const dir = makeContext();
