@@ -83,21 +83,79 @@ function ustar(h: TarHeader, type: TarType | 'pax-header' = h.type): Buffer | un
   const split = splitName(h.name);
   if (!split) return undefined;
   if (h.linkname && Buffer.byteLength(h.linkname) > 100) return undefined;
-  const buf = block.fill(0);
-  buf.write(split.name, 0, 'latin1');
-  buf.write(octal(h.mode & PERMISSIONS, 6), 100, 'latin1');
-  buf.write(octal(h.uid, 6), 108, 'latin1');
-  buf.write(octal(h.gid, 6), 116, 'latin1');
-  writeSize(buf, h.size);
-  buf.write(octal(h.mtime, 11), 136, 'latin1');
-  buf[156] = 0x30 + TYPEFLAG[type];
-  if (h.linkname) buf.write(h.linkname, 157, 'utf8');
-  buf.write('ustar\u000000', 257, 'latin1');
-  buf.write(octal(0, 6), 329, 'latin1');
-  buf.write(octal(0, 6), 337, 'latin1');
-  if (split.prefix) buf.write(split.prefix, 345, 'latin1');
-  buf.write(octal(checksum(buf), 6), 148, 'latin1');
+  const t = templateFor(h.mode & PERMISSIONS, h.uid, h.gid, h.mtime, type);
+  const buf = block;
+  buf.set(t.bytes);
+  let sum = t.sum + writeAscii(buf, 0, split.name) + writeAscii(buf, 345, split.prefix) + writeSize(buf, h.size);
+  if (h.linkname) {
+    const end = 157 + buf.write(h.linkname, 157, 'utf8');
+    for (let i = 157; i < end; i++) sum += buf[i]!;
+  }
+  writeOctal(buf, 148, sum, 6);
   return buf;
+}
+
+/**
+ * A header with the fields a layer's entries mostly share already written (mode, owner, mtime,
+ * type, magic) and its checksum so far: encoding an entry then only writes its name and size.
+ * A layer has a few such combinations (files, executables, directories), so a handful are kept.
+ */
+interface Template {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  type: TarType | 'pax-header';
+  bytes: Buffer;
+  /** The checksum of `bytes`, its own field counted as eight spaces. */
+  sum: number;
+}
+
+const TEMPLATES_KEPT = 8;
+const templates: Template[] = [];
+let nextReplaced = 0;
+
+function templateFor(mode: number, uid: number, gid: number, mtime: number, type: TarType | 'pax-header'): Template {
+  for (const t of templates) if (t.mode === mode && t.uid === uid && t.gid === gid && t.mtime === mtime && t.type === type) return t;
+  const bytes = Buffer.alloc(TAR_BLOCK);
+  bytes.write(octal(mode, 6), 100, 'latin1');
+  bytes.write(octal(uid, 6), 108, 'latin1');
+  bytes.write(octal(gid, 6), 116, 'latin1');
+  bytes.write(octal(mtime, 11), 136, 'latin1');
+  bytes[156] = 0x30 + TYPEFLAG[type];
+  bytes.write('ustar\u000000', 257, 'latin1');
+  bytes.write(octal(0, 6), 329, 'latin1');
+  bytes.write(octal(0, 6), 337, 'latin1');
+  const t: Template = { mode, uid, gid, mtime, type, bytes, sum: checksum(bytes) };
+  if (templates.length < TEMPLATES_KEPT) templates.push(t);
+  else templates[nextReplaced++ % TEMPLATES_KEPT] = t;
+  return t;
+}
+
+/** Write an ASCII string at `offset`; returns the sum of its bytes. */
+function writeAscii(buf: Buffer, offset: number, s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    buf[offset + i] = c;
+    sum += c;
+  }
+  return sum;
+}
+
+/** `n` zero-padded octal digits and a space at `offset` (all sevens when the value does not fit); returns the sum of the bytes. */
+function writeOctal(buf: Buffer, offset: number, value: number, n: number): number {
+  const fits = value < 8 ** n;
+  let sum = 0x20;
+  let v = value;
+  for (let i = n - 1; i >= 0; i--) {
+    const digit = fits ? 0x30 + (v % 8) : 0x37;
+    buf[offset + i] = digit;
+    sum += digit;
+    v = Math.floor(v / 8);
+  }
+  buf[offset + n] = 0x20;
+  return sum;
 }
 
 /** ASCII names only; a long one is cut at its first slashes into a prefix of at most 155 bytes. */
@@ -122,18 +180,19 @@ function octal(value: number, n: number): string {
   return digits.length > n ? `${'7'.repeat(n)} ` : `${digits.padStart(n, '0')} `;
 }
 
-function writeSize(buf: Buffer, size: number): void {
-  if (size.toString(8).length <= 11) {
-    buf.write(octal(size, 11), 124, 'latin1');
-    return;
-  }
+/** The size field; returns the sum of its bytes. */
+function writeSize(buf: Buffer, size: number): number {
+  if (size < 8 ** 11) return writeOctal(buf, 124, size, 11);
   // base-256: a 0x80 marker byte, then the value big-endian.
   buf[124] = 0x80;
+  let sum = 0x80;
   let n = size;
   for (let i = 11; i > 0; i--) {
     buf[124 + i] = n & 0xff;
+    sum += n & 0xff;
     n = Math.floor(n / 0x100);
   }
+  return sum;
 }
 
 /** The header checksum, with its own field counted as eight spaces. */

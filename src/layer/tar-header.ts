@@ -23,12 +23,12 @@ export function checkEpoch(epoch: number): void {
   }
 }
 
+/** An empty, "." or ".." segment: also "", a leading or trailing "/", and "//". */
+const BAD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /** Refuse anything that could land outside the image root (DESIGN promise 5), even from a bad plan. */
 export function checkImagePath(path: string): void {
-  const bad =
-    path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('\0') ||
-    path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..');
-  if (bad) throw new ImgbuildError('build', `invalid path in layer plan: ${JSON.stringify(path)}`);
+  if (BAD_SEGMENT.test(path) || path.includes('\0')) throw new ImgbuildError('build', `invalid path in layer plan: ${JSON.stringify(path)}`);
 }
 
 /** The name an entry has inside the tar. */

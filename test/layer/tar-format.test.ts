@@ -28,6 +28,12 @@ const headers: TarHeader[] = [
   link('lib/long', `../${'t'.repeat(120)}`),
   link('lib/unicode', 'zielé'),
   file('sticky-dir-file', 9, { mode: 0o1777, mtime: 2 ** 31 - 1 }),
+  // Headers that differ from one another in one shared field only.
+  file('owned-a', 1, { uid: 1 }),
+  file('owned-b', 1, { uid: 2 }),
+  file('owned-c', 1, { uid: 2, gid: 3 }),
+  file('later', 1, { uid: 2, gid: 3, mtime: 5 }),
+  dir('later-dir/'),
 ];
 
 describe('tar header encoding', () => {
@@ -41,6 +47,13 @@ describe('tar header encoding', () => {
     const theirs = await done;
     const ours = Buffer.concat([encodeTarHeader({ ...h, size: body.length }), body, Buffer.alloc(paddingFor(body.length)), END_OF_ARCHIVE]);
     expect(ours.toString('hex')).toBe(theirs.toString('hex'));
+  });
+
+  it('gives the same bytes whatever was encoded before it (more owner and mode combinations than are kept pre-encoded)', () => {
+    const many = [...headers, ...Array.from({ length: 20 }, (_, i) => file(`f${i}`, i * 1000, { mode: 0o600 + (i % 4), uid: i }))];
+    const forward = many.map((h) => Buffer.from(encodeTarHeader(h)).toString('hex'));
+    const backward = [...many].reverse().map((h) => Buffer.from(encodeTarHeader(h)).toString('hex')).reverse();
+    expect(backward).toEqual(forward);
   });
 
   it('writes sizes beyond 11 octal digits in base-256, as tar-stream does', () => {

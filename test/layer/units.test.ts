@@ -32,8 +32,11 @@ describe('tar headers', () => {
   });
 
   it('rejects paths that could escape or confuse the image root', () => {
-    for (const path of ['', '/etc/passwd', '../x', 'a/../../x', 'a//b', 'a/./b', 'a/', 'nul\0byte']) {
+    for (const path of ['', '/', '.', '..', '/etc/passwd', '../x', 'a/../../x', 'a//b', 'a/./b', 'a/.', 'a/..', 'a/', 'nul\0byte']) {
       expect(() => tarName({ ...base, type: 'dir', path }), path).toThrow(ImgbuildError);
+    }
+    for (const path of ['a', '.hidden', 'a/.b', '..x', 'x..', 'a/...', 'a/b..c', 'é/ü']) {
+      expect(tarName({ ...base, type: 'file', path } as PlanEntry), path).toBe(path);
     }
   });
 
