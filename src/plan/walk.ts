@@ -79,9 +79,10 @@ function joinBase(root: string): string {
   return trimmed === '/' ? '/' : trimmed === '.' ? '' : `${trimmed}/`;
 }
 
-/** One directory's entries, and each one's normalised absolute path (what a directory is listed by). */
+/** One entry of a directory, with its name and normalised absolute path (what a directory is listed by). */
 interface Listed {
   e: WalkedEntry;
+  name: string;
   norm: string;
 }
 
@@ -109,7 +110,7 @@ function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string,
       if (!st) continue;
       e = walkedEntry(rel, abs, st);
     }
-    out.push({ e, norm });
+    out.push({ e, name, norm });
   }
   return out;
 }
@@ -152,9 +153,8 @@ export function* walkSorted(root: string, excluded: PathFilter): Generator<Walke
   function* below(dirRel: string, dirAbs: string): Generator<WalkedEntry[]> {
     const steps: Step[] = [];
     for (const listed of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
-      const name = listed.e.rel.slice(dirRel ? dirRel.length + 1 : 0);
-      steps.push({ key: name, listed, below: false });
-      if (listed.e.type === EntryType.Dir) steps.push({ key: `${name}/`, listed, below: true });
+      steps.push({ key: listed.name, listed, below: false });
+      if (listed.e.type === EntryType.Dir) steps.push({ key: `${listed.name}/`, listed, below: true });
     }
     sortBytewise(steps, (s) => s.key);
     let batch: WalkedEntry[] = [];
