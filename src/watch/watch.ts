@@ -9,7 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { sha256 } from '../image/digest.js';
-import { watch as chokidar, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
@@ -18,6 +18,7 @@ import { apply, type ApplyOptions, type ApplyResult } from '../run/apply.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
 import { rebuildLine, type WatchLine } from './report.js';
+import { openWatcher } from './watcher.js';
 
 export interface WatchOptions extends ApplyOptions {
   /** Called for every rebuild (or failed one) with a line for people and its data. */
@@ -153,7 +154,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   const s = { file, opts, planned: first.planned, last: first, inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
-  s.watcher = chokidar(watchTargets(s), {
+  const opened = openWatcher(watchTargets(s), {
     ignoreInitial: true,
     atomic: true,
     // Directories only, plus the files named as targets (the spec, its lock, a copied file):
@@ -161,13 +162,14 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
     // node_modules), while a directory's own watch already reports every change to the files
     // in it, as the raw events below.
     ignored: (path, stats) => stats !== undefined && !isTarget(s, path) && (!stats.isDirectory() || ignoredByAll(path, true, s.inputs)),
-  });
+  }, (path) => coalescer.add(path));
+  s.watcher = opened.watcher;
   s.watcher.on('all', (_event, path) => coalescer.add(path));
   s.watcher.on('raw', (_event, name, details) => {
     const changed = changedPath(s, (details as { watchedPath?: string } | undefined)?.watchedPath, name as string | null);
     if (changed !== undefined && !ignoredByAll(changed, false, s.inputs)) coalescer.add(changed);
   });
-  await new Promise<void>((resolve) => s.watcher.once('ready', () => resolve()));
+  await opened.ready;
   // Edits made during the first build, or in the instant the watcher was starting, raised no
   // event anyone saw: check every input once (the stat cache makes that cheap) so none is lost.
   s.catchUp = new Set([...s.inputs.map((i) => i.root), ...(await specPathsChangedSince(s, first))]);
@@ -178,7 +180,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
     stop: async () => {
       s.stopped = true;
       coalescer.cancel();
-      await s.watcher.close();
+      await opened.close();
       await s.running;
     },
   };
