@@ -35,7 +35,7 @@ function declaredCandidates(layer: NormalizedLayer): Candidate[] {
   ];
 }
 
-/** A candidate as a plan entry; a file whose digest is not known yet is left for `digestFiles`. */
+/** A candidate as a plan entry; a file whose digest is not known yet is left for `completeLayer`. */
 function toPlanEntry(c: Candidate, digester: FileDigester): PlanEntry {
   const { path, mode, uid, gid } = c;
   switch (c.kind) {
@@ -50,19 +50,41 @@ function toPlanEntry(c: Candidate, digester: FileDigester): PlanEntry {
   }
 }
 
-/** Read and hash the files whose digest the stat cache did not know (bounded parallelism). */
-async function digestFiles(candidates: readonly Candidate[], entries: PlanEntry[], digester: FileDigester): Promise<void> {
-  const todo: number[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    if (e.type === 'file' && e.source.digest === UNHASHED) todo.push(i);
+/** A file the stat cache did not know: its entry, and where to read it. */
+interface ToHash {
+  entry: FileEntry;
+  file: Extract<Candidate, { kind: 'file' }>;
+}
+
+/** Append the plan entry of a candidate, noting a file whose digest is still to be read. */
+function addEntry(c: Candidate, digester: FileDigester, entries: PlanEntry[], toHash: ToHash[]): void {
+  const entry = toPlanEntry(c, digester);
+  entries.push(entry);
+  if (c.kind === 'file' && entry.type === 'file' && entry.source.digest === UNHASHED) toHash.push({ entry, file: c });
+}
+
+/**
+ * The layer from its final entries: the files the stat cache did not know hashed (bounded
+ * parallelism), the files counted, and the cache key. With `hashLater` those files keep an
+ * empty digest, for the layer writer to fill, and the layer has no key.
+ */
+async function completeLayer(spec: NormalizedSpec, name: string, entries: PlanEntry[], toHash: readonly ToHash[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
+  const unhashed = hashLater && toHash.length > 0;
+  if (!unhashed) {
+    await mapLimit(toHash, 32, async ({ entry, file }) => {
+      entry.source.digest = await digester.digest(file.abs, file.st);
+    });
   }
-  if (todo.length === 0) return;
-  await mapLimit(todo, 32, async (i) => {
-    const c = candidates[i] as Extract<Candidate, { kind: 'file' }>;
-    const e = entries[i] as FileEntry;
-    e.source.digest = await digester.digest(c.abs, c.st);
-  });
+  let files = 0;
+  let bytes = 0;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    files++;
+    bytes += e.size;
+  }
+  const layer: LayerPlan = { name, entries, files, bytes };
+  if (!unhashed) layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);
+  return layer;
 }
 
 interface Resolved {
@@ -90,31 +112,17 @@ async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
   return problems.length > 0 ? { problems } : { candidates: merged.entries, problems };
 }
 
-/**
- * Entries with content digests and settled parents, and the layer's cache key; with `hashLater`,
- * files the stat cache does not know keep an empty digest and the layer has no key.
- */
+/** A merged layer: its entries, with settled parents, as a complete layer plan. */
 async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
   const implied = new Set<string>();
   const all: PlanEntry[] = [];
+  const toHash: ToHash[] = [];
   for (const c of candidates) {
     if (c.strength === Strength.Implied) implied.add(c.path);
-    all.push(toPlanEntry(c, digester));
+    addEntry(c, digester, all, toHash);
   }
-  if (!hashLater) await digestFiles(candidates, all, digester);
   const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
-  let files = 0;
-  let bytes = 0;
-  let unhashed = false;
-  for (const e of entries) {
-    if (e.type !== 'file') continue;
-    files++;
-    bytes += e.size;
-    if (e.source.digest === UNHASHED) unhashed = true;
-  }
-  const layer: LayerPlan = { name, entries, files, bytes };
-  if (!unhashed) layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);
-  return layer;
+  return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
 /** The parent directories of an image path, outermost first ("a/b/c" -> "a", "a/b"). */
@@ -136,31 +144,15 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirs(lower), spec.base.kind === 'scratch');
   const problems: Diagnostic[] = [];
-  const toHash: { entry: FileEntry; file: Extract<Candidate, { kind: 'file' }> }[] = [];
-  let files = 0;
-  let bytes = 0;
+  const toHash: ToHash[] = [];
   for (const batch of listCopyInOrder(ordered, skip)) {
     for (const c of batch) {
-      if (!('kind' in c)) {
-        problems.push(c);
-        continue;
-      }
-      const entry = toPlanEntry(c, digester);
-      entries.push(entry);
-      if (entry.type !== 'file' || c.kind !== 'file') continue;
-      files++;
-      bytes += entry.size;
-      if (entry.source.digest === UNHASHED) toHash.push({ entry, file: c });
+      if ('kind' in c) addEntry(c, digester, entries, toHash);
+      else problems.push(c);
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
-  const layer: LayerPlan = { name, entries, files, bytes };
-  if (hashLater && toHash.length > 0) return layer;
-  await mapLimit(toHash, 32, async ({ entry, file }) => {
-    entry.source.digest = await digester.digest(file.abs, file.st);
-  });
-  layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);
-  return layer;
+  return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
 function orderedProblems(ordered: OrderedCopy, skip: HostFilter): Diagnostic[] {
