@@ -9,7 +9,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { sha256 } from '../image/digest.js';
-import type { FSWatcher } from 'chokidar';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
@@ -18,7 +17,7 @@ import { apply, type ApplyOptions, type ApplyResult } from '../run/apply.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
 import { rebuildLine, type WatchLine } from './report.js';
-import { openWatcher } from './watcher.js';
+import { InputWatcher } from './watcher.js';
 
 export interface WatchOptions extends ApplyOptions {
   /** Called for every rebuild (or failed one) with a line for people and its data. */
@@ -37,7 +36,7 @@ interface State {
   inputs: LayerInput[];
   /** What is handed to the watcher: the spec, its lock and every input root. */
   targets: Set<string>;
-  watcher: FSWatcher;
+  watcher: InputWatcher;
   running?: Promise<void>;
   pending: Set<string>;
   stopped: boolean;
@@ -154,22 +153,26 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   const s = { file, opts, planned: first.planned, last: first, inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
-  const opened = openWatcher(watchTargets(s), {
-    ignoreInitial: true,
-    atomic: true,
-    // Directories only, plus the files named as targets (the spec, its lock, a copied file):
-    // chokidar opens an fs.watch per file it watches (224 MB of RSS for an 18,000-file
-    // node_modules), while a directory's own watch already reports every change to the files
-    // in it, as the raw events below.
-    ignored: (path, stats) => stats !== undefined && !isTarget(s, path) && (!stats.isDirectory() || ignoredByAll(path, true, s.inputs)),
-  }, (path) => coalescer.add(path));
-  s.watcher = opened.watcher;
-  s.watcher.on('all', (_event, path) => coalescer.add(path));
-  s.watcher.on('raw', (_event, name, details) => {
-    const changed = changedPath(s, (details as { watchedPath?: string } | undefined)?.watchedPath, name as string | null);
-    if (changed !== undefined && !ignoredByAll(changed, false, s.inputs)) coalescer.add(changed);
-  });
-  await opened.ready;
+  s.watcher = await InputWatcher.open(
+    watchTargets(s),
+    {
+      ignoreInitial: true,
+      atomic: true,
+      // Directories only, plus the files named as targets (the spec, its lock, a copied file):
+      // chokidar opens an fs.watch per file it watches (224 MB of RSS for an 18,000-file
+      // node_modules), while a directory's own watch already reports every change to the files
+      // in it, as the raw events below.
+      ignored: (path, stats) => stats !== undefined && !isTarget(s, path) && (!stats.isDirectory() || ignoredByAll(path, true, s.inputs)),
+    },
+    {
+      all: (_event, path) => coalescer.add(path),
+      raw: (_event, name, details) => {
+        const changed = changedPath(s, (details as { watchedPath?: string } | undefined)?.watchedPath, name);
+        if (changed !== undefined && !ignoredByAll(changed, false, s.inputs)) coalescer.add(changed);
+      },
+      missing: (path) => coalescer.add(path),
+    },
+  );
   // Edits made during the first build, or in the instant the watcher was starting, raised no
   // event anyone saw: check every input once (the stat cache makes that cheap) so none is lost.
   s.catchUp = new Set([...s.inputs.map((i) => i.root), ...(await specPathsChangedSince(s, first))]);
@@ -180,7 +183,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
     stop: async () => {
       s.stopped = true;
       coalescer.cancel();
-      await opened.close();
+      await s.watcher.close();
       await s.running;
     },
   };

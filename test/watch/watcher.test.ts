@@ -1,53 +1,91 @@
 /**
  * The watcher's `ready` means what watch mode's start-up check relies on: every directory below
- * the watched paths is watched, even when one of those paths does not exist yet.
+ * the watched paths is watched, even when one of those paths does not exist yet; and what is
+ * created later, straight inside a watched path or deeper, is watched too.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openWatcher } from '../../src/watch/watcher.js';
+import { InputWatcher } from '../../src/watch/watcher.js';
 
 let dir: string;
-let close: (() => Promise<void>) | undefined;
+let watcher: InputWatcher | undefined;
 afterEach(async () => {
-  await close?.();
+  await watcher?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('openWatcher', () => {
-  it('is ready only once every directory below the paths is watched, with a missing path among them', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'imgbuild-watcher-'));
-    const tree = join(dir, 'tree');
-    const dirs = [tree];
-    for (let d = 0; d < 20; d++) {
-      for (let e = 0; e < 10; e++) {
-        const sub = join(tree, `d${d}`, `e${e}`);
-        mkdirSync(sub, { recursive: true });
-        writeFileSync(join(sub, 'f.js'), `${d}.${e}`);
-        dirs.push(sub);
-      }
-      dirs.push(join(tree, `d${d}`));
+/** A tree of 20 x 10 directories with a file in each, the spec beside it, and its missing lock. */
+function makeTree() {
+  dir = mkdtempSync(join(tmpdir(), 'imgbuild-watcher-'));
+  const tree = join(dir, 'tree');
+  const dirs = [tree];
+  for (let d = 0; d < 20; d++) {
+    dirs.push(join(tree, `d${d}`));
+    for (let e = 0; e < 10; e++) {
+      const sub = join(tree, `d${d}`, `e${e}`);
+      mkdirSync(sub, { recursive: true });
+      writeFileSync(join(sub, 'f.js'), `${d}.${e}`);
+      dirs.push(sub);
     }
-    const spec = join(dir, 'image.yaml');
-    writeFileSync(spec, 'x');
-    const lock = join(dir, 'image.lock');
-    // As watch mode watches: directories, and the files named.
-    const events: string[] = [];
-    let created: () => void = () => undefined;
-    const opened = openWatcher([spec, lock, tree], { ignoreInitial: true, ignored: (p, stats) => stats !== undefined && stats.isFile() && p !== spec }, (p) => {
-      events.push(p);
-      created();
-    });
-    close = opened.close;
-    await opened.ready;
-    const watched = Object.keys(opened.watcher.getWatched());
-    expect(dirs.filter((d) => !watched.includes(d))).toEqual([]);
+  }
+  const spec = join(dir, 'image.yaml');
+  writeFileSync(spec, 'x');
+  return { tree, dirs, spec, lock: join(dir, 'image.lock') };
+}
 
+/** Opens as watch mode does (directories, and the files named); `events` collects what each channel reports. */
+async function open(paths: string[], spec: string) {
+  const events: { kind: string; path: string }[] = [];
+  let wake: () => void = () => undefined;
+  const seen = (kind: string, path: string) => {
+    events.push({ kind, path });
+    wake();
+  };
+  watcher = await InputWatcher.open(paths, { ignoreInitial: true, ignored: (p: string, stats?: { isFile(): boolean }) => stats !== undefined && stats.isFile() && p !== spec }, {
+    all: (_e, p) => seen('all', p),
+    raw: (_e, name, details) => seen('raw', join((details as { watchedPath: string }).watchedPath, name ?? '')),
+    missing: (p) => seen('missing', p),
+  });
+  /** Resolves once an event about `path` has come. */
+  const about = async (path: string) => {
+    while (!events.some((e) => e.path === path)) await new Promise<void>((r) => (wake = r));
+  };
+  return { events, about };
+}
+
+describe('InputWatcher', () => {
+  it('is ready only once every directory below the paths is watched, with a missing path among them', async () => {
+    const { tree, dirs, spec, lock } = makeTree();
+    const w = await open([spec, lock, tree], spec);
+    expect(dirs.filter((d) => !watcher!.watchedDirectories().includes(d))).toEqual([]);
     // The missing path is watched for its creation from the start.
-    const seen = new Promise<void>((resolve) => (created = resolve));
     writeFileSync(lock, 'lock');
-    await seen;
-    expect(events[0]).toBe(lock);
+    await w.about(lock);
+    expect(w.events.find((e) => e.path === lock)?.kind).toBe('missing');
+  });
+
+  it('is ready only once a directory with no subdirectories is watched too, with a missing path given first', async () => {
+    const { spec, lock } = makeTree();
+    const flat = join(dir, 'flat');
+    mkdirSync(flat);
+    for (let i = 0; i < 50; i++) writeFileSync(join(flat, `f${i}.js`), `${i}`);
+    await open([lock, spec, flat], spec);
+    expect(watcher!.watchedDirectories()).toContain(flat);
+  });
+
+  it('watches directories created later, straight inside a watched path and deeper', async () => {
+    const { tree, spec } = makeTree();
+    const w = await open([spec, tree], spec);
+    for (const created of [join(tree, 'new-top'), join(tree, 'd3', 'new-deep')]) {
+      mkdirSync(created);
+      await w.about(created);
+      // Its own watch is set up after the event that announced it.
+      for (let i = 0; i < 100 && !watcher!.watchedDirectories().includes(created); i++) await new Promise((r) => setTimeout(r, 20));
+      const file = join(created, 'later.js');
+      writeFileSync(file, 'x');
+      await w.about(file);
+    }
   });
 });
