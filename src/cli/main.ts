@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // The `imgbuild` executable: everything else lives in program.ts, which tests call directly.
 import { main } from './program.js';
+import { holdYoungGeneration } from './young-generation.js';
+
+// Before the engine is loaded (program.ts imports it only when a command runs): see young-generation.ts.
+holdYoungGeneration();
 
 // A reader that stops early (`imgbuild plan --json | head`) is not a failure of ours.
 for (const stream of [process.stdout, process.stderr]) {

@@ -5,6 +5,7 @@ import type { ApplyResult, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
 import { describeError, exitCodeOf } from '../exit-codes.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
+import { letYoungGenerationGrow } from '../young-generation.js';
 
 export interface ApplyFlags extends SpecFlags {
   jobs?: string;
@@ -37,14 +38,20 @@ export function summary(r: ApplyResult, formatBytes: (n: number) => string): str
   ].join('\n');
 }
 
+/** The build's options; the young generation held since start-up may grow once the plan is made (young-generation.ts). */
 function applyOptions(flags: ApplyFlags, ndjson: () => Reporter) {
+  const json = flags.json ? ndjson() : undefined;
+  const report: Reporter = (event) => {
+    if (event.type === 'plan') letYoungGenerationGrow();
+    json?.(event);
+  };
   return {
     vars: flags.var,
     env: process.env,
     cacheDir: cacheDirOf(flags),
     ...(parseJobs(flags.jobs) ? { jobs: parseJobs(flags.jobs)! } : {}),
     renderer: rendererFor(flags),
-    ...(flags.json ? { report: ndjson() } : {}),
+    report,
     push: flags.push ?? false,
     insecureRegistries: flags.insecureRegistry,
     locked: flags.locked ?? false,
