@@ -132,14 +132,16 @@ describe('a layer of one directory copy', () => {
     }
     chmodSync(join(dir, 'app/bin/tool'), 0o755);
     mkdirSync(join(dir, 'nothing'));
-    const copy = `{ from: app/, to: /srv/app/, exclude: ["docs"] }`;
-    const alone = await plan(dir, `  - name: l\n    owner: "10:20"\n    copy:\n      - ${copy}`);
-    // A second copy that adds nothing (an empty directory onto the same destination) makes the layer go through the merge.
-    const merged = await plan(dir, `  - name: l\n    owner: "10:20"\n    copy:\n      - ${copy}\n      - { from: nothing/, to: /srv/app/ }`);
     const full = (e: PlanEntry) => `${show(e)}${e.type === 'file' ? ` ${e.source.kind === 'path' ? e.source.path : ''} ${e.source.digest}` : ''}`;
-    expect(alone.layers[0]!.entries.map(full)).toEqual(merged.layers[0]!.entries.map(full));
-    expect(alone.layers[0]!.entries.map((e) => e.path)).toContain('srv/app/\u{1D4B3}/g');
-    expect(alone.layers[0]).toMatchObject({ files: merged.layers[0]!.files, bytes: merged.layers[0]!.bytes, cacheKey: merged.layers[0]!.cacheKey });
+    for (const to of ['/srv/app/', '/', '/srv/app']) {
+      const copy = `{ from: app/, to: "${to}", exclude: ["docs"] }`;
+      const alone = await plan(dir, `  - name: l\n    owner: "10:20"\n    copy:\n      - ${copy}`);
+      // A second copy that adds nothing (an empty directory onto the same destination) makes the layer go through the merge.
+      const merged = await plan(dir, `  - name: l\n    owner: "10:20"\n    copy:\n      - ${copy}\n      - { from: nothing/, to: "${to}" }`);
+      expect(alone.layers[0]!.entries.map(full), to).toEqual(merged.layers[0]!.entries.map(full));
+      expect(alone.layers[0]!.entries.map((e) => e.path), to).toContain(`${to.replace(/^\/|\/$/g, '')}${to === '/' ? '' : '/'}\u{1D4B3}/g`);
+      expect(alone.layers[0], to).toMatchObject({ files: merged.layers[0]!.files, bytes: merged.layers[0]!.bytes, cacheKey: merged.layers[0]!.cacheKey });
+    }
   });
 
   it('takes its destination\'s parents from a lower layer', async () => {
