@@ -48,9 +48,17 @@ async function open(paths: string[], spec: string) {
     raw: (_e, name, details) => seen('raw', join((details as { watchedPath: string }).watchedPath, name ?? '')),
     missing: (p) => seen('missing', p),
   });
-  /** Resolves once an event about `path` has come. */
-  const about = async (path: string) => {
-    while (!events.some((e) => e.path === path)) await new Promise<void>((r) => (wake = r));
+  /** Resolves once an event about `path` has come (`poke` is repeated until then); fails after 10 s. */
+  const about = async (path: string, poke: () => void = () => undefined) => {
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.path === path)) {
+      if (Date.now() > deadline) throw new Error(`no event about ${path} within 10 s`);
+      poke();
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 100);
+      });
+    }
   };
   return { events, about };
 }
@@ -81,11 +89,12 @@ describe('InputWatcher', () => {
     for (const created of [join(tree, 'new-top'), join(tree, 'd3', 'new-deep')]) {
       mkdirSync(created);
       await w.about(created);
-      // Its own watch is set up after the event that announced it.
-      for (let i = 0; i < 100 && !watcher!.watchedDirectories().includes(created); i++) await new Promise((r) => setTimeout(r, 20));
+      // Its own watch is set up after the event that announced it (watch mode's rebuild for the
+      // new directory reads what it holds by then): write into it until a write is reported.
       const file = join(created, 'later.js');
-      writeFileSync(file, 'x');
-      await w.about(file);
+      let n = 0;
+      await w.about(file, () => writeFileSync(file, String(n++)));
+      expect(watcher!.watchedDirectories()).toContain(created);
     }
   });
 });
