@@ -121,7 +121,7 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
       { method: 'PUT', path: /\/manifests\//, times: 2, fault: { status: 500 } },
     );
     const spec = await writeAppSpec(await dir('flaky'), { name: `${p.host}/flaky`, tag: '1', from: `${reg.host}/base:1`, message: 'through the proxy', outputs: [{ registry: `${p.host}/flaky` }] });
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     const digest = doneDigest(await apply(spec, join(work, 'cache-flaky')));
     expect([...p.injected].sort()).toEqual([
       'POST /v2/flaky/blobs/uploads/ -> 500',
@@ -130,7 +130,7 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
       expect.stringMatching(/^PUT \/v2\/flaky\/manifests\/.* -> 500$/),
     ]);
     // Four blobs each reached the registry once; the cut upload never did.
-    expect(reg.uploadRequests() - before).toBe(4);
+    expect((await reg.uploadRequests()) - before).toBe(4);
     // skopeo copy checks every blob against its digest.
     await skopeoCopy(`docker://${reg.host}/flaky:1`, `oci:${join(work, 'flaky-pulled')}:t`, { srcCreds: CREDS });
     expect((await skopeoInspect(`oci:${join(work, 'flaky-pulled')}:t`)).Digest).toBe(digest);

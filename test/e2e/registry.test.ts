@@ -65,10 +65,10 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
   });
 
   it('uploads no blob on a second push of the same image', async () => {
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     const r = ok(await apply(join(work, 'app', 'image.yaml')), 'second apply');
     expect(doneDigest(r)).toBe(digests.app1);
-    expect(reg.uploadRequests() - before).toBe(0);
+    expect((await reg.uploadRequests()) - before).toBe(0);
     const actions = parseEvents(r.stdout).filter((e) => e.type === 'push-blob').map((e) => e.action);
     expect(actions).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
   });
@@ -76,10 +76,10 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
   it('uploads only the new layer and the config of another app on the same base in the same repository', async () => {
     const h = reg.host;
     const app2 = await writeAppSpec(await dir('app2'), { name: `${h}/app`, tag: '2', from: `${h}/base:1`, message: 'a second app', outputs: [{ registry: `${h}/app` }] });
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     const r = ok(await apply(app2), 'apply app2');
     // Small blobs go up in one monolithic PUT each: one for the app layer, one for the config.
-    expect(reg.uploadRequests() - before).toBe(2);
+    expect((await reg.uploadRequests()) - before).toBe(2);
     const pushed = parseEvents(r.stdout).filter((e) => e.type === 'push-blob');
     expect(pushed.filter((e) => e.action === 'uploaded')).toHaveLength(2);
     expect(pushed.filter((e) => e.action === 'skipped')).toHaveLength(2);
@@ -88,9 +88,9 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
   it('mounts the base layers from the base repository when pushing an app to a new repository', async () => {
     const h = reg.host;
     const app3 = await writeAppSpec(await dir('app3'), { name: `${h}/other`, tag: '1', from: `${h}/base:1`, message: 'elsewhere', outputs: [{ registry: `${h}/other` }] });
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     ok(await apply(app3), 'apply app3');
-    expect(reg.uploadRequests() - before).toBe(2);
+    expect((await reg.uploadRequests()) - before).toBe(2);
   });
 
   it('inspects the pushed app in the registry and in an OCI layout, as text and as JSON', async () => {

@@ -29,9 +29,9 @@ export interface TestRegistry {
   dir: string;
   stop(): Promise<void>;
   /** Requests that carried blob data (PATCH and PUT to /blobs/uploads/) so far. */
-  uploadRequests(): number;
-  /** Every request the registry has logged so far. */
-  requests(): RequestLine[];
+  uploadRequests(): Promise<number>;
+  /** Every request the registry has answered so far (see `settled`). */
+  requests(): Promise<RequestLine[]>;
 }
 
 export async function freePort(): Promise<number> {
@@ -103,17 +103,30 @@ async function waitReady(host: string, child: ChildProcess): Promise<boolean> {
 }
 
 function handle(host: string, dir: string, child: ChildProcess, logFile: string): TestRegistry {
-  // The access log is written when the registry finishes a response; our client only sends the
-  // manifest (which is not counted) after every blob response, so counts are settled by then.
-  const requests = (): RequestLine[] =>
+  const logged = (): RequestLine[] =>
     [...readFileSync(logFile, 'utf8').matchAll(/"([A-Z]+) (\/v2\/[^ "]*) HTTP\/[0-9.]+" (\d{3})/g)].map((m) => ({
       method: m[1]!, path: m[2]!, status: Number(m[3]),
     }));
+  // The registry writes a request's access-log line after it has sent the response, so a client
+  // that has just finished may be ahead of the log (seen once, under load). A request of our
+  // own, sent now, is logged after every request answered before it.
+  let markers = 0;
+  const settled = async (): Promise<void> => {
+    const marker = `/v2/?settled=${++markers}`;
+    await new Promise<void>((resolve) => {
+      http.get(`http://${host}${marker}`, (res) => res.resume().on('end', resolve)).on('error', () => resolve());
+    });
+    for (let i = 0; i < 250 && !readFileSync(logFile, 'utf8').includes(marker); i++) await sleep(20);
+  };
+  const requests = async (): Promise<RequestLine[]> => {
+    await settled();
+    return logged();
+  };
   return {
     host,
     dir,
     requests,
-    uploadRequests: () => requests().filter((r) => (r.method === 'PUT' || r.method === 'PATCH') && r.path.includes('/blobs/uploads/')).length,
+    uploadRequests: async () => (await requests()).filter((r) => (r.method === 'PUT' || r.method === 'PATCH') && r.path.includes('/blobs/uploads/')).length,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

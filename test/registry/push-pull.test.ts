@@ -80,10 +80,10 @@ describe.skipIf(missingTools('docker-registry').length > 0)('push and pull (real
     const img = await memImage([await memLayer('again1'), await memLayer('again2')]);
     const target = parseRef(`${reg.host}/idem/app:1`);
     await pushImage(target, img, [], anon);
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     const events: PushEvent[] = [];
     await pushImage(target, img, ['2'], { ...anon, onProgress: (e) => events.push(e) });
-    expect(reg.uploadRequests()).toBe(before);
+    expect(await reg.uploadRequests()).toBe(before);
     const statuses = events.filter((e) => e.kind === 'blob').map((e) => (e as { status: string }).status);
     expect(statuses).toEqual(['skipped', 'skipped', 'skipped']);
   });
@@ -91,23 +91,23 @@ describe.skipIf(missingTools('docker-registry').length > 0)('push and pull (real
   it('an image on a shared base uploads only its new blobs', async () => {
     const base = [await memLayer('base1', 30_000), await memLayer('base2')];
     await pushImage(parseRef(`${reg.host}/shared/app`), await memImage(base), ['one'], anon);
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     const app = await memImage([...base, await memLayer('app-only')]);
     await pushImage(parseRef(`${reg.host}/shared/app:two`), app, [], anon);
     // the new layer and the new config; the base layers are skipped
-    expect(reg.uploadRequests() - before).toBe(2);
+    expect((await reg.uploadRequests()) - before).toBe(2);
   });
 
   it('mounts blobs from another repository instead of uploading them', async () => {
     const layers = [await memLayer('mount1'), await memLayer('mount2')];
     await pushImage(parseRef(`${reg.host}/mount/src:1`), await memImage(layers), [], anon);
-    const before = reg.uploadRequests();
+    const before = await reg.uploadRequests();
     const events: PushEvent[] = [];
     const img = await memImage(layers, { os: 'linux', architecture: 'arm64' });
     await pushImage(parseRef(`${reg.host}/mount/dst:1`), img, [], { ...anon, mountFrom: ['mount/src'], onProgress: (e) => events.push(e) });
     const mounted = events.filter((e) => e.kind === 'blob' && e.status === 'mounted');
     expect(mounted).toHaveLength(2);
-    expect(reg.uploadRequests() - before).toBe(1); // only the (different) config
+    expect((await reg.uploadRequests()) - before).toBe(1); // only the (different) config
     const dst = RegistryClient.for(parseRef(`${reg.host}/mount/dst`), anon);
     expect(await dst.headBlob(await layers[0]!.digest())).toBe(true);
   });
@@ -120,7 +120,7 @@ describe.skipIf(missingTools('docker-registry').length > 0)('push and pull (real
     const progress: number[] = [];
     const d = await big.digest();
     await pushImage(target, img, [], { ...opts, onProgress: (e) => e.kind === 'blob-progress' && e.digest === d && progress.push(e.bytes) });
-    const patches = reg.requests().filter((r) => r.method === 'PATCH' && r.path.startsWith('/v2/chunked/app/'));
+    const patches = (await reg.requests()).filter((r) => r.method === 'PATCH' && r.path.startsWith('/v2/chunked/app/'));
     expect(patches.length).toBe(Math.ceil(big.bytes.length / (100 * 1024)));
     expect(progress.length).toBeGreaterThan(3);
     expect(progress.at(-1)).toBe(big.bytes.length);
@@ -158,10 +158,10 @@ describe.skipIf(missingTools('docker-registry').length > 0)('push and pull (real
     const d = await layer!.digest();
     expect(await readAllStream(await layer!.compressed())).toEqual(img.memLayers[0]!.bytes);
     expect(cache.blobs.get(d)).toEqual(img.memLayers[0]!.bytes);
-    const gets = () => reg.requests().filter((r) => r.method === 'GET' && r.path.endsWith(d)).length;
-    const before = gets();
+    const gets = async () => (await reg.requests()).filter((r) => r.method === 'GET' && r.path.endsWith(d)).length;
+    const before = await gets();
     await readAllStream(await layer!.compressed());
-    expect(gets()).toBe(before);
+    expect(await gets()).toBe(before);
   });
 
   it.skipIf(missingTools('skopeo').length > 0)('interoperates with skopeo both ways (OCI and Docker v2 manifests)', async () => {
