@@ -55,12 +55,8 @@ export class InputWatcher {
     for (const path of paths.filter((p) => !present.includes(p))) w.#watchMissing(path);
     w.#top = await w.#start(present, { ...options, depth: 0 });
     w.#top.on('addDir', (dir: string) => w.add([dir]));
-    const below: string[] = [];
-    for (const path of present) {
-      const dirs = subdirectories(path);
-      w.#below.set(path, dirs);
-      below.push(...dirs);
-    }
+    for (const path of present) w.#below.set(path, subdirectories(path));
+    const below = outermost([...w.#below.values()].flat());
     const size = Math.ceil(below.length / GROUPS);
     for (let i = 0; i < below.length; i += size) w.#groups.push(await w.#start(below.slice(i, i + size), options));
     return w;
@@ -115,6 +111,20 @@ export class InputWatcher {
       // Its directory is gone too: nothing there to build from.
     }
   }
+}
+
+/**
+ * Each directory once, and none inside another of them: a group watches what is below its
+ * directories, so nested roots (a copy of `.` beside one of its `node_modules/`) would otherwise
+ * watch a whole subtree twice.
+ */
+function outermost(dirs: readonly string[]): string[] {
+  const all = new Set(dirs);
+  const inside = (d: string) => {
+    for (let p = dirname(d); p !== dirname(p); p = dirname(p)) if (all.has(p)) return true;
+    return false;
+  };
+  return [...all].filter((d) => !inside(d));
 }
 
 /** The directories straight inside `path` (none if it is a file); symlinks are stored as links, so never followed. */

@@ -83,6 +83,12 @@ describe('InputWatcher', () => {
     expect(watcher!.watchedDirectories()).toContain(flat);
   });
 
+  it('watches everything below nested paths (a copy of a tree beside one of its directories)', async () => {
+    const { tree, dirs, spec } = makeTree();
+    await open([spec, tree, join(tree, 'd3')], spec);
+    expect(dirs.filter((d) => !watcher!.watchedDirectories().includes(d))).toEqual([]);
+  });
+
   it('watches directories created later, straight inside a watched path and deeper', async () => {
     const { tree, spec } = makeTree();
     const w = await open([spec, tree], spec);
