@@ -54,6 +54,13 @@ export interface ApplyResult {
   ms: number;
 }
 
+/** A build's result without its plan, which for a large tree is most of the memory a result holds. */
+export type BuiltImage = Omit<ApplyResult, 'planned'> & { name: string; tags: readonly string[] };
+
+export function builtImage({ planned, ...rest }: ApplyResult): BuiltImage {
+  return { ...rest, name: planned.plan.name, tags: planned.plan.tags };
+}
+
 interface Ctx {
   planned: PlannedSpec;
   store: ContentStore;

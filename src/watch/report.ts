@@ -13,7 +13,7 @@ function changedList(files: string[]): string {
   return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
 }
 
-export function rebuildLine(r: { files: string[]; result: ApplyResult; previous: ApplyResult; ms: number }): WatchLine {
+export function rebuildLine(r: { files: string[]; result: ApplyResult; previous: { digest: string }; ms: number }): WatchLine {
   const rebuilt = r.result.layers.filter((l) => !l.cached).map((l) => l.name);
   const same = r.result.digest === r.previous.digest;
   const what = rebuilt.length ? `rebuilt ${rebuilt.join(', ')}` : 'no layer changed';

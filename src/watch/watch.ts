@@ -8,12 +8,12 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
-import { sha256 } from '../image/digest.js';
+import { sha256, type Digest } from '../image/digest.js';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
 import { planSpec, type PlannedSpec } from '../plan/plan-spec.js';
-import { apply, type ApplyOptions, type ApplyResult } from '../run/apply.js';
+import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
 import { rebuildLine, type WatchLine } from './report.js';
@@ -28,11 +28,18 @@ export interface WatchOptions extends ApplyOptions {
   onReady?: () => void;
 }
 
+/** What a watch keeps of the image it last wrote: never its plan, which `planned` supersedes. */
+interface LastImage {
+  digest: Digest;
+  bases: ApplyResult['bases'];
+}
+
 interface State {
   file: string;
   opts: WatchOptions;
+  /** The plan of the files as they were last seen, built or not. */
   planned: PlannedSpec;
-  last: ApplyResult;
+  last: LastImage;
   inputs: LayerInput[];
   /** What is handed to the watcher: the spec, its lock and every input root. */
   targets: Set<string>;
@@ -75,11 +82,14 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     const { planned, layers } = await replan(s, changed);
     if (layers.length === 0) return;
     const specChanged = planned.spec !== s.planned.spec;
+    // The new plan is what the files are now, whether or not its build succeeds, and the old one
+    // is let go before the build: two plans of a large tree at once set watch mode's peak heap.
+    // After a failed build, the next one builds whatever of this plan the cache does not hold.
+    s.planned = planned;
+    if (specChanged) resetInputs(s);
     const result = await apply(s.file, { ...s.opts, renderer: 'silent', planned, ...(specChanged ? {} : { bases: s.last.bases }) });
     const previous = s.last;
-    s.planned = planned;
-    s.last = result;
-    if (specChanged) resetInputs(s);
+    s.last = lastImage(result);
     if (onlyCatchUp && result.digest === previous.digest) return;
     s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
   } catch (e) {
@@ -141,16 +151,18 @@ async function specPathsChangedSince(s: State, first: ApplyResult): Promise<stri
   return changed;
 }
 
+const lastImage = (r: ApplyResult): LastImage => ({ digest: r.digest, bases: r.bases });
+
 export interface WatchHandle {
   /** The image of the first build. */
-  first: ApplyResult;
+  first: BuiltImage;
   /** Stop watching; resolves after the build in progress (if any) has finished. */
   stop(): Promise<void>;
 }
 
 export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
   const first = await apply(file, opts);
-  const s = { file, opts, planned: first.planned, last: first, inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
+  const s = { file, opts, planned: first.planned, last: lastImage(first), inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
   s.watcher = await InputWatcher.open(
@@ -179,7 +191,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   for (const root of s.catchUp) coalescer.add(root);
   opts.onReady?.();
   return {
-    first,
+    first: builtImage(first),
     stop: async () => {
       s.stopped = true;
       coalescer.cancel();

@@ -143,4 +143,33 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     await settle(1500);
     expect(w.lines).toHaveLength(1);
   });
+
+  it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-failed-'));
+    for (const [path, text] of [['low/a.txt', 'a1'], ['high/b.txt', 'b1']] as const) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    }
+    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/failed\nlayers:\n  - name: low\n    copy: [{ from: low/, to: /low/ }]\n  - name: high\n    copy: [{ from: high/, to: /high/ }]\noutput:\n  - oci: ./out/img\n');
+    const w = await watching(join(dir, 'image.yaml'));
+    // The layout's index cannot be written while a directory stands in its place.
+    const index = join(dir, 'out/img/index.json');
+    rmSync(index);
+    mkdirSync(index);
+    const failed = w.next();
+    writeFileSync(join(dir, 'low/a.txt'), 'a2');
+    expect((await failed).kind).toBe('error');
+    // A late second event for the same write fails the same way: let any such land first.
+    await settle(800);
+    rmSync(index, { recursive: true });
+    const rebuilt = w.next();
+    writeFileSync(join(dir, 'high/b.txt'), 'b2');
+    const line = await rebuilt;
+    expect(line.kind).toBe('rebuilt');
+    // The low layer was built by the failed attempt, before its output failed: now it is cached.
+    expect((line as { rebuilt: string[] }).rebuilt).toEqual(['high']);
+    const rootfs = await umociUnpack(join(dir, 'out/img'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'high/b.txt'), 'utf8')).toBe('b2');
+    expect(readFileSync(join(rootfs, 'low/a.txt'), 'utf8')).toBe('a2');
+  });
 });

@@ -1,7 +1,7 @@
 /** `imgbuild apply <spec>`: build the image and write it to every output. */
 import type { Command } from 'commander';
 import { SpecError, usageError } from '../../errors.js';
-import type { ApplyResult, RendererKind } from '../../run/apply.js';
+import type { BuiltImage, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
 import { describeError, exitCodeOf } from '../exit-codes.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
@@ -27,10 +27,10 @@ export function rendererFor(flags: { json?: boolean }): RendererKind {
   return process.stderr.isTTY && !process.env.CI ? 'default' : 'simple';
 }
 
-export function summary(r: ApplyResult, formatBytes: (n: number) => string): string {
+export function summary(r: BuiltImage, formatBytes: (n: number) => string): string {
   const built = r.layers.filter((l) => !l.cached).length;
   return [
-    `built ${r.planned.plan.name}:${r.planned.plan.tags.join(',')} in ${(r.ms / 1000).toFixed(2)}s`,
+    `built ${r.name}:${r.tags.join(',')} in ${(r.ms / 1000).toFixed(2)}s`,
     `  digest  ${r.digest}`,
     `  size    ${formatBytes(r.size)}`,
     `  layers  ${built} built, ${r.layers.length - built} cached`,
@@ -67,7 +67,7 @@ function errorEvent(e: unknown): Record<string, unknown> {
 // watcher only for --watch).
 const engine = async () => {
   const [run, events, render] = await Promise.all([import('../../run/apply.js'), import('../../run/events.js'), import('../../plan/render.js')]);
-  return { apply: run.apply, ndjson: () => events.ndjsonReporter(), formatBytes: render.formatBytes };
+  return { apply: run.apply, builtImage: run.builtImage, ndjson: () => events.ndjsonReporter(), formatBytes: render.formatBytes };
 };
 
 async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
@@ -99,10 +99,10 @@ export function registerApply(program: Command): void {
     .option('-w, --watch', 'keep watching the inputs and rebuild the layers whose files change')
     .action(async (file: string, flags: ApplyFlags) => {
       if (flags.watch) return watchCommand(file, flags);
-      const { apply, ndjson, formatBytes } = await engine();
+      const { apply, builtImage, ndjson, formatBytes } = await engine();
       try {
         const result = await apply(file, applyOptions(flags, ndjson));
-        if (!flags.json) process.stderr.write(`${summary(result, formatBytes)}\n`);
+        if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
       } catch (e) {
         // Machines reading --json get the failure as an event too; people still get stderr.
         if (flags.json) process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
