@@ -20,7 +20,8 @@ export function renderMarkdown({ env, rows, notes, headline }) {
     sizeVsPigz: 'corpus dependencies layer size / pigz -6 size',
   };
   for (const [k, v] of Object.entries(headline)) {
-    if (k.startsWith('rss')) out.push(`| imgbuild peak RSS at ${k.slice(3, -2)} | ${v.toFixed(0)} MB |`);
+    if (k === 'rssWatchMB') out.push(`| imgbuild watch mode peak RSS, rebuilding the largest tree's layer | ${v.toFixed(0)} MB |`);
+    else if (k.startsWith('rss')) out.push(`| imgbuild peak RSS at ${k.slice(3, -2)} | ${v.toFixed(0)} MB |`);
     else out.push(`| ${cell(labels[k] ?? k.replace(/^cold(\d+)xVsPigz$/, 'generated $1x cold build / (tar | pigz -p2 -6), run in turns'))} | ${headlineValue(v)} |`);
   }
   const groups = [...new Set(rows.map((r) => r.group))];
