@@ -20,6 +20,7 @@ export interface PlanOptions {
    * The plan is for a build: on a context this cache has never read, files are hashed by the
    * layer writer as it reads them instead of first by the planner (a cold build reads each file
    * once). A later build hashes first, so a layer already in the cache is found, not rebuilt.
+   * The stat cache is left to the build to save, once, with what the writer hashed too.
    */
   forBuild?: boolean;
 }
@@ -42,6 +43,6 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const skip = hostExclusions(spec.outputs, [opts.cacheDir]);
   const covers = spec.layers.flatMap((l) => l.copies.map((c) => walkCovers(c, spec.contextDir, skip)));
   digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
-  await digests.save();
+  if (!opts.forBuild) await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }

@@ -182,7 +182,13 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   const report: Reporter = opts.report ?? (() => undefined);
   const ctx = { layers: [], outputs: [] } as unknown as Ctx;
   const renderer = (opts.renderer ?? 'silent') as 'default';
-  await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true }).run(ctx);
+  try {
+    await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true }).run(ctx);
+  } catch (e) {
+    // What was hashed stays true of those files whatever else failed: the next build need not read them again.
+    await ctx.digester?.save().catch(() => undefined);
+    throw e;
+  }
   await ctx.digester.save();
   const built = ctx.layers.filter((l) => !l.cached).length;
   const { filesHashed, bytesHashed } = ctx.digester;

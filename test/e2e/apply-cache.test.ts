@@ -6,10 +6,10 @@
  * hashed by the planner and every layer still comes from the cache; changing one byte of one file
  * rebuilds exactly the layer holding it, while the other layers keep their digests.
  */
-import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyOk, eventsOf, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
+import { applyOk, eventsOf, parseEvents, runCli, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
 import { skopeoInspect } from '../helpers/oci-tools.js';
 
 const temps = new TempDirs();
@@ -70,5 +70,25 @@ describe('layer cache', () => {
     expect(third.digest).not.toBe(first.digest);
     // The layout's tag now names the new image.
     expect((await skopeoInspect(`oci:${join(dir, 'out', 'layout')}:latest`)).Digest).toBe(third.digest);
+  });
+
+  it('a build that fails after its plan still keeps the digests the plan read', async () => {
+    const dir = await temps.make();
+    await writeTree(join(dir, 'ctx'), { 'a.txt': 'one\n', 'b.txt': 'two\n' });
+    const spec = await writeSpec(dir, { name: 'e2e/failed', context: 'ctx', layers: [{ name: 'all', copy: [{ from: 'a.txt', to: '/a.txt' }, { from: 'b.txt', to: '/b.txt' }] }], output: [{ oci: './out/layout' }] });
+    const cache = join(dir, 'cache');
+    await applyOk(spec, cache);
+    await writeFile(join(dir, 'ctx', 'a.txt'), 'changed\n');
+    // The layout's index cannot be written while a directory stands in its place.
+    const index = join(dir, 'out', 'layout', 'index.json');
+    await rm(index);
+    await mkdir(index);
+    const failed = await runCli(['apply', spec, '--json', '--cache-dir', cache]);
+    expect(failed.exitCode).not.toBe(0);
+    expect(eventsOf(parseEvents(failed.stdout), 'plan')[0]).toMatchObject({ filesHashed: 1 });
+    await rm(index, { recursive: true });
+    const next = await applyOk(spec, cache);
+    expect(eventsOf(next.events, 'plan')[0]).toMatchObject({ filesHashed: 0 });
+    expect(eventsOf(next.events, 'layer-done')[0]).toMatchObject({ cached: true });
   });
 });
