@@ -231,16 +231,20 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
  * Stream exactly `stat.size` bytes of an open file to `onChunk` (which may apply backpressure),
  * then check the file held still. Throws FileChangedError('changed') if it did not; the bytes
  * already delivered are then worthless and the caller must start over. Always closes the file.
+ *
+ * A chunk is valid until `onChunk` returns (or its promise settles): one buffer is read into
+ * again and again. The reads are synchronous, like the small files': on the thread pool each
+ * waited behind the gzip's blocks, and the layer's input stalled while a large file was read.
  */
 export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
   try {
     const size = file.stat.size;
+    const buf = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size));
     for (let pos = 0; pos < size; ) {
-      const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size - pos));
-      const { bytesRead } = await readP(file.fd, chunk, 0, chunk.length, pos);
+      const bytesRead = readSync(file.fd, buf, 0, Math.min(buf.length, size - pos), pos);
       if (bytesRead === 0) throw new FileChangedError(file.path, 'changed');
       pos += bytesRead;
-      await onChunk(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
+      await onChunk(buf.subarray(0, bytesRead));
     }
     if (!sameContentStat(file.stat, await fstatP(file.fd))) throw new FileChangedError(file.path, 'changed');
   } finally {
