@@ -26,6 +26,11 @@ export interface WatchOptions extends ApplyOptions {
   maxWaitMs?: number;
   /** Resolves when the watcher is ready (tests wait for it before changing files). */
   onReady?: () => void;
+  /**
+   * Told, before a rebuild builds, how many entries the layer plans it replaced held: the moment
+   * their memory can be given back (the CLI collects garbage after a large plan).
+   */
+  onPlanReplaced?: (entries: number) => void;
 }
 
 /** What a watch keeps of the image it last wrote: never its plan, which `planned` supersedes. */
@@ -85,8 +90,10 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     // The new plan is what the files are now, whether or not its build succeeds, and the old one
     // is let go before the build: two plans of a large tree at once set watch mode's peak heap.
     // After a failed build, the next one builds whatever of this plan the cache does not hold.
+    const replaced = entriesReplaced(s.planned, planned);
     s.planned = planned;
     if (specChanged) resetInputs(s);
+    s.opts.onPlanReplaced?.(replaced);
     const result = await apply(s.file, { ...s.opts, renderer: 'silent', planned, ...(specChanged ? {} : { bases: s.last.bases }) });
     const previous = s.last;
     s.last = lastImage(result);
@@ -95,6 +102,12 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
   } catch (e) {
     s.opts.onRebuild({ kind: 'error', text: '', files, error: e });
   }
+}
+
+/** Entries of the old plan's layers that the new plan does not keep. */
+function entriesReplaced(old: PlannedSpec, next: PlannedSpec): number {
+  const kept = new Set(next.plan.layers);
+  return old.plan.layers.reduce((n, l) => (kept.has(l) ? n : n + l.entries.length), 0);
 }
 
 /** Start a build of what changed, unless one is running: then the changes wait for it. */

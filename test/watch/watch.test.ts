@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { umociUnpack } from '../helpers/oci-tools.js';
 import { missingTools } from '../helpers/tools.js';
+import { planSpec } from '../../src/plan/plan-spec.js';
 import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
 import type { WatchLine } from '../../src/watch/report.js';
 
@@ -25,6 +26,7 @@ function exampleCopy(): { dir: string; spec: string } {
 async function startWatch(spec: string, cacheDir: string) {
   const lines: WatchLine[] = [];
   const waiters: ((l: WatchLine) => void)[] = [];
+  const replaced: number[] = [];
   const handle = await watchApply(spec, {
     cacheDir,
     env: {},
@@ -32,9 +34,10 @@ async function startWatch(spec: string, cacheDir: string) {
       lines.push(l);
       waiters.shift()?.(l);
     },
+    onPlanReplaced: (entries) => replaced.push(entries),
   });
   const next = () => new Promise<WatchLine>((resolve) => waiters.push(resolve));
-  return { handle, lines, next };
+  return { handle, lines, next, replaced };
 }
 
 const layerDigests = async (layout: string, digest: string) => {
@@ -70,6 +73,9 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(after[1]).not.toBe(before[1]);
     const rootfs = await umociUnpack(join(dir, 'out/hello'), 'latest', join(dir, 'bundle'));
     expect(readFileSync(join(rootfs, 'app/src/greeting.js'), 'utf8')).toContain('changed');
+    // The rebuild replaced the app layer's plan, and said how large it was before building.
+    const { plan } = await planSpec(join(dir, 'image.yaml'), { cacheDir: join(dir, '.cache'), env: {} });
+    expect(w.replaced.at(-1)).toBe(plan.layers[1]!.entries.length);
   });
 
   it('sees files added, removed and changed anywhere below a watched directory, new directories too', async () => {

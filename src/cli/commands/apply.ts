@@ -5,6 +5,7 @@ import type { BuiltImage, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
 import { describeError, exitCodeOf } from '../exit-codes.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
+import { collectGarbage } from '../collect-garbage.js';
 import { letYoungGenerationGrow } from '../young-generation.js';
 
 export interface ApplyFlags extends SpecFlags {
@@ -70,10 +71,19 @@ const engine = async () => {
   return { apply: run.apply, builtImage: run.builtImage, ndjson: () => events.ndjsonReporter(), formatBytes: render.formatBytes };
 };
 
+/**
+ * A replaced plan this large is collected before the rebuild builds (collect-garbage.ts); a
+ * smaller one is not worth the pause (a plan of a few hundred files costs well under a megabyte).
+ */
+const LARGE_PLAN_ENTRIES = 5000;
+
 async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
   const [{ ndjson, formatBytes }, { watchApply }] = await Promise.all([engine(), import('../../watch/watch.js')]);
   const handle = await watchApply(file, {
     ...applyOptions(flags, ndjson),
+    onPlanReplaced: (entries) => {
+      if (entries >= LARGE_PLAN_ENTRIES) collectGarbage();
+    },
     onRebuild: (line) => {
       if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'rebuild', ...line, error: line.kind === 'error' ? describeError(line.error) : undefined })}\n`);
       else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
