@@ -156,18 +156,28 @@ export interface OrderedCopy {
   rootStat: Stats;
 }
 
+/** Where a copy that is not a glob reads from: its root, if that is inside the context, and the root's lstat if it exists. */
+interface Located {
+  root: string;
+  outside: boolean;
+  st: Stats | undefined;
+}
+
+async function locate(c: CopySource, contextDir: string, contextReal: string): Promise<Located> {
+  const root = copyRoot(c, contextDir);
+  if (c.from !== '' && !(await insideContext(contextReal, root))) return { root, outside: true, st: undefined };
+  return { root, outside: false, st: await lstat(root).catch(() => undefined) };
+}
+
 /**
  * The copy as an OrderedCopy when it is a plain directory copy: no glob, inside the context,
  * present, a directory, and holding none of our outputs (whose emptied parents only a whole walk
  * can tell). Anything else, problems included, is left to `resolveCopy`.
  */
 export async function orderedCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<OrderedCopy | undefined> {
-  if (picomatch.scan(c.from).isGlob) return undefined;
-  const root = copyRoot(c, contextDir);
-  if (skip.holdsExcluded?.(root)) return undefined;
-  if (c.from !== '' && !(await insideContext(contextReal, root))) return undefined;
-  const rootStat = await lstat(root).catch(() => undefined);
-  return rootStat?.isDirectory() ? { copy: c, root, rootStat } : undefined;
+  if (picomatch.scan(c.from).isGlob || skip.holdsExcluded?.(copyRoot(c, contextDir))) return undefined;
+  const { root, st } = await locate(c, contextDir, contextReal);
+  return st?.isDirectory() ? { copy: c, root, rootStat: st } : undefined;
 }
 
 /**
@@ -183,11 +193,10 @@ export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip:
 
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
   if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip);
-  const abs = copyRoot(c, contextDir);
-  if (c.from !== '' && !(await insideContext(contextReal, abs))) {
+  const { root: abs, outside, st } = await locate(c, contextDir, contextReal);
+  if (outside) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
-  const st = await lstat(abs).catch(() => undefined);
   if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
   if (st.isDirectory()) {
     const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip)), skip);
