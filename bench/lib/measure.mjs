@@ -1,5 +1,6 @@
-// Wall time and peak RSS of a shell command, from GNU time (`%e`, `%M`: the largest resident set
-// of the command or any process it waited for, so a pipeline reports its biggest member).
+// Wall time, peak RSS and CPU time of a shell command, from GNU time (`%M`: the largest resident
+// set of the command or any process it waited for, so a pipeline reports its biggest member;
+// `%U` and `%S`: user and system CPU of everything it waited for, a pipeline's members summed).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +15,11 @@ export function measure(cmd) {
   const out = join(dir, 'time');
   try {
     const started = process.hrtime.bigint();
-    const r = spawnSync('/usr/bin/time', ['-o', out, '-f', '%e %M', 'bash', '-o', 'pipefail', '-c', cmd], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const r = spawnSync('/usr/bin/time', ['-o', out, '-f', '%e %M %U %S', 'bash', '-o', 'pipefail', '-c', cmd], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
-    const [, rssKB] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+    const [, rssKB, user, system] = readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
     if (r.status !== 0 && !cmd.includes(' info ')) throw new Error(`benchmark command failed (${r.status}): ${cmd}\n${r.stderr}`);
-    return { seconds: wall, rssMB: rssKB / 1024, code: r.status, stdout: r.stdout, stderr: r.stderr };
+    return { seconds: wall, rssMB: rssKB / 1024, cpuSeconds: user + system, code: r.status, stdout: r.stdout, stderr: r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

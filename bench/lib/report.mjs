@@ -15,6 +15,7 @@ export function renderMarkdown({ env, rows, notes, headline }) {
   out.push('', '## Headline', '', '| ratio | value |', '| --- | --- |');
   const labels = {
     coldVsPigz: 'corpus cold build / (tar | pigz -p2 -6), run in turns',
+    coldCpuVsPigz: 'corpus cold build CPU time / (tar | pigz -p2 -6) CPU time (medians)',
     layersOnlyVsPigz: 'corpus cold build, layers only (plan excluded) / (tar | pigz -p2 -6), run in turns',
     coldVsBuildah: 'corpus cold build / (buildah bud + push)',
     sizeVsPigz: 'corpus dependencies layer size / pigz -6 size',
@@ -26,10 +27,10 @@ export function renderMarkdown({ env, rows, notes, headline }) {
   }
   const groups = [...new Set(rows.map((r) => r.group))];
   for (const g of groups) {
-    out.push('', `## ${g}`, '', '| what | seconds (median) | peak RSS MB | output bytes | runs (s) |', '| --- | ---: | ---: | ---: | --- |');
+    out.push('', `## ${g}`, '', '| what | seconds (median) | CPU s (median) | peak RSS MB | output bytes | runs (s) |', '| --- | ---: | ---: | ---: | ---: | --- |');
     for (const r of rows.filter((x) => x.group === g)) {
-      if (r.todo) out.push(`| ${cell(r.name)} | ${r.todo} | | | |`);
-      else out.push(`| ${cell(r.name)} | ${f2(r.seconds)} | ${r.rssMB.toFixed(0)} | ${r.bytes ?? ''} | ${(r.runs ?? []).map((x) => x.seconds.toFixed(2)).join(', ')} |`);
+      if (r.todo) out.push(`| ${cell(r.name)} | ${r.todo} | | | | |`);
+      else out.push(`| ${cell(r.name)} | ${f2(r.seconds)} | ${f2(r.cpuSeconds)} | ${r.rssMB.toFixed(0)} | ${r.bytes ?? ''} | ${(r.runs ?? []).map((x) => x.seconds.toFixed(2)).join(', ')} |`);
     }
   }
   if (notes.length) out.push('', '## Notes', '', ...notes.map((n) => `- ${n}`));
