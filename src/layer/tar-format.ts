@@ -118,14 +118,14 @@ let nextReplaced = 0;
 function templateFor(mode: number, uid: number, gid: number, mtime: number, type: TarType | 'pax-header'): Template {
   for (const t of templates) if (t.mode === mode && t.uid === uid && t.gid === gid && t.mtime === mtime && t.type === type) return t;
   const bytes = Buffer.alloc(TAR_BLOCK);
-  bytes.write(octal(mode, 6), 100, 'latin1');
-  bytes.write(octal(uid, 6), 108, 'latin1');
-  bytes.write(octal(gid, 6), 116, 'latin1');
-  bytes.write(octal(mtime, 11), 136, 'latin1');
+  writeOctal(bytes, 100, mode, 6);
+  writeOctal(bytes, 108, uid, 6);
+  writeOctal(bytes, 116, gid, 6);
+  writeOctal(bytes, 136, mtime, 11);
   bytes[156] = 0x30 + TYPEFLAG[type];
   bytes.write('ustar\u000000', 257, 'latin1');
-  bytes.write(octal(0, 6), 329, 'latin1');
-  bytes.write(octal(0, 6), 337, 'latin1');
+  writeOctal(bytes, 329, 0, 6);
+  writeOctal(bytes, 337, 0, 6);
   const t: Template = { mode, uid, gid, mtime, type, bytes, sum: checksum(bytes) };
   if (templates.length < TEMPLATES_KEPT) templates.push(t);
   else templates[nextReplaced++ % TEMPLATES_KEPT] = t;
@@ -173,12 +173,6 @@ function splitName(full: string): { name: string; prefix: string } | undefined {
 }
 
 const isAscii = (s: string) => Buffer.byteLength(s) === s.length;
-
-/** `n` octal digits and a space; a value that does not fit is all sevens. */
-function octal(value: number, n: number): string {
-  const digits = value.toString(8);
-  return digits.length > n ? `${'7'.repeat(n)} ` : `${digits.padStart(n, '0')} `;
-}
 
 /** The size field; returns the sum of its bytes. */
 function writeSize(buf: Buffer, size: number): number {
