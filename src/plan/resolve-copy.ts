@@ -175,9 +175,9 @@ async function locate(c: CopySource, contextDir: string, contextReal: string): P
  * can tell). Anything else, problems included, is left to `resolveCopy`.
  */
 export async function orderedCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<OrderedCopy | undefined> {
-  if (picomatch.scan(c.from).isGlob || skip.holdsExcluded?.(copyRoot(c, contextDir))) return undefined;
+  if (picomatch.scan(c.from).isGlob) return undefined;
   const { root, st } = await locate(c, contextDir, contextReal);
-  return st?.isDirectory() ? { copy: c, root, rootStat: st } : undefined;
+  return st?.isDirectory() && !skip.holdsExcluded?.(root) ? { copy: c, root, rootStat: st } : undefined;
 }
 
 /**
