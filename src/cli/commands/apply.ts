@@ -39,11 +39,14 @@ export function summary(r: BuiltImage, formatBytes: (n: number) => string): stri
   ].join('\n');
 }
 
-/** The build's options; the young generation held since start-up may grow once the plan is made (young-generation.ts). */
-function applyOptions(flags: ApplyFlags, ndjson: () => Reporter) {
+/**
+ * The build's options. `onPlan` runs when the first plan is made: a watcher lets the young
+ * generation held since start-up grow then, a one-shot build keeps it held (young-generation.ts).
+ */
+function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, onPlan?: () => void) {
   const json = flags.json ? ndjson() : undefined;
   const report: Reporter = (event) => {
-    if (event.type === 'plan') letYoungGenerationGrow();
+    if (event.type === 'plan') onPlan?.();
     json?.(event);
   };
   return {
@@ -80,7 +83,7 @@ const LARGE_PLAN_ENTRIES = 5000;
 async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
   const [{ ndjson, formatBytes }, { watchApply }] = await Promise.all([engine(), import('../../watch/watch.js')]);
   const handle = await watchApply(file, {
-    ...applyOptions(flags, ndjson),
+    ...applyOptions(flags, ndjson, letYoungGenerationGrow),
     onPlanReplaced: (entries) => {
       if (entries >= LARGE_PLAN_ENTRIES) collectGarbage();
     },
