@@ -2,7 +2,8 @@
  * The OCI image layout sink. Blobs go in first, in parallel (bounded), each to a temp name and
  * renamed into place, skipping those already there; then each config, then each manifest (and
  * the index for several platforms); and last index.json, merged with what is there (an entry
- * with the same tag is replaced, others kept) and replaced atomically under a lock. So any number
+ * with the same tag is replaced, others kept) and replaced atomically under a lock, unless it
+ * already says exactly that (a rebuild that changed nothing writes nothing). So any number
  * of processes may write one layout at once, a reader never sees a half-written index.json, and
  * a run killed at any moment leaves a layout whose index only names blobs that are whole.
  */
@@ -31,7 +32,11 @@ export async function writeOciLayout(dir: string, target: WriteTarget, tags: str
     await prepareLayoutDirs(p);
     await ensureLayoutFile(p);
     const top = 'image' in target ? await writeImage(p, target.image) : await writeIndexBlobs(p, target.index);
-    await withLayoutLock(join(p.root, '.imgbuild', 'index.lock'), p.tmp, () => updateIndex(p, top, names));
+    // An index that already names this image under these tags (a rebuild that changed nothing)
+    // is left alone, lock and all: replacing it with the same bytes costs a lock file and an fsync.
+    if ((await mergedIndex(p, top, names)).changed) {
+      await withLayoutLock(join(p.root, '.imgbuild', 'index.lock'), p.tmp, () => updateIndex(p, top, names));
+    }
     return top;
   } catch (e) {
     throw outputError(e, `oci:${dir}`);
@@ -77,22 +82,24 @@ async function writeIndexBlobs(p: LayoutPaths, index: ImageIndexSource): Promise
   return { digest, mediaType: doc.mediaType, size: raw.byteLength };
 }
 
+/** Merge this write into index.json and replace it, if that changes it (under the layout lock). */
 async function updateIndex(p: LayoutPaths, top: WriteResult, names: (string | undefined)[]): Promise<void> {
-  const path = join(p.root, 'index.json');
-  const existing = await readExistingIndex(path);
-  const merged = mergeEntries(existing.manifests, top, names);
-  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: merged };
-  if (existing.annotations) index.annotations = existing.annotations;
-  await replaceFile(p, path, canonicalJson(index));
+  const { bytes, changed } = await mergedIndex(p, top, names);
+  if (changed) await replaceFile(p, join(p.root, 'index.json'), bytes);
 }
 
-async function readExistingIndex(path: string): Promise<ImageIndex> {
-  const bytes = await readFile(path).catch((e: NodeJS.ErrnoException) => {
+/** index.json as it is now with this write merged in, and whether that differs from its bytes now. */
+async function mergedIndex(p: LayoutPaths, top: WriteResult, names: (string | undefined)[]): Promise<{ bytes: Uint8Array; changed: boolean }> {
+  const path = join(p.root, 'index.json');
+  const raw = await readFile(path).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return undefined;
     throw buildError(`cannot read ${path}: ${e.message}`);
   });
-  if (!bytes) return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-  return parseIndex(bytes, path);
+  const existing: ImageIndex = raw ? parseIndex(raw, path) : { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: mergeEntries(existing.manifests, top, names) };
+  if (existing.annotations) index.annotations = existing.annotations;
+  const bytes = canonicalJson(index);
+  return { bytes, changed: raw === undefined || !Buffer.from(bytes).equals(raw) };
 }
 
 /**
@@ -123,7 +130,6 @@ export function mergeEntries(existing: Descriptor[], top: WriteResult, names: (s
   return out;
 }
 
-/** Replace a small file atomically: a reader sees the old bytes or the new, never a part. */
 /** Readers see the old document or the new, never a mix; the new one is on disk before it is named. */
 const replaceFile = (p: LayoutPaths, path: string, bytes: Uint8Array) => writeFileAtomic(p.tmp, path, bytes);
 

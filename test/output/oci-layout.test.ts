@@ -89,6 +89,24 @@ describe('index.json merging', () => {
     expect(refNames(after)).toEqual(['other', 'y']);
   });
 
+  it('leaves index.json alone when it already says what the write would (a rebuild that changed nothing)', async () => {
+    const dir = join(work, 'unchanged');
+    const a = await randomImage({ seed: 'u', layers: 1 });
+    await writeOciLayout(dir, { image: a }, ['one', 'two']);
+    const before = await stat(join(dir, 'index.json'));
+    await writeOciLayout(dir, { image: a }, ['two', 'one']);
+    await writeOciLayout(dir, { image: a }, ['one']);
+    const after = await stat(join(dir, 'index.json'));
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    // Anything the merge changes is still written: another tag, or the same bytes spelled differently.
+    await writeOciLayout(dir, { image: a }, ['three']);
+    expect(refNames(await readIndex(dir))).toEqual(['one', 'two', 'three']);
+    await writeFile(join(dir, 'index.json'), JSON.stringify(await readIndex(dir), null, 2));
+    await writeOciLayout(dir, { image: a }, ['one']);
+    expect(await readFile(join(dir, 'index.json'), 'utf8')).toBe(JSON.stringify(await readIndex(dir)));
+  });
+
   it('refuses a directory whose oci-layout file is not a layout file', async () => {
     const dir = join(work, 'notlayout');
     await writeOciLayout(dir, { image: await randomImage({ seed: 'n', layers: 1 }) }, ['t']);
