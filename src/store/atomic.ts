@@ -15,12 +15,13 @@ export function tempPath(tmpDir: string, suffix = '.tmp'): string {
   return join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}${suffix}`);
 }
 
-/** Replace `dest` with `data` so that readers see the old bytes or the new, never a mix. */
-export async function writeFileAtomic(tmpDir: string, dest: string, data: string | Uint8Array): Promise<void> {
+/** Replace `dest` with `data` (or its pieces, one after another) so that readers see the old bytes or the new, never a mix. */
+export async function writeFileAtomic(tmpDir: string, dest: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = tempPath(tmpDir);
   const fh = await open(tmp, 'wx', 0o644);
   try {
-    await fh.writeFile(data);
+    // A file handle's writeFile writes from where the last one ended.
+    for (const piece of Array.isArray(data) ? data : [data]) await fh.writeFile(piece);
     await fh.sync();
   } catch (e) {
     await fh.close();

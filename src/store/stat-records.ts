@@ -23,6 +23,7 @@ const NUMS = 6;
 const SIZE = 0, MTIME = 1, CTIME = 2, INO = 3, DEV = 4, HASHED_AT = 5;
 const DIGEST_BYTES = 32;
 const DIGEST_PREFIX = 'sha256:';
+const PATHS_PER_PIECE = 4096;
 
 export class StatRecords {
   #paths: string[];
@@ -109,21 +110,29 @@ export class StatRecords {
     }
   }
 
-  encode(context: string): Buffer {
+  /**
+   * The file's bytes as pieces written one after another: the header, the numbers and digests,
+   * and the paths a few thousand at a time. Never one buffer of the whole file: for 32,000 files
+   * the paths alone are megabytes of text, and the save comes when a build's memory peaks.
+   */
+  encode(context: string): Buffer[] {
     const count = this.count;
     const ctx = Buffer.from(context, 'utf8');
-    const paths = Buffer.from(this.#paths.join('\0'), 'utf8');
+    const paths: Buffer[] = [];
+    for (let i = 0; i < count; i += PATHS_PER_PIECE) {
+      paths.push(Buffer.from(`${i > 0 ? '\0' : ''}${this.#paths.slice(i, i + PATHS_PER_PIECE).join('\0')}`, 'utf8'));
+    }
     const numsAt = align8(HEADER + ctx.length);
-    const numBytes = count * NUMS * 8;
-    const out = Buffer.alloc(numsAt + numBytes + count * DIGEST_BYTES + paths.length);
-    MAGIC.copy(out, 0);
+    const head = Buffer.alloc(numsAt);
+    MAGIC.copy(head, 0);
     let at = MAGIC.length;
-    for (const v of [STAT_FORMAT, count, ctx.length, paths.length]) at = out.writeUInt32LE(v, at);
-    ctx.copy(out, HEADER);
-    toLittleEndian(this.#nums.subarray(0, count * NUMS)).copy(out, numsAt);
-    this.#digests.copy(out, numsAt + numBytes, 0, count * DIGEST_BYTES);
-    paths.copy(out, numsAt + numBytes + count * DIGEST_BYTES);
-    return out;
+    const pathBytes = paths.reduce((n, b) => n + b.length, 0);
+    for (const v of [STAT_FORMAT, count, ctx.length, pathBytes]) at = head.writeUInt32LE(v, at);
+    ctx.copy(head, HEADER);
+    // Copies, not views: the columns may change once this returns, while the pieces are written.
+    const nums = Buffer.from(toLittleEndian(this.#nums.subarray(0, count * NUMS)));
+    const digests = Buffer.from(this.#digests.subarray(0, count * DIGEST_BYTES));
+    return [head, nums, digests, ...paths];
   }
 
   /** The records in `buf`, or undefined when it is not a format-3 file for `context`. */

@@ -11,7 +11,7 @@ describe('stat records', () => {
     const n = 200;
     for (let i = 0; i < n; i++) r.set(i, `/ctx/dir-${i}/fïle-${i}.js`, stat(i), sha256(`content ${i}`), 1_700_000_001_000 + i);
     r.set(7, '/ctx/dir-7/fïle-7.js', stat(70), sha256('changed'), 5);
-    const back = StatRecords.decode(r.encode('/ctx'), '/ctx')!;
+    const back = StatRecords.decode(Buffer.concat(r.encode('/ctx')), '/ctx')!;
     expect(back.count).toBe(n);
     for (let i = 0; i < n; i++) {
       const want = i === 7 ? stat(70) : stat(i);
@@ -24,11 +24,26 @@ describe('stat records', () => {
     }
   });
 
+  it('round-trip when the paths are written in several pieces', () => {
+    const r = StatRecords.empty();
+    const n = 2 * 4096 + 5;
+    for (let i = 0; i < n; i++) r.set(i, `/ctx/p${i}`, stat(i), sha256(`c${i}`), i);
+    const pieces = r.encode('/ctx');
+    expect(pieces.length).toBeGreaterThan(4);
+    const back = StatRecords.decode(Buffer.concat(pieces), '/ctx')!;
+    expect(back.count).toBe(n);
+    for (const i of [0, 4095, 4096, 4097, 8191, 8192, n - 1]) {
+      expect(back.path(i)).toBe(`/ctx/p${i}`);
+      expect(back.digest(i)).toBe(sha256(`c${i}`));
+      expect(back.matches(i, stat(i))).toBe(true);
+    }
+  });
+
   it('decode only a file made for the same context', () => {
     const r = StatRecords.empty();
     r.set(0, '/a/f', stat(0), sha256('x'), 1);
-    expect(StatRecords.decode(r.encode('/a'), '/b')).toBeUndefined();
-    expect(StatRecords.decode(StatRecords.empty().encode('/a'), '/a')!.count).toBe(0);
+    expect(StatRecords.decode(Buffer.concat(r.encode('/a')), '/b')).toBeUndefined();
+    expect(StatRecords.decode(Buffer.concat(StatRecords.empty().encode('/a')), '/a')!.count).toBe(0);
     expect(StatRecords.decode(Buffer.alloc(0), '/a')).toBeUndefined();
   });
 });
