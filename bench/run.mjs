@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { homedir, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, median, have } from './lib/measure.mjs';
+import { measure, median, have, EXTRA_CA_CERTS } from './lib/measure.mjs';
 import { ensureCorpus, ensureGenerated, changeAppFile } from './lib/corpus.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 import { watchLatency } from './lib/watch.mjs';
@@ -34,12 +34,12 @@ function addRow(group, name, runs) {
   return row;
 }
 
-/** Run `cmd` REPEAT times, after `before(i)` each time. */
-function bench(group, name, cmd, { before } = {}) {
+/** Run `cmd` REPEAT times, after `before(i)` each time (in `env`: see measure.mjs). */
+function bench(group, name, cmd, { before, env } = {}) {
   const runs = [];
   for (let i = 0; i < REPEAT; i++) {
     before?.(i);
-    runs.push(measure(cmd));
+    runs.push(measure(cmd, env ? { env } : {}));
   }
   return addRow(group, name, runs);
 }
@@ -101,6 +101,7 @@ function layersOnlyRun(spec, cache) {
 async function rebuildRows(group, dir, what, spec, cache, appFile) {
   warmPageCache(dir, what);
   bench(group, 'imgbuild: no-op rebuild', apply(spec, cache));
+  if (process.env[EXTRA_CA_CERTS]) bench(group, `imgbuild: no-op rebuild, ${EXTRA_CA_CERTS} kept`, apply(spec, cache), { env: process.env });
   bench(group, 'imgbuild: one file changed', apply(spec, cache), { before: (i) => changeAppFile(appFile, i) });
   await watchRow(group, spec, cache, appFile);
 }
@@ -172,6 +173,7 @@ async function main() {
     date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model,
     load: loadavg().map((l) => l.toFixed(2)).join(' '), repeat: REPEAT,
     commit: execFileSync('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']).toString().trim(),
+    extraCaCerts: process.env[EXTRA_CA_CERTS] !== undefined,
   };
   const headline = {};
   if (!process.env.BENCH_SKIP_CORPUS) {

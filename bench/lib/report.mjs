@@ -12,6 +12,7 @@ export function renderMarkdown({ env, rows, notes, headline }) {
   out.push(`node ${env.node}, ${env.cpus} cores (${env.cpu}), load average at start ${env.load}, commit ${env.commit}.`);
   out.push(`Each figure is the median of ${env.repeat} runs; the machine may be shared, so read the ratios, which come from the same run.`);
   if (env.corpus) out.push(`Corpus: ${env.corpus}. Total bench time ${env.totalSeconds} s.`);
+  if (env.extraCaCerts) out.push('NODE_EXTRA_CA_CERTS is set here and was removed from the timed commands (Node parses that bundle at every start; one no-op row keeps it).');
   out.push('', '## Headline', '', '| ratio | value |', '| --- | --- |');
   const labels = {
     coldVsPigz: 'corpus cold build / (tar | pigz -p2 -6), run in turns',

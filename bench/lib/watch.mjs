@@ -4,11 +4,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { benchEnv } from './measure.mjs';
 
 const TIMEOUT_MS = 60_000;
 
 export async function watchLatency({ cli, spec, cache, repeat, change }) {
-  const child = spawn('node', [cli, 'apply', spec, '--watch', '--json', '--cache-dir', cache], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [cli, 'apply', spec, '--watch', '--json', '--cache-dir', cache], { stdio: ['ignore', 'pipe', 'pipe'], env: benchEnv });
   const events = [];
   let wake;
   createInterface({ input: child.stdout }).on('line', (l) => {
