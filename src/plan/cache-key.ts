@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { digestOf, type Digest } from '../image/digest.js';
 import type { Compression, PlanEntry } from './types.js';
 
-const KEY_VERSION = 1;
+/** Changing how keys are made changes this: keys recorded before (unchanged-layer.ts) are then void. */
+export const KEY_VERSION = 1;
 
 function entryKey(e: PlanEntry): unknown[] {
   switch (e.type) {

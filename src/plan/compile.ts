@@ -10,6 +10,7 @@ import { realpath } from 'node:fs/promises';
 import { SpecError, type Diagnostic } from '../errors.js';
 import { sha256, type Digest } from '../image/digest.js';
 import type { FileDigester } from '../store/file-digests.js';
+import type { WalkRecords } from '../store/walk-records.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import { FileChangedError } from '../layer/stable-read.js';
 import { layerCacheKey } from './cache-key.js';
@@ -19,7 +20,8 @@ import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
 import { lowerDirs, settleParents } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
-import { UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry } from './types.js';
+import { UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
+import { WalkReuse, WalkStamps } from './unchanged-layer.js';
 
 export type { FileDigester };
 
@@ -57,10 +59,11 @@ interface ToHash {
 }
 
 /** Append the plan entry of a candidate, noting a file whose digest is still to be read. */
-function addEntry(c: Candidate, digester: FileDigester, entries: PlanEntry[], toHash: ToHash[]): void {
+function addEntry(c: Candidate, digester: FileDigester, entries: PlanEntry[], toHash: ToHash[]): PlanEntry {
   const entry = toPlanEntry(c, digester);
   entries.push(entry);
   if (c.kind === 'file' && entry.type === 'file' && entry.source.digest === UNHASHED) toHash.push({ entry, file: c });
+  return entry;
 }
 
 /**
@@ -113,7 +116,7 @@ async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
 }
 
 /** A merged layer: its entries, with settled parents, as a complete layer plan. */
-async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly LayerPlan[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
+async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly PlannedLayer[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
   const implied = new Set<string>();
   const all: PlanEntry[] = [];
   const toHash: ToHash[] = [];
@@ -138,17 +141,22 @@ function parentsOf(path: string): string[] {
  * destination, so there is nothing to merge, and no list of every walked file, candidate and
  * map entry is held at once (a no-op build of a node_modules layer spent a tenth of its time on
  * those). The entries are what `finishLayer` gives for the same copy; a test holds the two equal.
+ * With `stamps`, what the walk saw is noted for recording (unchanged-layer.ts).
  */
-async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly LayerPlan[], digester: FileDigester, skip: HostFilter, hashLater: boolean): Promise<LayerPlan> {
+async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirs(lower), spec.base.kind === 'scratch');
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
-  for (const batch of listCopyInOrder(ordered, skip)) {
+  for (const batch of listCopyInOrder(ordered, skip, stamps?.before)) {
     for (const c of batch) {
-      if ('kind' in c) addEntry(c, digester, entries, toHash);
-      else problems.push(c);
+      if (!('kind' in c)) {
+        problems.push(c);
+        continue;
+      }
+      const entry = addEntry(c, digester, entries, toHash);
+      if (stamps && c.kind === 'file' && entry.type === 'file') stamps.file(entry, c.st);
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
@@ -168,12 +176,18 @@ const PLAN_ATTEMPTS = 3;
  * hashing (a live file system) makes the layer be listed again: it was never there for the whole
  * build, so it is simply not part of it.
  */
-async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly LayerPlan[], digester: FileDigester, skip: HostFilter, hashLater: boolean, first?: Resolved): Promise<LayerPlan> {
+async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
     const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip);
     try {
-      if (r.ordered) return await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater);
+      if (r.ordered) {
+        // A layer left for the writer to hash has no key to record: its walk is not stamped.
+        const stamps = reuse && !hashLater ? new WalkStamps() : undefined;
+        const listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, stamps);
+        if (reuse && stamps) await reuse.record(r.ordered, lower, listed, stamps);
+        return listed;
+      }
       if (!r.candidates) throw new SpecError(r.problems);
       return await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater);
     } catch (e) {
@@ -196,7 +210,7 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  * rules as a full compile. Layers above it may need compiling again too (their implied parents
  * inherit from it).
  */
-export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly LayerPlan[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
+export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly PlannedLayer[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
   return planLayer(spec, index, await contextRealPath(spec), lower, digester, hostExclusions(spec.outputs, ignore), false);
 }
 
@@ -209,10 +223,17 @@ export interface CompileOptions {
    * built, not looked up; right for a context no build with this cache has read before.
    */
   hashLater?: boolean;
+  /**
+   * Find layers unchanged since their recorded walk, and record the walks made (a plan for a
+   * build; unchanged-layer.ts): such layers are held unlisted.
+   */
+  walks?: WalkRecords;
 }
 
 /** The whole plan. */
-export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions = {}): Promise<BuildPlan> {
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts?: CompileOptions & { walks?: undefined }): Promise<BuildPlan>;
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions): Promise<BuildPlan<PlannedLayer>>;
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions = {}): Promise<BuildPlan<PlannedLayer>> {
   const contextReal = await contextRealPath(spec);
   const skip = hostExclusions(spec.outputs, opts.ignore ?? []);
   const results = await Promise.all(spec.layers.map((l) => resolveLayer(spec, l, contextReal, skip)));
@@ -220,8 +241,12 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
   // A layer listed in order is walked only when it is planned: walk it now for its problems too, so they all show at once.
   if (problems.length > 0) for (const r of results) if (r.ordered) problems.push(...orderedProblems(r.ordered, skip));
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
-  const layers: LayerPlan[] = [];
-  for (const [i, r] of results.entries()) layers.push(await planLayer(spec, i, contextReal, layers, digester, skip, opts.hashLater ?? false, r));
+  const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
+  const layers: PlannedLayer[] = [];
+  for (const [i, r] of results.entries()) {
+    const unchanged = reuse && r.ordered ? await reuse.unchanged(spec.layers[i]!.name, r.ordered, layers, digester) : undefined;
+    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, opts.hashLater ?? false, r, reuse)));
+  }
   return {
     specFile: spec.specFile,
     specDigest: spec.specDigest,

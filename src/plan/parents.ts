@@ -6,14 +6,14 @@
  * cannot see, an implied parent that no lower layer of ours defines is left out, so the base's own
  * directory stands. Only on scratch does it become a plain 0755 root-owned directory.
  */
-import type { LayerPlan, PlanEntry } from './types.js';
+import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
 
 /** Directory metadata as the lower layers leave it (a later layer overriding an earlier one). */
-export function lowerDirs(lower: readonly LayerPlan[]): Map<string, DirMeta> {
+export function lowerDirs(lower: readonly PlannedLayer[]): Map<string, DirMeta> {
   const dirs = new Map<string, DirMeta>();
-  for (const layer of lower) for (const e of layer.entries) if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
+  for (const layer of lower) for (const e of isUnchanged(layer) ? layer.dirs : layer.entries) if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
   return dirs;
 }
 

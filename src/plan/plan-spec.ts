@@ -6,10 +6,11 @@ import type { Vars } from '../spec/interpolate.js';
 import { loadSpec } from '../spec/load.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 import { FileDigestCache } from '../store/file-digests.js';
+import { WalkRecords } from '../store/walk-records.js';
 import { compilePlan } from './compile.js';
 import { hostExclusions } from './host-exclusions.js';
 import { walkCovers } from './resolve-copy.js';
-import type { BuildPlan } from './types.js';
+import { isUnchanged, type BuildPlan, type LayerPlan, type LayerSummary, type PlannedLayer } from './types.js';
 
 export interface PlanOptions {
   vars?: Vars;
@@ -23,11 +24,16 @@ export interface PlanOptions {
    * The stat cache is left to the build to save, once, with what the writer hashed too.
    */
   forBuild?: boolean;
+  /**
+   * Hold layers that are unchanged since their last walk unlisted, and record the walks made
+   * (plan/unchanged-layer.ts): for a build that needs only their keys.
+   */
+  reuseWalks?: boolean;
 }
 
-export interface PlannedSpec {
+export interface PlannedSpec<L extends LayerSummary = LayerPlan> {
   spec: NormalizedSpec;
-  plan: BuildPlan;
+  plan: BuildPlan<L>;
   /** Files whose content had to be read to digest them (0 when the stat cache knew them all). */
   filesHashed: number;
   bytesHashed: number;
@@ -35,14 +41,26 @@ export interface PlannedSpec {
   digests: FileDigestCache;
 }
 
-export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec> {
+export async function planSpec(file: string, opts: PlanOptions & { reuseWalks?: false }): Promise<PlannedSpec>;
+export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>>;
+export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>> {
   const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
-  const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew });
+  const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir) : undefined;
+  const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
   // Every file the copies' walks list was just looked up: a record of one that was not is gone.
   const skip = hostExclusions(spec.outputs, [opts.cacheDir]);
   const covers = spec.layers.flatMap((l) => l.copies.map((c) => walkCovers(c, spec.contextDir, skip)));
   digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   if (!opts.forBuild) await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+}
+
+/** The same plan typed as fully listed: for one made without `reuseWalks`, which lists every layer. */
+export function listedPlan(planned: PlannedSpec<PlannedLayer>): PlannedSpec {
+  const layers = planned.plan.layers.map((l) => {
+    if (isUnchanged(l)) throw new Error(`internal: layer "${l.name}" of a plan made to be listed is unlisted`);
+    return l;
+  });
+  return { ...planned, plan: { ...planned.plan, layers } };
 }

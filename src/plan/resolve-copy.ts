@@ -185,10 +185,10 @@ export async function orderedCopy(c: CopySource, contextDir: string, contextReal
  * would sort them (bytewise by image path: they share the copy's destination as a prefix).
  * Diagnostics (special files) come in the batches too.
  */
-export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip: HostFilter): Generator<(Candidate | Diagnostic)[]> {
+export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip: HostFilter, beforeListing?: (dirAbs: string) => void): Generator<(Candidate | Diagnostic)[]> {
   const destOf = imageJoiner(c.to);
   if (c.to !== '/') yield [toCandidate(c, walkedEntry('', root, rootStat), destOf(''))];
-  for (const batch of walkSorted(root, excluder(c, skip))) yield batch.map((e) => toCandidate(c, e, destOf(e.rel)));
+  for (const batch of walkSorted(root, excluder(c, skip), beforeListing)) yield batch.map((e) => toCandidate(c, e, destOf(e.rel)));
 }
 
 export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {

@@ -49,10 +49,9 @@ export interface Compression {
   level: number;
 }
 
-export interface LayerPlan {
+/** What every planned layer says of itself, listed or not. */
+export interface LayerSummary {
   name: string;
-  /** Entries in the order they go into the tar: sorted bytewise (UTF-8) by path, parents first. */
-  entries: PlanEntry[];
   files: number;
   bytes: number;
   /**
@@ -61,6 +60,29 @@ export interface LayerPlan {
    */
   cacheKey?: Digest;
 }
+
+export interface LayerPlan extends LayerSummary {
+  /** Entries in the order they go into the tar: sorted bytewise (UTF-8) by path, parents first. */
+  entries: PlanEntry[];
+}
+
+/**
+ * A layer found unchanged since the walk that recorded it (plan/unchanged-layer.ts): every
+ * directory and file of that walk has the same stat, so its entries, and so its cache key, are
+ * those of that walk. Its entries are not listed again; a build that needs them (the key's blob
+ * is gone) lists the layer then. Its directories are kept, for the implied parents of the
+ * layers above it.
+ */
+export interface UnchangedLayer extends LayerSummary {
+  unchanged: true;
+  cacheKey: Digest;
+  dirs: DirEntry[];
+}
+
+/** A layer of a plan made for a build: listed, or found unchanged. */
+export type PlannedLayer = LayerPlan | UnchangedLayer;
+
+export const isUnchanged = (layer: PlannedLayer): layer is UnchangedLayer => 'unchanged' in layer;
 
 export type BaseRef =
   | { kind: 'scratch' }
@@ -73,7 +95,8 @@ export type OutputTarget =
   | { kind: 'docker-archive'; path: string }
   | { kind: 'registry'; ref: string };
 
-export interface BuildPlan {
+/** `L`: how its layers are held (a plan made for a build may hold unchanged layers unlisted). */
+export interface BuildPlan<L extends LayerSummary = LayerPlan> {
   specFile: string;
   /** sha256 of the spec bytes, so a lockfile can tell a stale spec. */
   specDigest: Digest;
@@ -84,7 +107,7 @@ export interface BuildPlan {
   /** mtime of every tar entry and `created` of the image, seconds since the epoch. */
   epoch: number;
   compression: Compression;
-  layers: LayerPlan[];
+  layers: L[];
   config: RuntimeConfig;
   annotations: Record<string, string>;
   outputs: OutputTarget[];

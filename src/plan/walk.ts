@@ -147,10 +147,14 @@ interface Step {
  * or `d-x` (both below "/" in byte order) comes after `d` itself but before `d/a`. So each
  * directory is listed, its entries keyed by name and its subdirectories' contents by name + "/",
  * and the keys sorted; a content key is a descent into that directory.
+ *
+ * `beforeListing` is called with each directory's path just before it is read (the walk records
+ * of unchanged-layer.ts stamp it then).
  */
-export function* walkSorted(root: string, excluded: PathFilter): Generator<WalkedEntry[]> {
+export function* walkSorted(root: string, excluded: PathFilter, beforeListing?: (dirAbs: string) => void): Generator<WalkedEntry[]> {
   const rootBase = joinBase(root);
   function* below(dirRel: string, dirAbs: string): Generator<WalkedEntry[]> {
+    beforeListing?.(dirAbs);
     const steps: Step[] = [];
     for (const listed of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
       steps.push({ key: listed.name, listed, below: false });

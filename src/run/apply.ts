@@ -19,7 +19,7 @@ import type { ApplyEvent, Reporter } from './events.js';
 import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
 import { sinkForOutput } from './outputs.js';
-import type { BaseRef, OutputTarget } from '../plan/types.js';
+import type { BaseRef, OutputTarget, PlannedLayer } from '../plan/types.js';
 import { parseRef } from '../registry/reference.js';
 
 export type RendererKind = 'default' | 'simple' | 'silent';
@@ -38,14 +38,19 @@ export interface ApplyOptions {
   /** Fail unless image.lock exists and pins the spec's base (for CI). */
   locked?: boolean;
   /** A plan made already (watch mode re-plans only the layers whose files changed). */
-  planned?: PlannedSpec;
+  planned?: PlannedSpec<PlannedLayer>;
+  /**
+   * Find layers unchanged since their last walk without listing them (plan/unchanged-layer.ts);
+   * default true. Watch mode, which keeps its plan's entries, sets it false.
+   */
+  reuseWalks?: boolean;
   /** Base images opened by an earlier build of the same spec (watch mode), to skip resolving them again. */
   bases?: (Image | undefined)[];
   signal?: AbortSignal;
 }
 
 export interface ApplyResult {
-  planned: PlannedSpec;
+  planned: PlannedSpec<PlannedLayer>;
   digest: Digest;
   size: number;
   layers: LayerOutcome[];
@@ -62,7 +67,7 @@ export function builtImage({ planned, ...rest }: ApplyResult): BuiltImage {
 }
 
 interface Ctx {
-  planned: PlannedSpec;
+  planned: PlannedSpec<PlannedLayer>;
   store: ContentStore;
   index: LayerIndex;
   digester: FileDigestCache;
@@ -115,7 +120,7 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
 
 async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
   const started = Date.now();
-  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true }));
+  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: opts.reuseWalks ?? true }));
   ctx.store = await ContentStore.open(opts.cacheDir);
   ctx.index = await LayerIndex.open(ctx.store);
   ctx.digester = ctx.planned.digests;
@@ -140,7 +145,7 @@ async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
   for (const p of plan.platforms) report({ type: 'image', digest: ctx.assembled.digest, platform: formatPlatform(p) });
 }
 
-function planTitle({ plan, filesHashed }: PlannedSpec): string {
+function planTitle({ plan, filesHashed }: PlannedSpec<PlannedLayer>): string {
   const hashLater = plan.layers.some((l) => l.cacheKey === undefined);
   return `plan: ${plan.layers.length} layers, ${hashLater ? 'files hashed as they are written (first build of this context)' : `${filesHashed} files read`}`;
 }

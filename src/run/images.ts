@@ -9,7 +9,7 @@ import { buildConfigFile } from '../image/config.js';
 import type { Digest } from '../image/digest.js';
 import type { Image, Platform } from '../image/types.js';
 import { describeBase } from '../plan/render.js';
-import type { BuildPlan } from '../plan/types.js';
+import type { BuildPlan, LayerSummary } from '../plan/types.js';
 import type { WriteTarget } from '../output/sink.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { LayerOutcome } from './layers.js';
@@ -26,7 +26,7 @@ export const isoTime = (epoch: number) => new Date(epoch * 1000).toISOString().r
 // Labels that, when the spec sets them, are also worth stating on the manifest, where registries show them.
 const MIRRORED_LABELS = ['org.opencontainers.image.source', 'org.opencontainers.image.revision', 'org.opencontainers.image.version'];
 
-async function annotationsFor(plan: BuildPlan, base: Image | undefined): Promise<Record<string, string>> {
+async function annotationsFor(plan: BuildPlan<LayerSummary>, base: Image | undefined): Promise<Record<string, string>> {
   const out: Record<string, string> = { 'org.opencontainers.image.created': isoTime(plan.epoch) };
   for (const key of MIRRORED_LABELS) {
     const value = plan.config.Labels?.[key];
@@ -39,7 +39,7 @@ async function annotationsFor(plan: BuildPlan, base: Image | undefined): Promise
   return { ...out, ...plan.annotations };
 }
 
-async function platformImage(plan: BuildPlan, platform: Platform, base: Image | undefined, layers: LayerOutcome[], store: ContentStore): Promise<Image> {
+async function platformImage(plan: BuildPlan<LayerSummary>, platform: Platform, base: Image | undefined, layers: LayerOutcome[], store: ContentStore): Promise<Image> {
   const config = buildConfigFile({
     ...(base ? { base: await base.configFile() } : {}),
     platform,
@@ -61,7 +61,7 @@ async function imageSize(image: Image): Promise<number> {
   return m.config.size + m.layers.reduce((n, l) => n + l.size, 0) + (await image.rawManifest()).length;
 }
 
-export async function assembleTarget(plan: BuildPlan, bases: (Image | undefined)[], layers: LayerOutcome[], store: ContentStore): Promise<AssembledTarget> {
+export async function assembleTarget(plan: BuildPlan<LayerSummary>, bases: (Image | undefined)[], layers: LayerOutcome[], store: ContentStore): Promise<AssembledTarget> {
   const images = await Promise.all(plan.platforms.map((p, i) => platformImage(plan, p, bases[i], layers, store)));
   const sizes = await Promise.all(images.map(imageSize));
   const total = sizes.reduce((a, b) => a + b, 0);

@@ -8,7 +8,7 @@ import type { BuiltLayer } from '../layer/build-layer.js';
 import { buildLayer } from '../layer/build-layer.js';
 import type { FileDigester } from '../plan/compile.js';
 import { compileOneLayer } from '../plan/compile.js';
-import type { BuildPlan, LayerPlan } from '../plan/types.js';
+import { isUnchanged, type BuildPlan, type PlannedLayer } from '../plan/types.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { LayerIndex, LayerRecord } from '../store/layer-index.js';
@@ -22,7 +22,7 @@ export interface LayerOutcome {
 
 export interface LayerContext {
   spec: NormalizedSpec;
-  plan: BuildPlan;
+  plan: BuildPlan<PlannedLayer>;
   store: ContentStore;
   index: LayerIndex;
   digester: FileDigester;
@@ -31,13 +31,16 @@ export interface LayerContext {
 }
 
 export async function materializeLayer(ctx: LayerContext, i: number, onProgress?: (files: number, bytes: number) => void): Promise<LayerOutcome> {
-  const layer: LayerPlan = ctx.plan.layers[i]!;
+  const planned = ctx.plan.layers[i]!;
   const started = Date.now();
-  const hit = layer.cacheKey ? await ctx.index.get(layer.cacheKey) : undefined;
+  const hit = planned.cacheKey ? await ctx.index.get(planned.cacheKey) : undefined;
   if (hit) {
-    ctx.report({ type: 'layer-done', layer: layer.name, cached: true, digest: hit.digest, diffId: hit.diffId, size: hit.size, ms: Date.now() - started });
-    return { name: layer.name, cached: true, record: hit };
+    ctx.report({ type: 'layer-done', layer: planned.name, cached: true, digest: hit.digest, diffId: hit.diffId, size: hit.size, ms: Date.now() - started });
+    return { name: planned.name, cached: true, record: hit };
   }
+  const replan = () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]);
+  // Unchanged, but its blob has left the cache: its entries are needed after all.
+  const layer = isUnchanged(planned) ? await replan() : planned;
   ctx.report({ type: 'layer-start', layer: layer.name, files: layer.files, bytes: layer.bytes });
   const built: BuiltLayer = await buildLayer(layer, {
     store: ctx.store,
@@ -50,7 +53,7 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
     },
     known: (path, st) => ctx.digester.known?.(path, st),
     remember: (path, hashed, hashedAtMs) => ctx.digester.remember?.(path, hashed, hashedAtMs),
-    replan: () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]),
+    replan,
   });
   const { cacheKey, ...record } = built;
   await ctx.index.put(cacheKey, record);

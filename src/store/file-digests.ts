@@ -134,7 +134,7 @@ export class FileDigestCache implements FileDigester {
     if (i === undefined) return undefined;
     this.#see(i);
     const r = this.records;
-    if (!r.matches(i, st) || isRacy(r.ctimeMs(i), r.hashedAtMs(i))) return undefined;
+    if (!r.matches(i, st) || changedTooRecently(r.ctimeMs(i), r.hashedAtMs(i))) return undefined;
     return r.digest(i);
   }
 
@@ -217,10 +217,14 @@ export class FileDigestCache implements FileDigester {
   }
 }
 
-// ctime, not mtime: every write sets ctime from the kernel clock, while mtime can be set to anything.
-function isRacy(ctimeMs: number, hashedAtMs: number): boolean {
+/**
+ * Whether a state seen at `seenAtMs` (a file hashed, a directory about to be listed) may have
+ * changed again within the same timestamp tick. ctime, not mtime: every change sets ctime from
+ * the kernel clock, while mtime can be set to anything.
+ */
+export function changedTooRecently(ctimeMs: number, seenAtMs: number): boolean {
   const slack = ctimeMs % 1000 === 0 ? COARSE_SLACK_MS : FINE_SLACK_MS;
-  return ctimeMs >= hashedAtMs - slack;
+  return ctimeMs >= seenAtMs - slack;
 }
 
 /** Path -> index of its record. */

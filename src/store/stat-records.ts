@@ -14,6 +14,7 @@
  * up (magic, version, context, lengths, path count) makes the whole file an empty cache.
  */
 import type { Digest } from '../image/digest.js';
+import { align8, fromLittleEndian, nulJoined, toLittleEndian } from './columns.js';
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbstat', 'latin1');
@@ -23,7 +24,6 @@ const NUMS = 6;
 const SIZE = 0, MTIME = 1, CTIME = 2, INO = 3, DEV = 4, HASHED_AT = 5;
 const DIGEST_BYTES = 32;
 const DIGEST_PREFIX = 'sha256:';
-const PATHS_PER_PIECE = 4096;
 
 export class StatRecords {
   #paths: string[];
@@ -118,10 +118,7 @@ export class StatRecords {
   encode(context: string): Buffer[] {
     const count = this.count;
     const ctx = Buffer.from(context, 'utf8');
-    const paths: Buffer[] = [];
-    for (let i = 0; i < count; i += PATHS_PER_PIECE) {
-      paths.push(Buffer.from(`${i > 0 ? '\0' : ''}${this.#paths.slice(i, i + PATHS_PER_PIECE).join('\0')}`, 'utf8'));
-    }
+    const paths = nulJoined([this.#paths]);
     const numsAt = align8(HEADER + ctx.length);
     const head = Buffer.alloc(numsAt);
     MAGIC.copy(head, 0);
@@ -149,24 +146,7 @@ export class StatRecords {
     const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
     if (paths.length !== count) return undefined;
     // A copy: readFile's buffer need not be 8-byte aligned for a Float64Array view.
-    const nums = new Float64Array(fromLittleEndian(buf.subarray(numsAt, digestsAt)));
+    const nums = fromLittleEndian(buf.subarray(numsAt, digestsAt));
     return new StatRecords(paths, nums, Buffer.from(buf.subarray(digestsAt, pathsAt)));
   }
-}
-
-const align8 = (n: number) => (n + 7) & ~7;
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The bytes of `nums` as little-endian float64s. */
-function toLittleEndian(nums: Float64Array): Buffer {
-  const bytes = Buffer.from(nums.buffer, nums.byteOffset, nums.byteLength);
-  return littleEndian ? bytes : Buffer.from(bytes).swap64();
-}
-
-/** An aligned copy of little-endian float64 bytes, in this machine's order. */
-function fromLittleEndian(bytes: Buffer): ArrayBuffer {
-  const copy = new Uint8Array(bytes.length);
-  copy.set(bytes);
-  if (!littleEndian) Buffer.from(copy.buffer).swap64();
-  return copy.buffer;
 }

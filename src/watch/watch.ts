@@ -12,7 +12,7 @@ import { sha256, type Digest } from '../image/digest.js';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
-import { planSpec, type PlannedSpec } from '../plan/plan-spec.js';
+import { listedPlan, planSpec, type PlannedSpec } from '../plan/plan-spec.js';
 import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
@@ -174,8 +174,10 @@ export interface WatchHandle {
 }
 
 export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
-  const first = await apply(file, opts);
-  const s = { file, opts, planned: first.planned, last: lastImage(first), inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
+  // Listed in full: a watch re-plans layers on top of the entries of the layers below.
+  const first = await apply(file, { ...opts, reuseWalks: false });
+  const planned = listedPlan(first.planned);
+  const s = { file, opts, planned, last: lastImage(first), inputs: layerInputs(planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
   s.watcher = await InputWatcher.open(

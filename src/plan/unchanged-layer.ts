@@ -1,0 +1,121 @@
+/**
+ * Unchanged layers: a plan for a build does not list a layer of one plain directory copy (a
+ * node_modules, say) again when nothing under it changed since the walk that listed it last.
+ *
+ * What that walk saw is recorded (store/walk-records.ts): each directory's stat taken just before
+ * it was read, and each file's stat and content digest. A directory's mtime and ctime move
+ * whenever an entry in it is added, removed or renamed (a file replaced by a link or a directory
+ * included), and a file's ctime whenever its content, mode or link count changes. So when every
+ * directory and every file of the walk has exactly the stat it had then, a walk now would list
+ * the same entries, and the layer's cache key is the recorded one. Checking that costs one lstat
+ * per path and no directory read, no entry and no key to compute: most of a no-op build's plan.
+ *
+ * Each file's digest must also still be vouched for by the stat cache (`known`: trusted, and the
+ * same digest the key was made from). A directory changed within a clock tick of its stamp could
+ * change again unseen (git's "racily clean" case), so such a walk is not recorded; neither is one
+ * whose layer has no key yet (a first build hashes as it writes). Everything else that decides
+ * the entries (the copy, excludes, outputs, base, compression, epoch and the keys of the layers
+ * below, whose directories settle this one's implied parents) is digested into the record's
+ * inputs: any change there means the layer is listed again.
+ */
+import { lstatSync } from 'node:fs';
+import { sha256, type Digest } from '../image/digest.js';
+import type { NormalizedSpec } from '../spec/normalized.js';
+import { changedTooRecently, type FileDigester, type FileStat } from '../store/file-digests.js';
+import { NumberColumn } from '../store/columns.js';
+import { stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
+import { KEY_VERSION } from './cache-key.js';
+import type { OrderedCopy } from './resolve-copy.js';
+import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
+
+const INPUTS_VERSION = 1;
+const LSTAT_OPTIONS = { bigint: false, throwIfNoEntry: false } as const;
+
+/** What one walk saw, taken as it goes: each directory's stamp and each file's stat, as columns. */
+export class WalkStamps {
+  readonly dirPaths: string[] = [];
+  readonly dirStamps = new NumberColumn();
+  readonly files: FileEntry[] = [];
+  readonly fileStats = new NumberColumn();
+  /** A directory changed too recently to vouch for its listing, or vanished: the walk is not recorded. */
+  racy = false;
+
+  /** For the walk's `beforeListing`. */
+  readonly before = (dirAbs: string): void => {
+    const seenAt = Date.now();
+    const st = lstatSync(dirAbs, LSTAT_OPTIONS);
+    if (!st?.isDirectory() || changedTooRecently(st.ctimeMs, seenAt)) this.racy = true;
+    else {
+      this.dirPaths.push(dirAbs);
+      stampDir(this.dirStamps, st);
+    }
+  };
+
+  /** A file entry of the walk, with the stat the walk saw. */
+  file(entry: FileEntry, st: FileStat): void {
+    this.files.push(entry);
+    statFile(this.fileStats, st);
+  }
+}
+
+/** Finding layers unchanged, and recording the walks that can tell it next time: a plan for a build only. */
+export class WalkReuse {
+  constructor(
+    private readonly records: WalkRecords,
+    private readonly spec: NormalizedSpec,
+    private readonly contextReal: string,
+    /** Host directories excluded besides the outputs (the cache). */
+    private readonly ignore: readonly string[],
+  ) {}
+
+  /** The layer, unlisted, when its recorded walk still holds; undefined when it must be listed. */
+  async unchanged(name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester): Promise<UnchangedLayer | undefined> {
+    const inputs = this.#inputs(ordered, lower);
+    if (!inputs || !digester.known) return undefined;
+    const rec = await this.records.load(this.#identity(ordered));
+    if (!rec || rec.inputs !== inputs) return undefined;
+    for (let i = 0; i < rec.dirCount; i++) {
+      const st = lstatSync(rec.dirPath(i), LSTAT_OPTIONS);
+      if (!st?.isDirectory() || !rec.dirMatches(i, st)) return undefined;
+    }
+    for (let i = 0; i < rec.fileCount; i++) {
+      const path = rec.filePath(i);
+      const st = lstatSync(path, LSTAT_OPTIONS);
+      if (!st?.isFile() || !rec.fileMatches(i, st) || digester.known(path, st) !== rec.fileDigest(i)) return undefined;
+    }
+    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries() };
+  }
+
+  /** Record the walk that just listed `layer`, if it can vouch for the layer next time. */
+  async record(ordered: OrderedCopy, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps): Promise<void> {
+    const inputs = this.#inputs(ordered, lower);
+    if (!inputs || !layer.cacheKey || walk.racy) return;
+    const snapshot: WalkSnapshot = {
+      inputs,
+      cacheKey: layer.cacheKey,
+      files: layer.files,
+      bytes: layer.bytes,
+      dirPaths: walk.dirPaths,
+      dirStamps: walk.dirStamps.values(),
+      filePaths: walk.files.map((e) => (e.source as { path: string }).path),
+      fileStats: walk.fileStats.values(),
+      fileDigests: walk.files.map((e) => e.source.digest),
+      dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
+    };
+    await this.records.save(this.#identity(ordered), snapshot);
+  }
+
+  /** Everything but the file system that decides the layer; undefined while a lower layer has no key. */
+  #inputs(ordered: OrderedCopy, lower: readonly PlannedLayer[]): Digest | undefined {
+    if (lower.some((l) => l.cacheKey === undefined)) return undefined;
+    const { from, to, toDir, exclude, owner, fileMode, dirMode } = ordered.copy;
+    const { outputs, base, compression, epoch } = this.spec;
+    const copy = { from, to, toDir, exclude, owner, fileMode: fileMode ?? null, dirMode };
+    return sha256(JSON.stringify({ v: INPUTS_VERSION, key: KEY_VERSION, context: this.contextReal, root: ordered.root, copy, outputs, ignore: this.ignore, scratch: base.kind === 'scratch', compression, epoch, lower: lower.map((l) => l.cacheKey) }));
+  }
+
+  /** Which record file a copy's walk goes to: one per copy, replaced by its next walk. */
+  #identity(ordered: OrderedCopy): string {
+    return JSON.stringify([this.contextReal, ordered.root, ordered.copy.to]);
+  }
+}

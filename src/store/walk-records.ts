@@ -1,0 +1,190 @@
+/**
+ * Records of layer walks (see plan/unchanged-layer.ts): what one walk of a layer's directory
+ * saw, so that the next plan can tell with one lstat per path, and without reading a directory,
+ * that nothing changed. One file per walked copy under `<root>/walks/`, named by the copy's
+ * identity (context, source, destination) and replaced whole by the next walk of it.
+ *
+ * On disk the record is columns, like the stat cache's (stat-records.ts), and it is checked
+ * column by column as loaded, with no object per file:
+ *
+ *   "imgbwalk" | u32 version | u32 meta bytes | u32 dirs | u32 files | u32 dir entries | u32 path bytes
+ *   | meta (JSON: inputs, cacheKey, files, bytes) | zero padding to 8
+ *   | float64 LE: dir stamps (4 each), file stats (5 each), dir entry metadata (3 each)
+ *   | file digests (32 raw bytes each) | paths (UTF-8, joined by NUL): dirs, files, dir entries
+ *
+ * A record is only an optimisation: anything that does not add up reads as no record, and the
+ * layer is walked again.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
+import type { DirEntry } from '../plan/types.js';
+import { writeFileAtomic } from './atomic.js';
+import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn } from './columns.js';
+import type { FileStat } from './file-digests.js';
+
+const MAGIC = Buffer.from('imgbwalk', 'latin1');
+const FORMAT = 1;
+const HEADER = MAGIC.length + 6 * 4;
+const DIR_NUMS = 4;
+const FILE_NUMS = 5;
+const ENTRY_NUMS = 3;
+const DIGEST_BYTES = 32;
+const DIGEST_PREFIX = 'sha256:';
+
+/** What a directory's lstat says of its listing: an entry added, removed or renamed moves its times. */
+export type DirStamp = Omit<FileStat, 'size'>;
+
+/** What one walk saw, to be saved: columns, as the walk collects them (no object per file). */
+export interface WalkSnapshot {
+  /** Digest of everything besides the file system that decides the layer (unchanged-layer.ts). */
+  inputs: Digest;
+  cacheKey: Digest;
+  files: number;
+  bytes: number;
+  /** Each directory listed, stamped just before it was read (`stampDir`). */
+  dirPaths: readonly string[];
+  dirStamps: Float64Array;
+  /** The layer's files in entry order: path, stat (`statFile`) and the content digest its key was made from. */
+  filePaths: readonly string[];
+  fileStats: Float64Array;
+  fileDigests: readonly Digest[];
+  /** The layer's directory entries, for the implied parents of the layers above it. */
+  dirEntries: readonly DirEntry[];
+}
+
+/** Append a directory's stamp to a snapshot's `dirStamps` column. */
+export function stampDir(col: NumberColumn, st: DirStamp): void {
+  col.push(st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+}
+
+/** Append a file's stat to a snapshot's `fileStats` column. */
+export function statFile(col: NumberColumn, st: FileStat): void {
+  col.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+}
+
+/** A saved walk, as loaded. */
+export class WalkRecord {
+  private constructor(
+    readonly inputs: Digest,
+    readonly cacheKey: Digest,
+    readonly files: number,
+    readonly bytes: number,
+    readonly dirCount: number,
+    readonly fileCount: number,
+    private readonly entryCount: number,
+    private readonly paths: string[],
+    private readonly nums: Float64Array,
+    private readonly digests: Buffer,
+  ) {}
+
+  dirPath(i: number): string {
+    return this.paths[i]!;
+  }
+
+  /** Whether directory `i` has exactly this stat now. */
+  dirMatches(i: number, st: DirStamp): boolean {
+    const n = this.nums;
+    const o = i * DIR_NUMS;
+    return n[o] === st.mtimeMs && n[o + 1] === st.ctimeMs && n[o + 2] === st.ino && n[o + 3] === st.dev;
+  }
+
+  filePath(i: number): string {
+    return this.paths[this.dirCount + i]!;
+  }
+
+  /** Whether file `i` has exactly the stat it had when walked. */
+  fileMatches(i: number, st: FileStat): boolean {
+    const n = this.nums;
+    const o = this.dirCount * DIR_NUMS + i * FILE_NUMS;
+    return n[o] === st.size && n[o + 1] === st.mtimeMs && n[o + 2] === st.ctimeMs && n[o + 3] === st.ino && n[o + 4] === st.dev;
+  }
+
+  fileDigest(i: number): Digest {
+    return `${DIGEST_PREFIX}${this.digests.toString('hex', i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)}` as Digest;
+  }
+
+  dirEntries(): DirEntry[] {
+    const out: DirEntry[] = [];
+    const first = this.dirCount + this.fileCount;
+    let o = this.dirCount * DIR_NUMS + this.fileCount * FILE_NUMS;
+    for (let i = 0; i < this.entryCount; i++, o += ENTRY_NUMS) {
+      out.push({ path: this.paths[first + i]!, mode: this.nums[o]!, uid: this.nums[o + 1]!, gid: this.nums[o + 2]!, type: 'dir' });
+    }
+    return out;
+  }
+
+  static encode(w: WalkSnapshot): Buffer[] {
+    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes }), 'utf8');
+    const entryNums = new Float64Array(w.dirEntries.length * ENTRY_NUMS);
+    w.dirEntries.forEach((e, i) => entryNums.set([e.mode, e.uid, e.gid], i * ENTRY_NUMS));
+    const digests = Buffer.alloc(w.fileDigests.length * DIGEST_BYTES);
+    w.fileDigests.forEach((d, i) => digests.write(d.slice(DIGEST_PREFIX.length), i * DIGEST_BYTES, DIGEST_BYTES, 'hex'));
+    const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path)]);
+    const head = Buffer.alloc(align8(HEADER + meta.length));
+    MAGIC.copy(head, 0);
+    let at = MAGIC.length;
+    const pathBytes = paths.reduce((n, b) => n + b.length, 0);
+    for (const v of [FORMAT, meta.length, w.dirPaths.length, w.filePaths.length, w.dirEntries.length, pathBytes]) at = head.writeUInt32LE(v, at);
+    meta.copy(head, HEADER);
+    // Copies, not views: the columns may change once this returns, while the pieces are written.
+    const nums = [w.dirStamps, w.fileStats, entryNums].map((col) => Buffer.from(toLittleEndian(col)));
+    return [head, ...nums, digests, ...paths];
+  }
+
+  /** The record in `buf`, or undefined when it is not one this version wrote whole. */
+  static decode(buf: Buffer): WalkRecord | undefined {
+    if (buf.length < HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+    const [format, metaLen, dirCount, fileCount, entryCount, pathLen] = [0, 1, 2, 3, 4, 5].map((k) => buf.readUInt32LE(MAGIC.length + 4 * k)) as [number, number, number, number, number, number];
+    if (format !== FORMAT) return undefined;
+    const numsAt = align8(HEADER + metaLen);
+    const digestsAt = numsAt + (dirCount * DIR_NUMS + fileCount * FILE_NUMS + entryCount * ENTRY_NUMS) * 8;
+    const pathsAt = digestsAt + fileCount * DIGEST_BYTES;
+    if (buf.length !== pathsAt + pathLen) return undefined;
+    let meta: Record<string, unknown>;
+    try {
+      meta = JSON.parse(buf.toString('utf8', HEADER, HEADER + metaLen)) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+    const { inputs, cacheKey, files, bytes } = meta;
+    if (!isDigestValue(inputs) || !isDigestValue(cacheKey) || !isCount(files) || !isCount(bytes)) return undefined;
+    const count = dirCount + fileCount + entryCount;
+    const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
+    if (paths.length !== count) return undefined;
+    const nums = fromLittleEndian(buf.subarray(numsAt, digestsAt));
+    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, paths, nums, Buffer.from(buf.subarray(digestsAt, pathsAt)));
+  }
+}
+
+/** The walk records of one cache root. */
+export class WalkRecords {
+  private constructor(
+    private readonly dir: string,
+    private readonly tmpDir: string,
+  ) {}
+
+  static async open(root: string): Promise<WalkRecords> {
+    const dir = join(root, 'walks');
+    const tmpDir = join(root, 'tmp');
+    await mkdir(dir, { recursive: true });
+    await mkdir(tmpDir, { recursive: true });
+    return new WalkRecords(dir, tmpDir);
+  }
+
+  #file(identity: string): string {
+    return join(this.dir, `${digestHex(sha256(identity))}.walk`);
+  }
+
+  async load(identity: string): Promise<WalkRecord | undefined> {
+    const buf = await readFile(this.#file(identity)).catch(() => undefined);
+    return buf && WalkRecord.decode(buf);
+  }
+
+  async save(identity: string, walk: WalkSnapshot): Promise<void> {
+    await writeFileAtomic(this.tmpDir, this.#file(identity), WalkRecord.encode(walk));
+  }
+}
+
+const isDigestValue = (v: unknown): v is Digest => typeof v === 'string' && isDigest(v);
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

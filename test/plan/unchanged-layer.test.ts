@@ -1,0 +1,201 @@
+/**
+ * Unchanged layers: a plan for a build holds a layer unlisted, with the key a listing would give,
+ * exactly when nothing its walk saw has changed; after any change to its tree, its spec or the
+ * layers below, the layer is listed again and equals a plan made without walk records.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { planSpec } from '../../src/plan/plan-spec.js';
+import { isUnchanged, type BuildPlan, type PlannedLayer } from '../../src/plan/types.js';
+import { WalkStamps } from '../../src/plan/unchanged-layer.js';
+import { apply } from '../../src/run/apply.js';
+import { NumberColumn } from '../../src/store/columns.js';
+import { stampDir, statFile, WalkRecord, type WalkSnapshot } from '../../src/store/walk-records.js';
+import { sha256 } from '../../src/image/digest.js';
+
+/** Past the margin within which a changed directory or hashed file is not trusted (50 ms). */
+const settle = () => new Promise((r) => setTimeout(r, 120));
+
+let dir: string;
+let cacheDir: string;
+const w = (rel: string, body: string) => {
+  mkdirSync(join(dir, rel, '..'), { recursive: true });
+  writeFileSync(join(dir, rel), body);
+};
+
+function writeSpec(depsExclude = '["**/*.md"]'): void {
+  // deps owns /opt/lib (1000:1000); app lands below it, so its implied parents come from deps.
+  writeFileSync(
+    join(dir, 'image.yaml'),
+    `apiVersion: imgbuild/v1\nname: t/reuse\ncontext: .\nlayers:\n` +
+      `  - name: deps\n    owner: "1000:1000"\n    copy:\n      - { from: lib/, to: /opt/lib/, exclude: ${depsExclude} }\n` +
+      `  - name: app\n    copy:\n      - { from: app/, to: /opt/lib/app/ }\n` +
+      `output:\n  - oci: ./out\n`,
+  );
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'imgbuild-unchanged-'));
+  cacheDir = join(dir, 'cache');
+  w('lib/a.txt', 'aaaa');
+  w('lib/b.js', 'b');
+  chmodSync(join(dir, 'lib/b.js'), 0o755);
+  w('lib/README.md', 'docs');
+  w('lib/sub/c.txt', 'cc');
+  w('lib/sub/d/e.txt', 'eee');
+  symlinkSync('a.txt', join(dir, 'lib/link'));
+  w('app/main.js', 'main');
+  writeSpec();
+  await settle();
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const file = () => join(dir, 'image.yaml');
+const reusing = () => planSpec(file(), { cacheDir, env: {}, reuseWalks: true });
+const listing = () => planSpec(file(), { cacheDir, env: {} });
+const kinds = (plan: BuildPlan<PlannedLayer>) => plan.layers.map((l) => (isUnchanged(l) ? 'unchanged' : 'listed'));
+
+/** The plan a listing of every layer gives now, in the shape a reusing plan holds it. */
+async function expectSameAsListing(plan: BuildPlan<PlannedLayer>): Promise<void> {
+  const listed = (await listing()).plan;
+  expect(plan.layers.map((l) => l.cacheKey)).toEqual(listed.layers.map((l) => l.cacheKey));
+  plan.layers.forEach((layer, i) => {
+    const full = listed.layers[i]!;
+    expect({ files: layer.files, bytes: layer.bytes }).toEqual({ files: full.files, bytes: full.bytes });
+    if (isUnchanged(layer)) expect(layer.dirs).toEqual(full.entries.filter((e) => e.type === 'dir'));
+    else expect(layer.entries).toEqual(full.entries);
+  });
+}
+
+describe('unchanged layers', () => {
+  it('holds a layer whose walk still holds unlisted, with the key a listing gives', async () => {
+    expect(kinds((await reusing()).plan)).toEqual(['listed', 'listed']);
+    const again = await reusing();
+    expect(kinds(again.plan)).toEqual(['unchanged', 'unchanged']);
+    expect(again.filesHashed).toBe(0);
+    await expectSameAsListing(again.plan);
+  });
+
+  // The app layer's implied parents come from deps: it is listed again when deps' key moves.
+  const changes: [string, () => void, string][] = [
+    ['a file added deep down', () => w('lib/sub/d/new.txt', 'new'), 'listed'],
+    ['a file removed', () => unlinkSync(join(dir, 'lib/sub/c.txt')), 'listed'],
+    ['a file renamed', () => renameSync(join(dir, 'lib/a.txt'), join(dir, 'lib/a2.txt')), 'listed'],
+    ['a file rewritten in place to the same size', () => writeFileSync(join(dir, 'lib/a.txt'), 'zzzz'), 'listed'],
+    ['a file made executable', () => chmodSync(join(dir, 'lib/a.txt'), 0o755), 'listed'],
+    ['a symlink pointed elsewhere', () => (unlinkSync(join(dir, 'lib/link')), symlinkSync('sub/c.txt', join(dir, 'lib/link'))), 'listed'],
+    ['a directory replaced by a file', () => (rmSync(join(dir, 'lib/sub/d'), { recursive: true }), writeFileSync(join(dir, 'lib/sub/d'), 'now a file')), 'listed'],
+    ['an excluded file added (the same entries: the layer above keeps its key)', () => w('lib/sub/NOTES.md', 'notes'), 'unchanged'],
+  ];
+  it.each(changes)('lists a layer again after %s, and finds it unchanged once recorded again', async (_, change, app) => {
+    await reusing();
+    await reusing();
+    change();
+    const after = await reusing();
+    expect(kinds(after.plan)).toEqual(['listed', app]);
+    await expectSameAsListing(after.plan);
+    await settle();
+    await reusing();
+    const later = await reusing();
+    expect(kinds(later.plan)).toEqual(['unchanged', 'unchanged']);
+    await expectSameAsListing(later.plan);
+  });
+
+  it('lists a layer whose file another plan re-hashed after a chmod (the stat cache vouches, the walk does not)', async () => {
+    await reusing();
+    await reusing();
+    chmodSync(join(dir, 'lib/a.txt'), 0o755);
+    await settle();
+    await listing(); // records the new stat with the same digest
+    const after = await reusing();
+    expect(kinds(after.plan)[0]).toBe('listed');
+    const a = (after.plan.layers[0] as { entries: { path: string; mode: number }[] }).entries.find((e) => e.path === 'opt/lib/a.txt');
+    expect(a?.mode).toBe(0o755);
+    await expectSameAsListing(after.plan);
+  });
+
+  it('lists a layer again when its spec changes, and the layer above when a lower one does', async () => {
+    await reusing();
+    await reusing();
+    writeSpec('["**/*.md", "sub/d"]');
+    const respecced = await reusing();
+    expect(kinds(respecced.plan)).toEqual(['listed', 'listed']);
+    await expectSameAsListing(respecced.plan);
+
+    await settle();
+    await reusing();
+    w('app/more.js', 'more');
+    const appOnly = await reusing();
+    expect(kinds(appOnly.plan)).toEqual(['unchanged', 'listed']);
+    await expectSameAsListing(appOnly.plan);
+  });
+
+  it('does not stamp a directory changed within the margin, nor one gone', async () => {
+    const stamps = new WalkStamps();
+    stamps.before(join(dir, 'lib'));
+    expect(stamps.racy).toBe(false);
+    expect(stamps.dirPaths).toEqual([join(dir, 'lib')]);
+    w('lib/fresh.txt', 'x');
+    stamps.before(join(dir, 'lib'));
+    expect(stamps.racy).toBe(true);
+    const gone = new WalkStamps();
+    gone.before(join(dir, 'nowhere'));
+    expect(gone.racy).toBe(true);
+  });
+
+  it('a build whose unchanged layer lost its blob lists and builds it again, to the same image', async () => {
+    const build = () => apply(file(), { cacheDir, env: {} });
+    const first = await build();
+    await build(); // records the walks (the first build hashed as it wrote: no keys to record at plan time)
+    const blobs = join(cacheDir, 'blobs', 'sha256');
+    for (const layer of first.layers) rmSync(join(blobs, layer.record.digest.slice('sha256:'.length)));
+    const third = await build();
+    expect(kinds(third.planned.plan)).toEqual(['unchanged', 'unchanged']);
+    expect(third.layers.map((l) => l.cached)).toEqual([false, false]);
+    expect(third.digest).toBe(first.digest);
+    expect(readdirSync(blobs)).toEqual(expect.arrayContaining(first.layers.map((l) => l.record.digest.slice('sha256:'.length))));
+  });
+});
+
+describe('walk records', () => {
+  const dirStamp = { mtimeMs: 1.5, ctimeMs: 2.25, ino: 3, dev: 4 };
+  const files = [
+    { path: '/ctx/lib/a', stat: { size: 3, mtimeMs: 5.5, ctimeMs: 6.5, ino: 7, dev: 4 }, digest: sha256('a') },
+    { path: '/ctx/lib/é', stat: { size: 4, mtimeMs: 8.5, ctimeMs: 9.5, ino: 10, dev: 4 }, digest: sha256('b') },
+  ];
+  const dirStamps = new NumberColumn();
+  stampDir(dirStamps, dirStamp);
+  const fileStats = new NumberColumn();
+  for (const f of files) statFile(fileStats, f.stat);
+  const snapshot: WalkSnapshot = {
+    inputs: sha256('inputs'),
+    cacheKey: sha256('key'),
+    files: 2,
+    bytes: 7,
+    dirPaths: ['/ctx/lib'],
+    dirStamps: dirStamps.values(),
+    filePaths: files.map((f) => f.path),
+    fileStats: fileStats.values(),
+    fileDigests: files.map((f) => f.digest),
+    dirEntries: [{ path: 'opt/lib', mode: 0o750, uid: 1000, gid: 1001, type: 'dir' }],
+  };
+
+  it('round-trips, and reads anything cut short as no record', () => {
+    const buf = Buffer.concat(WalkRecord.encode(snapshot));
+    const r = WalkRecord.decode(buf)!;
+    expect({ inputs: r.inputs, cacheKey: r.cacheKey, files: r.files, bytes: r.bytes }).toEqual({ inputs: snapshot.inputs, cacheKey: snapshot.cacheKey, files: 2, bytes: 7 });
+    expect(r.dirPath(0)).toBe('/ctx/lib');
+    expect(r.dirMatches(0, dirStamp)).toBe(true);
+    expect(r.dirMatches(0, { ...dirStamp, ctimeMs: 2.5 })).toBe(false);
+    files.forEach((f, i) => {
+      expect(r.filePath(i)).toBe(f.path);
+      expect(r.fileMatches(i, f.stat)).toBe(true);
+      expect(r.fileMatches(i, { ...f.stat, size: f.stat.size + 1 })).toBe(false);
+      expect(r.fileDigest(i)).toBe(f.digest);
+    });
+    expect(r.dirEntries()).toEqual(snapshot.dirEntries);
+    for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
+  });
+});
