@@ -185,7 +185,7 @@ async function planLayer(spec: NormalizedSpec, index: number, contextReal: strin
         // A layer left for the writer to hash has no key to record: its walk is not stamped.
         const stamps = reuse && !hashLater ? new WalkStamps() : undefined;
         const listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, stamps);
-        if (reuse && stamps) await reuse.record(r.ordered, lower, listed, stamps);
+        if (reuse && stamps) await reuse.record(r.ordered, lower, listed, stamps, digester);
         return listed;
       }
       if (!r.candidates) throw new SpecError(r.problems);
@@ -244,7 +244,7 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
   const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
   const layers: PlannedLayer[] = [];
   for (const [i, r] of results.entries()) {
-    const unchanged = reuse && r.ordered ? await reuse.unchanged(spec.layers[i]!.name, r.ordered, layers, digester) : undefined;
+    const unchanged = reuse && r.ordered ? await reuse.unchanged(spec.layers[i]!.name, r.ordered, layers) : undefined;
     layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, opts.hashLater ?? false, r, reuse)));
   }
   return {

@@ -48,10 +48,11 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
   const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir) : undefined;
   const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
-  // Every file the copies' walks list was just looked up: a record of one that was not is gone.
+  // Every file the listed layers' walks list was just looked up: a record of one that was not is
+  // gone. (An unchanged layer lost no file since the walk that listed it, and forgot those gone then.)
   const skip = hostExclusions(spec.outputs, [opts.cacheDir]);
-  const covers = spec.layers.flatMap((l) => l.copies.map((c) => walkCovers(c, spec.contextDir, skip)));
-  digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
+  const covers = spec.layers.flatMap((l, i) => (isUnchanged(plan.layers[i]!) ? [] : l.copies.map((c) => walkCovers(c, spec.contextDir, skip))));
+  if (covers.length > 0) digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   if (!opts.forBuild) await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }

@@ -10,10 +10,11 @@
  * the same entries, and the layer's cache key is the recorded one. Checking that costs one lstat
  * per path and no directory read, no entry and no key to compute: most of a no-op build's plan.
  *
- * Each file's digest must also still be vouched for by the stat cache (`known`: trusted, and the
- * same digest the key was made from). A directory changed within a clock tick of its stamp could
- * change again unseen (git's "racily clean" case), so such a walk is not recorded; neither is one
- * whose layer has no key yet (a first build hashes as it writes). Everything else that decides
+ * A walk is recorded only when the stat cache trusts each file's digest for the stat the walk saw
+ * (a file hashed within a clock tick of a change could change again unseen: git's "racily clean"
+ * case), so the same stat later means the same content without loading the stat cache at all. A
+ * directory changed within a tick of its stamp could also change again unseen, so neither is
+ * such a walk recorded, nor one whose layer has no key yet (a first build hashes as it writes). Everything else that decides
  * the entries (the copy, excludes, outputs, base, compression, epoch and the keys of the layers
  * below, whose directories settle this one's implied parents) is digested into the record's
  * inputs: any change there means the layer is listed again.
@@ -23,7 +24,7 @@ import { sha256, type Digest } from '../image/digest.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 import { changedTooRecently, type FileDigester, type FileStat } from '../store/file-digests.js';
 import { NumberColumn } from '../store/columns.js';
-import { stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
+import { fileStatAt, stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
 import { KEY_VERSION } from './cache-key.js';
 import type { OrderedCopy } from './resolve-copy.js';
 import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
@@ -56,6 +57,10 @@ export class WalkStamps {
     this.files.push(entry);
     statFile(this.fileStats, st);
   }
+
+  fileStat(i: number): FileStat {
+    return fileStatAt(this.fileStats.values(), i);
+  }
 }
 
 /** Finding layers unchanged, and recording the walks that can tell it next time: a plan for a build only. */
@@ -69,9 +74,9 @@ export class WalkReuse {
   ) {}
 
   /** The layer, unlisted, when its recorded walk still holds; undefined when it must be listed. */
-  async unchanged(name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester): Promise<UnchangedLayer | undefined> {
+  async unchanged(name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[]): Promise<UnchangedLayer | undefined> {
     const inputs = this.#inputs(ordered, lower);
-    if (!inputs || !digester.known) return undefined;
+    if (!inputs) return undefined;
     const rec = await this.records.load(this.#identity(ordered));
     if (!rec || rec.inputs !== inputs) return undefined;
     for (let i = 0; i < rec.dirCount; i++) {
@@ -79,17 +84,24 @@ export class WalkReuse {
       if (!st?.isDirectory() || !rec.dirMatches(i, st)) return undefined;
     }
     for (let i = 0; i < rec.fileCount; i++) {
-      const path = rec.filePath(i);
-      const st = lstatSync(path, LSTAT_OPTIONS);
-      if (!st?.isFile() || !rec.fileMatches(i, st) || digester.known(path, st) !== rec.fileDigest(i)) return undefined;
+      const st = lstatSync(rec.filePath(i), LSTAT_OPTIONS);
+      if (!st?.isFile() || !rec.fileMatches(i, st)) return undefined;
     }
     return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries() };
   }
 
-  /** Record the walk that just listed `layer`, if it can vouch for the layer next time. */
-  async record(ordered: OrderedCopy, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps): Promise<void> {
+  /**
+   * Record the walk that just listed `layer`, if it can vouch for the layer next time: only when
+   * the stat cache trusts each file's digest for the stat the walk saw (a file hashed within a
+   * clock tick of its last change is not trusted), so that the same stat later means the same
+   * content without asking the stat cache again.
+   */
+  async record(ordered: OrderedCopy, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
     const inputs = this.#inputs(ordered, lower);
-    if (!inputs || !layer.cacheKey || walk.racy) return;
+    if (!inputs || !layer.cacheKey || walk.racy || !digester.known) return;
+    for (const [i, e] of walk.files.entries()) {
+      if (digester.known((e.source as { path: string }).path, walk.fileStat(i)) !== e.source.digest) return;
+    }
     const snapshot: WalkSnapshot = {
       inputs,
       cacheKey: layer.cacheKey,
@@ -99,7 +111,6 @@ export class WalkReuse {
       dirStamps: walk.dirStamps.values(),
       filePaths: walk.files.map((e) => (e.source as { path: string }).path),
       fileStats: walk.fileStats.values(),
-      fileDigests: walk.files.map((e) => e.source.digest),
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
     };
     await this.records.save(this.#identity(ordered), snapshot);

@@ -16,8 +16,8 @@
  * On disk (format 3, stat-records.ts) the records are columns of raw numbers, digests and
  * paths, so loading and saving 20,000 of them costs a few milliseconds.
  */
-import { lstatSync } from 'node:fs';
-import { access, mkdir, readFile, unlink } from 'node:fs/promises';
+import { lstatSync, readFileSync } from 'node:fs';
+import { access, mkdir, unlink } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
@@ -94,13 +94,13 @@ export class FileDigestCache implements FileDigester {
   /** Records looked up or written since the cache was opened, by index (see `forgetUnseen`). */
   #seen = new Uint8Array(0);
 
+  /** The records and their index, read when first needed: a plan whose layers are all unchanged never needs them. */
+  #loaded: { records: StatRecords; at: Map<string, number> } | undefined;
+
   private constructor(
     private readonly file: string,
     private readonly tmpDir: string,
     private readonly contextDir: string,
-    private records: StatRecords,
-    /** Path -> index of its record. */
-    private at: Map<string, number>,
     private readonly nowMs: () => number,
     /** No stat cache file for this context existed, in any format (see `isNew`). */
     private readonly neverSaved: boolean,
@@ -114,11 +114,19 @@ export class FileDigestCache implements FileDigester {
     await mkdir(dir, { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     const file = join(dir, `${digestHex(sha256(ctx))}.stat`);
-    const saved = await readFile(file).catch(() => undefined);
     // A file of no use still says the context was built here (a format-2 file, a damaged one).
-    const records = (saved && StatRecords.decode(saved, ctx)) ?? StatRecords.empty();
-    const neverSaved = saved === undefined && !(await exists(legacyFile(file)));
-    return new FileDigestCache(file, tmpDir, ctx, records, indexByPath(records), nowMs, neverSaved);
+    const neverSaved = !(await exists(file)) && !(await exists(legacyFile(file)));
+    return new FileDigestCache(file, tmpDir, ctx, nowMs, neverSaved);
+  }
+
+  /** Synchronous, like the plan's walk: the records are needed in the middle of it. */
+  get #state(): { records: StatRecords; at: Map<string, number> } {
+    if (!this.#loaded) {
+      const saved = this.neverSaved ? undefined : readIfThere(this.file);
+      const records = (saved && StatRecords.decode(saved, this.contextDir)) ?? StatRecords.empty();
+      this.#loaded = { records, at: indexByPath(records) };
+    }
+    return this.#loaded;
   }
 
   /**
@@ -126,14 +134,14 @@ export class FileDigestCache implements FileDigester {
    * cached layer can be expected to match, and hashing can be left to the layer writer.
    */
   get isNew(): boolean {
-    return this.neverSaved && this.at.size === 0;
+    return this.neverSaved && (this.#loaded?.at.size ?? 0) === 0;
   }
 
   known(absPath: string, st: FileStat): Digest | undefined {
-    const i = this.at.get(absPath);
+    const { records: r, at } = this.#state;
+    const i = at.get(absPath);
     if (i === undefined) return undefined;
     this.#see(i);
-    const r = this.records;
     if (!r.matches(i, st) || changedTooRecently(r.ctimeMs(i), r.hashedAtMs(i))) return undefined;
     return r.digest(i);
   }
@@ -159,12 +167,13 @@ export class FileDigestCache implements FileDigester {
   }
 
   #put(absPath: string, h: HashedFile, hashedAtMs: number): void {
-    let i = this.at.get(absPath);
+    const { records, at } = this.#state;
+    let i = at.get(absPath);
     if (i === undefined) {
-      i = this.records.count;
-      this.at.set(absPath, i);
+      i = records.count;
+      at.set(absPath, i);
     }
-    this.records.set(i, absPath, h.stat, h.digest, hashedAtMs);
+    records.set(i, absPath, h.stat, h.digest, hashedAtMs);
     this.#see(i);
   }
 
@@ -188,7 +197,7 @@ export class FileDigestCache implements FileDigester {
    * nothing is forgotten.
    */
   forgetUnseen(covered: (path: string) => boolean): void {
-    const records = this.records;
+    const { records } = this.#state;
     const gone = new Uint8Array(records.count);
     let forgotten = 0;
     for (let i = 0; i < records.count; i++) {
@@ -198,20 +207,20 @@ export class FileDigestCache implements FileDigester {
     }
     if (forgotten === 0) return;
     const seen: number[] = [];
-    this.records = records.retain((i) => {
+    const kept = records.retain((i) => {
       if (gone[i] === 1) return false;
       seen.push(this.#seen[i] ?? 0);
       return true;
     });
     this.#seen = Uint8Array.from(seen);
-    this.at = indexByPath(this.records);
+    this.#loaded = { records: kept, at: indexByPath(kept) };
     this.#dirty = true;
   }
 
   /** Persist the map (atomic replace; with concurrent builds the last save wins, intact). */
   async save(): Promise<void> {
     if (!this.#dirty) return;
-    await writeFileAtomic(this.tmpDir, this.file, this.records.encode(this.contextDir));
+    await writeFileAtomic(this.tmpDir, this.file, this.#state.records.encode(this.contextDir));
     this.#dirty = false;
     await unlink(legacyFile(this.file)).catch(() => undefined);
   }
@@ -248,3 +257,11 @@ function isGone(path: string): boolean {
 const legacyFile = (file: string) => file.replace(/\.stat$/, '.json');
 
 const exists = (path: string) => access(path).then(() => true, () => false);
+
+function readIfThere(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}

@@ -10,7 +10,7 @@
  *   "imgbwalk" | u32 version | u32 meta bytes | u32 dirs | u32 files | u32 dir entries | u32 path bytes
  *   | meta (JSON: inputs, cacheKey, files, bytes) | zero padding to 8
  *   | float64 LE: dir stamps (4 each), file stats (5 each), dir entry metadata (3 each)
- *   | file digests (32 raw bytes each) | paths (UTF-8, joined by NUL): dirs, files, dir entries
+ *   | paths (UTF-8, joined by NUL): dirs, files, dir entries
  *
  * A record is only an optimisation: anything that does not add up reads as no record, and the
  * layer is walked again.
@@ -29,8 +29,6 @@ const HEADER = MAGIC.length + 6 * 4;
 const DIR_NUMS = 4;
 const FILE_NUMS = 5;
 const ENTRY_NUMS = 3;
-const DIGEST_BYTES = 32;
-const DIGEST_PREFIX = 'sha256:';
 
 /** What a directory's lstat says of its listing: an entry added, removed or renamed moves its times. */
 export type DirStamp = Omit<FileStat, 'size'>;
@@ -45,10 +43,9 @@ export interface WalkSnapshot {
   /** Each directory listed, stamped just before it was read (`stampDir`). */
   dirPaths: readonly string[];
   dirStamps: Float64Array;
-  /** The layer's files in entry order: path, stat (`statFile`) and the content digest its key was made from. */
+  /** The layer's files in entry order: path and stat (`statFile`), a stat the stat cache trusted with the digest the key was made from. */
   filePaths: readonly string[];
   fileStats: Float64Array;
-  fileDigests: readonly Digest[];
   /** The layer's directory entries, for the implied parents of the layers above it. */
   dirEntries: readonly DirEntry[];
 }
@@ -63,6 +60,12 @@ export function statFile(col: NumberColumn, st: FileStat): void {
   col.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
 }
 
+/** File `i`'s stat in a `fileStats` column. */
+export function fileStatAt(nums: Float64Array, i: number): FileStat {
+  const o = i * FILE_NUMS;
+  return { size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]! };
+}
+
 /** A saved walk, as loaded. */
 export class WalkRecord {
   private constructor(
@@ -75,7 +78,6 @@ export class WalkRecord {
     private readonly entryCount: number,
     private readonly paths: string[],
     private readonly nums: Float64Array,
-    private readonly digests: Buffer,
   ) {}
 
   dirPath(i: number): string {
@@ -100,10 +102,6 @@ export class WalkRecord {
     return n[o] === st.size && n[o + 1] === st.mtimeMs && n[o + 2] === st.ctimeMs && n[o + 3] === st.ino && n[o + 4] === st.dev;
   }
 
-  fileDigest(i: number): Digest {
-    return `${DIGEST_PREFIX}${this.digests.toString('hex', i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)}` as Digest;
-  }
-
   dirEntries(): DirEntry[] {
     const out: DirEntry[] = [];
     const first = this.dirCount + this.fileCount;
@@ -118,8 +116,6 @@ export class WalkRecord {
     const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes }), 'utf8');
     const entryNums = new Float64Array(w.dirEntries.length * ENTRY_NUMS);
     w.dirEntries.forEach((e, i) => entryNums.set([e.mode, e.uid, e.gid], i * ENTRY_NUMS));
-    const digests = Buffer.alloc(w.fileDigests.length * DIGEST_BYTES);
-    w.fileDigests.forEach((d, i) => digests.write(d.slice(DIGEST_PREFIX.length), i * DIGEST_BYTES, DIGEST_BYTES, 'hex'));
     const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path)]);
     const head = Buffer.alloc(align8(HEADER + meta.length));
     MAGIC.copy(head, 0);
@@ -129,7 +125,7 @@ export class WalkRecord {
     meta.copy(head, HEADER);
     // Copies, not views: the columns may change once this returns, while the pieces are written.
     const nums = [w.dirStamps, w.fileStats, entryNums].map((col) => Buffer.from(toLittleEndian(col)));
-    return [head, ...nums, digests, ...paths];
+    return [head, ...nums, ...paths];
   }
 
   /** The record in `buf`, or undefined when it is not one this version wrote whole. */
@@ -138,8 +134,7 @@ export class WalkRecord {
     const [format, metaLen, dirCount, fileCount, entryCount, pathLen] = [0, 1, 2, 3, 4, 5].map((k) => buf.readUInt32LE(MAGIC.length + 4 * k)) as [number, number, number, number, number, number];
     if (format !== FORMAT) return undefined;
     const numsAt = align8(HEADER + metaLen);
-    const digestsAt = numsAt + (dirCount * DIR_NUMS + fileCount * FILE_NUMS + entryCount * ENTRY_NUMS) * 8;
-    const pathsAt = digestsAt + fileCount * DIGEST_BYTES;
+    const pathsAt = numsAt + (dirCount * DIR_NUMS + fileCount * FILE_NUMS + entryCount * ENTRY_NUMS) * 8;
     if (buf.length !== pathsAt + pathLen) return undefined;
     let meta: Record<string, unknown>;
     try {
@@ -152,8 +147,8 @@ export class WalkRecord {
     const count = dirCount + fileCount + entryCount;
     const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
     if (paths.length !== count) return undefined;
-    const nums = fromLittleEndian(buf.subarray(numsAt, digestsAt));
-    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, paths, nums, Buffer.from(buf.subarray(digestsAt, pathsAt)));
+    const nums = fromLittleEndian(buf.subarray(numsAt, pathsAt));
+    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, paths, nums);
   }
 }
 

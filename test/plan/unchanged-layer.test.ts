@@ -132,6 +132,17 @@ describe('unchanged layers', () => {
     await expectSameAsListing(appOnly.plan);
   });
 
+  it('does not record a walk while a file is too freshly changed for the stat cache to trust its digest', async () => {
+    await reusing();
+    await reusing();
+    writeFileSync(join(dir, 'lib/a.txt'), 'zzzz'); // same size, same directory: only the file's stat moves
+    expect(kinds((await reusing()).plan)[0]).toBe('listed');
+    expect(kinds((await reusing()).plan)[0]).toBe('listed');
+    await settle();
+    await reusing();
+    expect(kinds((await reusing()).plan)[0]).toBe('unchanged');
+  });
+
   it('does not stamp a directory changed within the margin, nor one gone', async () => {
     const stamps = new WalkStamps();
     stamps.before(join(dir, 'lib'));
@@ -162,8 +173,8 @@ describe('unchanged layers', () => {
 describe('walk records', () => {
   const dirStamp = { mtimeMs: 1.5, ctimeMs: 2.25, ino: 3, dev: 4 };
   const files = [
-    { path: '/ctx/lib/a', stat: { size: 3, mtimeMs: 5.5, ctimeMs: 6.5, ino: 7, dev: 4 }, digest: sha256('a') },
-    { path: '/ctx/lib/é', stat: { size: 4, mtimeMs: 8.5, ctimeMs: 9.5, ino: 10, dev: 4 }, digest: sha256('b') },
+    { path: '/ctx/lib/a', stat: { size: 3, mtimeMs: 5.5, ctimeMs: 6.5, ino: 7, dev: 4 } },
+    { path: '/ctx/lib/é', stat: { size: 4, mtimeMs: 8.5, ctimeMs: 9.5, ino: 10, dev: 4 } },
   ];
   const dirStamps = new NumberColumn();
   stampDir(dirStamps, dirStamp);
@@ -178,7 +189,6 @@ describe('walk records', () => {
     dirStamps: dirStamps.values(),
     filePaths: files.map((f) => f.path),
     fileStats: fileStats.values(),
-    fileDigests: files.map((f) => f.digest),
     dirEntries: [{ path: 'opt/lib', mode: 0o750, uid: 1000, gid: 1001, type: 'dir' }],
   };
 
@@ -193,7 +203,6 @@ describe('walk records', () => {
       expect(r.filePath(i)).toBe(f.path);
       expect(r.fileMatches(i, f.stat)).toBe(true);
       expect(r.fileMatches(i, { ...f.stat, size: f.stat.size + 1 })).toBe(false);
-      expect(r.fileDigest(i)).toBe(f.digest);
     });
     expect(r.dirEntries()).toEqual(snapshot.dirEntries);
     for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
