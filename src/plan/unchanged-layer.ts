@@ -38,6 +38,8 @@ export class WalkStamps {
   readonly dirStamps = new NumberColumn();
   readonly files: FileEntry[] = [];
   readonly fileStats = new NumberColumn();
+  /** Files whose digest the stat cache did not know for the walk's stat: hashed after the walk. */
+  readonly hashedLater: number[] = [];
   /** A directory changed too recently to vouch for its listing, or vanished: the walk is not recorded. */
   racy = false;
 
@@ -52,8 +54,9 @@ export class WalkStamps {
     }
   };
 
-  /** A file entry of the walk, with the stat the walk saw. */
-  file(entry: FileEntry, st: FileStat): void {
+  /** A file entry of the walk, with the stat the walk saw; `known` when the stat cache gave its digest for that stat. */
+  file(entry: FileEntry, st: FileStat, known: boolean): void {
+    if (!known) this.hashedLater.push(this.files.length);
     this.files.push(entry);
     statFile(this.fileStats, st);
   }
@@ -94,12 +97,14 @@ export class WalkReuse {
    * Record the walk that just listed `layer`, if it can vouch for the layer next time: only when
    * the stat cache trusts each file's digest for the stat the walk saw (a file hashed within a
    * clock tick of its last change is not trusted), so that the same stat later means the same
-   * content without asking the stat cache again.
+   * content without asking the stat cache again. It gave most digests for those very stats; the
+   * files hashed since are asked again.
    */
   async record(ordered: OrderedCopy, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
     const inputs = this.#inputs(ordered, lower);
     if (!inputs || !layer.cacheKey || walk.racy || !digester.known) return;
-    for (const [i, e] of walk.files.entries()) {
+    for (const i of walk.hashedLater) {
+      const e = walk.files[i]!;
       if (digester.known((e.source as { path: string }).path, walk.fileStat(i)) !== e.source.digest) return;
     }
     const snapshot: WalkSnapshot = {

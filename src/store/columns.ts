@@ -26,14 +26,21 @@ export class NumberColumn {
   #nums = new Float64Array(1024);
   #length = 0;
 
-  push(...values: number[]): void {
-    if (this.#length + values.length > this.#nums.length) {
-      const grown = new Float64Array(Math.max(2 * this.#nums.length, this.#length + values.length));
+  /** Room for `n` more numbers: returns where they go in `nums`, to be written before the next call. */
+  reserve(n: number): number {
+    if (this.#length + n > this.#nums.length) {
+      const grown = new Float64Array(Math.max(2 * this.#nums.length, this.#length + n));
       grown.set(this.#nums.subarray(0, this.#length));
       this.#nums = grown;
     }
-    this.#nums.set(values, this.#length);
-    this.#length += values.length;
+    const at = this.#length;
+    this.#length += n;
+    return at;
+  }
+
+  /** The backing array (replaced as the column grows). */
+  get nums(): Float64Array {
+    return this.#nums;
   }
 
   /** The numbers pushed so far (a view: valid until the next push). */

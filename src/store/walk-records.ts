@@ -52,12 +52,23 @@ export interface WalkSnapshot {
 
 /** Append a directory's stamp to a snapshot's `dirStamps` column. */
 export function stampDir(col: NumberColumn, st: DirStamp): void {
-  col.push(st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+  const at = col.reserve(DIR_NUMS);
+  const n = col.nums;
+  n[at] = st.mtimeMs;
+  n[at + 1] = st.ctimeMs;
+  n[at + 2] = st.ino;
+  n[at + 3] = st.dev;
 }
 
 /** Append a file's stat to a snapshot's `fileStats` column. */
 export function statFile(col: NumberColumn, st: FileStat): void {
-  col.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+  const at = col.reserve(FILE_NUMS);
+  const n = col.nums;
+  n[at] = st.size;
+  n[at + 1] = st.mtimeMs;
+  n[at + 2] = st.ctimeMs;
+  n[at + 3] = st.ino;
+  n[at + 4] = st.dev;
 }
 
 /** File `i`'s stat in a `fileStats` column. */
