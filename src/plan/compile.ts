@@ -156,7 +156,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         continue;
       }
       const entry = addEntry(c, digester, entries, toHash);
-      if (stamps && c.kind === 'file' && entry.type === 'file') stamps.file(entry, c.st, entry.source.digest !== UNHASHED);
+      if (stamps && c.kind === 'file' && entry.type === 'file') stamps.file(entry, c.abs, c.st, entry.source.digest !== UNHASHED);
     }
   }
   if (problems.length > 0) throw new SpecError(problems);

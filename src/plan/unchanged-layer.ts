@@ -3,7 +3,7 @@
  * node_modules, say) again when nothing under it changed since the walk that listed it last.
  *
  * What that walk saw is recorded (store/walk-records.ts): each directory's stat taken just before
- * it was read, and each file's stat and content digest. A directory's mtime and ctime move
+ * it was read, and each file's stat. A directory's mtime and ctime move
  * whenever an entry in it is added, removed or renamed (a file replaced by a link or a directory
  * included), and a file's ctime whenever its content, mode or link count changes. So when every
  * directory and every file of the walk has exactly the stat it had then, a walk now would list
@@ -14,10 +14,10 @@
  * (a file hashed within a clock tick of a change could change again unseen: git's "racily clean"
  * case), so the same stat later means the same content without loading the stat cache at all. A
  * directory changed within a tick of its stamp could also change again unseen, so neither is
- * such a walk recorded, nor one whose layer has no key yet (a first build hashes as it writes). Everything else that decides
- * the entries (the copy, excludes, outputs, base, compression, epoch and the keys of the layers
- * below, whose directories settle this one's implied parents) is digested into the record's
- * inputs: any change there means the layer is listed again.
+ * such a walk recorded, nor one whose layer has no key yet (a first build hashes as it writes).
+ * Everything else that decides the entries (the copy, excludes, outputs, base, compression, epoch
+ * and the keys of the layers below, whose directories settle this one's implied parents) is
+ * digested into the record's inputs: any change there means the layer is listed again.
  */
 import { lstatSync } from 'node:fs';
 import { sha256, type Digest } from '../image/digest.js';
@@ -37,6 +37,7 @@ export class WalkStamps {
   readonly dirPaths: string[] = [];
   readonly dirStamps = new NumberColumn();
   readonly files: FileEntry[] = [];
+  readonly filePaths: string[] = [];
   readonly fileStats = new NumberColumn();
   /** Files whose digest the stat cache did not know for the walk's stat: hashed after the walk. */
   readonly hashedLater: number[] = [];
@@ -54,10 +55,11 @@ export class WalkStamps {
     }
   };
 
-  /** A file entry of the walk, with the stat the walk saw; `known` when the stat cache gave its digest for that stat. */
-  file(entry: FileEntry, st: FileStat, known: boolean): void {
+  /** A file entry of the walk, read from `path`, with the stat the walk saw; `known` when the stat cache gave its digest for that stat. */
+  file(entry: FileEntry, path: string, st: FileStat, known: boolean): void {
     if (!known) this.hashedLater.push(this.files.length);
     this.files.push(entry);
+    this.filePaths.push(path);
     statFile(this.fileStats, st);
   }
 
@@ -104,8 +106,7 @@ export class WalkReuse {
     const inputs = this.#inputs(ordered, lower);
     if (!inputs || !layer.cacheKey || walk.racy || !digester.known) return;
     for (const i of walk.hashedLater) {
-      const e = walk.files[i]!;
-      if (digester.known((e.source as { path: string }).path, walk.fileStat(i)) !== e.source.digest) return;
+      if (digester.known(walk.filePaths[i]!, walk.fileStat(i)) !== walk.files[i]!.source.digest) return;
     }
     const snapshot: WalkSnapshot = {
       inputs,
@@ -114,7 +115,7 @@ export class WalkReuse {
       bytes: layer.bytes,
       dirPaths: walk.dirPaths,
       dirStamps: walk.dirStamps.values(),
-      filePaths: walk.files.map((e) => (e.source as { path: string }).path),
+      filePaths: walk.filePaths,
       fileStats: walk.fileStats.values(),
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
     };

@@ -43,7 +43,7 @@ export class NumberColumn {
     return this.#nums;
   }
 
-  /** The numbers pushed so far (a view: valid until the next push). */
+  /** The numbers so far (a view: valid until the next `reserve`). */
   values(): Float64Array {
     return this.#nums.subarray(0, this.#length);
   }
