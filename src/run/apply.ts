@@ -19,7 +19,7 @@ import type { ApplyEvent, Reporter } from './events.js';
 import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
 import { sinkForOutput } from './outputs.js';
-import type { BaseRef, OutputTarget, PlannedLayer } from '../plan/types.js';
+import { isUnchanged, type BaseRef, type OutputTarget, type PlannedLayer } from '../plan/types.js';
 import { parseRef } from '../registry/reference.js';
 
 export type RendererKind = 'default' | 'simple' | 'silent';
@@ -127,7 +127,8 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
   const { plan, filesHashed, bytesHashed } = ctx.planned;
   const files = plan.layers.reduce((n, l) => n + l.files, 0);
   const bytes = plan.layers.reduce((n, l) => n + l.bytes, 0);
-  report({ type: 'plan', layers: plan.layers.length, files, bytes, filesHashed, bytesHashed, ms: Date.now() - started });
+  const layersUnchanged = plan.layers.filter(isUnchanged).length;
+  report({ type: 'plan', layers: plan.layers.length, layersUnchanged, files, bytes, filesHashed, bytesHashed, ms: Date.now() - started });
 }
 
 async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {
@@ -147,7 +148,9 @@ async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
 
 function planTitle({ plan, filesHashed }: PlannedSpec<PlannedLayer>): string {
   const hashLater = plan.layers.some((l) => l.cacheKey === undefined);
-  return `plan: ${plan.layers.length} layers, ${hashLater ? 'files hashed as they are written (first build of this context)' : `${filesHashed} files read`}`;
+  const unchanged = plan.layers.filter(isUnchanged).length;
+  const layers = unchanged > 0 ? `${plan.layers.length} layers (${unchanged} unchanged since their last walk)` : `${plan.layers.length} layers`;
+  return `plan: ${layers}, ${hashLater ? 'files hashed as they are written (first build of this context)' : `${filesHashed} files read`}`;
 }
 
 /** The phases, in order; layers and outputs fan out into parallel subtasks. */

@@ -6,7 +6,8 @@
 import type { Digest } from '../image/digest.js';
 
 export type ApplyEvent =
-  | { type: 'plan'; layers: number; files: number; bytes: number; filesHashed: number; bytesHashed: number; ms: number }
+  /** `layersUnchanged`: layers found unchanged since their last walk, not listed (plan/unchanged-layer.ts). */
+  | { type: 'plan'; layers: number; layersUnchanged: number; files: number; bytes: number; filesHashed: number; bytesHashed: number; ms: number }
   | { type: 'layer-start'; layer: string; files: number; bytes: number }
   | { type: 'layer-progress'; layer: string; files: number; bytes: number }
   | { type: 'layer-done'; layer: string; cached: boolean; digest: Digest; diffId: Digest; size: number; ms: number }

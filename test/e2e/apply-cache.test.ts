@@ -2,9 +2,10 @@
  * The layer cache through the CLI's `--json` events: the first `apply` of a context reads each
  * file once (the layer writer hashes it; the planner reads nothing), a second with nothing
  * changed reads no file contents (the `plan` event's filesHashed is 0) and builds no layer (every
- * `layer-done` is cached); files with new timestamps but the same bytes (a fresh checkout) are
- * hashed by the planner and every layer still comes from the cache; changing one byte of one file
- * rebuilds exactly the layer holding it, while the other layers keep their digests.
+ * `layer-done` is cached), and a third finds every layer unchanged without listing it; files with
+ * new timestamps but the same bytes (a fresh checkout) are hashed by the planner and every layer
+ * still comes from the cache; changing one byte of one file rebuilds exactly the layer holding
+ * it, while the other layers keep their digests.
  */
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -46,6 +47,12 @@ describe('layer cache', () => {
     expect(second.digest).toBe(first.digest);
     const allCached = Object.fromEntries(Object.entries(layerDigests(first.events)).map(([k, v]) => [k, { ...v, cached: true }]));
     expect(layerDigests(second.events)).toEqual(allCached);
+    // The second build listed every layer and recorded its walks; the next finds them unchanged.
+    expect(eventsOf(second.events, 'plan')[0]).toMatchObject({ layersUnchanged: 0 });
+    const noop = await applyOk(spec, cache);
+    expect(eventsOf(noop.events, 'plan')[0]).toMatchObject({ layers: 3, layersUnchanged: 3, files: 60, filesHashed: 0 });
+    expect(layerDigests(noop.events)).toEqual(allCached);
+    expect(noop.digest).toBe(first.digest);
 
     const later = new Date(Date.now() + 60_000);
     for (const f of Object.keys(files)) await utimes(join(dir, 'ctx', f), later, later);
