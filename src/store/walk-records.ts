@@ -26,8 +26,6 @@ import type { FileStat } from './file-digests.js';
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
 const FORMAT = 1;
 const HEADER = MAGIC.length + 6 * 4;
-const DIR_NUMS = 4;
-const FILE_NUMS = 5;
 const ENTRY_NUMS = 3;
 
 /** What a directory's lstat says of its listing: an entry added, removed or renamed moves its times. */
@@ -50,30 +48,28 @@ export interface WalkSnapshot {
   dirEntries: readonly DirEntry[];
 }
 
+const DIR_FIELDS = ['mtimeMs', 'ctimeMs', 'ino', 'dev'] as const;
+const FILE_FIELDS = ['size', 'mtimeMs', 'ctimeMs', 'ino', 'dev'] as const;
+
+function append<K extends string>(col: NumberColumn, fields: readonly K[], values: Readonly<Record<K, number>>): void {
+  const at = col.reserve(fields.length);
+  const n = col.nums;
+  fields.forEach((f, k) => (n[at + k] = values[f]));
+}
+
 /** Append a directory's stamp to a snapshot's `dirStamps` column. */
 export function stampDir(col: NumberColumn, st: DirStamp): void {
-  const at = col.reserve(DIR_NUMS);
-  const n = col.nums;
-  n[at] = st.mtimeMs;
-  n[at + 1] = st.ctimeMs;
-  n[at + 2] = st.ino;
-  n[at + 3] = st.dev;
+  append(col, DIR_FIELDS, st);
 }
 
 /** Append a file's stat to a snapshot's `fileStats` column. */
 export function statFile(col: NumberColumn, st: FileStat): void {
-  const at = col.reserve(FILE_NUMS);
-  const n = col.nums;
-  n[at] = st.size;
-  n[at + 1] = st.mtimeMs;
-  n[at + 2] = st.ctimeMs;
-  n[at + 3] = st.ino;
-  n[at + 4] = st.dev;
+  append(col, FILE_FIELDS, st);
 }
 
 /** File `i`'s stat in a `fileStats` column. */
 export function fileStatAt(nums: Float64Array, i: number): FileStat {
-  const o = i * FILE_NUMS;
+  const o = i * FILE_FIELDS.length;
   return { size: nums[o]!, mtimeMs: nums[o + 1]!, ctimeMs: nums[o + 2]!, ino: nums[o + 3]!, dev: nums[o + 4]! };
 }
 
@@ -98,7 +94,7 @@ export class WalkRecord {
   /** Whether directory `i` has exactly this stat now. */
   dirMatches(i: number, st: DirStamp): boolean {
     const n = this.nums;
-    const o = i * DIR_NUMS;
+    const o = i * DIR_FIELDS.length;
     return n[o] === st.mtimeMs && n[o + 1] === st.ctimeMs && n[o + 2] === st.ino && n[o + 3] === st.dev;
   }
 
@@ -109,14 +105,14 @@ export class WalkRecord {
   /** Whether file `i` has exactly the stat it had when walked. */
   fileMatches(i: number, st: FileStat): boolean {
     const n = this.nums;
-    const o = this.dirCount * DIR_NUMS + i * FILE_NUMS;
+    const o = this.dirCount * DIR_FIELDS.length + i * FILE_FIELDS.length;
     return n[o] === st.size && n[o + 1] === st.mtimeMs && n[o + 2] === st.ctimeMs && n[o + 3] === st.ino && n[o + 4] === st.dev;
   }
 
   dirEntries(): DirEntry[] {
     const out: DirEntry[] = [];
     const first = this.dirCount + this.fileCount;
-    let o = this.dirCount * DIR_NUMS + this.fileCount * FILE_NUMS;
+    let o = this.dirCount * DIR_FIELDS.length + this.fileCount * FILE_FIELDS.length;
     for (let i = 0; i < this.entryCount; i++, o += ENTRY_NUMS) {
       out.push({ path: this.paths[first + i]!, mode: this.nums[o]!, uid: this.nums[o + 1]!, gid: this.nums[o + 2]!, type: 'dir' });
     }
@@ -145,7 +141,7 @@ export class WalkRecord {
     const [format, metaLen, dirCount, fileCount, entryCount, pathLen] = [0, 1, 2, 3, 4, 5].map((k) => buf.readUInt32LE(MAGIC.length + 4 * k)) as [number, number, number, number, number, number];
     if (format !== FORMAT) return undefined;
     const numsAt = align8(HEADER + metaLen);
-    const pathsAt = numsAt + (dirCount * DIR_NUMS + fileCount * FILE_NUMS + entryCount * ENTRY_NUMS) * 8;
+    const pathsAt = numsAt + (dirCount * DIR_FIELDS.length + fileCount * FILE_FIELDS.length + entryCount * ENTRY_NUMS) * 8;
     if (buf.length !== pathsAt + pathLen) return undefined;
     let meta: Record<string, unknown>;
     try {

@@ -55,6 +55,11 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const file = () => join(dir, 'image.yaml');
 const reusing = () => planSpec(file(), { cacheDir, env: {}, reuseWalks: true });
 const listing = () => planSpec(file(), { cacheDir, env: {} });
+/** Plans until the walks are recorded and in use: the first plan lists and records, the second finds them unchanged. */
+const recordWalks = async () => {
+  await reusing();
+  expect(kinds((await reusing()).plan)).toEqual(['unchanged', 'unchanged']);
+};
 const kinds = (plan: BuildPlan<PlannedLayer>) => plan.layers.map((l) => (isUnchanged(l) ? 'unchanged' : 'listed'));
 
 /** The plan a listing of every layer gives now, in the shape a reusing plan holds it. */
@@ -90,8 +95,7 @@ describe('unchanged layers', () => {
     ['an excluded file added (the same entries: the layer above keeps its key)', () => w('lib/sub/NOTES.md', 'notes'), 'unchanged'],
   ];
   it.each(changes)('lists a layer again after %s, and finds it unchanged once recorded again', async (_, change, app) => {
-    await reusing();
-    await reusing();
+    await recordWalks();
     change();
     const after = await reusing();
     expect(kinds(after.plan)).toEqual(['listed', app]);
@@ -104,8 +108,7 @@ describe('unchanged layers', () => {
   });
 
   it('lists a layer whose file another plan re-hashed after a chmod (the stat cache vouches, the walk does not)', async () => {
-    await reusing();
-    await reusing();
+    await recordWalks();
     chmodSync(join(dir, 'lib/a.txt'), 0o755);
     await settle();
     await listing(); // records the new stat with the same digest
@@ -117,8 +120,7 @@ describe('unchanged layers', () => {
   });
 
   it('lists a layer again when its spec changes, and the layer above when a lower one does', async () => {
-    await reusing();
-    await reusing();
+    await recordWalks();
     writeSpec('["**/*.md", "sub/d"]');
     const respecced = await reusing();
     expect(kinds(respecced.plan)).toEqual(['listed', 'listed']);
@@ -133,8 +135,7 @@ describe('unchanged layers', () => {
   });
 
   it('does not record a walk while a file is too freshly changed for the stat cache to trust its digest', async () => {
-    await reusing();
-    await reusing();
+    await recordWalks();
     writeFileSync(join(dir, 'lib/a.txt'), 'zzzz'); // same size, same directory: only the file's stat moves
     expect(kinds((await reusing()).plan)[0]).toBe('listed');
     expect(kinds((await reusing()).plan)[0]).toBe('listed');
