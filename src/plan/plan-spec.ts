@@ -46,7 +46,8 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>> {
   const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
-  const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir) : undefined;
+  // Walk records only save time: a build goes on without them if they cannot be kept.
+  const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir).catch(() => undefined) : undefined;
   const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
   // Every file the listed layers' walks list was just looked up: a record of one that was not is
   // gone. (An unchanged layer lost no file since the walk that listed it, and forgot those gone then.)

@@ -119,7 +119,8 @@ export class WalkReuse {
       fileStats: walk.fileStats.values(),
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
     };
-    await this.records.save(this.#identity(ordered), snapshot);
+    // Only an optimisation: a record that cannot be written (a full disk) costs the next build a listing, never this one.
+    await this.records.save(this.#identity(ordered), snapshot).catch(() => undefined);
   }
 
   /** Everything but the file system that decides the layer; undefined while a lower layer has no key. */

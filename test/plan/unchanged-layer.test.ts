@@ -144,6 +144,17 @@ describe('unchanged layers', () => {
     expect(kinds((await reusing()).plan)[0]).toBe('unchanged');
   });
 
+  it('builds on, listing every layer, when walk records cannot be kept', async () => {
+    mkdirSync(cacheDir, { recursive: true });
+    writeFileSync(join(cacheDir, 'walks'), 'not a directory');
+    const build = () => apply(file(), { cacheDir, env: {} });
+    const first = await build();
+    const second = await build();
+    expect(kinds(second.planned.plan)).toEqual(['listed', 'listed']);
+    expect(second.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect(second.digest).toBe(first.digest);
+  });
+
   it('does not stamp a directory changed within the margin, nor one gone', async () => {
     const stamps = new WalkStamps();
     stamps.before(join(dir, 'lib'));
