@@ -4,7 +4,8 @@
  * list of tar entries, digests every file's content (through a FileDigester, so a stat cache
  * can skip unchanged files) and derives each layer's cache key. Reports every problem at once.
  * A layer that is one plain directory copy (a node_modules, say) skips the merge: its walk gives
- * the entries in their final order (`listOrdered`).
+ * the entries in their final order (`listOrdered`). A plan for a build holds a layer whose last
+ * walk still holds unlisted, found before anything is resolved (unchanged-layer.ts).
  */
 import { realpath } from 'node:fs/promises';
 import { SpecError, type Diagnostic } from '../errors.js';
@@ -58,6 +59,11 @@ interface ToHash {
   file: Extract<Candidate, { kind: 'file' }>;
 }
 
+/** A file read from the context, with the stat its walk saw, for the walk's record. */
+function noteFile(stamps: WalkStamps | undefined, c: Candidate, entry: PlanEntry): void {
+  if (stamps && c.kind === 'file' && entry.type === 'file') stamps.file(entry, c.abs, c.st, entry.source.digest !== UNHASHED);
+}
+
 /** Append the plan entry of a candidate, noting a file whose digest is still to be read. */
 function addEntry(c: Candidate, digester: FileDigester, entries: PlanEntry[], toHash: ToHash[]): PlanEntry {
   const entry = toPlanEntry(c, digester);
@@ -96,6 +102,8 @@ interface Resolved {
   /** A layer of one plain directory copy: listed in order as it is walked (`listOrdered`), nothing to merge. */
   ordered?: OrderedCopy;
   problems: Diagnostic[];
+  /** What the layer's walks saw (a merged layer's as it was resolved; an ordered one's as it is listed), when they are to be recorded. */
+  stamps?: WalkStamps;
 }
 
 /** The layer's one copy, when the layer is nothing but one plain directory copy (see `orderedCopy`). */
@@ -105,24 +113,24 @@ async function orderedLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
   return orderedCopy(layer.copies[0]!, spec.contextDir, contextReal, skip);
 }
 
-async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, skip: HostFilter): Promise<Resolved> {
+async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, skip: HostFilter, stamps?: WalkStamps): Promise<Resolved> {
   const ordered = await orderedLayer(spec, layer, contextReal, skip);
-  if (ordered) return { ordered, problems: [] };
-  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal, skip)));
+  if (ordered) return { ordered, problems: [], ...(stamps ? { stamps } : {}) };
+  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal, skip, stamps)));
   const problems = resolved.flatMap((r) => r.problems);
   const merged = mergeCandidates([...resolved.flatMap((r) => r.candidates), ...declaredCandidates(layer)]);
   problems.push(...merged.problems);
-  return problems.length > 0 ? { problems } : { candidates: merged.entries, problems };
+  return problems.length > 0 ? { problems } : { candidates: merged.entries, problems, ...(stamps ? { stamps } : {}) };
 }
 
-/** A merged layer: its entries, with settled parents, as a complete layer plan. */
-async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly PlannedLayer[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
+/** A merged layer: its entries, with settled parents, as a complete layer plan. With `stamps`, its files are noted for recording. */
+async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly PlannedLayer[], digester: FileDigester, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
   const implied = new Set<string>();
   const all: PlanEntry[] = [];
   const toHash: ToHash[] = [];
   for (const c of candidates) {
     if (c.strength === Strength.Implied) implied.add(c.path);
-    addEntry(c, digester, all, toHash);
+    noteFile(stamps, c, addEntry(c, digester, all, toHash));
   }
   const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
@@ -155,8 +163,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         problems.push(c);
         continue;
       }
-      const entry = addEntry(c, digester, entries, toHash);
-      if (stamps && c.kind === 'file' && entry.type === 'file') stamps.file(entry, c.abs, c.st, entry.source.digest !== UNHASHED);
+      noteFile(stamps, c, addEntry(c, digester, entries, toHash));
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
@@ -171,6 +178,9 @@ function orderedProblems(ordered: OrderedCopy, skip: HostFilter): Diagnostic[] {
 
 const PLAN_ATTEMPTS = 3;
 
+/** Stamps for a layer's walks, when they are to be recorded: a layer left for the writer to hash has no key to record them with. */
+const stampsFor = (reuse: WalkReuse | undefined, hashLater: boolean) => (reuse && !hashLater ? new WalkStamps() : undefined);
+
 /**
  * Resolve and finish one layer. A file that vanishes or changes type between the listing and its
  * hashing (a live file system) makes the layer be listed again: it was never there for the whole
@@ -179,17 +189,14 @@ const PLAN_ATTEMPTS = 3;
 async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
-    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip);
+    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, stampsFor(reuse, hashLater));
     try {
-      if (r.ordered) {
-        // A layer left for the writer to hash has no key to record: its walk is not stamped.
-        const stamps = reuse && !hashLater ? new WalkStamps() : undefined;
-        const listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, stamps);
-        if (reuse && stamps) await reuse.record(r.ordered, lower, listed, stamps, digester);
-        return listed;
-      }
-      if (!r.candidates) throw new SpecError(r.problems);
-      return await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater);
+      let listed: LayerPlan;
+      if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, r.stamps);
+      else if (r.candidates) listed = await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater, r.stamps);
+      else throw new SpecError(r.problems);
+      if (reuse && r.stamps) await reuse.record(index, lower, listed, r.stamps, digester);
+      return listed;
     } catch (e) {
       if (!(e instanceof FileChangedError) || e.reason === 'changed' || attempt >= PLAN_ATTEMPTS) throw e;
     }
@@ -230,22 +237,38 @@ export interface CompileOptions {
   walks?: WalkRecords;
 }
 
+/** Layers unchanged since their walks, from the bottom up while each one's lower layers are: they need no resolving at all. */
+async function unchangedBottom(spec: NormalizedSpec, reuse: WalkReuse | undefined): Promise<PlannedLayer[]> {
+  const layers: PlannedLayer[] = [];
+  for (let i = 0; reuse && i < spec.layers.length; i++) {
+    const unchanged = await reuse.unchanged(i, layers);
+    if (!unchanged) break;
+    layers.push(unchanged);
+  }
+  return layers;
+}
+
 /** The whole plan. */
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts?: CompileOptions & { walks?: undefined }): Promise<BuildPlan>;
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions): Promise<BuildPlan<PlannedLayer>>;
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions = {}): Promise<BuildPlan<PlannedLayer>> {
   const contextReal = await contextRealPath(spec);
   const skip = hostExclusions(spec.outputs, opts.ignore ?? []);
-  const results = await Promise.all(spec.layers.map((l) => resolveLayer(spec, l, contextReal, skip)));
+  const hashLater = opts.hashLater ?? false;
+  const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
+  const layers = await unchangedBottom(spec, reuse);
+  const rest = spec.layers.slice(layers.length);
+  const results = await Promise.all(rest.map((l) => resolveLayer(spec, l, contextReal, skip, stampsFor(reuse, hashLater))));
   const problems = results.flatMap((r) => r.problems);
   // A layer listed in order is walked only when it is planned: walk it now for its problems too, so they all show at once.
   if (problems.length > 0) for (const r of results) if (r.ordered) problems.push(...orderedProblems(r.ordered, skip));
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
-  const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
-  const layers: PlannedLayer[] = [];
-  for (const [i, r] of results.entries()) {
-    const unchanged = reuse && r.ordered ? await reuse.unchanged(spec.layers[i]!.name, r.ordered, layers) : undefined;
-    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, opts.hashLater ?? false, r, reuse)));
+  const firstListed = layers.length;
+  for (const r of results) {
+    const i = layers.length;
+    // Above a layer that had to be listed, one may still be unchanged (that layer's key came out the same).
+    const unchanged = reuse && i > firstListed ? await reuse.unchanged(i, layers) : undefined;
+    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, hashLater, r, reuse)));
   }
   return {
     specFile: spec.specFile,

@@ -20,6 +20,14 @@ export interface CopyResult {
   problems: Diagnostic[];
 }
 
+/** Told what a copy reads besides the files it yields (unchanged-layer.ts's WalkStamps). */
+export interface CopyWitness {
+  /** Each directory just before it is read. */
+  before(dirAbs: string): void;
+  /** A path whose later state a record could not vouch for (a symlink copied on its own). */
+  unstampable(): void;
+}
+
 const problem = (c: CopySource, message: string, hint?: string): Diagnostic =>
   hint ? { position: c.at, message, hint, pointer: '' } : { position: c.at, message, pointer: '' };
 
@@ -84,12 +92,12 @@ function excluder(c: CopySource, skip: HostFilter): PathFilter {
   return (rel, abs) => own(rel) || skip(abs);
 }
 
-async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<CopyResult> {
+async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter, witness?: CopyWitness): Promise<CopyResult> {
   const { glob } = picomatch.scan(c.from);
   const root = copyRoot(c, contextDir);
   if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
   const matches = picomatch(glob, { dot: true });
-  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip)), skip);
+  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip), witness?.before), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
   const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
   const kept = walked.filter((e) => under(e.rel));
@@ -191,17 +199,18 @@ export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip:
   for (const batch of walkSorted(root, excluder(c, skip), beforeListing)) yield batch.map((e) => toCandidate(c, e, destOf(e.rel)));
 }
 
-export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false): Promise<CopyResult> {
-  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip);
+export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false, witness?: CopyWitness): Promise<CopyResult> {
+  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip, witness);
   const { root: abs, outside, st } = await locate(c, contextDir, contextReal);
   if (outside) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
   if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
   if (st.isDirectory()) {
-    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip)), skip);
+    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip), witness?.before), skip);
     return collect(c, c.to === '/' ? walked : [walkedEntry('', abs, st), ...walked], imageJoiner(c.to));
   }
   const dest = c.toDir ? joinImage(c.to, basename(abs)) : imageRel(c.to);
+  if (st.isSymbolicLink()) witness?.unstampable();
   return collect(c, [walkedEntry(basename(abs), abs, st)], () => dest);
 }

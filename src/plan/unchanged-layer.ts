@@ -1,6 +1,6 @@
 /**
- * Unchanged layers: a plan for a build does not list a layer of one plain directory copy (a
- * node_modules, say) again when nothing under it changed since the walk that listed it last.
+ * Unchanged layers: a plan for a build does not list a layer again (walk its copies, make its
+ * entries, hash its key) when nothing it read changed since the walk that listed it last.
  *
  * What that walk saw is recorded (store/walk-records.ts): each directory's stat taken just before
  * it was read, and each file's stat. A directory's mtime and ctime move
@@ -15,9 +15,12 @@
  * case), so the same stat later means the same content without loading the stat cache at all. A
  * directory changed within a tick of its stamp could also change again unseen, so neither is
  * such a walk recorded, nor one whose layer has no key yet (a first build hashes as it writes).
- * Everything else that decides the entries (the copy, excludes, outputs, base, compression, epoch
- * and the keys of the layers below, whose directories settle this one's implied parents) is
- * digested into the record's inputs: any change there means the layer is listed again.
+ * Everything else that decides the entries (the layer's spec: copies, excludes, inline files,
+ * dirs, symlinks and removes; the outputs and cache left out; base, compression, epoch; and the
+ * keys of the layers below, whose directories settle this one's implied parents) is digested
+ * into the record's inputs: any change there means the layer is listed again. A symlink copied
+ * on its own is the one source a record cannot stamp (no directory of the walk holds it): a
+ * layer with one is always listed.
  */
 import { lstatSync } from 'node:fs';
 import { sha256, type Digest } from '../image/digest.js';
@@ -26,7 +29,6 @@ import { changedTooRecently, type FileDigester, type FileStat } from '../store/f
 import { NumberColumn } from '../store/columns.js';
 import { fileStatAt, stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
 import { KEY_VERSION } from './cache-key.js';
-import type { OrderedCopy } from './resolve-copy.js';
 import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
 
 const INPUTS_VERSION = 1;
@@ -41,7 +43,7 @@ export class WalkStamps {
   readonly fileStats = new NumberColumn();
   /** Files whose digest the stat cache did not know for the walk's stat: hashed after the walk. */
   readonly hashedLater: number[] = [];
-  /** A directory changed too recently to vouch for its listing, or vanished: the walk is not recorded. */
+  /** A directory changed too recently to vouch for its listing, vanished, or a path no stamp covers: the walk is not recorded. */
   racy = false;
 
   /** For the walk's `beforeListing`. */
@@ -53,6 +55,10 @@ export class WalkStamps {
       this.dirPaths.push(dirAbs);
       stampDir(this.dirStamps, st);
     }
+  };
+
+  readonly unstampable = (): void => {
+    this.racy = true;
   };
 
   /** A file entry of the walk, read from `path`, with the stat the walk saw; `known` when the stat cache gave its digest for that stat. */
@@ -78,11 +84,11 @@ export class WalkReuse {
     private readonly ignore: readonly string[],
   ) {}
 
-  /** The layer, unlisted, when its recorded walk still holds; undefined when it must be listed. */
-  async unchanged(name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[]): Promise<UnchangedLayer | undefined> {
-    const inputs = this.#inputs(ordered, lower);
+  /** Layer `index`, unlisted, when its recorded walk still holds; undefined when it must be listed. */
+  async unchanged(index: number, lower: readonly PlannedLayer[]): Promise<UnchangedLayer | undefined> {
+    const inputs = this.#inputs(index, lower);
     if (!inputs) return undefined;
-    const rec = await this.records.load(this.#identity(ordered));
+    const rec = await this.records.load(this.#identity(index));
     if (!rec || rec.inputs !== inputs) return undefined;
     for (let i = 0; i < rec.dirCount; i++) {
       const st = lstatSync(rec.dirPath(i), LSTAT_OPTIONS);
@@ -92,18 +98,19 @@ export class WalkReuse {
       const st = lstatSync(rec.filePath(i), LSTAT_OPTIONS);
       if (!st?.isFile() || !rec.fileMatches(i, st)) return undefined;
     }
+    const name = this.spec.layers[index]!.name;
     return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries() };
   }
 
   /**
-   * Record the walk that just listed `layer`, if it can vouch for the layer next time: only when
-   * the stat cache trusts each file's digest for the stat the walk saw (a file hashed within a
-   * clock tick of its last change is not trusted), so that the same stat later means the same
+   * Record the walk that just listed layer `index`, if it can vouch for the layer next time: only
+   * when the stat cache trusts each file's digest for the stat the walk saw (a file hashed within
+   * a clock tick of its last change is not trusted), so that the same stat later means the same
    * content without asking the stat cache again. It gave most digests for those very stats; the
    * files hashed since are asked again.
    */
-  async record(ordered: OrderedCopy, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
-    const inputs = this.#inputs(ordered, lower);
+  async record(index: number, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
+    const inputs = this.#inputs(index, lower);
     if (!inputs || !layer.cacheKey || walk.racy || !digester.known) return;
     for (const i of walk.hashedLater) {
       if (digester.known(walk.filePaths[i]!, walk.fileStat(i)) !== walk.files[i]!.source.digest) return;
@@ -120,20 +127,20 @@ export class WalkReuse {
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
     };
     // Only an optimisation: a record that cannot be written (a full disk) costs the next build a listing, never this one.
-    await this.records.save(this.#identity(ordered), snapshot).catch(() => undefined);
+    await this.records.save(this.#identity(index), snapshot).catch(() => undefined);
   }
 
   /** Everything but the file system that decides the layer; undefined while a lower layer has no key. */
-  #inputs(ordered: OrderedCopy, lower: readonly PlannedLayer[]): Digest | undefined {
+  #inputs(index: number, lower: readonly PlannedLayer[]): Digest | undefined {
     if (lower.some((l) => l.cacheKey === undefined)) return undefined;
-    const { from, to, toDir, exclude, owner, fileMode, dirMode } = ordered.copy;
     const { outputs, base, compression, epoch } = this.spec;
-    const copy = { from, to, toDir, exclude, owner, fileMode: fileMode ?? null, dirMode };
-    return sha256(JSON.stringify({ v: INPUTS_VERSION, key: KEY_VERSION, context: this.contextReal, root: ordered.root, copy, outputs, ignore: this.ignore, scratch: base.kind === 'scratch', compression, epoch, lower: lower.map((l) => l.cacheKey) }));
+    const inputs = { v: INPUTS_VERSION, key: KEY_VERSION, context: this.contextReal, layer: this.spec.layers[index], outputs, ignore: this.ignore, scratch: base.kind === 'scratch', compression, epoch, lower: lower.map((l) => l.cacheKey) };
+    // The layer as the spec says it, without its source positions (`at`), which decide nothing.
+    return sha256(JSON.stringify(inputs, (k, v: unknown) => (k === 'at' ? undefined : v)));
   }
 
-  /** Which record file a copy's walk goes to: one per copy, replaced by its next walk. */
-  #identity(ordered: OrderedCopy): string {
-    return JSON.stringify([this.contextReal, ordered.root, ordered.copy.to]);
+  /** Which record file a layer's walk goes to: one per layer of a spec, replaced by its next walk. */
+  #identity(index: number): string {
+    return JSON.stringify([this.contextReal, this.spec.specFile, this.spec.layers[index]!.name]);
   }
 }

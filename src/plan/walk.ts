@@ -115,8 +115,11 @@ function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string,
   return out;
 }
 
-/** All entries below `root` (not `root` itself), in no particular order; `excluded` prunes a path and all below it. */
-export async function walkTree(root: string, excluded: PathFilter): Promise<WalkedEntry[]> {
+/**
+ * All entries below `root` (not `root` itself), in no particular order; `excluded` prunes a path
+ * and all below it; `beforeListing` as for `walkSorted`.
+ */
+export async function walkTree(root: string, excluded: PathFilter, beforeListing?: (dirAbs: string) => void): Promise<WalkedEntry[]> {
   const out: WalkedEntry[] = [];
   const rootBase = joinBase(root);
   // Directories still to list: relative path and normalised absolute path, in pairs.
@@ -124,6 +127,7 @@ export async function walkTree(root: string, excluded: PathFilter): Promise<Walk
   while (pending.length > 0) {
     const dirAbs = pending.pop()!;
     const dirRel = pending.pop()!;
+    beforeListing?.(dirAbs);
     for (const { e, norm } of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
       out.push(e);
       if (e.type === EntryType.Dir) pending.push(e.rel, norm);

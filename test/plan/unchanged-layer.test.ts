@@ -25,13 +25,16 @@ const w = (rel: string, body: string) => {
   writeFileSync(join(dir, rel), body);
 };
 
-function writeSpec(depsExclude = '["**/*.md"]'): void {
+function writeSpec(depsExclude = '["**/*.md"]', inline = 'x'): void {
   // deps owns /opt/lib (1000:1000); app lands below it, so its implied parents come from deps.
+  // mixed is merged: an inline file, a single file, a glob and the whole context (which holds the output).
   writeFileSync(
     join(dir, 'image.yaml'),
     `apiVersion: imgbuild/v1\nname: t/reuse\ncontext: .\nlayers:\n` +
       `  - name: deps\n    owner: "1000:1000"\n    copy:\n      - { from: lib/, to: /opt/lib/, exclude: ${depsExclude} }\n` +
       `  - name: app\n    copy:\n      - { from: app/, to: /opt/lib/app/ }\n` +
+      `  - name: mixed\n    files:\n      - { path: /etc/mixed.conf, content: "${inline}" }\n    copy:\n` +
+      `      - { from: app/main.js, to: /srv/main.js }\n      - { from: "lib/**/*.txt", to: /srv/txt/ }\n      - { from: ., to: /srv/all/, exclude: ["*.yaml"] }\n` +
       `output:\n  - oci: ./out\n`,
   );
 }
@@ -55,12 +58,31 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const file = () => join(dir, 'image.yaml');
 const reusing = () => planSpec(file(), { cacheDir, env: {}, reuseWalks: true });
 const listing = () => planSpec(file(), { cacheDir, env: {} });
-/** Plans until the walks are recorded and in use: the first plan lists and records, the second finds them unchanged. */
+/**
+ * Plans until the walks are recorded and in use. The first plan makes the cache inside the
+ * context, which the merged layer walks: its directory is too freshly changed to stamp until the
+ * racy margin has passed. The second plan records, the third finds every layer unchanged.
+ */
 const recordWalks = async () => {
   await reusing();
-  expect(kinds((await reusing()).plan)).toEqual(['unchanged', 'unchanged']);
+  await settle();
+  await reusing();
+  expect(kinds((await reusing()).plan)).toEqual(ALL_UNCHANGED);
 };
+const L = 'listed';
+const U = 'unchanged';
+const ALL_UNCHANGED = [U, U, U];
 const kinds = (plan: BuildPlan<PlannedLayer>) => plan.layers.map((l) => (isUnchanged(l) ? 'unchanged' : 'listed'));
+
+/** After `change`, the layers listed and unchanged are `expected`, and the plan is a listing's; then the walks are recorded again. */
+async function listsAfter(change: () => void, expected: string[]): Promise<void> {
+  change();
+  const after = await reusing();
+  expect(kinds(after.plan)).toEqual(expected);
+  await expectSameAsListing(after.plan);
+  await settle();
+  await reusing();
+}
 
 /** The plan a listing of every layer gives now, in the shape a reusing plan holds it. */
 async function expectSameAsListing(plan: BuildPlan<PlannedLayer>): Promise<void> {
@@ -76,34 +98,34 @@ async function expectSameAsListing(plan: BuildPlan<PlannedLayer>): Promise<void>
 
 describe('unchanged layers', () => {
   it('holds a layer whose walk still holds unlisted, with the key a listing gives', async () => {
-    expect(kinds((await reusing()).plan)).toEqual(['listed', 'listed']);
+    expect(kinds((await reusing()).plan)).toEqual(['listed', 'listed', 'listed']);
+    await settle(); // past the margin of cache/, just made in the context the merged layer walks
+    await reusing();
     const again = await reusing();
-    expect(kinds(again.plan)).toEqual(['unchanged', 'unchanged']);
+    expect(kinds(again.plan)).toEqual(ALL_UNCHANGED);
     expect(again.filesHashed).toBe(0);
     await expectSameAsListing(again.plan);
   });
 
-  // The app layer's implied parents come from deps: it is listed again when deps' key moves.
-  const changes: [string, () => void, string][] = [
-    ['a file added deep down', () => w('lib/sub/d/new.txt', 'new'), 'listed'],
-    ['a file removed', () => unlinkSync(join(dir, 'lib/sub/c.txt')), 'listed'],
-    ['a file renamed', () => renameSync(join(dir, 'lib/a.txt'), join(dir, 'lib/a2.txt')), 'listed'],
-    ['a file rewritten in place to the same size', () => writeFileSync(join(dir, 'lib/a.txt'), 'zzzz'), 'listed'],
-    ['a file made executable', () => chmodSync(join(dir, 'lib/a.txt'), 0o755), 'listed'],
-    ['a symlink pointed elsewhere', () => (unlinkSync(join(dir, 'lib/link')), symlinkSync('sub/c.txt', join(dir, 'lib/link'))), 'listed'],
-    ['a directory replaced by a file', () => (rmSync(join(dir, 'lib/sub/d'), { recursive: true }), writeFileSync(join(dir, 'lib/sub/d'), 'now a file')), 'listed'],
-    ['an excluded file added (the same entries: the layer above keeps its key)', () => w('lib/sub/NOTES.md', 'notes'), 'unchanged'],
+  // app's implied parents come from deps: it is listed again when deps' key moves. mixed reads the
+  // whole context, lib/ and app/ included.
+  const changes: [string, () => void, string[]][] = [
+    ['a file added deep down', () => w('lib/sub/d/new.txt', 'new'), [L, L, L]],
+    ['a file removed', () => unlinkSync(join(dir, 'lib/sub/c.txt')), [L, L, L]],
+    ['a file renamed', () => renameSync(join(dir, 'lib/a.txt'), join(dir, 'lib/a2.txt')), [L, L, L]],
+    ['a file rewritten in place to the same size', () => writeFileSync(join(dir, 'lib/a.txt'), 'zzzz'), [L, L, L]],
+    ['a file made executable', () => chmodSync(join(dir, 'lib/a.txt'), 0o755), [L, L, L]],
+    ['a symlink pointed elsewhere', () => (unlinkSync(join(dir, 'lib/link')), symlinkSync('sub/c.txt', join(dir, 'lib/link'))), [L, L, L]],
+    ['a directory replaced by a file', () => (rmSync(join(dir, 'lib/sub/d'), { recursive: true }), writeFileSync(join(dir, 'lib/sub/d'), 'now a file')), [L, L, L]],
+    ['a file excluded from deps added (its entries the same: app keeps its key)', () => w('lib/sub/NOTES.md', 'notes'), [L, U, L]],
+    ['a file only the merged layer reads added', () => w('extra/top.txt', 'top'), [U, U, L]],
+    ["the merged layer's single file rewritten", () => writeFileSync(join(dir, 'app/main.js'), 'MAIN'), [U, L, L]],
   ];
-  it.each(changes)('lists a layer again after %s, and finds it unchanged once recorded again', async (_, change, app) => {
+  it.each(changes)('lists a layer again after %s, and finds it unchanged once recorded again', async (_, change, expected) => {
     await recordWalks();
-    change();
-    const after = await reusing();
-    expect(kinds(after.plan)).toEqual(['listed', app]);
-    await expectSameAsListing(after.plan);
-    await settle();
-    await reusing();
+    await listsAfter(change, expected);
     const later = await reusing();
-    expect(kinds(later.plan)).toEqual(['unchanged', 'unchanged']);
+    expect(kinds(later.plan)).toEqual(ALL_UNCHANGED);
     await expectSameAsListing(later.plan);
   });
 
@@ -121,17 +143,18 @@ describe('unchanged layers', () => {
 
   it('lists a layer again when its spec changes, and the layer above when a lower one does', async () => {
     await recordWalks();
-    writeSpec('["**/*.md", "sub/d"]');
-    const respecced = await reusing();
-    expect(kinds(respecced.plan)).toEqual(['listed', 'listed']);
-    await expectSameAsListing(respecced.plan);
+    await listsAfter(() => writeSpec('["**/*.md", "sub/d"]'), [L, L, L]);
+    await listsAfter(() => w('app/more.js', 'more'), [U, L, L]);
+    await listsAfter(() => writeSpec('["**/*.md", "sub/d"]', 'y'), [U, U, L]); // the merged layer's inline file
+  });
 
+  it('always lists a layer that copies a symlink on its own, which no stamp covers', async () => {
+    writeFileSync(join(dir, 'link.yaml'), `apiVersion: imgbuild/v1\nname: t/link\ncontext: .\nlayers:\n  - name: l\n    copy:\n      - { from: lib/link, to: /link }\noutput:\n  - oci: ./out-link\n`);
+    const plan = async () => kinds((await planSpec(join(dir, 'link.yaml'), { cacheDir, env: {}, reuseWalks: true })).plan);
+    expect(await plan()).toEqual(['listed']);
     await settle();
-    await reusing();
-    w('app/more.js', 'more');
-    const appOnly = await reusing();
-    expect(kinds(appOnly.plan)).toEqual(['unchanged', 'listed']);
-    await expectSameAsListing(appOnly.plan);
+    expect(await plan()).toEqual(['listed']);
+    expect(await plan()).toEqual(['listed']);
   });
 
   it('does not record a walk while a file is too freshly changed for the stat cache to trust its digest', async () => {
@@ -150,8 +173,8 @@ describe('unchanged layers', () => {
     const build = () => apply(file(), { cacheDir, env: {} });
     const first = await build();
     const second = await build();
-    expect(kinds(second.planned.plan)).toEqual(['listed', 'listed']);
-    expect(second.layers.map((l) => l.cached)).toEqual([true, true]);
+    expect(kinds(second.planned.plan)).toEqual(['listed', 'listed', 'listed']);
+    expect(second.layers.map((l) => l.cached)).toEqual([true, true, true]);
     expect(second.digest).toBe(first.digest);
   });
 
@@ -171,12 +194,13 @@ describe('unchanged layers', () => {
   it('a build whose unchanged layer lost its blob lists and builds it again, to the same image', async () => {
     const build = () => apply(file(), { cacheDir, env: {} });
     const first = await build();
+    await settle(); // past the margin of out/ and cache/, made in the context the merged layer walks
     await build(); // records the walks (the first build hashed as it wrote: no keys to record at plan time)
     const blobs = join(cacheDir, 'blobs', 'sha256');
     for (const layer of first.layers) rmSync(join(blobs, layer.record.digest.slice('sha256:'.length)));
     const third = await build();
-    expect(kinds(third.planned.plan)).toEqual(['unchanged', 'unchanged']);
-    expect(third.layers.map((l) => l.cached)).toEqual([false, false]);
+    expect(kinds(third.planned.plan)).toEqual(ALL_UNCHANGED);
+    expect(third.layers.map((l) => l.cached)).toEqual([false, false, false]);
     expect(third.digest).toBe(first.digest);
     expect(readdirSync(blobs)).toEqual(expect.arrayContaining(first.layers.map((l) => l.record.digest.slice('sha256:'.length))));
   });
