@@ -57,3 +57,12 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   if (!opts.forBuild) await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }
+
+/** The same plan typed as fully listed: for one made without `reuseWalks`, which lists every layer. */
+export function listedPlan(planned: PlannedSpec<PlannedLayer>): PlannedSpec {
+  const layers = planned.plan.layers.map((l) => {
+    if (isUnchanged(l)) throw new Error(`internal: layer "${l.name}" of a plan made to be listed is unlisted`);
+    return l;
+  });
+  return { ...planned, plan: { ...planned.plan, layers } };
+}

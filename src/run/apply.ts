@@ -39,6 +39,11 @@ export interface ApplyOptions {
   locked?: boolean;
   /** A plan made already (watch mode re-plans only the layers whose files changed). */
   planned?: PlannedSpec<PlannedLayer>;
+  /**
+   * Find layers unchanged since their last walk without listing them (plan/unchanged-layer.ts);
+   * default true. Watch mode, which keeps its plan's entries, sets it false.
+   */
+  reuseWalks?: boolean;
   /** Base images opened by an earlier build of the same spec (watch mode), to skip resolving them again. */
   bases?: (Image | undefined)[];
   signal?: AbortSignal;
@@ -115,7 +120,7 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
 
 async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
   const started = Date.now();
-  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: true }));
+  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: opts.reuseWalks ?? true }));
   ctx.store = await ContentStore.open(opts.cacheDir);
   ctx.index = await LayerIndex.open(ctx.store);
   ctx.digester = ctx.planned.digests;

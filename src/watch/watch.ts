@@ -11,8 +11,8 @@ import { basename, join, relative } from 'node:path';
 import { sha256, type Digest } from '../image/digest.js';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
-import { isUnchanged, type PlannedLayer } from '../plan/types.js';
-import { planSpec, type PlannedSpec } from '../plan/plan-spec.js';
+import type { LayerPlan } from '../plan/types.js';
+import { listedPlan, planSpec, type PlannedSpec } from '../plan/plan-spec.js';
 import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
@@ -42,8 +42,8 @@ interface LastImage {
 interface State {
   file: string;
   opts: WatchOptions;
-  /** The plan of the files as they were last seen, built or not (layers unchanged since their last walk held unlisted). */
-  planned: PlannedSpec<PlannedLayer>;
+  /** The plan of the files as they were last seen, built or not. */
+  planned: PlannedSpec;
   last: LastImage;
   inputs: LayerInput[];
   /** What is handed to the watcher: the spec, its lock and every input root. */
@@ -60,7 +60,7 @@ function specPaths(s: State): Set<string> {
   return new Set([s.planned.spec.specFile, lockPathFor(s.planned.spec.specFile)]);
 }
 
-async function replan(s: State, changed: Set<string>): Promise<{ planned: PlannedSpec<PlannedLayer>; layers: number[] }> {
+async function replan(s: State, changed: Set<string>): Promise<{ planned: PlannedSpec; layers: number[] }> {
   const specChanged = [...specPaths(s)].some((p) => changed.has(p));
   if (specChanged) {
     const planned = await planSpec(s.file, { vars: s.opts.vars ?? {}, env: s.opts.env ?? process.env, cacheDir: s.opts.cacheDir });
@@ -72,7 +72,7 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   // Layers above a re-planned one are re-planned too: their implied parent directories inherit
   // from below. Their files are not read again (the stat cache knows them).
   const lowest = Math.min(...affected);
-  const layers: PlannedLayer[] = [];
+  const layers: LayerPlan[] = [];
   for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, [s.opts.cacheDir]));
   const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
   return { planned, layers: [...affected].sort((a, b) => a - b) };
@@ -104,10 +104,10 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
   }
 }
 
-/** Entries of the old plan's layers that the new plan does not keep (an unlisted layer holds none). */
-function entriesReplaced(old: PlannedSpec<PlannedLayer>, next: PlannedSpec<PlannedLayer>): number {
+/** Entries of the old plan's layers that the new plan does not keep. */
+function entriesReplaced(old: PlannedSpec, next: PlannedSpec): number {
   const kept = new Set(next.plan.layers);
-  return old.plan.layers.reduce((n, l) => (kept.has(l) || isUnchanged(l) ? n : n + l.entries.length), 0);
+  return old.plan.layers.reduce((n, l) => (kept.has(l) ? n : n + l.entries.length), 0);
 }
 
 /** Start a build of what changed, unless one is running: then the changes wait for it. */
@@ -174,8 +174,10 @@ export interface WatchHandle {
 }
 
 export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
-  const first = await apply(file, opts);
-  const s = { file, opts, planned: first.planned, last: lastImage(first), inputs: layerInputs(first.planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
+  // Listed in full: a watch re-plans layers on top of the entries of the layers below.
+  const first = await apply(file, { ...opts, reuseWalks: false });
+  const planned = listedPlan(first.planned);
+  const s = { file, opts, planned, last: lastImage(first), inputs: layerInputs(planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
   s.watcher = await InputWatcher.open(

@@ -9,7 +9,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { umociUnpack } from '../helpers/oci-tools.js';
 import { missingTools } from '../helpers/tools.js';
 import { planSpec } from '../../src/plan/plan-spec.js';
-import { apply } from '../../src/run/apply.js';
 import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
 import type { WatchLine } from '../../src/watch/report.js';
 
@@ -59,46 +58,24 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     return w;
   };
 
-  /**
-   * Rewrite the app's greeting to `text` and wait for the rebuild: only the app layer is rebuilt,
-   * the config layer keeps its digest, and the layout's image holds the new text. Its digest.
-   */
-  async function appRebuilt(w: Awaited<ReturnType<typeof watching>>, dir: string, text: string): Promise<string> {
+  it('rebuilds only the layer whose file changed, and the output shows the new content', async () => {
+    const { dir, spec } = exampleCopy();
+    const w = await watching(spec);
     const before = await layerDigests(join(dir, 'out/hello'), w.handle.first.digest);
     const rebuilt = w.next();
-    writeFileSync(join(dir, 'example/src/greeting.js'), `export const greeting = () => "${text}";\n`);
+    writeFileSync(join(dir, 'example/src/greeting.js'), 'export const greeting = () => "changed";\n');
     const line = await rebuilt;
     expect(line.kind).toBe('rebuilt');
-    if (line.kind !== 'rebuilt') throw new Error(`no rebuild: ${line.kind}`);
+    if (line.kind !== 'rebuilt') return;
     expect(line.rebuilt).toEqual(['app']);
     const after = await layerDigests(join(dir, 'out/hello'), line.digest);
     expect(after[0]).toBe(before[0]);
     expect(after[1]).not.toBe(before[1]);
     const rootfs = await umociUnpack(join(dir, 'out/hello'), 'latest', join(dir, 'bundle'));
-    expect(readFileSync(join(rootfs, 'app/src/greeting.js'), 'utf8')).toContain(text);
-    return line.digest;
-  }
-
-  it('rebuilds only the layer whose file changed, and the output shows the new content', async () => {
-    const { dir, spec } = exampleCopy();
-    const w = await watching(spec);
-    await appRebuilt(w, dir, 'changed');
+    expect(readFileSync(join(rootfs, 'app/src/greeting.js'), 'utf8')).toContain('changed');
     // The rebuild replaced the app layer's plan, and said how large it was before building.
     const { plan } = await planSpec(join(dir, 'image.yaml'), { cacheDir: join(dir, '.cache'), env: {} });
     expect(w.replaced.at(-1)).toBe(plan.layers[1]!.entries.length);
-  });
-
-  it('starts from layers unchanged since an earlier build, unlisted, and rebuilds the one whose file changed', async () => {
-    const { dir, spec } = exampleCopy();
-    const cacheDir = join(dir, '.cache');
-    await apply(spec, { cacheDir, env: {} });
-    await settle(120); // past the racy margin of what the first build wrote beside the sources
-    await apply(spec, { cacheDir, env: {} }); // lists and records the walks
-    const w = await watching(spec);
-    const digest = await appRebuilt(w, dir, 'changed again');
-    expect(w.replaced.at(-1)).toBe(0); // the app layer it replaced was held unlisted: no entries
-    // The same image a one-shot build of these files makes.
-    expect((await apply(spec, { cacheDir: join(dir, '.cache2'), env: {} })).digest).toBe(digest);
   });
 
   it('sees files added, removed and changed anywhere below a watched directory, new directories too', async () => {
