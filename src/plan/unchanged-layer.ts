@@ -3,12 +3,12 @@
  * entries, hash its key) when nothing it read changed since the walk that listed it last.
  *
  * What that walk saw is recorded (store/walk-records.ts): each directory's stat taken just before
- * it was read, and each file's stat. A directory's mtime and ctime move
- * whenever an entry in it is added, removed or renamed (a file replaced by a link or a directory
- * included), and a file's ctime whenever its content, mode or link count changes. So when every
- * directory and every file of the walk has exactly the stat it had then, a walk now would list
- * the same entries, and the layer's cache key is the recorded one. Checking that costs one lstat
- * per path and no directory read, no entry and no key to compute: most of a no-op build's plan.
+ * it was read, and each file's stat. A directory's mtime and ctime move whenever an entry in it
+ * is added, removed or renamed (a file replaced by a link or a directory included), and a file's
+ * ctime whenever its content, mode or link count changes. So when every directory and every file
+ * of the walk has exactly the stat it had then, a walk now would list the same entries, and the
+ * layer's cache key is the recorded one. Checking that costs one lstat per path and no directory
+ * read, no entry and no key to compute: most of a no-op build's plan.
  *
  * A walk is recorded only when the stat cache trusts each file's digest for the stat the walk saw
  * (a file hashed within a clock tick of a change could change again unseen: git's "racily clean"
@@ -43,14 +43,14 @@ export class WalkStamps {
   readonly fileStats = new NumberColumn();
   /** Files whose digest the stat cache did not know for the walk's stat: hashed after the walk. */
   readonly hashedLater: number[] = [];
-  /** A directory changed too recently to vouch for its listing, vanished, or a path no stamp covers: the walk is not recorded. */
-  racy = false;
+  /** A directory changed too recently to vouch for its listing, one that vanished, or a path no stamp covers: the walk is not recorded. */
+  unrecordable = false;
 
   /** For the walk's `beforeListing`. */
   readonly before = (dirAbs: string): void => {
     const seenAt = Date.now();
     const st = lstatSync(dirAbs, LSTAT_OPTIONS);
-    if (!st?.isDirectory() || changedTooRecently(st.ctimeMs, seenAt)) this.racy = true;
+    if (!st?.isDirectory() || changedTooRecently(st.ctimeMs, seenAt)) this.unrecordable = true;
     else {
       this.dirPaths.push(dirAbs);
       stampDir(this.dirStamps, st);
@@ -58,7 +58,7 @@ export class WalkStamps {
   };
 
   readonly unstampable = (): void => {
-    this.racy = true;
+    this.unrecordable = true;
   };
 
   /** A file entry of the walk, read from `path`, with the stat the walk saw; `known` when the stat cache gave its digest for that stat. */
@@ -111,7 +111,7 @@ export class WalkReuse {
    */
   async record(index: number, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
     const inputs = this.#inputs(index, lower);
-    if (!inputs || !layer.cacheKey || walk.racy || !digester.known) return;
+    if (!inputs || !layer.cacheKey || walk.unrecordable || !digester.known) return;
     for (const i of walk.hashedLater) {
       if (digester.known(walk.filePaths[i]!, walk.fileStat(i)) !== walk.files[i]!.source.digest) return;
     }

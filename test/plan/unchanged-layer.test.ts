@@ -181,14 +181,14 @@ describe('unchanged layers', () => {
   it('does not stamp a directory changed within the margin, nor one gone', async () => {
     const stamps = new WalkStamps();
     stamps.before(join(dir, 'lib'));
-    expect(stamps.racy).toBe(false);
+    expect(stamps.unrecordable).toBe(false);
     expect(stamps.dirPaths).toEqual([join(dir, 'lib')]);
     w('lib/fresh.txt', 'x');
     stamps.before(join(dir, 'lib'));
-    expect(stamps.racy).toBe(true);
+    expect(stamps.unrecordable).toBe(true);
     const gone = new WalkStamps();
     gone.before(join(dir, 'nowhere'));
-    expect(gone.racy).toBe(true);
+    expect(gone.unrecordable).toBe(true);
   });
 
   it('a build whose unchanged layer lost its blob lists and builds it again, to the same image', async () => {
