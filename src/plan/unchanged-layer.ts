@@ -28,9 +28,15 @@ import type { NormalizedSpec } from '../spec/normalized.js';
 import { changedTooRecently, type FileDigester, type FileStat } from '../store/file-digests.js';
 import { NumberColumn } from '../store/columns.js';
 import { fileStatAt, stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
+import { packageVersion } from '../package-files.js';
 import { KEY_VERSION } from './cache-key.js';
 import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
 
+/**
+ * A recorded key stands for the entries this code would list. Any change to how entries are made
+ * must change this; every release changes the package version, which the inputs hold too, so a
+ * record never outlives the imgbuild that wrote it.
+ */
 const INPUTS_VERSION = 1;
 const LSTAT_OPTIONS = { bigint: false, throwIfNoEntry: false } as const;
 
@@ -134,7 +140,7 @@ export class WalkReuse {
   #inputs(index: number, lower: readonly PlannedLayer[]): Digest | undefined {
     if (lower.some((l) => l.cacheKey === undefined)) return undefined;
     const { outputs, base, compression, epoch } = this.spec;
-    const inputs = { v: INPUTS_VERSION, key: KEY_VERSION, context: this.contextReal, layer: this.spec.layers[index], outputs, ignore: this.ignore, scratch: base.kind === 'scratch', compression, epoch, lower: lower.map((l) => l.cacheKey) };
+    const inputs = { v: INPUTS_VERSION, key: KEY_VERSION, imgbuild: packageVersion(), context: this.contextReal, layer: this.spec.layers[index], outputs, ignore: this.ignore, scratch: base.kind === 'scratch', compression, epoch, lower: lower.map((l) => l.cacheKey) };
     // The layer as the spec says it, without its source positions (`at`), which decide nothing.
     return sha256(JSON.stringify(inputs, (k, v: unknown) => (k === 'at' ? undefined : v)));
   }
