@@ -23,6 +23,10 @@ export function packageFile(...parts: string[]): string {
   return join(packageRoot(), ...parts);
 }
 
+let version: string | undefined;
+
+/** Read once: a build's plan asks for it for every layer (walk records hold it). */
 export function packageVersion(): string {
-  return (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
+  version ??= (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
+  return version;
 }

@@ -44,11 +44,10 @@ const LSTAT_OPTIONS = { bigint: false, throwIfNoEntry: false } as const;
 export class WalkStamps {
   readonly dirPaths: string[] = [];
   readonly dirStamps = new NumberColumn();
-  readonly files: FileEntry[] = [];
   readonly filePaths: string[] = [];
   readonly fileStats = new NumberColumn();
-  /** Files whose digest the stat cache did not know for the walk's stat: hashed after the walk. */
-  readonly hashedLater: number[] = [];
+  /** Files whose digest the stat cache did not know for the walk's stat (hashed after the walk): their index and entry. */
+  readonly hashedLater: { index: number; entry: FileEntry }[] = [];
   /** A directory changed too recently to vouch for its listing, one that vanished, or a path no stamp covers: the walk is not recorded. */
   unrecordable = false;
 
@@ -69,8 +68,7 @@ export class WalkStamps {
 
   /** A file entry of the walk, read from `path`, with the stat the walk saw; `known` when the stat cache gave its digest for that stat. */
   file(entry: FileEntry, path: string, st: FileStat, known: boolean): void {
-    if (!known) this.hashedLater.push(this.files.length);
-    this.files.push(entry);
+    if (!known) this.hashedLater.push({ index: this.filePaths.length, entry });
     this.filePaths.push(path);
     statFile(this.fileStats, st);
   }
@@ -118,8 +116,8 @@ export class WalkReuse {
   async record(index: number, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
     const inputs = this.#inputs(index, lower);
     if (!inputs || !layer.cacheKey || walk.unrecordable || !digester.known) return;
-    for (const i of walk.hashedLater) {
-      if (digester.known(walk.filePaths[i]!, walk.fileStat(i)) !== walk.files[i]!.source.digest) return;
+    for (const { index, entry } of walk.hashedLater) {
+      if (digester.known(walk.filePaths[index]!, walk.fileStat(index)) !== entry.source.digest) return;
     }
     const snapshot: WalkSnapshot = {
       inputs,
