@@ -1,5 +1,23 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { collectGarbage } from '../../src/cli/collect-garbage.js';
+import { ArrayBufferGuard, collectGarbage } from '../../src/cli/collect-garbage.js';
+
+const MiB = 1 << 20;
+const arrayBuffers = () => process.memoryUsage().arrayBuffers;
+
+/** Resolves once fewer than `bytes` of array buffers are held (V8 frees them as it sweeps, partly after a collection). */
+async function heldBelow(bytes: number): Promise<number> {
+  const deadline = Date.now() + 5000;
+  while (arrayBuffers() >= bytes && Date.now() < deadline) await sleep(20);
+  return arrayBuffers();
+}
+
+/** Allocate `mib` buffers of 1 MiB and drop them: garbage until the next full collection. */
+function litter(mib: number): void {
+  let kept: Buffer[] | undefined = [];
+  for (let i = 0; i < mib; i++) kept.push(Buffer.alloc(MiB, i));
+  kept = undefined;
+}
 
 describe('collectGarbage', () => {
   it('collects what nothing holds any more', async () => {
@@ -12,6 +30,51 @@ describe('collectGarbage', () => {
 
   it('can be called again', () => {
     collectGarbage();
+    collectGarbage();
+  });
+});
+
+describe('ArrayBufferGuard', () => {
+  it('collects once dropped array buffers have piled up, and not before', async () => {
+    collectGarbage();
+    const guard = new ArrayBufferGuard(8 * MiB);
+    guard.start();
+    guard.stop();
+    litter(4);
+    expect(guard.check()).toBe(false);
+    litter(8);
+    // As the guard's timer does: the job that dropped them has ended.
+    await sleep(0);
+    const before = arrayBuffers();
+    expect(guard.check()).toBe(true);
+    expect(await heldBelow(before - 8 * MiB)).toBeLessThan(before - 8 * MiB);
+  });
+
+  it('does not collect again for buffers that are still held', () => {
+    collectGarbage();
+    const guard = new ArrayBufferGuard(8 * MiB);
+    guard.start();
+    guard.stop();
+    const held = Array.from({ length: 12 }, () => Buffer.alloc(MiB));
+    expect(guard.check()).toBe(true);
+    // The floor is now what is held: the same buffers never count as piled up again.
+    for (let i = 0; i < 3; i++) expect(guard.check()).toBe(false);
+    expect(held).toHaveLength(12);
+  });
+
+  it('checks by itself while started, and stops checking when stopped', async () => {
+    collectGarbage();
+    const guard = new ArrayBufferGuard(8 * MiB);
+    guard.start();
+    try {
+      litter(16);
+      expect(await heldBelow(8 * MiB)).toBeLessThan(8 * MiB);
+    } finally {
+      guard.stop();
+    }
+    litter(16);
+    await sleep(3 * ArrayBufferGuard.CHECK_MS);
+    expect(arrayBuffers()).toBeGreaterThanOrEqual(16 * MiB);
     collectGarbage();
   });
 });

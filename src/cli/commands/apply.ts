@@ -5,7 +5,7 @@ import type { BuiltImage, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
 import { describeError, exitCodeOf } from '../exit-codes.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
-import { collectGarbage } from '../collect-garbage.js';
+import { ArrayBufferGuard, collectGarbage } from '../collect-garbage.js';
 import { letYoungGenerationGrow } from '../young-generation.js';
 
 export interface ApplyFlags extends SpecFlags {
@@ -40,13 +40,12 @@ export function summary(r: BuiltImage, formatBytes: (n: number) => string): stri
 }
 
 /**
- * The build's options. `onPlan` runs when the first plan is made: a watcher lets the young
- * generation held since start-up grow then, a one-shot build keeps it held (young-generation.ts).
+ * The build's options; `observe` sees every event of every build (a watcher's, below).
  */
-function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, onPlan?: () => void) {
+function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, observe?: Reporter) {
   const json = flags.json ? ndjson() : undefined;
   const report: Reporter = (event) => {
-    if (event.type === 'plan') onPlan?.();
+    observe?.(event);
     json?.(event);
   };
   return {
@@ -82,12 +81,23 @@ const LARGE_PLAN_ENTRIES = 5000;
 
 async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
   const [{ ndjson, formatBytes }, { watchApply }] = await Promise.all([engine(), import('../../watch/watch.js')]);
+  // Once its first plan is made, a watcher lets the young generation held since start-up grow
+  // (young-generation.ts; a one-shot build keeps it held), and while each build runs it watches
+  // the array buffers the build leaves behind (collect-garbage.ts).
+  const guard = new ArrayBufferGuard();
+  const observe: Reporter = (event) => {
+    if (event.type === 'plan') {
+      letYoungGenerationGrow();
+      guard.start();
+    } else if (event.type === 'done') guard.stop();
+  };
   const handle = await watchApply(file, {
-    ...applyOptions(flags, ndjson, letYoungGenerationGrow),
+    ...applyOptions(flags, ndjson, observe),
     onPlanReplaced: (entries) => {
       if (entries >= LARGE_PLAN_ENTRIES) collectGarbage();
     },
     onRebuild: (line) => {
+      guard.stop(); // a failed build ends without 'done'
       if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'rebuild', ...line, error: line.kind === 'error' ? describeError(line.error) : undefined })}\n`);
       else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
     },
