@@ -2,10 +2,13 @@
  * The `plan` entry point of the API: load a spec file and compile its build plan, with the
  * stat cache from the shared cache directory so unchanged files are not read again.
  */
+import { resolve } from 'node:path';
+import { sha256 } from '../image/digest.js';
 import type { Vars } from '../spec/interpolate.js';
-import { loadSpec } from '../spec/load.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
+import { readSpecFile, specInputs, type LoadOptions } from '../spec/spec-inputs.js';
 import { FileDigestCache } from '../store/file-digests.js';
+import { SpecRecords } from '../store/spec-records.js';
 import { WalkRecords } from '../store/walk-records.js';
 import { compilePlan } from './compile.js';
 import { hostExclusions } from './host-exclusions.js';
@@ -44,7 +47,7 @@ export interface PlannedSpec<L extends LayerSummary = LayerPlan> {
 export async function planSpec(file: string, opts: PlanOptions & { reuseWalks?: false }): Promise<PlannedSpec>;
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>>;
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>> {
-  const spec = await loadSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env });
+  const spec = await loadRecorded(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env }, opts.cacheDir);
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
   // Walk records only save time: a build goes on without them if they cannot be kept.
   const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir).catch(() => undefined) : undefined;
@@ -56,6 +59,23 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   if (covers.length > 0) digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   if (!opts.forBuild) await digests.save();
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+}
+
+/**
+ * The spec, as recorded when it was last loaded with these bytes and inputs (store/spec-records.ts);
+ * otherwise loaded, and recorded.
+ */
+async function loadRecorded(file: string, opts: LoadOptions, cacheDir: string): Promise<NormalizedSpec> {
+  const text = await readSpecFile(file);
+  const key = { specFile: resolve(file), specDigest: sha256(text), inputs: specInputs(text, opts) };
+  const records = SpecRecords.at(cacheDir);
+  const recorded = await records.load(key);
+  if (recorded) return recorded;
+  // Imported only now: the YAML parser and the schema validator are half of what a build loads.
+  const { loadSpecText } = await import('../spec/load.js');
+  const spec = loadSpecText(file, text, opts);
+  await records.save(key, spec).catch(() => undefined);
+  return spec;
 }
 
 /** The same plan typed as fully listed: for one made without `reuseWalks`, which lists every layer. */

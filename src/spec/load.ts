@@ -3,33 +3,18 @@
  * schema -> semantic checks -> normalise. Every problem of every stage is collected and
  * reported at once, in file order; only a spec with none is normalised.
  */
-import { readFile } from 'node:fs/promises';
 import { SpecError, usageError, type Diagnostic } from '../errors.js';
 import { sha256 } from '../image/digest.js';
 import { interpolateDocument, type Vars } from './interpolate.js';
 import type { NormalizedSpec } from './normalized.js';
 import { normalizeSpec } from './normalize.js';
 import type { ImageSpec } from './schema.js';
+import { readSpecFile, type LoadOptions } from './spec-inputs.js';
 import { checkSemantics } from './semantic.js';
 import { parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
 import { validateSchema } from './validate-schema.js';
 
-export interface LoadOptions {
-  /** `--var K=V` values; they win over the environment. */
-  vars?: Vars;
-  env?: Vars;
-}
-
-async function readSpecFile(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw usageError(`spec file ${file} does not exist`, 'pass the path of an image.yaml, or run `imgbuild init` to write one');
-    if (code === 'EISDIR') throw usageError(`${file} is a directory, not a spec file`);
-    throw usageError(`cannot read spec file ${file}: ${(e as Error).message}`);
-  }
-}
+export type { LoadOptions };
 
 function yamlDiagnostics(src: SpecSource): Diagnostic[] {
   return src.doc.errors.map((e) => ({
@@ -86,7 +71,11 @@ function epochFrom(env: Vars): number {
 }
 
 export async function loadSpec(file: string, opts: LoadOptions = {}): Promise<NormalizedSpec> {
-  const text = await readSpecFile(file);
+  return loadSpecText(file, await readSpecFile(file), opts);
+}
+
+/** `loadSpec` of text already read from `file`. */
+export function loadSpecText(file: string, text: string, opts: LoadOptions = {}): NormalizedSpec {
   const src = parseSpecSource(file, text);
   const { value, diagnostics } = diagnose(src, opts);
   if (diagnostics.length > 0) throw new SpecError(diagnostics, src);

@@ -1,0 +1,49 @@
+/**
+ * Reading a spec file, and what its normalised form depends on besides its bytes: the values of
+ * the variables its text refers to (`--var` first, then the environment) and SOURCE_DATE_EPOCH.
+ * A spec read before with the same bytes and the same inputs normalises to the same thing, which
+ * is what lets a build reuse it (store/spec-records.ts). Nothing here parses YAML: a build whose
+ * spec did not change never loads the parser.
+ */
+import { readFile } from 'node:fs/promises';
+import { usageError } from '../errors.js';
+import type { Vars } from './interpolate.js';
+
+export interface LoadOptions {
+  /** `--var K=V` values; they win over the environment. */
+  vars?: Vars;
+  env?: Vars;
+}
+
+export async function readSpecFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw usageError(`spec file ${file} does not exist`, 'pass the path of an image.yaml, or run `imgbuild init` to write one');
+    if (code === 'EISDIR') throw usageError(`${file} is a directory, not a spec file`);
+    throw usageError(`cannot read spec file ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Variable values (null: not set) by name, sorted, and SOURCE_DATE_EPOCH. */
+export interface SpecInputs {
+  vars: Record<string, string | null>;
+  sourceDateEpoch: string | null;
+}
+
+/**
+ * Every name in a `${NAME}` or `${NAME:-default}` anywhere in the text: a superset of what
+ * interpolation looks up (a reference in a key, a comment or after `$$` counts too), so an input
+ * that matters is never left out.
+ */
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g;
+
+export function specInputs(text: string, opts: LoadOptions): SpecInputs {
+  const values = { ...opts.env, ...opts.vars };
+  const names = [...new Set([...text.matchAll(REFERENCE)].map((m) => m[1]!))].sort();
+  return {
+    vars: Object.fromEntries(names.map((n) => [n, values[n] ?? null])),
+    sourceDateEpoch: opts.env?.SOURCE_DATE_EPOCH ?? null,
+  };
+}
