@@ -5,7 +5,6 @@
  * planned key, so the cache can never hand out stale content.
  */
 import type { BuiltLayer } from '../layer/build-layer.js';
-import { buildLayer } from '../layer/build-layer.js';
 import type { FileDigester } from '../plan/compile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import { isUnchanged, type BuildPlan, type PlannedLayer } from '../plan/types.js';
@@ -42,6 +41,9 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
   // Unchanged, but its blob has left the cache: its entries are needed after all.
   const layer = isUnchanged(planned) ? await replan() : planned;
   ctx.report({ type: 'layer-start', layer: layer.name, files: layer.files, bytes: layer.bytes });
+  // Loaded when a layer is first built: a build that finds every layer in the cache (a no-op)
+  // never loads the layer writer and zlib.
+  const { buildLayer } = await import('../layer/build-layer.js');
   const built: BuiltLayer = await buildLayer(layer, {
     store: ctx.store,
     epoch: ctx.plan.epoch,
