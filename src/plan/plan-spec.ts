@@ -68,7 +68,7 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
 async function loadRecorded(file: string, opts: LoadOptions, cacheDir: string): Promise<NormalizedSpec> {
   const text = await readSpecFile(file);
   const key = { specFile: resolve(file), specDigest: sha256(text), inputs: specInputs(text, opts) };
-  const records = SpecRecords.at(cacheDir);
+  const records = new SpecRecords(cacheDir);
   const recorded = await records.load(key);
   if (recorded) return recorded;
   // Imported only now: the YAML parser and the schema validator are half of what a build loads.

@@ -28,19 +28,17 @@ export interface SpecKey {
   inputs: SpecInputs;
 }
 
-interface SpecRecord extends SpecKey {
+/** The spec holds its own path and digest: the rest of its key is kept beside it. */
+interface SpecRecord {
   format: number;
   imgbuild: string;
+  inputs: SpecInputs;
   spec: NormalizedSpec;
 }
 
+/** The records of one cache root (nothing is created until one is saved). */
 export class SpecRecords {
-  private constructor(private readonly root: string) {}
-
-  /** The records of one cache root (nothing is created until one is saved). */
-  static at(root: string): SpecRecords {
-    return new SpecRecords(root);
-  }
+  constructor(private readonly root: string) {}
 
   #file(specFile: string): string {
     return join(this.root, 'specs', `${digestHex(sha256(specFile))}.json`);
@@ -48,27 +46,33 @@ export class SpecRecords {
 
   /** The spec recorded for exactly this key, if any. */
   async load(key: SpecKey): Promise<NormalizedSpec | undefined> {
-    let record: Partial<SpecRecord>;
-    try {
-      record = JSON.parse(await readFile(this.#file(key.specFile), 'utf8')) as Partial<SpecRecord>;
-    } catch {
-      return undefined;
-    }
+    const text = await readFile(this.#file(key.specFile), 'utf8').catch(() => undefined);
+    const r = text === undefined ? undefined : parseRecord(text);
+    if (!r) return undefined;
     const same =
-      record.format === FORMAT &&
-      record.imgbuild === packageVersion() &&
-      record.specFile === key.specFile &&
-      record.specDigest === key.specDigest &&
-      JSON.stringify(record.inputs) === JSON.stringify(key.inputs) &&
-      record.spec?.specDigest === key.specDigest;
-    return same ? record.spec : undefined;
+      r.format === FORMAT &&
+      r.imgbuild === packageVersion() &&
+      r.spec?.specFile === key.specFile &&
+      r.spec.specDigest === key.specDigest &&
+      JSON.stringify(r.inputs) === JSON.stringify(key.inputs);
+    return same ? r.spec : undefined;
   }
 
+  /** Record `spec`, loaded from exactly `key` (its own path and digest are the key's). */
   async save(key: SpecKey, spec: NormalizedSpec): Promise<void> {
-    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), ...key, spec };
+    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), inputs: key.inputs, spec };
     const tmpDir = join(this.root, 'tmp');
     await mkdir(join(this.root, 'specs'), { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     await writeFileAtomic(tmpDir, this.#file(key.specFile), JSON.stringify(record));
+  }
+}
+
+function parseRecord(text: string): Partial<SpecRecord> | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === 'object' && value !== null ? (value as Partial<SpecRecord>) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -85,8 +85,10 @@ describe('spec records', () => {
     await plan({ TAG: 'v1' });
     const specs = join(cacheDir, 'specs');
     const file = join(specs, readdirSync(specs)[0]!);
-    writeFileSync(file, '{"format": 1, "spec": ');
-    expect((await plan({ TAG: 'v1' })).spec.name).toBe('t/app');
+    for (const corrupt of ['{"format": 1, "spec": ', 'null', '7']) {
+      writeFileSync(file, corrupt);
+      expect((await plan({ TAG: 'v1' })).spec.name).toBe('t/app');
+    }
     const record = JSON.parse(readFileSync(file, 'utf8')) as { imgbuild: string; spec: { name: string } };
     record.imgbuild = '0.0.0-other';
     record.spec.name = 't/planted';
