@@ -1,8 +1,8 @@
 /**
  * Records of layer walks (see plan/unchanged-layer.ts): what one walk of a layer's directory
  * saw, so that the next plan can tell with one lstat per path, and without reading a directory,
- * that nothing changed. One file per walked copy under `<root>/walks/`, named by the copy's
- * identity (context, source, destination) and replaced whole by the next walk of it.
+ * that nothing changed. One file per layer of a spec under `<root>/walks/`, named by the layer's
+ * identity (context, spec file, layer name) and replaced whole by the next walk of that layer.
  *
  * On disk the record is columns, like the stat cache's (stat-records.ts), and it is checked
  * column by column as loaded, with no object per file:
