@@ -2,7 +2,8 @@
  * The content address of everything imgbuild stores: a branded `sha256:<hex>` string, so that a
  * digest cannot be confused with a path or a tag, plus helpers to parse and compute them.
  */
-import { hash as hashOnce, type Hash } from 'node:crypto';
+import { createHash, hash as hashOnce, type Hash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 
 export type Digest = string & { readonly __brand: 'Digest' };
 
@@ -29,4 +30,22 @@ export function sha256(data: string | Uint8Array): Digest {
 
 export function digestOf(hash: Hash): Digest {
   return `sha256:${hash.digest('hex')}` as Digest;
+}
+
+const FILE_READ_SIZE = 1 << 20;
+
+/**
+ * sha256 of a whole file, read into one buffer used again and again: a stream's fresh chunk per
+ * read left a 70 MB blob's worth of buffers for the GC (20 MB more peak RSS as a build ended).
+ */
+export async function digestOfFile(path: string): Promise<Digest> {
+  const fh = await open(path, 'r');
+  try {
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(FILE_READ_SIZE);
+    for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0; ) hash.update(buf.subarray(0, n));
+    return digestOf(hash);
+  } finally {
+    await fh.close();
+  }
 }

@@ -12,6 +12,8 @@ export interface BlobStoreReader {
   blobPath(d: Digest): string | Promise<string>;
   readStream(d: Digest): Readable | Promise<Readable>;
   has(d: Digest): boolean | Promise<boolean>;
+  /** Whether `blobPath(d)` is still the file this process wrote and hashed as it wrote it (ContentStore has it). */
+  writtenHere?(d: Digest): Promise<boolean>;
 }
 
 /** What the store knows about one layer blob. */
@@ -22,17 +24,27 @@ export interface StoredLayerRecord {
   mediaType: string;
 }
 
-/**
- * Optional: a layer whose verified blob is a file on this machine. Sinks discover it with
- * `localBlobPath` and may link the file rather than stream it; nothing requires it.
- */
-export interface LocalBlob {
-  localPath(): Promise<string>;
+/** A blob's file on this machine. */
+export interface LocalFile {
+  path: string;
+  /**
+   * This process wrote the file and hashed it as it did (a layer it just built), and it is still
+   * that file: a sink may link it without reading it again. Otherwise the sink checks it first.
+   */
+  checked: boolean;
 }
 
-export async function localBlobPath(layer: Layer): Promise<string | undefined> {
+/**
+ * Optional: a layer whose blob is a file on this machine. Sinks discover it with `localBlob`
+ * and may link the file rather than stream it; nothing requires it.
+ */
+export interface LocalBlob {
+  localFile(): Promise<LocalFile>;
+}
+
+export async function localBlob(layer: Layer): Promise<LocalFile | undefined> {
   const local = layer as Partial<LocalBlob>;
-  return typeof local.localPath === 'function' ? local.localPath() : undefined;
+  return typeof local.localFile === 'function' ? local.localFile() : undefined;
 }
 
 export function storeLayer(store: BlobStoreReader, record: StoredLayerRecord): Layer & LocalBlob {
@@ -43,6 +55,6 @@ export function storeLayer(store: BlobStoreReader, record: StoredLayerRecord): L
     size: async () => r.size,
     mediaType: async () => r.mediaType,
     compressed: async () => store.readStream(r.digest),
-    localPath: async () => store.blobPath(r.digest),
+    localFile: async () => ({ path: await store.blobPath(r.digest), checked: (await store.writtenHere?.(r.digest)) ?? false }),
   };
 }

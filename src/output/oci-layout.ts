@@ -14,7 +14,7 @@ import { canonicalJson } from '../image/canonical-json.js';
 import { REF_NAME } from '../image/layout-source.js';
 import { MediaType } from '../image/media-types.js';
 import { parseIndex } from '../image/parse.js';
-import { localBlobPath } from '../image/store-layer.js';
+import { localBlob } from '../image/store-layer.js';
 import type { Descriptor, Image, ImageIndex, ImageIndexSource } from '../image/types.js';
 import { layoutPaths, prepareLayoutDirs, writeBytesBlob, writeStreamBlob, type LayoutPaths } from './blob-writer.js';
 import { withLayoutLock } from './layout-lock.js';
@@ -63,8 +63,8 @@ async function ensureLayoutFile(p: LayoutPaths): Promise<void> {
 export async function writeImage(p: LayoutPaths, image: Image): Promise<WriteResult> {
   const layers = await image.layers();
   await mapLimit(layers, PARALLEL_BLOBS, async (layer) => {
-    const [digest, size, localPath] = await Promise.all([layer.digest(), layer.size(), localBlobPath(layer)]);
-    await writeStreamBlob(p, { digest, size, localPath, open: () => layer.compressed(), label: 'layer' });
+    const [digest, size, local] = await Promise.all([layer.digest(), layer.size(), localBlob(layer)]);
+    await writeStreamBlob(p, { digest, size, ...(local ? { local } : {}), open: () => layer.compressed(), label: 'layer' });
   });
   await writeBytesBlob(p, await image.configDigest(), await image.rawConfig());
   const raw = await image.rawManifest();

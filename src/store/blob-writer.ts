@@ -5,7 +5,7 @@
  * blobs/, so a crash or `abort` at any point leaves the store valid.
  */
 import { createHash } from 'node:crypto';
-import { close, fsync, open, rename, write, writev, access } from 'node:fs';
+import { close, fstat, fsync, open, rename, write, writev, access, type Stats } from 'node:fs';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -25,10 +25,14 @@ export class BlobWriter extends Writable {
   #hash = createHash('sha256');
   #size = 0;
   #state: 'open' | 'committed' | 'aborted' = 'open';
+  /** The temp file's fstat once its bytes are durable: what the published blob still has if untouched. */
+  #written: Stats | undefined;
 
+  /** `published` is told each blob this writer put in place itself (not one found already there). */
   constructor(
     readonly tempPath: string,
     private readonly pathFor: (d: Digest) => string,
+    private readonly published?: (d: Digest, st: Stats) => void,
   ) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -69,7 +73,12 @@ export class BlobWriter extends Writable {
   override _final(cb: Callback): void {
     const fd = this.#fd;
     this.#fd = -1;
-    fsync(fd, (err) => close(fd, (err2) => cb(err ?? err2)));
+    fsync(fd, (err) =>
+      fstat(fd, (err2, st) => {
+        this.#written = st;
+        close(fd, (err3) => cb(err ?? err2 ?? err3));
+      }),
+    );
   }
 
   override _destroy(err: Error | null, cb: Callback): void {
@@ -95,7 +104,7 @@ export class BlobWriter extends Writable {
       await unlinkQuiet(this.tempPath);
       throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
     }
-    await this.#publish(this.pathFor(digest));
+    if (await this.#publish(this.pathFor(digest))) this.published?.(digest, this.#written!);
     return { digest, size: this.#size };
   }
 
@@ -115,10 +124,15 @@ export class BlobWriter extends Writable {
     await unlinkQuiet(this.tempPath);
   }
 
-  async #publish(dest: string): Promise<void> {
+  /** True if this writer's file is now the blob; false if the blob was there already. */
+  async #publish(dest: string): Promise<boolean> {
     const exists = await new Promise<boolean>((res) => access(dest, (err) => res(!err)));
-    if (exists) return unlinkQuiet(this.tempPath);
+    if (exists) {
+      await unlinkQuiet(this.tempPath);
+      return false;
+    }
     await new Promise<void>((res, rej) => rename(this.tempPath, dest, (err) => (err ? rej(err) : res())));
+    return true;
   }
 }
 

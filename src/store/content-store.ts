@@ -5,20 +5,27 @@
  * it valid. Reads verify: a blob whose bytes do not hash to its name is reported as an error
  * and removed, never handed on as if it were good.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
+import { digestHex, digestOf, digestOfFile, sha256, type Digest } from '../image/digest.js';
 import { ImgbuildError } from '../errors.js';
 import { sweepStaleTemps, tempPath, unlinkQuiet } from './atomic.js';
 import { BlobWriter } from './blob-writer.js';
 
 export { BlobWriter, type CommittedBlob } from './blob-writer.js';
 
+/** What a blob file's stat must still say for it to be the file this process wrote (see `writtenHere`). */
+type FileIdentity = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>;
+
+const sameFile = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+
 export class ContentStore {
+  /** Blobs this process published, each with its file's stat as it was written. */
+  readonly #published = new Map<Digest, FileIdentity>();
+
   private constructor(readonly root: string) {}
 
   /** Create the layout if needed and sweep temp files left by killed processes. */
@@ -48,7 +55,19 @@ export class ContentStore {
   }
 
   createWriter(): BlobWriter {
-    return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d));
+    return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d), (d, { dev, ino, size, mtimeMs }) => this.#published.set(d, { dev, ino, size, mtimeMs }));
+  }
+
+  /**
+   * Whether the blob's file is still the one this process wrote, hashing the bytes as it wrote
+   * them: same inode, size and mtime. Such a file needs no reading again before it is linked
+   * out; any other (found in the cache, or replaced since) is checked by whoever links it.
+   */
+  async writtenHere(d: Digest): Promise<boolean> {
+    const ours = this.#published.get(d);
+    if (!ours) return false;
+    const now = await stat(this.blobPath(d)).catch(() => undefined);
+    return now !== undefined && sameFile(ours, now);
   }
 
   async putBytes(bytes: Uint8Array, expected?: Digest): Promise<Digest> {
@@ -101,15 +120,7 @@ export class ContentStore {
 
   /** Rehash the blob: true when present and intact. */
   async verify(d: Digest): Promise<boolean> {
-    const hash = createHash('sha256');
-    try {
-      await pipeline(createReadStream(this.blobPath(d), { highWaterMark: 1 << 20 }), async (src: AsyncIterable<Buffer>) => {
-        for await (const chunk of src) hash.update(chunk);
-      });
-    } catch {
-      return false;
-    }
-    return digestOf(hash) === d;
+    return digestOfFile(this.blobPath(d)).then((actual) => actual === d, () => false);
   }
 
   #readError(d: Digest, e: unknown): Error {

@@ -23,6 +23,26 @@ afterAll(async () => {
 const readIndex = async (dir: string) => JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
 const refNames = (index: ImageIndex) => index.manifests.map((d) => d.annotations?.['org.opencontainers.image.ref.name']);
 
+/** An image of one layer whose blob sits in a directory standing in for the content store. */
+async function storedLayerImage(name: string, damage = false, writtenHere = false) {
+  const storeDir = join(work, `store-${name}`);
+  await mkdir(storeDir, { recursive: true });
+  const source = (await randomImage({ seed: `store-${name}`, layers: 1 })).newLayers[0]!;
+  const [digest, diffId] = [await source.digest(), await source.diffId()];
+  const bytes = Buffer.from(source.blob);
+  if (damage) bytes[bytes.length >> 1]! ^= 1;
+  await writeFile(join(storeDir, digestHex(digest)), bytes);
+  const store = {
+    blobPath: (d: Digest) => join(storeDir, digestHex(d)),
+    readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
+    has: async () => true,
+    writtenHere: async () => writtenHere,
+  };
+  const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
+  const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
+  return { image: assembleImage({ layers: [layer], config, annotations: {} }), digest, storePath: store.blobPath(digest) };
+}
+
 describe.skipIf(missingTools('skopeo', 'umoci', 'oci-image-tool').length > 0)('OCI layout read by real tools', () => {
   it('is accepted by oci-image-tool, umoci and skopeo', async () => {
     const dir = join(work, 'tools');
@@ -116,6 +136,14 @@ describe('index.json merging', () => {
 });
 
 describe('blobs', () => {
+  it('links a blob the store wrote and hashed in this process without reading it again', async () => {
+    const dir = join(work, 'link-written-here');
+    // Damaged on purpose: only a sink that skips the read links it (the store's own check is tested in content-store.test.ts).
+    const { image, digest, storePath } = await storedLayerImage('written-here', true, true);
+    await writeOciLayout(dir, { image }, ['t']);
+    expect((await stat(join(dir, 'blobs', 'sha256', digestHex(digest)))).ino).toBe((await stat(storePath)).ino);
+  });
+
   it('rewrites a truncated blob and leaves no temp files', async () => {
     const dir = join(work, 'repair');
     const image = await randomImage({ seed: 'r', layers: 2 });
@@ -138,25 +166,6 @@ describe('blobs', () => {
     await expect(stat(join(dir, 'blobs', 'sha256', digestHex(await layer.digest())))).rejects.toThrow();
     await expect(stat(join(dir, 'index.json'))).rejects.toThrow();
   });
-
-  /** An image of one layer whose blob sits in a directory standing in for the content store. */
-  async function storedLayerImage(name: string, damage = false) {
-    const storeDir = join(work, `store-${name}`);
-    await mkdir(storeDir, { recursive: true });
-    const source = (await randomImage({ seed: `store-${name}`, layers: 1 })).newLayers[0]!;
-    const [digest, diffId] = [await source.digest(), await source.diffId()];
-    const bytes = Buffer.from(source.blob);
-    if (damage) bytes[bytes.length >> 1]! ^= 1;
-    await writeFile(join(storeDir, digestHex(digest)), bytes);
-    const store = {
-      blobPath: (d: Digest) => join(storeDir, digestHex(d)),
-      readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
-      has: async () => true,
-    };
-    const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
-    const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
-    return { image: assembleImage({ layers: [layer], config, annotations: {} }), digest, storePath: store.blobPath(digest) };
-  }
 
   it('hard-links a blob from the content store instead of copying it', async () => {
     const dir = join(work, 'link');

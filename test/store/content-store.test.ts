@@ -51,6 +51,31 @@ describe('ContentStore', () => {
     expect(await store.verify(expected)).toBe(true);
   });
 
+  it('knows the blobs it wrote itself while their files are untouched, and no others', async () => {
+    const store = await ContentStore.open(root);
+    const mine = await store.putBytes(Buffer.from('mine'));
+    expect(await store.writtenHere(mine)).toBe(true);
+
+    // Written by another process (another store on the same root): this one has not hashed it.
+    const theirs = await (await ContentStore.open(root)).putBytes(Buffer.from('theirs'));
+    expect(await store.writtenHere(theirs)).toBe(false);
+    // Found already there when this one wrote the same bytes: still not the file it wrote.
+    expect(await store.putBytes(Buffer.from('theirs'))).toBe(theirs);
+    expect(await store.writtenHere(theirs)).toBe(false);
+
+    // Replaced since (another inode), or rewritten in place (another mtime): no longer vouched for.
+    const path = store.blobPath(mine);
+    rmSync(path);
+    writeFileSync(path, 'mine');
+    expect(await store.writtenHere(mine)).toBe(false);
+    const again = await store.putBytes(Buffer.from('again'));
+    writeFileSync(store.blobPath(again), 'agaiN');
+    utimesSync(store.blobPath(again), new Date(), new Date(Date.now() + 5000));
+    expect(await store.writtenHere(again)).toBe(false);
+    rmSync(store.blobPath(again));
+    expect(await store.writtenHere(again)).toBe(false);
+  });
+
   it('abort removes the temp file and publishes nothing', async () => {
     const store = await ContentStore.open(root);
     const w = store.createWriter();
