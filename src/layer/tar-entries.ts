@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { digestOf, sha256, type Digest } from '../image/digest.js';
-import { UNHASHED, type FileEntry, type PlanEntry } from '../plan/types.js';
+import { defaultFileMode, FROM_FILE, UNHASHED, type FileEntry, type PlanEntry } from '../plan/types.js';
 import type { FileStat, HashedFile } from '../store/file-digests.js';
 import { readSmallSync, readStable, Scratch, SMALL_FILE_MAX, streamStable, type OpenFile } from './stable-read.js';
 import type { TarChunks } from './tar-chunks.js';
@@ -91,6 +91,7 @@ function emitWholeSync(tar: TarChunks, e: FileEntry, opts: EmitOptions, scratch:
   const r = readSmallSync(path, SMALL_FILE_MAX, scratch.alloc);
   if (!r) return undefined;
   const body = r.bytes;
+  settleMode(e, r.stat);
   writeFile(tar, e, opts.epoch, body);
   // A digest the plan has is kept when the stat cache vouches for the state just read.
   if (e.source.digest !== UNHASHED && body.length === e.size && opts.known?.(path, r.stat) === e.source.digest) return e;
@@ -103,6 +104,7 @@ async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promis
   const path = (e.source as { path: string }).path;
   const startedAt = Date.now();
   const r = await readStable(path);
+  settleMode(e, r.kind === 'bytes' ? r.stat : r.file.stat);
   let hashed: HashedFile;
   if (r.kind === 'bytes') {
     writeFile(tar, e, opts.epoch, r.bytes);
@@ -114,11 +116,21 @@ async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promis
   return withContent(e, hashed.size, hashed.digest);
 }
 
+/**
+ * A mode the plan left to the file's exec bit (FROM_FILE), from the stat of the bytes being
+ * written, filled in where it stands as `withContent` fills the rest. (A layer that starts over
+ * does so with a fresh plan, which has its own entries.)
+ */
+function settleMode(e: FileEntry, st: { mode: number }): void {
+  if (e.mode === FROM_FILE) e.mode = defaultFileMode((st.mode & 0o111) !== 0);
+}
+
 function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
   if (e.size === size && e.source.digest === digest) return e;
-  if (e.size === size && e.source.digest === UNHASHED) {
-    // A digest the plan left to the writer (CompileOptions.hashLater) is filled in where it
-    // stands: a copy of every entry of a cold build was a large share of its peak memory.
+  if ((e.size === size || e.size === FROM_FILE) && (e.source.digest === digest || e.source.digest === UNHASHED)) {
+    // What the plan left to the writer (CompileOptions.hashLater) is filled in where it stands:
+    // a copy of every entry of a cold build was a large share of its peak memory.
+    e.size = size;
     e.source.digest = digest;
     return e;
   }

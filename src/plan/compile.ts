@@ -21,7 +21,7 @@ import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
 import { lowerDirs, settleParents } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
-import { UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
+import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
 
 export type { FileDigester };
@@ -85,13 +85,13 @@ async function completeLayer(spec: NormalizedSpec, name: string, entries: PlanEn
     });
   }
   let files = 0;
-  let bytes = 0;
+  let bytes: number | undefined = 0;
   for (const e of entries) {
     if (e.type !== 'file') continue;
     files++;
-    bytes += e.size;
+    bytes = bytes === undefined || e.size === FROM_FILE ? undefined : bytes + e.size;
   }
-  const layer: LayerPlan = { name, entries, files, bytes };
+  const layer: LayerPlan = { name, entries, files, ...(bytes === undefined ? {} : { bytes }) };
   if (!unhashed) layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);
   return layer;
 }
@@ -113,10 +113,11 @@ async function orderedLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
   return orderedCopy(layer.copies[0]!, spec.contextDir, contextReal, skip);
 }
 
-async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, skip: HostFilter, stamps?: WalkStamps): Promise<Resolved> {
+/** With `hashLater`, files are not lstat'ed either: their sizes and default modes are left to the layer writer (FROM_FILE). */
+async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contextReal: string, skip: HostFilter, hashLater: boolean, stamps?: WalkStamps): Promise<Resolved> {
   const ordered = await orderedLayer(spec, layer, contextReal, skip);
   if (ordered) return { ordered, problems: [], ...(stamps ? { stamps } : {}) };
-  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal, skip, stamps)));
+  const resolved = await Promise.all(layer.copies.map((c) => resolveCopy(c, spec.contextDir, contextReal, skip, { ...(stamps ? { witness: stamps } : {}), statFiles: !hashLater })));
   const problems = resolved.flatMap((r) => r.problems);
   const merged = mergeCandidates([...resolved.flatMap((r) => r.candidates), ...declaredCandidates(layer)]);
   problems.push(...merged.problems);
@@ -157,7 +158,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirs(lower), spec.base.kind === 'scratch');
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
-  for (const batch of listCopyInOrder(ordered, skip, stamps?.before)) {
+  for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {
     for (const c of batch) {
       if (!('kind' in c)) {
         problems.push(c);
@@ -189,7 +190,7 @@ const stampsFor = (reuse: WalkReuse | undefined, hashLater: boolean) => (reuse &
 async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
-    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, stampsFor(reuse, hashLater));
+    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, hashLater, stampsFor(reuse, hashLater));
     try {
       let listed: LayerPlan;
       if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, r.stamps);
@@ -227,7 +228,8 @@ export interface CompileOptions {
   /**
    * Leave files the stat cache does not know unhashed, for the layer writer to hash as it reads
    * them: one read of each file instead of two. Such layers have no cache key, so they are
-   * built, not looked up; right for a context no build with this cache has read before.
+   * built, not looked up; right for a context no build with this cache has read before. Their
+   * walks do not lstat files either: sizes and exec bits are the writer's to read (FROM_FILE).
    */
   hashLater?: boolean;
   /**
@@ -258,7 +260,7 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
   const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
   const layers = await unchangedBottom(spec, reuse);
   const rest = spec.layers.slice(layers.length);
-  const results = await Promise.all(rest.map((l) => resolveLayer(spec, l, contextReal, skip, stampsFor(reuse, hashLater))));
+  const results = await Promise.all(rest.map((l) => resolveLayer(spec, l, contextReal, skip, hashLater, stampsFor(reuse, hashLater))));
   const problems = results.flatMap((r) => r.problems);
   // A layer listed in order is walked only when it is planned: walk it now for its problems too, so they all show at once.
   if (problems.length > 0) for (const r of results) if (r.ordered) problems.push(...orderedProblems(r.ordered, skip));

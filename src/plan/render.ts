@@ -3,7 +3,7 @@
  * plan itself as JSON for machines (stable: the same inputs print the same bytes).
  */
 import { relative } from 'node:path';
-import type { BaseRef, BuildPlan, FileEntry, LayerPlan, OutputTarget } from './types.js';
+import type { BaseRef, BuildPlan, FileEntry, LayerPlan, LayerSummary, OutputTarget } from './types.js';
 
 export function formatBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -60,20 +60,32 @@ export function renderPlanText(plan: BuildPlan): string {
     `  layers      ${plan.compression.algorithm}${plan.compression.algorithm === 'none' ? '' : ` level ${plan.compression.level}`}, mtime ${new Date(plan.epoch * 1000).toISOString()}`,
   ];
   plan.layers.forEach((l, i) => {
-    lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} files  ${formatBytes(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
+    lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} files  ${bytesText(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
     for (const f of largestFiles(l, 3)) lines.push(`        ${' '.repeat(width)}  ${formatBytes(f.size).padStart(9)}  /${f.path}`);
   });
-  const total = plan.layers.reduce((n, l) => n + l.bytes, 0);
-  lines.push(`  total       ${plan.layers.reduce((n, l) => n + l.files, 0)} files, ${formatBytes(total)} before compression`);
+  lines.push(`  total       ${plan.layers.reduce((n, l) => n + l.files, 0)} files, ${bytesText(totalBytes(plan.layers))} before compression`);
   for (const c of configLines(plan)) lines.push(`  config      ${c}`);
   for (const o of plan.outputs) lines.push(`  output      ${describeOutput(o)}`);
   return lines.join('\n');
 }
 
+/** A layer's bytes, or when they are known (sizes left to the layer writer: see FROM_FILE). */
+const bytesText = (bytes: number | undefined) => (bytes === undefined ? 'after build' : formatBytes(bytes));
+
+/** The layers' bytes together; undefined if any layer's are not known yet. */
+export function totalBytes(layers: readonly LayerSummary[]): number | undefined {
+  let total = 0;
+  for (const l of layers) {
+    if (l.bytes === undefined) return undefined;
+    total += l.bytes;
+  }
+  return total;
+}
+
 export function renderPlanMarkdown(plan: BuildPlan): string {
   const rows = plan.layers.map((l, i) => {
     const big = largestFiles(l, 1)[0];
-    return `| ${i + 1} | \`${l.name}\` | ${l.files} | ${formatBytes(l.bytes)} | ${l.cacheKey ? `\`${shortDigest(l.cacheKey)}\`` : 'after build'} | ${big ? `\`/${big.path}\` (${formatBytes(big.size)})` : ''} |`;
+    return `| ${i + 1} | \`${l.name}\` | ${l.files} | ${bytesText(l.bytes)} | ${l.cacheKey ? `\`${shortDigest(l.cacheKey)}\`` : 'after build'} | ${big ? `\`/${big.path}\` (${formatBytes(big.size)})` : ''} |`;
   });
   return [
     `### Image plan: \`${plan.name}\``,

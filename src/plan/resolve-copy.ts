@@ -13,7 +13,8 @@ import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
 import { Strength, type Candidate } from './candidates.js';
 import type { HostFilter } from './host-exclusions.js';
-import { EntryType, walkSorted, walkTree, walkedEntry, type PathFilter, type WalkedEntry } from './walk.js';
+import { defaultFileMode, FROM_FILE } from './types.js';
+import { EntryType, walkSorted, walkTree, walkedEntry, type PathFilter, type WalkedEntry, type WalkOptions } from './walk.js';
 
 export interface CopyResult {
   candidates: Candidate[];
@@ -26,6 +27,12 @@ export interface CopyWitness {
   before(dirAbs: string): void;
   /** A path whose later state a record could not vouch for (a symlink copied on its own). */
   unstampable(): void;
+}
+
+export interface CopyOptions {
+  witness?: CopyWitness;
+  /** As WalkOptions.statFiles: false leaves the size and exec bit of files walked to the layer writer. */
+  statFiles?: boolean;
 }
 
 const problem = (c: CopySource, message: string, hint?: string): Diagnostic =>
@@ -48,7 +55,7 @@ function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | D
   const { uid, gid } = c.owner;
   switch (e.type) {
     case EntryType.File:
-      return { kind: 'file', path, mode: c.fileMode ?? (e.exec ? 0o755 : 0o644), uid, gid, origin: c.at, strength: Strength.Tree, abs: e.abs, st: e };
+      return { kind: 'file', path, mode: c.fileMode ?? (e.exec === undefined ? FROM_FILE : defaultFileMode(e.exec)), uid, gid, origin: c.at, strength: Strength.Tree, abs: e.abs, st: e };
     case EntryType.Dir:
       return { kind: 'dir', path, mode: c.dirMode, uid, gid, origin: c.at, strength: Strength.Tree };
     case EntryType.Symlink:
@@ -92,12 +99,12 @@ function excluder(c: CopySource, skip: HostFilter): PathFilter {
   return (rel, abs) => own(rel) || skip(abs);
 }
 
-async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter, witness?: CopyWitness): Promise<CopyResult> {
+async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter, opts: CopyOptions): Promise<CopyResult> {
   const { glob } = picomatch.scan(c.from);
   const root = copyRoot(c, contextDir);
   if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
   const matches = picomatch(glob, { dot: true });
-  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip), witness?.before), skip);
+  const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip), walkOptions(opts)), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
   const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
   const kept = walked.filter((e) => under(e.rel));
@@ -193,24 +200,26 @@ export async function orderedCopy(c: CopySource, contextDir: string, contextReal
  * would sort them (bytewise by image path: they share the copy's destination as a prefix).
  * Diagnostics (special files) come in the batches too.
  */
-export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip: HostFilter, beforeListing?: (dirAbs: string) => void): Generator<(Candidate | Diagnostic)[]> {
+export function* listCopyInOrder({ copy: c, root, rootStat }: OrderedCopy, skip: HostFilter, walk: WalkOptions = {}): Generator<(Candidate | Diagnostic)[]> {
   const destOf = imageJoiner(c.to);
   if (c.to !== '/') yield [toCandidate(c, walkedEntry('', root, rootStat), destOf(''))];
-  for (const batch of walkSorted(root, excluder(c, skip), beforeListing)) yield batch.map((e) => toCandidate(c, e, destOf(e.rel)));
+  for (const batch of walkSorted(root, excluder(c, skip), walk)) yield batch.map((e) => toCandidate(c, e, destOf(e.rel)));
 }
 
-export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false, witness?: CopyWitness): Promise<CopyResult> {
-  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip, witness);
+const walkOptions = ({ witness, statFiles }: CopyOptions): WalkOptions => ({ ...(witness ? { beforeListing: (dirAbs: string) => witness.before(dirAbs) } : {}), ...(statFiles === undefined ? {} : { statFiles }) });
+
+export async function resolveCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter = () => false, opts: CopyOptions = {}): Promise<CopyResult> {
+  if (picomatch.scan(c.from).isGlob) return copyGlob(c, contextDir, contextReal, skip, opts);
   const { root: abs, outside, st } = await locate(c, contextDir, contextReal);
   if (outside) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
   if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
   if (st.isDirectory()) {
-    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip), witness?.before), skip);
+    const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip), walkOptions(opts)), skip);
     return collect(c, c.to === '/' ? walked : [walkedEntry('', abs, st), ...walked], imageJoiner(c.to));
   }
   const dest = c.toDir ? joinImage(c.to, basename(abs)) : imageRel(c.to);
-  if (st.isSymbolicLink()) witness?.unstampable();
+  if (st.isSymbolicLink()) opts.witness?.unstampable();
   return collect(c, [walkedEntry(basename(abs), abs, st)], () => dest);
 }

@@ -19,6 +19,16 @@ interface EntryBase {
 /** The digest of a file whose content the plan left for the layer writer to hash (CompileOptions.hashLater). */
 export const UNHASHED = '' as Digest;
 
+/**
+ * A file's size, or a copied file's mode taken from its exec bit, left for the layer writer to
+ * read from the file as it reads the bytes (CompileOptions.hashLater): a first build then walks
+ * its tree with readdir alone and does not lstat every file. The writer's fstat decides both.
+ */
+export const FROM_FILE = -1;
+
+/** The mode of a copied file when its copy sets no `fileMode`: whether any exec bit is set decides. */
+export const defaultFileMode = (exec: boolean): number => (exec ? 0o755 : 0o644);
+
 /** Where a regular file's bytes come from. */
 export type FileSource =
   | { kind: 'path'; path: string; digest: Digest }
@@ -26,6 +36,7 @@ export type FileSource =
 
 export interface FileEntry extends EntryBase {
   type: 'file';
+  /** FROM_FILE (and `mode` may be too) while the layer writer has not read the file. */
   size: number;
   source: FileSource;
 }
@@ -53,7 +64,8 @@ export interface Compression {
 export interface LayerSummary {
   name: string;
   files: number;
-  bytes: number;
+  /** The files' bytes; absent when the plan left sizes to the layer writer (see FROM_FILE). */
+  bytes?: number;
   /**
    * Derived from entries, their content digests, compression and mtime: equal keys, equal blobs.
    * Absent when the plan left hashing to the layer writer (see CompileOptions.hashLater).

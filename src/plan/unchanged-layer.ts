@@ -115,7 +115,7 @@ export class WalkReuse {
    */
   async record(index: number, lower: readonly PlannedLayer[], layer: LayerPlan, walk: WalkStamps, digester: FileDigester): Promise<void> {
     const inputs = this.#inputs(index, lower);
-    if (!inputs || !layer.cacheKey || walk.unrecordable || !digester.known) return;
+    if (!inputs || !layer.cacheKey || layer.bytes === undefined || walk.unrecordable || !digester.known) return;
     for (const { index, entry } of walk.hashedLater) {
       if (digester.known(walk.filePaths[index]!, walk.fileStat(index)) !== entry.source.digest) return;
     }

@@ -13,12 +13,13 @@
  * Only regular files are lstat'ed: readdir already says what each name is, and a directory's or
  * symlink's stat decides nothing in the plan (a copied directory takes the spec's `dirMode`, a
  * symlink its target). On a node_modules that is a sixth fewer lstats, and an `fs.Stats` with
- * its four Dates less per directory.
+ * its four Dates less per directory. A first build's walk lstats no file at all (`statFiles`).
  */
 import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { FileStat } from '../store/file-digests.js';
 import { sortBytewise } from './path-order.js';
+import { FROM_FILE } from './types.js';
 
 export const enum EntryType {
   File = 0,
@@ -33,12 +34,31 @@ export interface WalkedEntry extends FileStat {
   rel: string;
   abs: string;
   type: EntryType;
-  /** Any executable bit set (decides a copied file's default mode). */
-  exec: boolean;
+  /** Any executable bit set (decides a copied file's default mode); undefined for a file not lstat'ed. */
+  exec: boolean | undefined;
 }
 
-/** An entry that is not a regular file: its stat fields are never read (see the top of this file), so they are zeros. */
-const unstatted = (rel: string, abs: string, type: EntryType): WalkedEntry => ({ rel, abs, type, exec: false, size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, dev: 0 });
+/**
+ * An entry the walk did not lstat. Its stat fields are zeros: a directory's or a symlink's are
+ * never read (see the top of this file); a regular file's size is FROM_FILE, and its exec bit
+ * unknown, for the layer writer to read (WalkOptions.statFiles).
+ */
+function unstatted(rel: string, abs: string, type: EntryType): WalkedEntry {
+  const file = type === EntryType.File;
+  return { rel, abs, type, exec: file ? undefined : false, size: file ? FROM_FILE : 0, mtimeMs: 0, ctimeMs: 0, ino: 0, dev: 0 };
+}
+
+/** How a walk reads what it lists. */
+export interface WalkOptions {
+  /** Called with each directory's path just before it is read (the walk records of unchanged-layer.ts stamp it then). */
+  beforeListing?: (dirAbs: string) => void;
+  /**
+   * False: regular files are not lstat'ed either, and readdir alone lists the tree (see
+   * `unstatted`). For a first build, whose layer writer fstats each file as it reads it: on an
+   * 18,000-file node_modules the plan took 75 ms less. Default true.
+   */
+  statFiles?: boolean;
+}
 
 /**
  * Decides whether a path is left out (with everything below it): `rel` relative to the walk's
@@ -90,7 +110,7 @@ interface Listed {
  * The entries of one directory of a walk: `dirRel` relative to the walk's root ("" for the
  * root itself), `dirAbs` its normalised absolute path.
  */
-function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string, excluded: PathFilter): Listed[] {
+function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string, excluded: PathFilter, statFiles: boolean): Listed[] {
   const out: Listed[] = [];
   // Entries straight under the root keep the root as it was given (`<root>/<name>`), as always.
   const absBase = dirRel ? `${dirAbs}/` : `${root}/`;
@@ -104,6 +124,7 @@ function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string,
     let e: WalkedEntry;
     if (d.isDirectory()) e = unstatted(rel, abs, EntryType.Dir);
     else if (d.isSymbolicLink()) e = unstatted(rel, abs, EntryType.Symlink);
+    else if (!statFiles && d.isFile()) e = unstatted(rel, abs, EntryType.File);
     else {
       // A file, or something special; the lstat decides (and a file replaced meanwhile is what it is now).
       const st = lstatOrUndefined(abs);
@@ -115,11 +136,8 @@ function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string,
   return out;
 }
 
-/**
- * All entries below `root` (not `root` itself), in no particular order; `excluded` prunes a path
- * and all below it; `beforeListing` as for `walkSorted`.
- */
-export async function walkTree(root: string, excluded: PathFilter, beforeListing?: (dirAbs: string) => void): Promise<WalkedEntry[]> {
+/** All entries below `root` (not `root` itself), in no particular order; `excluded` prunes a path and all below it. */
+export async function walkTree(root: string, excluded: PathFilter, { beforeListing, statFiles = true }: WalkOptions = {}): Promise<WalkedEntry[]> {
   const out: WalkedEntry[] = [];
   const rootBase = joinBase(root);
   // Directories still to list: relative path and normalised absolute path, in pairs.
@@ -128,7 +146,7 @@ export async function walkTree(root: string, excluded: PathFilter, beforeListing
     const dirAbs = pending.pop()!;
     const dirRel = pending.pop()!;
     beforeListing?.(dirAbs);
-    for (const { e, norm } of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
+    for (const { e, norm } of listDir(root, rootBase, dirRel, dirAbs, excluded, statFiles)) {
       out.push(e);
       if (e.type === EntryType.Dir) pending.push(e.rel, norm);
     }
@@ -151,16 +169,13 @@ interface Step {
  * or `d-x` (both below "/" in byte order) comes after `d` itself but before `d/a`. So each
  * directory is listed, its entries keyed by name and its subdirectories' contents by name + "/",
  * and the keys sorted; a content key is a descent into that directory.
- *
- * `beforeListing` is called with each directory's path just before it is read (the walk records
- * of unchanged-layer.ts stamp it then).
  */
-export function* walkSorted(root: string, excluded: PathFilter, beforeListing?: (dirAbs: string) => void): Generator<WalkedEntry[]> {
+export function* walkSorted(root: string, excluded: PathFilter, { beforeListing, statFiles = true }: WalkOptions = {}): Generator<WalkedEntry[]> {
   const rootBase = joinBase(root);
   function* below(dirRel: string, dirAbs: string): Generator<WalkedEntry[]> {
     beforeListing?.(dirAbs);
     const steps: Step[] = [];
-    for (const listed of listDir(root, rootBase, dirRel, dirAbs, excluded)) {
+    for (const listed of listDir(root, rootBase, dirRel, dirAbs, excluded, statFiles)) {
       steps.push({ key: listed.name, listed, below: false });
       if (listed.e.type === EntryType.Dir) steps.push({ key: `${listed.name}/`, listed, below: true });
     }

@@ -8,7 +8,7 @@ import { Listr, type ListrTask } from 'listr2';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
-import { describeBase, formatBytes, shortDigest } from '../plan/render.js';
+import { describeBase, formatBytes, shortDigest, totalBytes } from '../plan/render.js';
 import type { PlannedSpec } from '../plan/plan-spec.js';
 import { planSpec } from '../plan/plan-spec.js';
 import type { Vars } from '../spec/interpolate.js';
@@ -79,11 +79,11 @@ interface Ctx {
 
 function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask<Ctx>[] {
   return ctx.planned.plan.layers.map((layer, i) => ({
-    title: `${layer.name} (${layer.files} files, ${formatBytes(layer.bytes)})`,
+    title: `${layer.name} (${layer.files} files${layer.bytes === undefined ? '' : `, ${formatBytes(layer.bytes)}`})`,
     task: async (_, task) => {
       const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, report, ...(signal ? { signal } : {}) };
       const out = await materializeLayer(lctx, i, (files, bytes) => {
-        task.output = `${files}/${layer.files} files, ${formatBytes(bytes)} of ${formatBytes(layer.bytes)}`;
+        task.output = `${files}/${layer.files} files, ${formatBytes(bytes)}${layer.bytes === undefined ? '' : ` of ${formatBytes(layer.bytes)}`}`;
       });
       ctx.layers[i] = out;
       task.title = `${layer.name}: ${out.cached ? 'cached' : 'built'} ${shortDigest(out.record.digest)} (${formatBytes(out.record.size)})`;
@@ -126,9 +126,9 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
   ctx.digester = ctx.planned.digests;
   const { plan, filesHashed, bytesHashed } = ctx.planned;
   const files = plan.layers.reduce((n, l) => n + l.files, 0);
-  const bytes = plan.layers.reduce((n, l) => n + l.bytes, 0);
+  const bytes = totalBytes(plan.layers);
   const layersUnchanged = plan.layers.filter(isUnchanged).length;
-  report({ type: 'plan', layers: plan.layers.length, layersUnchanged, files, bytes, filesHashed, bytesHashed, ms: Date.now() - started });
+  report({ type: 'plan', layers: plan.layers.length, layersUnchanged, files, ...(bytes === undefined ? {} : { bytes }), filesHashed, bytesHashed, ms: Date.now() - started });
 }
 
 async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {

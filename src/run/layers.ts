@@ -40,7 +40,7 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
   const replan = () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]);
   // Unchanged, but its blob has left the cache: its entries are needed after all.
   const layer = isUnchanged(planned) ? await replan() : planned;
-  ctx.report({ type: 'layer-start', layer: layer.name, files: layer.files, bytes: layer.bytes });
+  ctx.report({ type: 'layer-start', layer: layer.name, files: layer.files, ...(layer.bytes === undefined ? {} : { bytes: layer.bytes }) });
   // Loaded when a layer is first built: a build that finds every layer in the cache (a no-op)
   // never loads the layer writer and zlib.
   const { buildLayer } = await import('../layer/build-layer.js');

@@ -25,6 +25,7 @@ describe('layer cache', () => {
     const files: Record<string, string> = {};
     for (const group of ['deps', 'lib', 'app']) for (let i = 0; i < 20; i++) files[`${group}/f${i}.txt`] = `${group} ${i}\n`.repeat(50 + i);
     await writeTree(join(dir, 'ctx'), files);
+    const sizeOfFiles = Object.values(files).reduce((n, text) => n + Buffer.byteLength(text), 0);
     const spec = await writeSpec(dir, {
       name: 'e2e/cache',
       context: 'ctx',
@@ -35,11 +36,14 @@ describe('layer cache', () => {
 
     const first = await applyOk(spec, cache);
     expect(eventsOf(first.events, 'plan')[0]).toMatchObject({ layers: 3, files: 60, filesHashed: 0 });
+    // A first build lists the context with readdir alone: its files' sizes are read as they are written.
+    expect(eventsOf(first.events, 'plan')[0]).not.toHaveProperty('bytes');
+    expect(eventsOf(first.events, 'layer-start').map((e) => e.bytes)).toEqual([undefined, undefined, undefined]);
     expect(eventsOf(first.events, 'done')[0]).toMatchObject({ filesHashed: 60, layersBuilt: 3 });
     expect(eventsOf(first.events, 'layer-done').every((e) => !e.cached)).toBe(true);
 
     const second = await applyOk(spec, cache);
-    expect(eventsOf(second.events, 'plan')[0]).toMatchObject({ files: 60, filesHashed: 0, bytesHashed: 0 });
+    expect(eventsOf(second.events, 'plan')[0]).toMatchObject({ files: 60, bytes: sizeOfFiles, filesHashed: 0, bytesHashed: 0 });
     const secondLayers = eventsOf(second.events, 'layer-done');
     expect(secondLayers).toHaveLength(3);
     expect(secondLayers.every((e) => e.cached)).toBe(true);

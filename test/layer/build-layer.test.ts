@@ -6,7 +6,11 @@ import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { ContentStore } from '../../src/store/content-store.js';
 import { buildLayer } from '../../src/layer/build-layer.js';
-import { FileChangedError } from '../../src/layer/stable-read.js';
+import { FileChangedError, SMALL_FILE_MAX } from '../../src/layer/stable-read.js';
+import { compilePlan } from '../../src/plan/compile.js';
+import { FROM_FILE, type LayerPlan } from '../../src/plan/types.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { UncachedDigester } from '../../src/store/file-digests.js';
 import { ImgbuildError } from '../../src/errors.js';
 import { GZIP6, planFor, readTar, tempDir, writeTree, type Spec } from './fixtures.js';
 
@@ -234,5 +238,61 @@ describe('buildLayer and the stat cache', () => {
     const vouched = await buildLayer(plan, { store, epoch: 1, compression: GZIP6, known: (path) => planned.get(path) });
     const hashed = await buildLayer(plan, { store, epoch: 1, compression: GZIP6 });
     expect(vouched).toEqual(hashed);
+  });
+});
+
+describe('a first build: sizes and exec-bit modes left to the layer writer', () => {
+  it('builds the blob and key of a plan that lstat-ed every file, and fills in the entries it was given', async () => {
+    const dir = source({
+      'ctx/app/bin/run': { type: 'file', content: '#!/bin/sh\necho hi\n' },
+      'ctx/app/bin/tool': { type: 'file', content: 'tool' },
+      'ctx/app/lib/a.js': { type: 'file', content: 'export const a = 1;\n' },
+      'ctx/app/lib/big.bin': { type: 'file', content: 'x'.repeat(SMALL_FILE_MAX + 1) },
+      'ctx/app/empty': { type: 'file', content: '' },
+    });
+    chmodSync(join(dir, 'ctx/app/bin/run'), 0o755);
+    chmodSync(join(dir, 'ctx/app/bin/tool'), 0o700);
+    // One plain directory copy (listed as walked) and a merged layer with a glob and a copy that sets its files' mode.
+    writeFileSync(
+      join(dir, 'image.yaml'),
+      [
+        'apiVersion: imgbuild/v1',
+        'name: t/first',
+        'context: ctx',
+        'layers:',
+        '  - name: app',
+        '    copy: [{ from: app/, to: /app/ }]',
+        '  - name: mixed',
+        '    copy:',
+        '      - { from: "app/bin/*", to: /x/ }',
+        '      - { from: app/lib/, to: /y/, mode: "0600" }',
+        '',
+      ].join('\n'),
+    );
+    const spec = await loadSpec(join(dir, 'image.yaml'), { env: {} });
+    const later = await compilePlan(spec, new UncachedDigester(), { hashLater: true });
+    const statted = await compilePlan(spec, new UncachedDigester());
+    const files = (l: LayerPlan) => l.entries.filter((e) => e.type === 'file');
+    expect(later.layers.map((l) => l.bytes)).toEqual([undefined, undefined]);
+    expect(files(later.layers[0]!).every((e) => e.size === FROM_FILE && e.mode === FROM_FILE)).toBe(true);
+    expect(files(later.layers[1]!).map((e) => [e.path, e.mode === FROM_FILE])).toEqual([
+      ['x/run', true],
+      ['x/tool', true],
+      ['y/a.js', false],
+      ['y/big.bin', false],
+    ]);
+    for (const [i, layer] of later.layers.entries()) {
+      const built = await buildLayer(layer, { store, epoch: spec.epoch, compression: spec.compression });
+      expect(built).toEqual(await buildLayer(statted.layers[i]!, { store, epoch: spec.epoch, compression: spec.compression }));
+      expect(built.cacheKey).toBe(statted.layers[i]!.cacheKey);
+      expect(layer.entries).toEqual(statted.layers[i]!.entries);
+    }
+    expect(files(statted.layers[0]!).map((e) => [e.path, e.mode.toString(8), e.size])).toEqual([
+      ['app/bin/run', '755', 18],
+      ['app/bin/tool', '755', 4],
+      ['app/empty', '644', 0],
+      ['app/lib/a.js', '644', 20],
+      ['app/lib/big.bin', '644', SMALL_FILE_MAX + 1],
+    ]);
   });
 });
