@@ -118,8 +118,9 @@ async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promis
 
 /**
  * A mode the plan left to the file's exec bit (FROM_FILE), from the stat of the bytes being
- * written, filled in where it stands as `withContent` fills the rest. (A layer that starts over
- * does so with a fresh plan, which has its own entries.)
+ * written, filled in where it stands as `withContent` fills the rest. A layer that starts over
+ * in `apply` does so with a fresh plan; one given no `replan` keeps the mode its file had when
+ * first read.
  */
 function settleMode(e: FileEntry, st: { mode: number }): void {
   if (e.mode === FROM_FILE) e.mode = defaultFileMode((st.mode & 0o111) !== 0);
