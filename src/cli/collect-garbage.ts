@@ -40,7 +40,7 @@ export class ArrayBufferGuard {
   static readonly PILE_UP = 32 << 20;
 
   #timer: NodeJS.Timeout | undefined;
-  /** What was held after the last collection; undefined until measured (see `check`). */
+  /** The least held since the last collection; undefined until measured (see `check`). */
   #floor: number | undefined;
 
   constructor(private readonly pileUp = ArrayBufferGuard.PILE_UP) {}
@@ -64,7 +64,8 @@ export class ArrayBufferGuard {
     const held = process.memoryUsage().arrayBuffers;
     // V8 frees the buffers of a collection as it sweeps, partly after the collection returns:
     // what a collection left is measured at the check after it.
-    if (this.#floor === undefined) {
+    // So is what a collection just before `start` left: the floor follows it down.
+    if (this.#floor === undefined || held < this.#floor) {
       this.#floor = held;
       return false;
     }
