@@ -69,7 +69,7 @@ export function renderPlanText(plan: BuildPlan): string {
   return lines.join('\n');
 }
 
-/** A layer's bytes, or when they are known (sizes left to the layer writer: see FROM_FILE). */
+/** A layer's bytes, or "after build" while the layer writer has yet to read its files' sizes (see FROM_FILE). */
 const bytesText = (bytes: number | undefined) => (bytes === undefined ? 'after build' : formatBytes(bytes));
 
 /** The layers' bytes together; undefined if any layer's are not known yet. */
