@@ -9,8 +9,8 @@
  */
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../image/digest.js';
-import { layerCacheKey } from '../plan/cache-key.js';
-import type { Compression, LayerPlan, PlanEntry } from '../plan/types.js';
+import { LayerKeyHash } from '../plan/cache-key.js';
+import type { Compression, LayerPlan } from '../plan/types.js';
 import { ImgbuildError, isImgbuildError } from '../errors.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { LayerRecord } from '../store/layer-index.js';
@@ -73,9 +73,10 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
   const flow = pipeline(compressor, writer, { ...(opts.signal ? { signal: opts.signal } : {}) });
   flow.catch(() => undefined); // awaited below; a failure while files are still being written shows there too
   const tar = new TarChunks(compressor, pool);
-  let written: PlanEntry[];
+  // The key of what is really written, made as each entry goes in.
+  const key = new LayerKeyHash(opts.compression, opts.epoch);
   try {
-    written = await emitEntries(tar, plan.entries, opts);
+    await emitEntries(tar, plan.entries, opts, (e) => key.add(e));
     await flow;
   } catch (e) {
     compressor.destroy(e as Error);
@@ -90,7 +91,7 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
     diffId: tar.digest(),
     uncompressedSize: tar.size,
     mediaType: layerMediaType(opts.compression),
-    cacheKey: layerCacheKey(written, opts.compression, opts.epoch),
+    cacheKey: key.digest(),
   };
 }
 

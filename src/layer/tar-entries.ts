@@ -41,10 +41,9 @@ export interface EmitOptions {
  */
 export const PROGRESS_MS = 100;
 
-/** Emit every entry and end the archive; resolves with the entries as written (real sizes and digests). */
-export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[], opts: EmitOptions): Promise<PlanEntry[]> {
+/** Emit every entry and end the archive, telling `written` each entry as it went in (real size and digest). */
+export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[], opts: EmitOptions, written: (e: PlanEntry) => void): Promise<void> {
   const scratch = new Scratch();
-  const written: PlanEntry[] = [];
   let files = 0;
   let bytes = 0;
   let reported = performance.now();
@@ -52,11 +51,11 @@ export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[],
     opts.signal?.throwIfAborted();
     if (e.type !== 'file') {
       tar.write(encodeTarHeader(tarHeader(e, opts.epoch)));
-      written.push(e);
+      written(e);
       continue;
     }
     const real = e.source.kind === 'inline' ? emitInline(tar, e, opts.epoch) : (emitWholeSync(tar, e, opts, scratch) ?? (await emitFile(tar, e, opts)));
-    written.push(real);
+    written(real);
     files++;
     bytes += real.size;
     if (opts.onProgress && performance.now() - reported >= PROGRESS_MS) {
@@ -67,7 +66,6 @@ export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[],
   }
   await tar.end();
   if (files > 0) opts.onProgress?.({ files, bytes });
-  return written;
 }
 
 /** Inline content: the plan's digest is already that of these bytes. */

@@ -29,18 +29,39 @@ function entryKey(e: PlanEntry): unknown[] {
  * alive at once at the end of the plan, when memory peaks (9 MB of a no-op build's 88).
  */
 export function layerCacheKey(entries: readonly PlanEntry[], compression: Compression, epoch: number): Digest {
-  const hash = createHash('sha256');
-  // The document with no entries, cut before its closing "]}": the same head, whatever its fields.
-  let text = JSON.stringify({ v: KEY_VERSION, compression: [compression.algorithm, compression.level], epoch, entries: [] }).slice(0, -2);
-  for (let i = 0; i < entries.length; i++) {
-    text += (i === 0 ? '' : ',') + JSON.stringify(entryKey(entries[i]!));
-    if (text.length >= PIECE) {
-      hash.update(text);
-      text = '';
+  const key = new LayerKeyHash(compression, epoch);
+  for (const e of entries) key.add(e);
+  return key.digest();
+}
+
+/**
+ * `layerCacheKey` made an entry at a time, in the entries' order: the layer writer adds each
+ * entry as it writes it, so the key of a node_modules layer (30 to 40 ms) is not left to be made
+ * after its last block.
+ */
+export class LayerKeyHash {
+  readonly #hash = createHash('sha256');
+  #text: string;
+  #entries = 0;
+
+  constructor(compression: Compression, epoch: number) {
+    // The document with no entries, cut before its closing "]}": the same head, whatever its fields.
+    this.#text = JSON.stringify({ v: KEY_VERSION, compression: [compression.algorithm, compression.level], epoch, entries: [] }).slice(0, -2);
+  }
+
+  add(e: PlanEntry): void {
+    this.#text += (this.#entries++ === 0 ? '' : ',') + JSON.stringify(entryKey(e));
+    if (this.#text.length >= PIECE) {
+      this.#hash.update(this.#text);
+      this.#text = '';
     }
   }
-  hash.update(`${text}]}`);
-  return digestOf(hash);
+
+  /** The key; the hash is used up. */
+  digest(): Digest {
+    this.#hash.update(`${this.#text}]}`);
+    return digestOf(this.#hash);
+  }
 }
 
 const PIECE = 64 * 1024;
