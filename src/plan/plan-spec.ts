@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { sha256 } from '../image/digest.js';
 import type { Vars } from '../spec/interpolate.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
-import { readSpecFile, specInputs, type LoadOptions } from '../spec/spec-inputs.js';
+import { readSpecFile, specInputs, type LoadOptions, type SpecInputs } from '../spec/spec-inputs.js';
 import { FileDigestCache } from '../store/file-digests.js';
 import { SpecRecords } from '../store/spec-records.js';
 import { WalkRecords } from '../store/walk-records.js';
@@ -62,21 +62,25 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
 }
 
 /**
- * The spec, as recorded when it was last loaded with these bytes and inputs (store/spec-records.ts);
- * otherwise loaded, and recorded.
+ * The spec, as recorded when it was last loaded from these bytes, if the variables it looked up
+ * then (and SOURCE_DATE_EPOCH) have the same values now (store/spec-records.ts); otherwise
+ * loaded, and recorded with what it looked up.
  */
 async function loadRecorded(file: string, opts: LoadOptions, cacheDir: string): Promise<NormalizedSpec> {
   const text = await readSpecFile(file);
-  const key = { specFile: resolve(file), specDigest: sha256(text), inputs: specInputs(text, opts) };
+  const key = { specFile: resolve(file), specDigest: sha256(text) };
   const records = new SpecRecords(cacheDir);
   const recorded = await records.load(key);
-  if (recorded) return recorded;
+  if (recorded && sameInputs(recorded.inputs, specInputs(Object.keys(recorded.inputs.vars), opts))) return recorded.spec;
   // Imported only now: the YAML parser and the schema validator are half of what a build loads.
   const { loadSpecText } = await import('../spec/load.js');
-  const spec = loadSpecText(file, text, opts);
-  await records.save(key, spec).catch(() => undefined);
+  const looked = new Set<string>();
+  const spec = loadSpecText(file, text, opts, looked);
+  await records.save(key, spec, specInputs(looked, opts)).catch(() => undefined);
   return spec;
 }
+
+const sameInputs = (a: SpecInputs, b: SpecInputs) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The same plan typed as fully listed: for one made without `reuseWalks`, which lists every layer. */
 export function listedPlan(planned: PlannedSpec<PlannedLayer>): PlannedSpec {

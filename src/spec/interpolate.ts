@@ -19,8 +19,11 @@ interface Problem {
   hint: string;
 }
 
-/** Expand one string; problems carry the index in the string where they are. */
-export function expand(text: string, vars: Vars): { value: string; problems: Problem[] } {
+/**
+ * Expand one string; problems carry the index in the string where they are. `looked`, if given,
+ * is told every variable name looked up, set or not: what the result depends on.
+ */
+export function expand(text: string, vars: Vars, looked?: Set<string>): { value: string; problems: Problem[] } {
   const problems: Problem[] = [];
   const value = text.replace(REF, (match, body: string | undefined, index: number) => {
     if (match === '$$') return '$';
@@ -34,6 +37,7 @@ export function expand(text: string, vars: Vars): { value: string; problems: Pro
       problems.push({ index, message: `"${match}" is not a valid variable reference`, hint: 'use ${NAME} or ${NAME:-default}' });
       return match;
     }
+    looked?.add(name);
     const v = vars[name];
     if (v !== undefined) return v;
     if (sep >= 0) return body.slice(sep + 2);
@@ -61,13 +65,13 @@ function pointerOf(path: readonly unknown[], node: Node): string {
   return segs.map((s) => '/' + s.replace(/~/g, '~0').replace(/\//g, '~1')).join('');
 }
 
-/** Interpolate every string value of the document in place; returns the problems found. */
-export function interpolateDocument(src: SpecSource, vars: Vars): Diagnostic[] {
+/** Interpolate every string value of the document in place; returns the problems found. `looked` as for `expand`. */
+export function interpolateDocument(src: SpecSource, vars: Vars, looked?: Set<string>): Diagnostic[] {
   const found: Diagnostic[] = [];
   visit(src.doc, {
     Scalar(key, node, path) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
-      const { value, problems } = expand(node.value, vars);
+      const { value, problems } = expand(node.value, vars, looked);
       for (const p of problems) {
         found.push(diagnostic(src, pointerOf(path, node), p.message, p.hint, { offset: scalarOffset(node) + p.index }));
       }

@@ -45,12 +45,12 @@ function byPosition(a: Diagnostic, b: Diagnostic): number {
   return a.position.line - b.position.line || a.position.col - b.position.col;
 }
 
-/** All problems of a spec source, in file order (empty: valid). */
-export function diagnose(src: SpecSource, opts: LoadOptions): { value: unknown; diagnostics: Diagnostic[] } {
+/** All problems of a spec source, in file order (empty: valid). `looked` is told every variable name the spec looked up. */
+export function diagnose(src: SpecSource, opts: LoadOptions, looked?: Set<string>): { value: unknown; diagnostics: Diagnostic[] } {
   const yaml = yamlDiagnostics(src);
   if (yaml.length > 0) return { value: undefined, diagnostics: yaml };
   const vars = { ...opts.env, ...opts.vars };
-  const found = interpolateDocument(src, vars);
+  const found = interpolateDocument(src, vars, looked);
   // A value whose variable is undefined would only repeat that error as a format error.
   const unresolved = new Set(found.map((d) => d.pointer));
   const value = src.doc.toJS({ maxAliasCount: 100 }) as unknown;
@@ -74,10 +74,13 @@ export async function loadSpec(file: string, opts: LoadOptions = {}): Promise<No
   return loadSpecText(file, await readSpecFile(file), opts);
 }
 
-/** `loadSpec` of text already read from `file`. */
-export function loadSpecText(file: string, text: string, opts: LoadOptions = {}): NormalizedSpec {
+/**
+ * `loadSpec` of text already read from `file`. `looked`, if given, is told every variable name
+ * the spec looked up: with SOURCE_DATE_EPOCH, all that the result depends on besides the text.
+ */
+export function loadSpecText(file: string, text: string, opts: LoadOptions = {}, looked?: Set<string>): NormalizedSpec {
   const src = parseSpecSource(file, text);
-  const { value, diagnostics } = diagnose(src, opts);
+  const { value, diagnostics } = diagnose(src, opts, looked);
   if (diagnostics.length > 0) throw new SpecError(diagnostics, src);
   const env = opts.env ?? {};
   return normalizeSpec(src, value as ImageSpec, { specFile: file, specDigest: sha256(text), epoch: epochFrom(env) });

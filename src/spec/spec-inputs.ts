@@ -1,8 +1,8 @@
 /**
  * Reading a spec file, and what its normalised form depends on besides its bytes: the values of
- * the variables its text refers to (`--var` first, then the environment) and SOURCE_DATE_EPOCH.
- * A spec read before with the same bytes and the same inputs normalises to the same thing, which
- * is what lets a build reuse it (store/spec-records.ts). Nothing here parses YAML: a build whose
+ * the variables it looks up (`--var` first, then the environment) and SOURCE_DATE_EPOCH. A spec
+ * read before with the same bytes and the same inputs normalises to the same thing, which is
+ * what lets a build reuse it (store/spec-records.ts). Nothing here parses YAML: a build whose
  * spec did not change never loads the parser.
  */
 import { readFile } from 'node:fs/promises';
@@ -33,17 +33,13 @@ export interface SpecInputs {
 }
 
 /**
- * Every name in a `${NAME}` or `${NAME:-default}` anywhere in the text: a superset of what
- * interpolation looks up (a reference in a key, a comment or after `$$` counts too), so an input
- * that matters is never left out.
+ * The inputs of a spec that looks up `names` (as its interpolation reported them: the same text
+ * always looks up the same names, whatever their values).
  */
-const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}/g;
-
-export function specInputs(text: string, opts: LoadOptions): SpecInputs {
+export function specInputs(names: Iterable<string>, opts: LoadOptions): SpecInputs {
   const values = { ...opts.env, ...opts.vars };
-  const names = [...new Set([...text.matchAll(REFERENCE)].map((m) => m[1]!))].sort();
   return {
-    vars: Object.fromEntries(names.map((n) => [n, values[n] ?? null])),
+    vars: Object.fromEntries([...new Set(names)].sort().map((n) => [n, values[n] ?? null])),
     sourceDateEpoch: opts.env?.SOURCE_DATE_EPOCH ?? null,
   };
 }

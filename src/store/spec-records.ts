@@ -4,11 +4,12 @@
  * even loaded, half of the JavaScript a no-op build would otherwise start. One JSON file per spec
  * path under `<root>/specs/`, replaced when the spec is loaded again.
  *
- * A record is used only for the same spec path, the same bytes (their digest), the same inputs
- * (the values of the variables the text refers to and SOURCE_DATE_EPOCH, spec/spec-inputs.ts)
- * and the same imgbuild version and record format. Only specs that loaded without a problem are
- * recorded, so a spec with errors is always parsed and its errors reported. A record is only an
- * optimisation: one that cannot be read reads as none, and one that cannot be written is not.
+ * A record is found only for the same spec path, the same bytes (their digest) and the same
+ * imgbuild version and record format. It keeps the inputs the load used (the values of the
+ * variables the spec looked up, and SOURCE_DATE_EPOCH: spec/spec-inputs.ts), for the planner to
+ * compare with their values now. Only specs that loaded without a problem are recorded, so a
+ * spec with errors is always parsed and its errors reported. A record is only an optimisation:
+ * one that cannot be read reads as none, and one that cannot be written is not.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,17 +19,22 @@ import type { NormalizedSpec } from '../spec/normalized.js';
 import type { SpecInputs } from '../spec/spec-inputs.js';
 import { writeFileAtomic } from './atomic.js';
 
-/** Changing what a record holds, or how a spec is normalised, changes this. */
-const FORMAT = 1;
+/** Changing what a record holds, or how a spec is normalised, changes this (2: inputs are the names a load looked up). */
+const FORMAT = 2;
 
-/** What a spec was loaded from: its absolute path, the digest of its bytes and its inputs. */
+/** What a spec was loaded from: its absolute path and the digest of its bytes. */
 export interface SpecKey {
   specFile: string;
   specDigest: Digest;
+}
+
+/** A spec as loaded, with the inputs its load used. */
+export interface RecordedSpec {
+  spec: NormalizedSpec;
   inputs: SpecInputs;
 }
 
-/** The spec holds its own path and digest: the rest of its key is kept beside it. */
+/** The spec holds its own path and digest, its key. */
 interface SpecRecord {
   format: number;
   imgbuild: string;
@@ -44,29 +50,26 @@ export class SpecRecords {
     return join(this.root, 'specs', `${digestHex(sha256(specFile))}.json`);
   }
 
-  /** The spec recorded for exactly this key, if any. */
-  async load(key: SpecKey): Promise<NormalizedSpec | undefined> {
+  /** The spec recorded for exactly this key, with the inputs it was loaded with, if any. */
+  async load(key: SpecKey): Promise<RecordedSpec | undefined> {
     const text = await readFile(this.#file(key.specFile), 'utf8').catch(() => undefined);
     const r = text === undefined ? undefined : parseRecord(text);
-    if (!r) return undefined;
-    const same =
-      r.format === FORMAT &&
-      r.imgbuild === packageVersion() &&
-      r.spec?.specFile === key.specFile &&
-      r.spec.specDigest === key.specDigest &&
-      JSON.stringify(r.inputs) === JSON.stringify(key.inputs);
-    return same ? r.spec : undefined;
+    if (!r?.spec || !isInputs(r.inputs)) return undefined;
+    const same = r.format === FORMAT && r.imgbuild === packageVersion() && r.spec.specFile === key.specFile && r.spec.specDigest === key.specDigest;
+    return same ? { spec: r.spec, inputs: r.inputs } : undefined;
   }
 
-  /** Record `spec`, loaded from exactly `key` (its own path and digest are the key's). */
-  async save(key: SpecKey, spec: NormalizedSpec): Promise<void> {
-    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), inputs: key.inputs, spec };
+  /** Record `spec`, loaded from exactly `key` (its own path and digest are the key's) with `inputs`. */
+  async save(key: SpecKey, spec: NormalizedSpec, inputs: SpecInputs): Promise<void> {
+    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), inputs, spec };
     const tmpDir = join(this.root, 'tmp');
     await mkdir(join(this.root, 'specs'), { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     await writeFileAtomic(tmpDir, this.#file(key.specFile), JSON.stringify(record));
   }
 }
+
+const isInputs = (v: unknown): v is SpecInputs => typeof v === 'object' && v !== null && typeof (v as SpecInputs).vars === 'object' && (v as SpecInputs).vars !== null;
 
 function parseRecord(text: string): Partial<SpecRecord> | undefined {
   try {

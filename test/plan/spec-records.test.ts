@@ -19,7 +19,8 @@ let specFile: string;
 const SPEC = [
   'apiVersion: imgbuild/v1',
   'name: t/${APP_NAME:-app}',
-  'tags: ["${TAG}"]',
+  // YAML unescapes "\x24" to "$": a reference the text never spells out.
+  'tags: ["${TAG}", "\\x24{BUILD:-dev}"]',
   'context: .',
   'layers:',
   '  - name: files',
@@ -63,6 +64,7 @@ describe('spec records', () => {
   it.each([
     ['the spec bytes', () => writeFileSync(specFile, SPEC.replace('/etc/greeting', '/etc/hello')), { TAG: 'v1' }, {}],
     ['a variable it refers to', () => undefined, { TAG: 'v2' }, {}],
+    ['a variable it refers to through a YAML escape', () => undefined, { TAG: 'v1', BUILD: '7' }, {}],
     ['a variable with a default, once set', () => undefined, { TAG: 'v1', APP_NAME: 'web' }, {}],
     ['a --var', () => undefined, { TAG: 'v1' }, { TAG: 'v3' }],
     ['SOURCE_DATE_EPOCH', () => undefined, { TAG: 'v1', SOURCE_DATE_EPOCH: '1700000000' }, {}],
@@ -100,10 +102,15 @@ describe('spec records', () => {
     expect((await plan({ TAG: 'v1' })).spec.name).toBe('t/app');
   });
 
-  it('counts as inputs every variable the text names, and SOURCE_DATE_EPOCH', () => {
-    expect(specInputs(SPEC, { env: { TAG: 'e', PATH: '/bin' }, vars: { TAG: 'v' } })).toEqual({
-      vars: { APP_NAME: null, NOT_A_VAR: null, TAG: 'v' },
-      sourceDateEpoch: null,
+  it('records as inputs every variable the load looked up, and SOURCE_DATE_EPOCH', async () => {
+    await plan({ TAG: 'e', PATH: '/bin' }, { TAG: 'v' });
+    const specs = join(cacheDir, 'specs');
+    const record = JSON.parse(readFileSync(join(specs, readdirSync(specs)[0]!), 'utf8')) as { inputs: unknown };
+    // "$${NOT_A_VAR}" is a literal: nothing is looked up for it.
+    expect(record.inputs).toEqual({ vars: { APP_NAME: null, BUILD: null, TAG: 'v' }, sourceDateEpoch: null });
+    expect(specInputs(['TAG', 'APP_NAME', 'TAG'], { env: { TAG: 'e', SOURCE_DATE_EPOCH: '1' }, vars: { TAG: 'v' } })).toEqual({
+      vars: { APP_NAME: null, TAG: 'v' },
+      sourceDateEpoch: '1',
     });
   });
 });
