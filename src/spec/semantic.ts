@@ -27,8 +27,10 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: strin
     if (c.dirMode !== undefined) check(`${p}/dirMode`, v.parseMode(c.dirMode));
     if (c.owner !== undefined) check(`${p}/owner`, v.parseOwner(c.owner));
   });
-  const simple = [...(layer.files ?? []).map((e, i) => ['files', i, e] as const), ...(layer.dirs ?? []).map((e, i) => ['dirs', i, e] as const), ...(layer.symlinks ?? []).map((e, i) => ['symlinks', i, e] as const)];
-  for (const [kind, i, e] of simple) {
+  // forEach, as for copies: an entry the schema refused is a hole here (see pruneInvalid), not a value.
+  const simple: { kind: 'files' | 'dirs' | 'symlinks'; i: number; e: NonNullable<LayerSpec['files' | 'dirs' | 'symlinks']>[number] }[] = [];
+  for (const kind of ['files', 'dirs', 'symlinks'] as const) layer[kind]?.forEach((e, i) => simple.push({ kind, i, e }));
+  for (const { kind, i, e } of simple) {
     const p = `${at}/${kind}/${i}`;
     const path = v.parseImagePath(e.path);
     check(`${p}/path`, path.ok && path.value === '/' ? notRoot(kind) : path);

@@ -54,6 +54,15 @@ describe('schema', () => {
     expect(brief('apiVersion: imgbuild/v1\nlayers: []\n')).toEqual(['1:1 missing required key "name" in the spec']);
   });
 
+  it('reports a files or symlinks entry missing a required key, and checks the entries after it', () => {
+    const spec = minimal('    dirs:\n      - { path: /var/x, mode: "0999" }\n').replace('      - { path: /etc/app.conf, content: "x=1\\n" }\n', '      - path: /etc/a.conf\n    symlinks:\n      - path: /bin/sh\n');
+    expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '6:9 missing required key "content" in layers.0.files.0',
+      '8:9 missing required key "target" in layers.0.symlinks.0',
+      '10:31 mode "0999" is not an octal permission',
+    ]);
+  });
+
   it('folds a failed union into one message', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
