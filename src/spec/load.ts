@@ -16,6 +16,9 @@ import { validateSchema } from './validate-schema.js';
 
 export type { LoadOptions };
 
+/** yaml's own guard against "billion laughs" documents: alias references expanded at most. */
+const MAX_ALIASES = 100;
+
 function yamlDiagnostics(src: SpecSource): Diagnostic[] {
   return src.doc.errors.map((e) => ({
     position: positionAt(src, e.pos[0]),
@@ -51,9 +54,26 @@ export function diagnose(src: SpecSource, opts: LoadOptions, looked?: Set<string
   if (yaml.length > 0) return { value: undefined, diagnostics: yaml };
   const vars = { ...opts.env, ...opts.vars };
   const found = interpolateDocument(src, vars, looked);
+  const value = toValue(src);
+  if (!value.ok) return { value: undefined, diagnostics: [value.diagnostic] };
+  return checkValue(src, value.value, found);
+}
+
+/** The document as plain data; yaml refuses (throws) when aliases would expand it past MAX_ALIASES. */
+function toValue(src: SpecSource): { ok: true; value: unknown } | { ok: false; diagnostic: Diagnostic } {
+  try {
+    return { ok: true, value: src.doc.toJS({ maxAliasCount: MAX_ALIASES }) as unknown };
+  } catch (e) {
+    if (!(e instanceof ReferenceError)) throw e;
+    // yaml: "Excessive alias count indicates a resource exhaustion attack".
+    return { ok: false, diagnostic: { position: positionAt(src, 0), message: 'aliases expand this spec too far', hint: 'refer to anchors (*name) less often, or write the values out', pointer: '' } };
+  }
+}
+
+/** Schema and semantic checks of the document's value, after the interpolation's own `found`. */
+function checkValue(src: SpecSource, value: unknown, found: Diagnostic[]): { value: unknown; diagnostics: Diagnostic[] } {
   // A value whose variable is undefined would only repeat that error as a format error.
   const unresolved = new Set(found.map((d) => d.pointer));
-  const value = src.doc.toJS({ maxAliasCount: 100 }) as unknown;
   const schemaErrors = validateSchema(src, value);
   found.push(...schemaErrors);
   const checked = structuredClone(value);

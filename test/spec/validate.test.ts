@@ -77,6 +77,11 @@ describe('schema', () => {
     expect(d?.hint).toBe('fix the YAML syntax here');
   });
 
+  it('refuses aliases that expand the spec without bound, as a spec error', () => {
+    const laughs = minimal('annotations: { a: &a x }\nlabels:\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n');
+    expect(brief(laughs)).toEqual(['1:1 aliases expand this spec too far (refer to anchors (*name) less often, or write the values out)']);
+  });
+
   it('refuses duplicate keys', () => {
     expect(brief(minimal('name: again\n')).join()).toMatch(/Map keys must be unique/);
   });
