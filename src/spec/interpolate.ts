@@ -1,8 +1,9 @@
 /**
- * `${VAR}` and `${VAR:-default}` in string values, from `--var K=V` first and then the
- * environment; `$$` is a literal `$`. Runs on the YAML document before validation so every
- * problem (an undefined variable, a malformed reference) points at its place in the file.
- * Keys are never interpolated: the shape of a spec does not depend on the environment.
+ * `${VAR}` and `${VAR:-default}` (the default when VAR is unset or empty) in string values, from
+ * `--var K=V` first and then the environment; `$$` is a literal `$`. Runs on the YAML document
+ * before validation so every problem (an undefined variable, a malformed reference) points at
+ * its place in the file. Keys are never interpolated: the shape of a spec does not depend on the
+ * environment.
  */
 import { isPair, isScalar, isSeq, visit, type Node, type Scalar } from 'yaml';
 import type { Diagnostic } from '../errors.js';
@@ -39,7 +40,9 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
     }
     looked?.add(name);
     const v = vars[name];
-    if (v !== undefined) return v;
+    // As in the shell and Compose, ":-" stands for a variable that is unset or empty (a CI job
+    // often exports GIT_SHA= when it has none); a bare ${NAME} set to "" is "".
+    if (v !== undefined && (sep < 0 || v !== '')) return v;
     if (sep >= 0) return body.slice(sep + 2);
     problems.push({ index, message: `variable ${name} is not defined`, hint: `pass --var ${name}=..., set it in the environment, or write \${${name}:-default}` });
     return match;

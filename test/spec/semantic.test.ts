@@ -8,6 +8,10 @@ describe('interpolation', () => {
     expect(expand('a-${X}-${Y:-dflt}-$$HOME-$', { X: '1' })).toEqual({ value: 'a-1-dflt-$HOME-$', problems: [] });
   });
 
+  it('takes a default for a variable set but empty, as the shell does; a bare reference to it is empty', () => {
+    expect(expand('${SHA:-dev}|${SHA}|${UNSET:-u}', { SHA: '' })).toEqual({ value: 'dev||u', problems: [] });
+  });
+
   it('prefers --var over the environment', async () => {
     const spec = await load(minimal().replace('name: example/app', 'name: example/app\ntags: ["${T}"]'), { vars: { T: 'fromvar' }, env: { T: 'fromenv' } });
     expect(spec.tags).toEqual(['fromvar']);
