@@ -105,7 +105,9 @@ const Config = strict(
     cmd: Type.Optional(Type.Array(Type.String(), { description: 'Default arguments to the entrypoint.' })),
     env: Type.Optional(
       Type.Record(Type.String({ pattern: '^[^=]+$' }), Type.String(), {
-        description: 'Environment variables, merged by name over the base image\'s.',
+        description: 'Environment variables, merged by name over the base image\'s. A name is not empty and has no "=".',
+        // Without it a name that fails the pattern would simply go unchecked.
+        additionalProperties: false,
       }),
     ),
     workdir: Type.Optional(ImagePath('The working directory of the process.')),

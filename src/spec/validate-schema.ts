@@ -63,6 +63,8 @@ function toDiagnostic(src: SpecSource, e: ErrorObject): Diagnostic {
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String(e.params.additionalProperty);
+      // A map whose keys follow a pattern (config.env) rather than a list of known ones.
+      if (!schema?.properties) return diagnostic(src, `${at}/${key}`, `"${key}" is not a valid key in ${where(at)}`, schema?.description, { key: true });
       const known = Object.keys(schema?.properties ?? {});
       const guess = didYouMean(key, known);
       const hint = guess ? `did you mean "${guess}"?` : `known keys: ${known.join(', ')}`;

@@ -63,6 +63,13 @@ describe('schema', () => {
     ]);
   });
 
+  it('refuses an environment variable name that is empty or holds "=", at the name', () => {
+    expect(brief(minimal('config:\n  env: { OK: x, "A=B": y, "": z }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '8:17 "A=B" is not a valid key in config.env',
+      '8:27 "" is not a valid key in config.env',
+    ]);
+  });
+
   it('folds a failed union into one message', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
