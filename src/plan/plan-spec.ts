@@ -68,7 +68,7 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
  */
 async function loadRecorded(file: string, opts: LoadOptions, cacheDir: string): Promise<NormalizedSpec> {
   const text = await readSpecFile(file);
-  const key = { specFile: resolve(file), specDigest: sha256(text) };
+  const key = { specFile: resolve(file), specDigest: sha256(text), shownAs: file };
   const records = new SpecRecords(cacheDir);
   const recorded = await records.load(key);
   if (recorded && sameInputs(recorded.inputs, specInputs(Object.keys(recorded.inputs.vars), opts))) return recorded.spec;

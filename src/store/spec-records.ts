@@ -4,8 +4,9 @@
  * even loaded, half of the JavaScript a no-op build would otherwise start. One JSON file per spec
  * path under `<root>/specs/`, replaced when the spec is loaded again.
  *
- * A record is found only for the same spec path, the same bytes (their digest) and the same
- * imgbuild version and record format. It keeps the inputs the load used (the values of the
+ * A record is found only for the same spec path, given the same way (its source positions name
+ * the file as it was given), the same bytes (their digest) and the same imgbuild version and
+ * record format. It keeps the inputs the load used (the values of the
  * variables the spec looked up, and SOURCE_DATE_EPOCH: spec/spec-inputs.ts), for the planner to
  * compare with their values now. Only specs that loaded without a problem are recorded, so a
  * spec with errors is always parsed and its errors reported. A record is only an optimisation:
@@ -19,13 +20,22 @@ import type { NormalizedSpec } from '../spec/normalized.js';
 import type { SpecInputs } from '../spec/spec-inputs.js';
 import { writeFileAtomic } from './atomic.js';
 
-/** Changing what a record holds, or how a spec is normalised, changes this (2: inputs are the names a load looked up). */
-const FORMAT = 2;
+/**
+ * Changing what a record holds, or how a spec is normalised, changes this (2: inputs are the
+ * names a load looked up; 3: the path as it was given).
+ */
+const FORMAT = 3;
 
 /** What a spec was loaded from: its absolute path and the digest of its bytes. */
 export interface SpecKey {
   specFile: string;
   specDigest: Digest;
+  /**
+   * The path as it was given (`image.yaml`, `../app/image.yaml`): the spec's source positions
+   * name the file by it, and a problem found while planning is shown at `<shownAs>:line:col`
+   * with the code frame read from there.
+   */
+  shownAs: string;
 }
 
 /** A spec as loaded, with the inputs its load used. */
@@ -38,6 +48,7 @@ export interface RecordedSpec {
 interface SpecRecord {
   format: number;
   imgbuild: string;
+  shownAs: string;
   inputs: SpecInputs;
   spec: NormalizedSpec;
 }
@@ -55,13 +66,13 @@ export class SpecRecords {
     const text = await readFile(this.#file(key.specFile), 'utf8').catch(() => undefined);
     const r = text === undefined ? undefined : parseRecord(text);
     if (!r?.spec || !isInputs(r.inputs)) return undefined;
-    const same = r.format === FORMAT && r.imgbuild === packageVersion() && r.spec.specFile === key.specFile && r.spec.specDigest === key.specDigest;
+    const same = r.format === FORMAT && r.imgbuild === packageVersion() && r.spec.specFile === key.specFile && r.spec.specDigest === key.specDigest && r.shownAs === key.shownAs;
     return same ? { spec: r.spec, inputs: r.inputs } : undefined;
   }
 
   /** Record `spec`, loaded from exactly `key` (its own path and digest are the key's) with `inputs`. */
   async save(key: SpecKey, spec: NormalizedSpec, inputs: SpecInputs): Promise<void> {
-    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), inputs, spec };
+    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), shownAs: key.shownAs, inputs, spec };
     const tmpDir = join(this.root, 'tmp');
     await mkdir(join(this.root, 'specs'), { recursive: true });
     await mkdir(tmpDir, { recursive: true });

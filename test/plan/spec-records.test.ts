@@ -3,7 +3,7 @@
  * while the spec's bytes and inputs are those it was recorded with. A planted record (the same
  * key, another name) shows when the record is used.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -75,6 +75,17 @@ describe('spec records', () => {
     const fresh = await plan(env, vars);
     expect(fresh.spec.name).not.toBe('t/planted');
     expect(fresh.spec).toEqual(await loadSpec(specFile, { env, vars }));
+  });
+
+  it('names the spec in a problem found while planning as this run gave its path, not as the recording run did', async () => {
+    writeFileSync(specFile, SPEC.replace('    files:\n', '    copy:\n      - { from: missing/, to: /m/ }\n    files:\n'));
+    mkdirSync(join(dir, 'sub'));
+    const sameFile = `${dir}/sub/../image.yaml`; // not join(), which would make it specFile again
+    for (const given of [specFile, sameFile, specFile]) {
+      const e = (await planSpec(given, { cacheDir, env: { TAG: 'v1' } }).catch((err: unknown) => err)) as SpecError;
+      expect(e).toBeInstanceOf(SpecError);
+      expect(e.diagnostics.map((d) => `${d.position.file}:${d.position.line}`)).toEqual([`${given}:8`]);
+    }
   });
 
   it('never records a spec with errors: they are reported every time', async () => {
