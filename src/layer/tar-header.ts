@@ -8,6 +8,7 @@
  */
 import type { PlanEntry } from '../plan/types.js';
 import { ImgbuildError } from '../errors.js';
+import { hasWhiteoutName, whiteoutOf } from '../image/whiteout.js';
 import type { TarHeader } from './tar-format.js';
 
 export type { TarHeader };
@@ -26,18 +27,19 @@ export function checkEpoch(epoch: number): void {
 /** An empty, "." or ".." segment: also "", a leading or trailing "/", and "//". */
 const BAD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
 
-/** Refuse anything that could land outside the image root (DESIGN promise 5), even from a bad plan. */
+/**
+ * Refuse anything that could land outside the image root (DESIGN promise 5), or that a runtime
+ * would read as a whiteout instead of the entry it is, even from a bad plan.
+ */
 export function checkImagePath(path: string): void {
-  if (BAD_SEGMENT.test(path) || path.includes('\0')) throw new ImgbuildError('build', `invalid path in layer plan: ${JSON.stringify(path)}`);
+  if (BAD_SEGMENT.test(path) || path.includes('\0') || hasWhiteoutName(path)) throw new ImgbuildError('build', `invalid path in layer plan: ${JSON.stringify(path)}`);
 }
 
 /** The name an entry has inside the tar. */
 export function tarName(e: PlanEntry): string {
   checkImagePath(e.path);
   if (e.type === 'dir') return `${e.path}/`;
-  if (e.type !== 'whiteout') return e.path;
-  const slash = e.path.lastIndexOf('/');
-  return `${e.path.slice(0, slash + 1)}.wh.${e.path.slice(slash + 1)}`;
+  return e.type === 'whiteout' ? whiteoutOf(e.path) : e.path;
 }
 
 /** The header for `e`; `size` is the body length actually written (files only). */

@@ -9,6 +9,7 @@ import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
+import { isWhiteoutName } from '../image/whiteout.js';
 import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
 import { Strength, type Candidate } from './candidates.js';
@@ -52,6 +53,10 @@ async function insideContext(contextReal: string, abs: string): Promise<boolean>
 }
 
 function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | Diagnostic {
+  // Its parents are entries of their own, or the copy's `to`, which the spec checks.
+  if (isWhiteoutName(path.slice(path.lastIndexOf('/') + 1))) {
+    return problem(c, `${e.abs}: a name starting with ".wh." would delete a path of the layers below, not add this ${e.type === EntryType.Dir ? 'directory' : 'file'}`, 'rename it, or leave it out with exclude: ["**/.wh.*"]');
+  }
   const { uid, gid } = c.owner;
   switch (e.type) {
     case EntryType.File:

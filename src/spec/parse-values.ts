@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import type { Platform } from '../image/types.js';
+import { hasWhiteoutName, WHITEOUT_HINT } from '../image/whiteout.js';
 import { didYouMean } from './did-you-mean.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; hint?: string };
@@ -89,6 +90,7 @@ export function parseImagePath(s: string): Parsed<string> {
   if (!s.startsWith('/')) return bad(`${JSON.stringify(s)} is not an absolute path in the image`, `write it from the image root, e.g. "/${s.replace(/^\.?\/*/, '')}"`);
   if (s.split('/').includes('..')) return bad(`${JSON.stringify(s)} contains ".."`, 'paths in the image may not climb with ".."; write the path it means directly');
   if (s.includes('\0')) return bad('path contains a NUL byte');
+  if (hasWhiteoutName(s)) return bad(`${JSON.stringify(s)} has a name starting with ".wh."`, WHITEOUT_HINT);
   const norm = posix.normalize(s);
   return ok(norm.length > 1 && norm.endsWith('/') ? norm.slice(0, -1) : norm);
 }

@@ -31,11 +31,12 @@ describe('tar headers', () => {
     expect(encodeTarHeader(tarHeader(e, 0, 1)).subarray(100, 107).toString('latin1')).toBe('000000 ');
   });
 
-  it('rejects paths that could escape or confuse the image root', () => {
-    for (const path of ['', '/', '.', '..', '/etc/passwd', '../x', 'a/../../x', 'a//b', 'a/./b', 'a/.', 'a/..', 'a/', 'nul\0byte']) {
+  it('rejects paths that could escape or confuse the image root, or read as whiteouts', () => {
+    for (const path of ['', '/', '.', '..', '/etc/passwd', '../x', 'a/../../x', 'a//b', 'a/./b', 'a/.', 'a/..', 'a/', 'nul\0byte', '.wh.x', 'a/.wh.b', 'a/.wh..wh..opq', '.wh.d/f']) {
       expect(() => tarName({ ...base, type: 'dir', path }), path).toThrow(ImgbuildError);
     }
-    for (const path of ['a', '.hidden', 'a/.b', '..x', 'x..', 'a/...', 'a/b..c', 'é/ü']) {
+    expect(() => tarName({ ...base, type: 'whiteout', path: 'a/.wh.b' })).toThrow(ImgbuildError);
+    for (const path of ['a', '.hidden', 'a/.b', '..x', 'x..', 'a/...', 'a/b..c', 'é/ü', '.wh', 'a/.whx', 'a/x.wh.y']) {
       expect(tarName({ ...base, type: 'file', path } as PlanEntry), path).toBe(path);
     }
   });

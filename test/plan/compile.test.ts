@@ -112,6 +112,19 @@ describe('compile', () => {
     expect((err as SpecError).diagnostics[0]!.message).toMatch(/leads outside the context through a symlink/);
   });
 
+  it('refuses a file or directory whose name would read as a whiteout, unless excluded', async () => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'app/src/.wh.settings.json'), '{}');
+    mkdirSync(join(dir, 'app/src/.wh..wh..opq'));
+    const err = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/ }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => d.message.replace(dir, '<ctx>'))).toEqual([
+      '<ctx>/app/src/.wh..wh..opq: a name starting with ".wh." would delete a path of the layers below, not add this directory',
+      '<ctx>/app/src/.wh.settings.json: a name starting with ".wh." would delete a path of the layers below, not add this file',
+    ]);
+    const p = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/, exclude: ["**/.wh.*"] }]`);
+    expect(p.layers[0]!.entries.some((e) => e.path.includes('.wh.'))).toBe(false);
+  });
+
   it('refuses special files, naming them', async () => {
     const dir = makeContext();
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);

@@ -70,6 +70,13 @@ describe('schema', () => {
     ]);
   });
 
+  it('refuses an image path with a name that would read as a whiteout', () => {
+    expect(brief(minimal('    dirs: [{ path: /etc/.wh..wh..opq }]\n    symlinks: [{ path: /.wh.d/x, target: /y }]\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '7:20 "/etc/.wh..wh..opq" has a name starting with ".wh."',
+      '8:24 "/.wh.d/x" has a name starting with ".wh."',
+    ]);
+  });
+
   it('folds a failed union into one message', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
