@@ -104,6 +104,17 @@ function excluder(c: CopySource, skip: HostFilter): PathFilter {
   return (rel, abs) => own(rel) || skip(abs);
 }
 
+/**
+ * Whether the copy still reads inside the context: its root (a glob's fixed prefix), or the
+ * directory its single path is in, resolves there, as a listing checks. A walk record cannot tell:
+ * a parent moved out and replaced by a symlink to it keeps every stat the record holds.
+ */
+export async function copyInsideContext(c: CopySource, contextDir: string, contextReal: string): Promise<boolean> {
+  const root = copyRoot(c, contextDir);
+  if (picomatch.scan(c.from).isGlob) return insideContext(contextReal, join(root, 'x'));
+  return c.from === '' || insideContext(contextReal, root);
+}
+
 async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter, opts: CopyOptions): Promise<CopyResult> {
   const { glob } = picomatch.scan(c.from);
   const root = copyRoot(c, contextDir);

@@ -20,7 +20,10 @@
  * keys of the layers below, whose directories settle this one's implied parents) is digested
  * into the record's inputs: any change there means the layer is listed again. A symlink copied
  * on its own is the one source a record cannot stamp (no directory of the walk holds it): a
- * layer with one is always listed.
+ * layer with one is always listed. Nor do stamps see the directories above a copy's root: one
+ * moved out of the context and replaced by a symlink to it keeps every stat the walk saw, so each
+ * copy's root is resolved again, as a listing would, and a layer with one gone outside is listed
+ * (and refused).
  */
 import { lstatSync } from 'node:fs';
 import { sha256, type Digest } from '../image/digest.js';
@@ -30,6 +33,7 @@ import { NumberColumn } from '../store/columns.js';
 import { fileStatAt, stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
 import { packageVersion } from '../package-files.js';
 import { KEY_VERSION } from './cache-key.js';
+import { copyInsideContext } from './resolve-copy.js';
 import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
 
 /**
@@ -94,6 +98,7 @@ export class WalkReuse {
     if (!inputs) return undefined;
     const rec = await this.records.load(this.#identity(index));
     if (!rec || rec.inputs !== inputs) return undefined;
+    for (const c of this.spec.layers[index]!.copies) if (!(await copyInsideContext(c, this.spec.contextDir, this.contextReal))) return undefined;
     for (let i = 0; i < rec.dirCount; i++) {
       const st = lstatSync(rec.dirPath(i), LSTAT_OPTIONS);
       if (!st?.isDirectory() || !rec.dirMatches(i, st)) return undefined;

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SpecError } from '../../src/errors.js';
 import { planSpec } from '../../src/plan/plan-spec.js';
 import { isUnchanged, type BuildPlan, type PlannedLayer } from '../../src/plan/types.js';
 import { WalkStamps } from '../../src/plan/unchanged-layer.js';
@@ -146,6 +147,25 @@ describe('unchanged layers', () => {
     await listsAfter(() => writeSpec('["**/*.md", "sub/d"]'), [L, L, L]);
     await listsAfter(() => w('app/more.js', 'more'), [U, L, L]);
     await listsAfter(() => writeSpec('["**/*.md", "sub/d"]', 'y'), [U, U, L]); // the merged layer's inline file
+  });
+
+  it('refuses a copy whose root now leads out of the context, though every stamp of its walk holds', async () => {
+    writeFileSync(join(dir, 'deep.yaml'), `apiVersion: imgbuild/v1\nname: t/deep\ncontext: ctx\nlayers:\n  - name: l\n    copy:\n      - { from: a/b/, to: /x/ }\noutput:\n  - oci: ../out-deep\n`);
+    w('ctx/a/b/f.txt', 'public');
+    await settle();
+    const plan = async () => kinds((await planSpec(join(dir, 'deep.yaml'), { cacheDir, env: {}, reuseWalks: true })).plan);
+    await plan();
+    await settle();
+    await plan();
+    expect(await plan()).toEqual(['unchanged']);
+    // The parent moved out of the context (inodes and times kept) and a symlink left to it.
+    const outside = mkdtempSync(join(tmpdir(), 'imgbuild-outside-'));
+    renameSync(join(dir, 'ctx/a'), join(outside, 'a'));
+    symlinkSync(join(outside, 'a'), join(dir, 'ctx/a'));
+    const err = (await plan().catch((e: unknown) => e)) as SpecError;
+    expect(err).toBeInstanceOf(SpecError);
+    expect(err.diagnostics.map((d) => d.message)).toEqual(['source "a/b" leads outside the context through a symlink']);
+    rmSync(outside, { recursive: true, force: true });
   });
 
   it('always lists a layer that copies a symlink on its own, which no stamp covers', async () => {
