@@ -65,6 +65,8 @@ function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | D
       return { kind: 'dir', path, mode: c.dirMode, uid, gid, origin: c.at, strength: Strength.Tree };
     case EntryType.Symlink:
       return { kind: 'symlink', path, mode: 0o777, uid, gid, origin: c.at, strength: Strength.Tree, target: readlinkSync(e.abs) };
+    case EntryType.Undecodable:
+      return problem(c, `${e.shown ?? e.abs} has a name that is not UTF-8`, 'image layers name files in UTF-8: rename it (e.g. with convmv), or exclude it');
     default:
       return problem(c, `${e.abs} is a special file (socket, pipe or device)`, 'imgbuild copies files, directories and symlinks; exclude it');
   }
@@ -123,7 +125,8 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string, 
   const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip), walkOptions(opts)), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
   const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
-  const kept = walked.filter((e) => under(e.rel));
+  // A name that cannot be read cannot be matched either: it is refused wherever the glob looks.
+  const kept = walked.filter((e) => under(e.rel) || e.type === EntryType.Undecodable);
   if (kept.length === 0) return { candidates: [], problems: [problem(c, `glob "${c.from}" matches nothing in the context`, 'check the pattern, or remove the entry')] };
   return collect(c, kept, imageJoiner(c.to));
 }

@@ -16,6 +16,7 @@
  * its four Dates less per directory. A first build's walk lstats no file at all (`statFiles`).
  */
 import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { join } from 'node:path';
 import type { FileStat } from '../store/file-digests.js';
 import { sortBytewise } from './path-order.js';
@@ -27,6 +28,8 @@ export const enum EntryType {
   Symlink = 2,
   /** Socket, pipe or device. */
   Special = 3,
+  /** A name that is not UTF-8: readdir's string for it names no file (see `undecodable`). */
+  Undecodable = 4,
 }
 
 export interface WalkedEntry extends FileStat {
@@ -36,6 +39,8 @@ export interface WalkedEntry extends FileStat {
   type: EntryType;
   /** Any executable bit set (decides a copied file's default mode); undefined for a file not lstat'ed. */
   exec: boolean | undefined;
+  /** An Undecodable entry's absolute path with the bytes of its name escaped, for messages. */
+  shown?: string;
 }
 
 /**
@@ -83,6 +88,24 @@ export function lstatOrUndefined(abs: string): Stats | undefined {
   return lstatSync(abs, LSTAT_OPTIONS);
 }
 
+/**
+ * A name read as text holds U+FFFD where its bytes were not UTF-8, and then names no file: an
+ * lstat of it finds nothing, and the entry would be dropped as if it had vanished. Layers name
+ * files in UTF-8 (PAX), so such a name is listed as Undecodable, for the plan to refuse, shown
+ * with its bytes escaped (`caf\xe9`). A real U+FFFD in a UTF-8 name is an ordinary name.
+ */
+function undecodable(dirAbs: string, name: string): string | undefined {
+  if (!name.includes('\uFFFD')) return undefined;
+  let raw: Buffer[];
+  try {
+    raw = readdirSync(dirAbs, { encoding: 'buffer' });
+  } catch {
+    return undefined;
+  }
+  const bad = raw.find((b) => !isUtf8(b) && b.toString('utf8') === name);
+  return bad && [...bad].map((byte) => (byte >= 0x20 && byte < 0x7f && byte !== 0x5c ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join('');
+}
+
 function readdirOrEmpty(abs: string): Dirent[] {
   try {
     return readdirSync(abs, { withFileTypes: true });
@@ -122,7 +145,9 @@ function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string,
     if (excluded(rel, norm)) continue;
     const abs = dirRel ? norm : absBase + name;
     let e: WalkedEntry;
-    if (d.isDirectory()) e = unstatted(rel, abs, EntryType.Dir);
+    const shown = undecodable(dirAbs, name);
+    if (shown !== undefined) e = { ...unstatted(rel, abs, EntryType.Undecodable), shown: `${absBase}${shown}` };
+    else if (d.isDirectory()) e = unstatted(rel, abs, EntryType.Dir);
     else if (d.isSymbolicLink()) e = unstatted(rel, abs, EntryType.Symlink);
     else if (!statFiles && d.isFile()) e = unstatted(rel, abs, EntryType.File);
     else {

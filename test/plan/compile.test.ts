@@ -125,6 +125,24 @@ describe('compile', () => {
     expect(p.layers[0]!.entries.some((e) => e.path.includes('.wh.'))).toBe(false);
   });
 
+  it('refuses a name that is not UTF-8, showing its bytes, rather than dropping it; a real U+FFFD is a name like any other', async () => {
+    const dir = makeContext();
+    const latin1 = (rel: string) => Buffer.concat([Buffer.from(join(dir, 'app/src/')), Buffer.from(rel, 'latin1')]);
+    writeFileSync(latin1('r\xe9sum\xe9.txt'), 'cv');
+    mkdirSync(latin1('caf\xe9'));
+    writeFileSync(Buffer.concat([latin1('caf\xe9'), Buffer.from('/menu.txt')]), 'menu');
+    writeFileSync(join(dir, 'app/src/x\uFFFDy.txt'), 'real');
+    for (const from of ['app/src/', 'app/src/**/*.txt']) {
+      const err = await plan(dir, `  - name: l\n    copy: [{ from: "${from}", to: /s/ }]`).catch((e) => e);
+      expect((err as SpecError).diagnostics.map((d) => d.message.replace(dir, '<ctx>')).sort(), from).toEqual([
+        '<ctx>/app/src/caf\\xe9 has a name that is not UTF-8',
+        '<ctx>/app/src/r\\xe9sum\\xe9.txt has a name that is not UTF-8',
+      ]);
+    }
+    const p = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/, exclude: ["caf*", "r*"] }]`);
+    expect(p.layers[0]!.entries.map((e) => e.path)).toContain('s/x\uFFFDy.txt');
+  });
+
   it('refuses special files, naming them', async () => {
     const dir = makeContext();
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
