@@ -108,7 +108,8 @@ export class WalkReuse {
       if (!st?.isFile() || !rec.fileMatches(i, st)) return undefined;
     }
     const name = this.spec.layers[index]!.name;
-    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries() };
+    const removed = this.spec.layers[index]!.removes.map((r) => r.path.replace(/^\/+/, ''));
+    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), removed };
   }
 
   /**

@@ -256,6 +256,17 @@ describe('implied parent directories', () => {
     expect(p.layers[1]!.entries.map(show)).toEqual(['dir app 755 1000:1000', 'file app/y 644 0:0 1', 'dir tmp 1777 0:0', 'file tmp/x 644 0:0 1']);
   });
 
+  it('take nothing from a directory a lower layer removed, nor from anything below it', async () => {
+    const dir = makeContext();
+    const p = await plan(
+      dir,
+      `  - name: base\n    dirs: [{ path: /opt/w/in, mode: "0700", owner: "5:5" }, { path: /opt/k, mode: "0711" }]\n` +
+        `  - name: rm\n    remove: [/opt/w]\n` +
+        `  - name: app\n    files: [{ path: /opt/w/in/x, content: x }, { path: /opt/k/y, content: y }]`,
+    );
+    expect(p.layers[2]!.entries.map(show)).toEqual(['dir opt 755 0:0', 'dir opt/k 711 0:0', 'file opt/k/y 644 0:0 1', 'dir opt/w 755 0:0', 'dir opt/w/in 755 0:0', 'file opt/w/in/x 644 0:0 1']);
+  });
+
   it('are left out on top of a base image, whose own directories stand', async () => {
     const dir = makeContext();
     const p = await plan(dir, `  - name: app\n    dirs: [{ path: /srv/data, mode: "0700" }]\n    files: [{ path: /usr/local/bin/x, content: x }]`, 'from: oci:./base\n');

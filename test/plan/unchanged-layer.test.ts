@@ -149,6 +149,21 @@ describe('unchanged layers', () => {
     await listsAfter(() => writeSpec('["**/*.md", "sub/d"]', 'y'), [U, U, L]); // the merged layer's inline file
   });
 
+  it('lists a layer above an unchanged one that removes a directory as a listing would: its parents take nothing from the removed one', async () => {
+    writeFileSync(
+      file(),
+      `apiVersion: imgbuild/v1\nname: t/rm\ncontext: .\nlayers:\n` +
+        `  - name: base\n    dirs: [{ path: /opt/lib, mode: "0700", owner: "5:5" }]\n    copy:\n      - { from: lib/, to: /opt/lib/, exclude: ["**/*.md"] }\n` +
+        `  - name: rm\n    remove: [/opt/lib]\n    copy:\n      - { from: app/main.js, to: /srv/main.js }\n` +
+        `  - name: app\n    copy:\n      - { from: app/, to: /opt/lib/app/ }\n` +
+        `output:\n  - oci: ./out\n`,
+    );
+    await recordWalks();
+    await listsAfter(() => w('app/more.js', 'more'), [U, U, L]);
+    const top = (await listing()).plan.layers[2]!;
+    expect(top.entries.find((e) => e.path === 'opt/lib')).toMatchObject({ mode: 0o755, uid: 0, gid: 0 });
+  });
+
   it('refuses a copy whose root now leads out of the context, though every stamp of its walk holds', async () => {
     writeFileSync(join(dir, 'deep.yaml'), `apiVersion: imgbuild/v1\nname: t/deep\ncontext: ctx\nlayers:\n  - name: l\n    copy:\n      - { from: a/b/, to: /x/ }\noutput:\n  - oci: ../out-deep\n`);
     w('ctx/a/b/f.txt', 'public');
