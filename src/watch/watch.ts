@@ -197,7 +197,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
         const changed = changedPath(s, (details as { watchedPath?: string } | undefined)?.watchedPath, name);
         if (changed !== undefined && !ignoredByAll(changed, false, s.inputs)) coalescer.add(changed);
       },
-      missing: (path) => coalescer.add(path),
+      replaced: (path) => coalescer.add(path),
     },
   );
   // Edits made during the first build, or in the instant the watcher was starting, raised no

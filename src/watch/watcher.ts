@@ -16,8 +16,13 @@
  *   GROUPS chokidar instances opened one after another, each ready before the next: 98 MB, in
  *   the same time. A directory created later straight inside a watched one is added to the
  *   last group; one created deeper is picked up by the group watching its parent.
+ * - By name, too. chokidar lets go of a path it was given once that path is removed, and follows
+ *   a symlink to its target: a directory removed and made again (a clean build of `dist/`), a
+ *   file written anew, a symlink pointed elsewhere would go unseen from then on. So each given
+ *   path is also watched through a plain watch of its parent directory; when the entry of that
+ *   name is another file than before, the path is watched again from scratch.
  */
-import { existsSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
+import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 
@@ -26,11 +31,13 @@ export interface WatchEvents {
   all(event: string, path: string): void;
   /** chokidar's raw events: what a directory's own watch reports about the files in it. */
   raw(event: string, name: string | null, details: unknown): void;
-  /** A path that did not exist when watching began was created, changed or removed. */
-  missing(path: string): void;
+  /** A given path itself was created, removed or replaced (seen through its parent directory). */
+  replaced(path: string): void;
 }
 
 const GROUPS = 16;
+/** How long a replaced path's events are let settle before it is watched again. */
+const REWATCH_MS = 100;
 
 export class InputWatcher {
   readonly #options: ChokidarOptions;
@@ -42,6 +49,9 @@ export class InputWatcher {
   /** The directories each given directory's groups watch below it, to unwatch with it. */
   readonly #below = new Map<string, string[]>();
   readonly #dirWatches: DirWatcher[] = [];
+  /** The file each given path named when last watched (undefined: none; see identityOf), to tell a replaced one. */
+  readonly #identities = new Map<string, string | undefined>();
+  readonly #rewatchTimers = new Map<string, NodeJS.Timeout>();
 
   private constructor(options: ChokidarOptions, events: WatchEvents) {
     this.#options = options;
@@ -51,8 +61,8 @@ export class InputWatcher {
   /** Resolves once every directory below the paths that exist is watched. */
   static async open(paths: readonly string[], options: ChokidarOptions, events: WatchEvents): Promise<InputWatcher> {
     const w = new InputWatcher(options, events);
-    const present = paths.filter((p) => existsSync(p));
-    for (const path of paths.filter((p) => !present.includes(p))) w.#watchMissing(path);
+    for (const path of paths) w.#watchByName(path);
+    const present = paths.filter((p) => w.#identities.get(p) !== undefined);
     w.#top = await w.#start(present, { ...options, depth: 0 });
     w.#top.on('addDir', (dir: string) => w.add([dir]));
     for (const path of present) w.#below.set(path, subdirectories(path));
@@ -82,6 +92,7 @@ export class InputWatcher {
   }
 
   async close(): Promise<void> {
+    for (const t of this.#rewatchTimers.values()) clearTimeout(t);
     for (const d of this.#dirWatches) d.close();
     await Promise.all([this.#top, ...this.#groups].map((w) => w?.close()));
   }
@@ -103,13 +114,48 @@ export class InputWatcher {
     return w;
   }
 
-  #watchMissing(path: string): void {
+  #watchByName(path: string): void {
     const name = basename(path);
+    this.#identities.set(path, identityOf(path));
     try {
-      this.#dirWatches.push(watchDir(dirname(path), (_event, changed) => changed === name && this.#events.missing(path)));
+      this.#dirWatches.push(watchDir(dirname(path), (_event, changed) => changed === name && this.#seen(path)));
     } catch {
       // Its directory is gone too: nothing there to build from.
     }
+  }
+
+  /**
+   * An event about a given path's own entry. If it is another file now, it is watched again once
+   * its events have been quiet for REWATCH_MS: chokidar handles the removal of the old one
+   * after the event, and would close a watch made before then. Reported again after that, so a
+   * rebuild reads what was written in between.
+   */
+  #seen(path: string): void {
+    this.#events.replaced(path);
+    clearTimeout(this.#rewatchTimers.get(path));
+    const timer = setTimeout(() => {
+      this.#rewatchTimers.delete(path);
+      const now = identityOf(path);
+      if (now === this.#identities.get(path)) return;
+      this.#identities.set(path, now);
+      if (now !== undefined) this.#rewatch(path);
+      this.#events.replaced(path);
+    }, REWATCH_MS);
+    this.#rewatchTimers.set(path, timer.unref());
+  }
+
+  /**
+   * Not by `unwatch`: a chokidar told to unwatch a path ignores it, and all below it, from then on,
+   * and the groups' watches of the new directories would report nothing.
+   */
+  #rewatch(path: string): void {
+    const stale = this.#below.get(path) ?? [];
+    this.#top?.unwatch([path]);
+    if (stale.length > 0) for (const g of this.#groups) g.unwatch(stale);
+    this.#top?.add(path);
+    const below = subdirectories(path);
+    this.#below.set(path, below);
+    if (below.length > 0) this.add(below);
   }
 }
 
@@ -125,6 +171,15 @@ function outermost(dirs: readonly string[]): string[] {
     return false;
   };
   return [...all].filter((d) => !inside(d));
+}
+
+/**
+ * Which file a path names: its inode, and its birth time, since a directory removed and made
+ * again at once often gets the same inode back (its change time where there is no birth time).
+ */
+function identityOf(path: string): string | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st && `${st.ino}:${st.birthtimeMs || st.ctimeMs}`;
 }
 
 /** The directories straight inside `path` (none if it is a file); symlinks are stored as links, so never followed. */

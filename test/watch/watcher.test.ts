@@ -3,7 +3,7 @@
  * the watched paths is watched, even when one of those paths does not exist yet; and what is
  * created later, straight inside a watched path or deeper, is watched too.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ async function open(paths: string[], spec: string) {
   watcher = await InputWatcher.open(paths, { ignoreInitial: true, ignored: (p: string, stats?: { isFile(): boolean }) => stats !== undefined && stats.isFile() && p !== spec }, {
     all: (_e, p) => seen('all', p),
     raw: (_e, name, details) => seen('raw', join((details as { watchedPath: string }).watchedPath, name ?? '')),
-    missing: (p) => seen('missing', p),
+    replaced: (p) => seen('replaced', p),
   });
   /** Resolves once an event about `path` has come (`poke` is repeated until then); fails after 10 s. */
   const about = async (path: string, poke: () => void = () => undefined) => {
@@ -71,7 +71,7 @@ describe('InputWatcher', () => {
     // The missing path is watched for its creation from the start.
     writeFileSync(lock, 'lock');
     await w.about(lock);
-    expect(w.events.find((e) => e.path === lock)?.kind).toBe('missing');
+    expect(w.events.find((e) => e.path === lock)?.kind).toBe('replaced');
   });
 
   it('is ready only once a directory with no subdirectories is watched too, with a missing path given first', async () => {
@@ -87,6 +87,30 @@ describe('InputWatcher', () => {
     const { tree, dirs, spec } = makeTree();
     await open([spec, tree, join(tree, 'd3')], spec);
     expect(dirs.filter((d) => !watcher!.watchedDirectories().includes(d))).toEqual([]);
+  });
+
+  it('watches a given directory again once it is removed and made anew, and a given symlink once pointed elsewhere', async () => {
+    const { tree, spec } = makeTree();
+    const other = join(dir, 'other');
+    mkdirSync(other);
+    const link = join(dir, 'current');
+    symlinkSync(tree, link);
+    const w = await open([spec, tree, link], spec);
+    rmSync(tree, { recursive: true });
+    mkdirSync(join(tree, 'd0'), { recursive: true });
+    await w.about(tree);
+    // Written until a write is reported: the new directory's watch is set up after the event.
+    for (const file of [join(tree, 'after.js'), join(tree, 'd0', 'deeper.js')]) {
+      let n = 0;
+      await w.about(file, () => writeFileSync(file, String(n++)));
+    }
+    symlinkSync(other, `${link}.new`);
+    renameSync(`${link}.new`, link);
+    await w.about(link);
+    expect(w.events.find((e) => e.path === link)?.kind).toBe('replaced');
+    const file = join(link, 'in-other.js');
+    let n = 0;
+    await w.about(file, () => writeFileSync(file, String(n++)));
   });
 
   it('watches directories created later, straight inside a watched path and deeper', async () => {
