@@ -4,6 +4,7 @@
  * maps to exactly the layers that would see it. Excluded paths and paths no layer reads map to
  * none, and cause no rebuild.
  */
+import { lstatSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { hostExclusions } from '../plan/host-exclusions.js';
@@ -33,9 +34,19 @@ export function layerInputs(spec: NormalizedSpec, cacheDir?: string): LayerInput
       const matches = picomatch(scan.glob, { dot: true });
       // A glob also takes everything under a matched directory.
       const under = (rel: string) => rel.split('/').some((_, k, parts) => matches(parts.slice(0, k + 1).join('/')));
-      return { layer: i, root, excluded, includes: (rel: string) => !excluded(rel) && under(rel) };
+      return { layer: i, root, excluded, includes: (rel: string) => !excluded(rel) && (under(rel) || mayHoldMatches(join(root, rel))) };
     }),
   );
+}
+
+/**
+ * A directory renamed or moved in under a glob's root raises one event, for itself, whose name
+ * a glob of files (`*.js` at any depth) need not match, and none for the files it brings; one moved away raises
+ * one for a name that is gone. Either may hold files the glob takes, so both count.
+ */
+function mayHoldMatches(path: string): boolean {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st === undefined || st.isDirectory();
 }
 
 function relativeInside(root: string, path: string): string | undefined {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from '../../src/watch/coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy } from '../../src/watch/inputs.js';
@@ -15,7 +15,11 @@ layers:
       - { from: package.json, to: /app/package.json }
 `;
 
-mkdirSync('/tmp/imgbuild-watch-ctx', { recursive: true });
+const ctx = '/tmp/imgbuild-watch-ctx';
+// The files the cases name exist: a path under a glob's root that is a directory, or gone, counts.
+for (const dir of ['src/lib', 'src/deep', 'src/renamed', 'node_modules/a']) mkdirSync(`${ctx}/${dir}`, { recursive: true });
+for (const file of ['src/lib/x.js', 'src/lib/x.ts', 'src/deep/a.css', 'node_modules/a/README.md', 'package-lock.json']) writeFileSync(`${ctx}/${file}`, '');
+rmSync(`${ctx}/src/gone`, { recursive: true, force: true });
 
 describe('layer inputs', () => {
   it('maps a changed path to exactly the layers that read it', async () => {
@@ -29,6 +33,17 @@ describe('layer inputs', () => {
     expect(at('package.json')).toEqual([1]);
     expect(at('package-lock.json')).toEqual([]);
     expect(at('node_modules')).toEqual([0]);
+  });
+
+  it('counts a directory under a glob\'s root, or a path gone from there, whatever its name: it may hold or have held matches', async () => {
+    const s = await load(spec, {}, ctx);
+    const inputs = layerInputs(s);
+    const at = (p: string) => [...layersAffectedBy(`${ctx}/${p}`, inputs)];
+    expect(at('src/renamed')).toEqual([1]);
+    expect(at('src/gone')).toEqual([1]);
+    expect(at('src/lib/x.ts')).toEqual([]);
+    expect(ignoredByAll(`${ctx}/src/renamed`, false, inputs)).toBe(false);
+    expect(ignoredByAll(`${ctx}/src/gone`, false, inputs)).toBe(false);
   });
 
   it('tells the watcher to skip what no layer reads, keeping directories that may hold inputs', async () => {
