@@ -10,9 +10,9 @@ import type { Readable } from 'node:stream';
 import { buildError, usageError } from '../errors.js';
 import { blobImage } from './blob-image.js';
 import { canonicalJson } from './canonical-json.js';
-import { isDigest, sha256, type Digest } from './digest.js';
+import { digestHex, isDigest, sha256, type Digest } from './digest.js';
 import { MediaType } from './media-types.js';
-import { parseConfig } from './parse.js';
+import { parseConfig, parseIndex, parseManifest } from './parse.js';
 import { formatPlatform, platformMatches } from './platform.js';
 import { openTarEntry, scanTar, type TarEntryInfo, type TarScan } from './tar-scan.js';
 import type { Descriptor, Image, ImageManifest, Platform } from './types.js';
@@ -47,8 +47,9 @@ export async function openArchiveImage(file: string, opts: ArchiveOpenOptions = 
     throw buildError(`${label}: manifest.json lists ${entry.Layers.length} layers but the config has ${config.rootfs.diff_ids.length} diff_ids`);
   }
   const infos = entry.Layers.map((path, i) => checkLayer(lookup(scan, path, label), config.rootfs.diff_ids[i] as Digest, label));
-  const manifest = ociManifest(configInfo, infos);
-  const rawManifest = canonicalJson(manifest);
+  const own = ownManifest(scan, configInfo, infos, label);
+  const manifest = own?.manifest ?? ociManifest(configInfo, infos);
+  const rawManifest = own?.raw ?? canonicalJson(manifest);
   const byDigest = new Map(infos.map((info) => [info.digest, info]));
   const openLayer = (d: Descriptor) => openLayerBlob(file, byDigest.get(d.digest) as TarEntryInfo, label);
   return blobImage({ rawManifest, manifest, rawConfig: configInfo.json, config, label, openLayer });
@@ -112,6 +113,30 @@ function checkLayer(info: TarEntryInfo, diffId: Digest, label: string): TarEntry
   return info;
 }
 
+/**
+ * The archive's own manifest of this image, when it holds one: Docker 25+ and imgbuild write an
+ * OCI `index.json` beside `manifest.json`, and the manifest blobs it names. Its digest is the
+ * image's, as a registry or an OCI layout has it (and a child image records as its base). One
+ * that does not name exactly this config and these layers, or cannot be read, is not it.
+ */
+function ownManifest(scan: TarScan, config: TarEntryInfo, layers: TarEntryInfo[], label: string): { raw: Uint8Array; manifest: ImageManifest } | undefined {
+  const index = scan.files.get('index.json')?.json;
+  if (!index) return undefined;
+  try {
+    for (const d of parseIndex(index, `${label} index.json`).manifests) {
+      const blob = scan.files.get(`blobs/sha256/${digestHex(d.digest)}`);
+      if (!blob?.json || blob.digest !== d.digest) continue;
+      const m = parseManifest(blob.json, `${label} manifest ${d.digest}`);
+      const same = m.config.digest === config.digest && m.layers.length === layers.length && m.layers.every((l, i) => l.digest === layers[i]!.digest);
+      if (same) return { raw: blob.json, manifest: m };
+    }
+  } catch {
+    // Not readable as OCI: the manifest made from manifest.json stands.
+  }
+  return undefined;
+}
+
+/** A manifest made from manifest.json, for an archive without its own (`docker save` before 25). */
 function ociManifest(config: TarEntryInfo, layers: TarEntryInfo[]): ImageManifest {
   return {
     schemaVersion: 2,

@@ -50,8 +50,8 @@ async function classicArchive(file: string, tars: Buffer[], damage = false): Pro
 }
 
 describe('openArchiveImage', () => {
-  it('reads back what the docker-archive sink wrote, with the same manifest digest', async () => {
-    const image = await randomImage({ seed: 'ar', layers: 3, runtime: { Cmd: ['/app'] } });
+  it('reads back what the docker-archive sink wrote, with the same manifest digest: the archive\'s own manifest, annotations and all', async () => {
+    const image = await randomImage({ seed: 'ar', layers: 3, runtime: { Cmd: ['/app'] }, annotations: { 'org.opencontainers.image.base.name': 'scratch' } });
     const file = join(work, 'rt.tar');
     await writeDockerArchive(file, image, ['app:1']);
     const read = await openArchiveImage(file, { platform: { os: 'linux', architecture: 'amd64' } });
