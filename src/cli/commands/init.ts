@@ -13,6 +13,15 @@ async function templateNames(): Promise<string[]> {
   return (await readdir(templatesDir)).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')).sort();
 }
 
+/**
+ * An image name from a folder's name that `validate` accepts: lowercase letters and digits
+ * joined by single dashes ("My Project (v2)" -> "my-project-v2"), or "app" when none is left.
+ */
+export function nameFor(dir: string): string {
+  const name = basename(dir).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return name === '' ? 'app' : name;
+}
+
 export function registerInit(program: Command): void {
   program
     .command('init')
@@ -28,7 +37,7 @@ export function registerInit(program: Command): void {
         throw usageError(`there is no template "${flags.template}"`, guess ? `did you mean "${guess}"?` : `templates: ${names.join(', ')}`);
       }
       if (existsSync(file) && !flags.force) throw usageError(`${file} exists already`, 'pass --force to overwrite it, or name another file');
-      const name = flags.name ?? basename(resolve(file, '..')).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
+      const name = flags.name ?? nameFor(resolve(file, '..'));
       const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', name);
       await writeFile(file, text, { flag: flags.force ? 'w' : 'wx' });
       process.stdout.write(`wrote ${file} (template ${flags.template}); next: imgbuild plan ${file}\n`);
