@@ -85,12 +85,17 @@ export function parseRepository(s: string): Parsed<string> {
   return bad(`${JSON.stringify(s)} is not a repository name`, 'use lowercase letters, digits and separators, e.g. "example/hello" or "ghcr.io/acme/hello"');
 }
 
+/** The longest name (one part of a path) Linux file systems hold, in bytes. */
+const NAME_MAX = 255;
+
 /** An absolute path in the image, normalised ("/app//x/./y" -> "/app/x/y"); ".." is refused. */
 export function parseImagePath(s: string): Parsed<string> {
   if (!s.startsWith('/')) return bad(`${JSON.stringify(s)} is not an absolute path in the image`, `write it from the image root, e.g. "/${s.replace(/^\.?\/*/, '')}"`);
   if (s.split('/').includes('..')) return bad(`${JSON.stringify(s)} contains ".."`, 'paths in the image may not climb with ".."; write the path it means directly');
   if (s.includes('\0')) return bad('path contains a NUL byte');
   if (hasWhiteoutName(s)) return bad(`${JSON.stringify(s)} has a name starting with ".wh."`, WHITEOUT_HINT);
+  // Written as is into the tar, such a name fails wherever the layer is unpacked.
+  if (s.split('/').some((name) => Buffer.byteLength(name) > NAME_MAX)) return bad(`${JSON.stringify(s)} has a name longer than ${NAME_MAX} bytes`, 'file systems hold names of at most 255 bytes: shorten it');
   const norm = posix.normalize(s);
   return ok(norm.length > 1 && norm.endsWith('/') ? norm.slice(0, -1) : norm);
 }

@@ -77,6 +77,11 @@ describe('schema', () => {
     ]);
   });
 
+  it('refuses an image path with a name longer than a file system holds', () => {
+    const long = 'é'.repeat(128); // 256 bytes in UTF-8
+    expect(brief(minimal(`    dirs: [{ path: /srv/${long}/x }, { path: /srv/${'a'.repeat(255)} }]\n`)).map((s) => s.replace(/"\/srv\/.*" has/, '"…" has').replace(/ \(.*/, ''))).toEqual(['7:20 "…" has a name longer than 255 bytes']);
+  });
+
   it('folds a failed union into one message', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
