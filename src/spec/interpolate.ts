@@ -16,6 +16,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 interface Problem {
   index: number;
+  /** The reference as it stands in the value ("${NAME}", "${"), to find it in the source. */
+  text: string;
   message: string;
   hint: string;
 }
@@ -29,13 +31,13 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
   const value = text.replace(REF, (match, body: string | undefined, index: number) => {
     if (match === '$$') return '$';
     if (body === undefined) {
-      problems.push({ index, message: 'unterminated "${"', hint: 'close it with "}", or write "$$" for a literal "$"' });
+      problems.push({ index, text: match, message: 'unterminated "${"', hint: 'close it with "}", or write "$$" for a literal "$"' });
       return match;
     }
     const sep = body.indexOf(':-');
     const name = sep < 0 ? body : body.slice(0, sep);
     if (!NAME.test(name)) {
-      problems.push({ index, message: `"${match}" is not a valid variable reference`, hint: 'use ${NAME} or ${NAME:-default}' });
+      problems.push({ index, text: match, message: `"${match}" is not a valid variable reference`, hint: 'use ${NAME} or ${NAME:-default}' });
       return match;
     }
     looked?.add(name);
@@ -44,15 +46,28 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
     // often exports GIT_SHA= when it has none); a bare ${NAME} set to "" is "".
     if (v !== undefined && (sep < 0 || v !== '')) return v;
     if (sep >= 0) return body.slice(sep + 2);
-    problems.push({ index, message: `variable ${name} is not defined`, hint: `pass --var ${name}=..., set it in the environment, or write \${${name}:-default}` });
+    problems.push({ index, text: match, message: `variable ${name} is not defined`, hint: `pass --var ${name}=..., set it in the environment, or write \${${name}:-default}` });
     return match;
   });
   return { value, problems };
 }
 
-function scalarOffset(node: Scalar): number {
-  const start = node.range?.[0] ?? 0;
-  return node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? start + 1 : start;
+/**
+ * Where in the file a problem's reference is. A value's index is a source offset only in a plain
+ * one-line scalar: block scalars (`|`, `>`) drop their indentation and fold lines, and escapes
+ * (`\t`, `''`) are shorter in the value than in the source. So the reference is looked for in
+ * the scalar's source, as the same occurrence of the same text; one spelled through an escape
+ * (`\x24{X}`) is not there, and its scalar's start stands for it.
+ */
+function sourceOffset(src: SpecSource, node: Scalar, p: Problem): number {
+  const [start, end] = node.range ?? [0, 0];
+  const value = node.value as string;
+  let nth = 0;
+  for (let i = value.indexOf(p.text); i >= 0 && i < p.index; i = value.indexOf(p.text, i + 1)) nth++;
+  const source = src.text.slice(start, end);
+  let at = source.indexOf(p.text);
+  for (; at >= 0 && nth > 0; nth--) at = source.indexOf(p.text, at + 1);
+  return at >= 0 ? start + at : start;
 }
 
 /** JSON pointer of a node from the ancestors `visit` hands us. */
@@ -76,7 +91,7 @@ export function interpolateDocument(src: SpecSource, vars: Vars, looked?: Set<st
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
       const { value, problems } = expand(node.value, vars, looked);
       for (const p of problems) {
-        found.push(diagnostic(src, pointerOf(path, node), p.message, p.hint, { offset: scalarOffset(node) + p.index }));
+        found.push(diagnostic(src, pointerOf(path, node), p.message, p.hint, { offset: sourceOffset(src, node, p) }));
       }
       node.value = value;
     },

@@ -23,6 +23,30 @@ describe('interpolation', () => {
     ]);
   });
 
+  it('names an undefined variable at its place in block scalars, after escapes, and at each of its uses', () => {
+    const extra = [
+      'annotations:',
+      '  block: |',
+      '    first',
+      '    v=${BLOCK}',
+      '  tab: "a\\tb\\t${TAB}"',
+      '  folded: >-',
+      '    one',
+      '    two ${FOLDED}',
+      '  twice: "${TWICE} and ${TWICE}"',
+      '  escaped: "\\x24{ESC}"',
+      '',
+    ].join('\n');
+    expect(brief(minimal(extra)).map((s) => s.replace(/ is not defined.*/, ''))).toEqual([
+      '10:7 variable BLOCK',
+      '11:15 variable TAB',
+      '14:9 variable FOLDED',
+      '15:11 variable TWICE',
+      '15:24 variable TWICE',
+      '16:12 variable ESC',
+    ]);
+  });
+
   it('refuses malformed references', () => {
     expect(brief(minimal('annotations: { a: "${1X}", b: "${open" }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
       '7:20 "${1X}" is not a valid variable reference',
