@@ -5,6 +5,7 @@
  * base an error. The verdict for a layer digest is remembered by the caller, so each base layer is
  * read at most once per cache.
  */
+import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
@@ -26,11 +27,18 @@ function decompressor(mediaType: string): Transform | undefined {
 /** Why a path in a layer is hostile, or undefined. */
 export function hostilePath(name: string): string | undefined {
   if (name.startsWith('/')) return 'an absolute path';
-  if (name.split('/').includes('..')) return 'a path climbing with ".."';
+  const parts = name.split('/');
+  if (parts.includes('..')) return 'a path climbing with ".."';
+  // A whiteout deletes the rest of its name: ".wh..." deletes "..", the directory above.
+  const last = parts.at(-1) ?? '';
+  if (last.startsWith(WHITEOUT) && ['', '.', '..'].includes(last.slice(WHITEOUT.length))) return `a whiteout of "${last.slice(WHITEOUT.length)}"`;
   return undefined;
 }
 
-const clean = (name: string) => name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+const WHITEOUT = '.wh.';
+
+/** One spelling per path ("a/./l", "a//l/" and "./a/l" are "a/l"), after hostilePath has seen the name as written. */
+const clean = (name: string) => posix.normalize(name.replace(/^(\.\/)+/, '')).replace(/\/+$/, '');
 
 function throughSymlink(path: string, links: ReadonlySet<string>): string | undefined {
   for (let cut = path.indexOf('/'); cut > 0; cut = path.indexOf('/', cut + 1)) {
@@ -49,7 +57,7 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     stream.on('error', () => undefined);
     stream.resume();
     const name = clean(header.name);
-    const why = hostilePath(name) ?? (header.type === 'link' && header.linkname ? hostilePath(clean(header.linkname)) : undefined);
+    const why = hostilePath(header.name) ?? (header.type === 'link' && header.linkname ? hostilePath(header.linkname) : undefined);
     const via = throughSymlink(name, links) ?? (header.type === 'link' && header.linkname ? throughSymlink(clean(header.linkname), links) : undefined);
     if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
     if (header.type === 'symlink') links.add(name);

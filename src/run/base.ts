@@ -80,11 +80,17 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
 }
 
 /**
+ * Which rules a clean mark stands for: a mark made under weaker ones (before symlinks spelled
+ * "a/./l" or "a//l", and whiteouts of "..", were refused) is no mark, and the layer is read again.
+ */
+const CHECK_RULES = 2;
+
+/**
  * Read each base layer once and refuse one with hostile entries; a layer found clean is marked in
- * the store (`checked/<hex>`), so later builds on the same base read nothing.
+ * the store (`checked-<rules>/<hex>`), so later builds on the same base read nothing.
  */
 export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<void> {
-  const dir = join(store.root, 'checked');
+  const dir = join(store.root, `checked-${CHECK_RULES}`);
   await mkdir(dir, { recursive: true });
   for (const layer of await image.layers()) {
     const digest = await layer.digest();

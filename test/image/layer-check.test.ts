@@ -12,6 +12,7 @@ const check = async (entries: Entry[]) => checkLayerEntries(Readable.from([gzipS
 describe('base layer check', () => {
   it('accepts an ordinary layer, absolute symlink targets included', async () => {
     await expect(check([{ name: './etc/', type: 'directory' }, { name: './etc/os-release', body: 'x' }, { name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' }])).resolves.toBeUndefined();
+    await expect(check([{ name: 'etc/.wh..wh..opq' }, { name: 'etc/.wh.old.conf' }, { name: 'a..b/c' }])).resolves.toBeUndefined();
   });
 
   it.each([
@@ -20,6 +21,12 @@ describe('base layer check', () => {
     [[{ name: 'h', type: 'link', linkname: '../outside' }], /"h" \(a path climbing/],
     [[{ name: 'lnk', type: 'symlink', linkname: '/etc' }, { name: 'lnk/passwd' }], /"lnk\/passwd" \(written through the symlink lnk\)/],
     [[{ name: 'evil', type: 'symlink', linkname: '/' }, { name: 'pw', type: 'link', linkname: 'evil/etc/shadow' }], /"pw" \(written through the symlink evil\)/],
+    // The same symlink spelled another way is the same path.
+    [[{ name: 'a/./l', type: 'symlink', linkname: '/etc' }, { name: 'a/l/x' }], /"a\/l\/x" \(written through the symlink a\/l\)/],
+    [[{ name: 'a//l', type: 'symlink', linkname: '/etc' }, { name: './a/l/x' }], /"\.\/a\/l\/x" \(written through the symlink a\/l\)/],
+    // A whiteout deletes the rest of its name: the directory above, or the one it is in.
+    [[{ name: '.wh...' }], /"\.wh\.\.\." \(a whiteout of "\.\."\)/],
+    [[{ name: 'etc/.wh..' }], /"etc\/\.wh\.\." \(a whiteout of "\."\)/],
   ] as [Entry[], RegExp][])('refuses %j', async (entries, message) => {
     await expect(check(entries)).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(message) });
   });
