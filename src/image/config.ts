@@ -38,9 +38,22 @@ export function buildConfigFile(inputs: ConfigInputs): ImageConfigFile {
     ...(platform.variant ? { variant: platform.variant } : {}),
     config: mergeRuntime(base?.config ?? {}, inputs.runtime),
     rootfs: { type: 'layers', diff_ids: [...(base?.rootfs.diff_ids ?? []), ...diffIds] },
-    history: [...(base?.history ?? []), ...newHistory],
+    history: [...baseHistory(base), ...newHistory],
   };
   return file;
+}
+
+/**
+ * The base's history, with an empty entry first for each of its layers it has none for: history
+ * entries that are not `empty_layer` stand for the layers in order (image-spec config.md), and a
+ * base without history (it is optional) would otherwise lend its layers our entries. BuildKit
+ * pads the same way.
+ */
+function baseHistory(base: ImageConfigFile | undefined): HistoryEntry[] {
+  if (!base) return [];
+  const history = base.history ?? [];
+  const missing = base.rootfs.diff_ids.length - history.filter((h) => !h.empty_layer).length;
+  return missing > 0 ? [...Array.from({ length: missing }, (): HistoryEntry => ({})), ...history] : history;
 }
 
 /** The base's runtime config with the spec's laid over it, as `docker build` would. */

@@ -37,6 +37,13 @@ describe('buildConfigFile', () => {
     expect(Object.keys(c)).toEqual(['created', 'architecture', 'os', 'config', 'rootfs', 'history']);
   });
 
+  it('gives each base layer without a history entry an empty one first, so every layer keeps its own entry', () => {
+    const noHistory = buildConfigFile({ base: { ...base, history: undefined }, platform, runtime: {}, diffIds: [d('n0')], history: ['imgbuild layer app'], created });
+    expect(noHistory.history).toEqual([{}, {}, { created, created_by: 'imgbuild layer app' }]);
+    const short = buildConfigFile({ base: { ...base, history: [{ created_by: 'ENV', empty_layer: true }, { created_by: 'base layer 1' }] }, platform, runtime: {}, diffIds: [d('n0')], history: ['imgbuild layer app'], created });
+    expect(short.history?.map((h) => h.created_by)).toEqual([undefined, 'ENV', 'base layer 1', 'imgbuild layer app']);
+  });
+
   it('takes os, architecture and variant from the platform being built, not the base', () => {
     const c = buildConfigFile({ base, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' }, runtime: {}, diffIds: [], history: [], created });
     expect([c.os, c.architecture, c.variant]).toEqual(['linux', 'arm64', 'v8']);
