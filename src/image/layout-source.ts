@@ -40,6 +40,8 @@ export interface OpenOptions {
   tag?: string;
   /** The platform being built; required to choose from a multi-platform index. */
   platform?: Platform;
+  /** Without `platform`: the one chosen from a multi-platform index (a single image may be any). */
+  preferred?: Platform;
 }
 
 export async function openLayoutImage(dir: string, opts: OpenOptions = {}): Promise<Image> {
@@ -47,7 +49,7 @@ export async function openLayoutImage(dir: string, opts: OpenOptions = {}): Prom
   await checkLayoutFile(dir, label);
   const index = parseIndex(await readSmall(join(dir, 'index.json'), label), `${label} index.json`);
   const desc = chooseEntry(index.manifests, opts, label);
-  return resolveDescriptor(dir, desc, opts.platform, label, 0);
+  return resolveDescriptor(dir, desc, opts.platform, label, 0, opts.preferred);
 }
 
 async function checkLayoutFile(dir: string, label: string): Promise<void> {
@@ -60,8 +62,8 @@ async function checkLayoutFile(dir: string, label: string): Promise<void> {
 function chooseEntry(entries: Descriptor[], opts: OpenOptions, label: string): Descriptor {
   const names = [...new Set(entries.map((d) => d.annotations?.[REF_NAME]).filter(Boolean))];
   let found = opts.tag === undefined ? entries : entries.filter((d) => d.annotations?.[REF_NAME] === opts.tag);
-  if (found.length > 1 && opts.platform) {
-    const wanted = opts.platform;
+  const wanted = opts.platform ?? opts.preferred;
+  if (found.length > 1 && wanted) {
     found = found.filter((d) => !d.platform || platformMatches(wanted, d.platform));
   }
   if (found.length === 1) return found[0] as Descriptor;
@@ -72,12 +74,12 @@ function chooseEntry(entries: Descriptor[], opts: OpenOptions, label: string): D
   throw usageError(`${label}: the layout holds ${found.length} images${known}`, 'name one as oci:DIR:TAG');
 }
 
-async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platform | undefined, label: string, depth: number): Promise<Image> {
+async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platform | undefined, label: string, depth: number, preferred?: Platform): Promise<Image> {
   const raw = await readBlob(dir, desc, label);
   if (isIndexMediaType(desc.mediaType)) {
     if (depth > 3) throw buildError(`${label}: indexes nested too deeply`);
     const index = parseIndex(raw, `${label} index ${digestInMessage(desc.digest)}`);
-    return resolveDescriptor(dir, choosePlatform(index.manifests, platform, label), platform, label, depth + 1);
+    return resolveDescriptor(dir, choosePlatform(index.manifests, platform ?? preferred, label), platform, label, depth + 1, preferred);
   }
   if (!isManifestMediaType(desc.mediaType)) throw buildError(`${label}: unexpected media type ${desc.mediaType}`);
   const manifest = parseManifest(raw, `${label} manifest`);

@@ -38,6 +38,11 @@ export interface BlobCache {
 
 export interface RemoteOptions {
   cache?: BlobCache;
+  /**
+   * False: `platform` only chooses from a multi-platform index, and a single image is taken
+   * whatever its platform (inspect without --platform). Default true, as for a build.
+   */
+  exact?: boolean;
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -170,7 +175,7 @@ export async function resolvePlatformImage(client: RegistryClient, ref: ParsedRe
   }
   const image = new RemoteImage(client, m, opts);
   const cfg = await image.configFile();
-  if (cfg.os && cfg.architecture && !platformMatches(platform, { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) })) {
+  if (opts.exact !== false && cfg.os && cfg.architecture && !platformMatches(platform, { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) })) {
     throw new ImgbuildError('usage', `${what} is ${formatPlatform(cfg)}, not ${formatPlatform(platform)}`,
       'choose an image built for that platform, or change the platform');
   }

@@ -28,6 +28,11 @@ export interface BaseOptions {
   /** Manifest digest to use for this platform instead of resolving the tag (from image.lock). */
   pinned?: Digest;
   insecure?: string[];
+  /**
+   * False: the platform only chooses from a multi-platform image, and a single-platform one is
+   * taken whatever it is for (inspect without --platform). Default true, as a build needs.
+   */
+  exact?: boolean;
 }
 
 /** The pinned image from the content store, if every blob it needs is there. */
@@ -58,7 +63,7 @@ async function registryBase(ref: string, platform: Platform, opts: BaseOptions):
   let parsed = parseRef(ref);
   if (opts.pinned) parsed = withReference(parsed, opts.pinned);
   const client = RegistryClient.for(parsed, opts.insecure ? { insecure: opts.insecure } : {});
-  const image = await resolvePlatformImage(client, parsed, platform, { cache: opts.store });
+  const image = await resolvePlatformImage(client, parsed, platform, { cache: opts.store, ...(opts.exact === false ? { exact: false } : {}) });
   const digest = await image.digest();
   await opts.store.putBytes(await image.rawManifest(), digest);
   const manifest = await image.manifest();
@@ -71,9 +76,9 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
     case 'scratch':
       return undefined;
     case 'oci':
-      return openLayoutImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), platform });
+      return openLayoutImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), ...(opts.exact === false ? { preferred: platform } : { platform }) });
     case 'docker-archive':
-      return openArchiveImage(resolve(opts.baseDir, base.path), { platform });
+      return openArchiveImage(resolve(opts.baseDir, base.path), opts.exact === false ? {} : { platform });
     case 'registry':
       return registryBase(base.ref, platform, opts);
   }

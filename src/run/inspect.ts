@@ -23,16 +23,24 @@ export interface ImageDescription {
   annotations: Record<string, string>;
 }
 
-/** Opened the way a build opens its base: the same reference forms, the same verification. */
-async function open(source: string, platform: Platform, insecure: string[], cacheDir: string): Promise<Image> {
+/** Chosen from a multi-platform image when no platform is asked for. */
+export const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
+
+/**
+ * Opened the way a build opens its base: the same reference forms, the same verification. With no
+ * `platform`, a single-platform image is shown whatever it is for, and a multi-platform one's
+ * DEFAULT_PLATFORM image.
+ */
+async function open(source: string, platform: Platform | undefined, insecure: string[], cacheDir: string): Promise<Image> {
   const ref = parseBaseRef(source);
   if (!ref.ok) throw usageError(`cannot inspect ${JSON.stringify(source)}: ${ref.message}`, ref.hint);
-  const image = await openBase(ref.value, platform, { store: await ContentStore.open(cacheDir), baseDir: process.cwd(), insecure });
+  const opts = { store: await ContentStore.open(cacheDir), baseDir: process.cwd(), insecure, ...(platform ? {} : { exact: false }) };
+  const image = await openBase(ref.value, platform ?? DEFAULT_PLATFORM, opts);
   if (!image) throw usageError('scratch is the empty base: there is no image to inspect');
   return image;
 }
 
-export async function describeImage(source: string, platform: Platform, insecure: string[] = [], cacheDir = resolveCacheDir()): Promise<ImageDescription> {
+export async function describeImage(source: string, platform: Platform | undefined, insecure: string[] = [], cacheDir = resolveCacheDir()): Promise<ImageDescription> {
   const image = await open(source, platform, insecure, cacheDir);
   const [manifest, config] = await Promise.all([image.manifest(), image.configFile()]);
   const history = (config.history ?? []).filter((h) => !h.empty_layer);

@@ -50,4 +50,13 @@ describe('the imgbuild executable, installed', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/bad\.yaml:4:1/);
   });
+
+  it('inspects an image built for another platform without being told which', async () => {
+    await writeFile(join(work, 'arm.yaml'), 'apiVersion: imgbuild/v1\nname: e2e/arm\nplatforms: [linux/arm64]\nlayers:\n  - name: one\n    files: [{ path: /etc/one, content: "1" }]\noutput: [{ oci: ./out-arm }]\n');
+    const built = await run(['apply', 'arm.yaml', '--cache-dir', join(work, '.cache')]);
+    expect(built.exitCode, built.stderr).toBe(0);
+    const shown = await run(['inspect', 'oci:./out-arm', '--json']);
+    expect(shown.exitCode, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as { platform: string }).platform).toBe('linux/arm64');
+  });
 });

@@ -28,13 +28,13 @@ export function registerInspect(program: Command): void {
   withRegistryOptions(program.command('inspect'))
     .argument('<image>', 'a registry reference, oci:DIR[:TAG] or docker-archive:FILE')
     .description('show an image: manifest digest, platform, config and layers')
-    .option('--platform <os/arch>', 'which platform of a multi-platform image', 'linux/amd64')
+    .option('--platform <os/arch>', 'which platform of a multi-platform image (default linux/amd64); a single-platform image is shown whatever it is for, unless this is given')
     .option('--json', 'print JSON')
-    .action(async (source: string, flags: { platform: string; json?: boolean; insecureRegistry: string[] }) => {
-      const p = parsePlatform(flags.platform);
-      if (!p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
+    .action(async (source: string, flags: { platform?: string; json?: boolean; insecureRegistry: string[] }) => {
+      const p = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
+      if (p && !p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
       const { describeImage } = await import('../../run/inspect.js');
-      const d = await describeImage(source, must(p), flags.insecureRegistry);
+      const d = await describeImage(source, p && must(p), flags.insecureRegistry);
       process.stdout.write(`${flags.json ? JSON.stringify(d, null, 2) : render(d)}\n`);
     });
 }

@@ -1,0 +1,37 @@
+/**
+ * `inspect` shows a single-platform image whatever it is for, and chooses from a multi-platform
+ * one: the platform asked for, or linux/amd64.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { assembleIndex } from '../../src/image/assemble.js';
+import { writeOciLayout } from '../../src/output/oci-layout.js';
+import { describeImage } from '../../src/run/inspect.js';
+import { randomImage } from '../helpers/random-image.js';
+
+const work = mkdtempSync(join(tmpdir(), 'imgbuild-inspect-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const arm64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
+const amd64 = { os: 'linux', architecture: 'amd64' };
+
+describe('inspect', () => {
+  it('shows a single-platform image whatever it is for, unless another platform is asked for', async () => {
+    const arm = await randomImage({ seed: 'arm', layers: 1, platform: arm64 });
+    await writeOciLayout(join(work, 'arm'), { image: arm }, ['1']);
+    const d = await describeImage(`oci:${join(work, 'arm')}:1`, undefined, [], join(work, 'cache'));
+    expect({ digest: d.digest, platform: d.platform }).toEqual({ digest: await arm.digest(), platform: 'linux/arm64/v8' });
+    await expect(describeImage(`oci:${join(work, 'arm')}:1`, amd64, [], join(work, 'cache'))).rejects.toMatchObject({ kind: 'usage' });
+  });
+
+  it('chooses linux/amd64 from a multi-platform image, or the platform asked for', async () => {
+    const amd = await randomImage({ seed: 'amd', layers: 1, platform: amd64 });
+    const arm = await randomImage({ seed: 'arm2', layers: 1, platform: arm64 });
+    const index = assembleIndex([{ image: amd, platform: amd64 }, { image: arm, platform: arm64 }], {});
+    await writeOciLayout(join(work, 'multi'), { index }, ['m']);
+    const ref = `oci:${join(work, 'multi')}:m`;
+    expect((await describeImage(ref, undefined, [], join(work, 'cache'))).platform).toBe('linux/amd64');
+    expect((await describeImage(ref, arm64, [], join(work, 'cache'))).platform).toBe('linux/arm64/v8');
+  });
+});
