@@ -12,8 +12,10 @@ export interface BlobStoreReader {
   blobPath(d: Digest): string | Promise<string>;
   readStream(d: Digest): Readable | Promise<Readable>;
   has(d: Digest): boolean | Promise<boolean>;
-  /** Whether `blobPath(d)` is still the file this process wrote and hashed as it wrote it (ContentStore has it). */
-  writtenHere?(d: Digest): Promise<boolean>;
+  /** Whether `blobPath(d)` is known good without reading it (ContentStore.vouchedFor). */
+  vouchedFor?(d: Digest): Promise<boolean>;
+  /** Record that `blobPath(d)` was just hashed and found good. */
+  vouch?(d: Digest): Promise<void>;
 }
 
 /** What the store knows about one layer blob. */
@@ -28,10 +30,12 @@ export interface StoredLayerRecord {
 export interface LocalFile {
   path: string;
   /**
-   * This process wrote the file and hashed it as it did (a layer it just built), and it is still
-   * that file: a sink may link it without reading it again. Otherwise the sink checks it first.
+   * The file is known good without reading it (a layer this process just built, or a blob
+   * unchanged since it was last hashed): a sink may link it as it is. Otherwise the sink checks
+   * it first, and calls `verified` when it hashes right.
    */
   checked: boolean;
+  verified?: () => Promise<void>;
 }
 
 /**
@@ -55,6 +59,10 @@ export function storeLayer(store: BlobStoreReader, record: StoredLayerRecord): L
     size: async () => r.size,
     mediaType: async () => r.mediaType,
     compressed: async () => store.readStream(r.digest),
-    localFile: async () => ({ path: await store.blobPath(r.digest), checked: (await store.writtenHere?.(r.digest)) ?? false }),
+    localFile: async () => ({
+      path: await store.blobPath(r.digest),
+      checked: (await store.vouchedFor?.(r.digest)) ?? false,
+      ...(store.vouch ? { verified: () => store.vouch!(r.digest) } : {}),
+    }),
   };
 }

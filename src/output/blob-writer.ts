@@ -72,7 +72,7 @@ export interface StreamBlob {
 
 export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise<void> {
   const dest = blobFile(p, blob.digest);
-  if (await present(dest, blob.size)) return;
+  if ((await present(dest, blob.size)) && (await stillGood(dest, blob))) return;
   const tmp = tempName(p, digestHex(blob.digest));
   if (blob.local && (await tryLink(blob.local, blob.digest, blob.size, tmp))) {
     return commit(tmp, dest, async () => undefined);
@@ -85,6 +85,25 @@ export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise
 
 const hashesTo = (path: string, digest: Digest) => digestOfFile(path).then((d) => d === digest, () => false);
 
+/**
+ * A blob the layout holds already is taken as it is, unless it is the store's own file, linked
+ * from there, and the store cannot vouch for that file: then damage to the store's copy is damage
+ * to this one, and it is read. A bad one is removed, to be written again (from a good source, or
+ * failing with the store's "corrupt" error) rather than left in an output reported as written.
+ */
+async function stillGood(dest: string, blob: StreamBlob): Promise<boolean> {
+  const local = blob.local;
+  if (!local || local.checked) return true;
+  const [a, b] = await Promise.all([stat(dest).catch(() => undefined), stat(local.path).catch(() => undefined)]);
+  if (!a || !b || a.ino !== b.ino || a.dev !== b.dev) return true;
+  if (await hashesTo(dest, blob.digest)) {
+    await local.verified?.();
+    return true;
+  }
+  await unlink(dest).catch(() => undefined);
+  return false;
+}
+
 // A hard link shares the store's file, so the store's copy is checked once before it is linked
 // (a blob damaged in the cache must not become an output), unless this process wrote it and
 // hashed it as it did (a layer just built: the corpus's 28 MB took 30 to 60 ms to read again).
@@ -92,7 +111,10 @@ const hashesTo = (path: string, digest: Digest) => digestOfFile(path).then((d) =
 // a copy checked while it streams.
 async function tryLink(local: LocalFile, digest: Digest, size: number, tmp: string): Promise<boolean> {
   if (!(await present(local.path, size))) return false;
-  if (!local.checked && !(await hashesTo(local.path, digest))) return false;
+  if (!local.checked) {
+    if (!(await hashesTo(local.path, digest))) return false;
+    await local.verified?.();
+  }
   try {
     await link(local.path, tmp);
     return true;

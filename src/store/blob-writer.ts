@@ -32,7 +32,7 @@ export class BlobWriter extends Writable {
   constructor(
     readonly tempPath: string,
     private readonly pathFor: (d: Digest) => string,
-    private readonly published?: (d: Digest, st: Stats) => void,
+    private readonly published?: (d: Digest, st: Stats) => void | Promise<void>,
   ) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -104,7 +104,7 @@ export class BlobWriter extends Writable {
       await unlinkQuiet(this.tempPath);
       throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
     }
-    if (await this.#publish(this.pathFor(digest))) this.published?.(digest, this.#written!);
+    if (await this.#publish(this.pathFor(digest))) await this.published?.(digest, this.#written!);
     return { digest, size: this.#size };
   }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { digestHex, digestOf, digestOfFile, sha256, type Digest } from '../image/digest.js';
 import { ImgbuildError } from '../errors.js';
-import { sweepStaleTemps, tempPath, unlinkQuiet } from './atomic.js';
+import { sweepStaleTemps, tempPath, unlinkQuiet, writeFileAtomic } from './atomic.js';
 import { BlobWriter } from './blob-writer.js';
 
 export { BlobWriter, type CommittedBlob } from './blob-writer.js';
@@ -21,6 +21,7 @@ export { BlobWriter, type CommittedBlob } from './blob-writer.js';
 type FileIdentity = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>;
 
 const sameFile = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+const identityText = ({ dev, ino, size, mtimeMs }: FileIdentity) => `${dev}:${ino}:${size}:${mtimeMs}`;
 
 export class ContentStore {
   /** Blobs this process published, each with its file's stat as it was written. */
@@ -55,7 +56,42 @@ export class ContentStore {
   }
 
   createWriter(): BlobWriter {
-    return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d), (d, { dev, ino, size, mtimeMs }) => this.#published.set(d, { dev, ino, size, mtimeMs }));
+    return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d), (d, { dev, ino, size, mtimeMs }) => {
+      this.#published.set(d, { dev, ino, size, mtimeMs });
+      return this.#stamp(d, { dev, ino, size, mtimeMs });
+    });
+  }
+
+  /**
+   * Whether the blob's file is known good without reading it: written here (`writtenHere`), or
+   * still the file it was when it was last written or hashed, by this process or another (its
+   * stamp under `verified/`: same inode, size and mtime). A blob written over in place, which an
+   * OCI layout hard-linked from the store would share, has another mtime and is read again.
+   */
+  async vouchedFor(d: Digest): Promise<boolean> {
+    if (await this.writtenHere(d)) return true;
+    const [stamp, now] = await Promise.all([readFile(this.#stampPath(d), 'utf8').catch(() => undefined), stat(this.blobPath(d)).catch(() => undefined)]);
+    return stamp !== undefined && now !== undefined && stamp === identityText(now);
+  }
+
+  /** The blob's file was just hashed and found good: stamp it so (see `vouchedFor`). */
+  async vouch(d: Digest): Promise<void> {
+    const now = await stat(this.blobPath(d)).catch(() => undefined);
+    if (now) await this.#stamp(d, now);
+  }
+
+  #stampPath(d: Digest): string {
+    return join(this.root, 'verified', digestHex(d));
+  }
+
+  // Only an optimisation: a stamp not written costs one more read of the blob.
+  async #stamp(d: Digest, id: FileIdentity): Promise<void> {
+    try {
+      await mkdir(join(this.root, 'verified'), { recursive: true });
+      await writeFileAtomic(this.tmpDir, this.#stampPath(d), identityText(id));
+    } catch {
+      // ignored
+    }
   }
 
   /**

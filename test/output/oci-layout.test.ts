@@ -36,7 +36,7 @@ async function storedLayerImage(name: string, damage = false, writtenHere = fals
     blobPath: (d: Digest) => join(storeDir, digestHex(d)),
     readStream: (d: Digest) => createReadStream(join(storeDir, digestHex(d))),
     has: async () => true,
-    writtenHere: async () => writtenHere,
+    vouchedFor: async () => writtenHere,
   };
   const layer = storeLayer(store, { digest, diffId, size: source.blob.length, mediaType: MediaType.ociLayerGzip });
   const config = buildConfigFile({ platform: { os: 'linux', architecture: 'amd64' }, runtime: {}, diffIds: [diffId], history: ['l'], created: '1970-01-01T00:00:00Z' });
@@ -173,6 +173,18 @@ describe('blobs', () => {
     await writeOciLayout(dir, { image }, ['t']);
     const [a, b] = await Promise.all([stat(storePath), stat(join(dir, 'blobs', 'sha256', digestHex(digest)))]);
     expect(b.ino).toBe(a.ino);
+  });
+
+  it('reads a layout blob linked from the store when the store cannot vouch for it, and does not leave it damaged', async () => {
+    const dir = join(work, 'link-later-damaged');
+    const { image, digest, storePath } = await storedLayerImage('later');
+    await writeOciLayout(dir, { image }, ['t']);
+    // Damaged in place after it was linked: the layout's copy is the same file.
+    const bytes = await readFile(storePath);
+    bytes[bytes.length >> 1]! ^= 1;
+    await writeFile(storePath, bytes);
+    await expect(writeOciLayout(dir, { image }, ['t'])).rejects.toMatchObject({ kind: 'build' });
+    await expect(stat(join(dir, 'blobs', 'sha256', digestHex(digest)))).rejects.toThrow();
   });
 
   it('never links a store blob whose bytes were damaged: the checked copy refuses it', async () => {

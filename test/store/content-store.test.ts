@@ -76,6 +76,24 @@ describe('ContentStore', () => {
     expect(await store.writtenHere(again)).toBe(false);
   });
 
+  it('vouches for a blob another process wrote or hashed while its file is unchanged, and for none written over since', async () => {
+    const writer = await ContentStore.open(root);
+    const d = await writer.putBytes(Buffer.from('stamped'));
+    const other = await ContentStore.open(root);
+    expect(await other.vouchedFor(d)).toBe(true);
+    expect(await other.writtenHere(d)).toBe(false);
+    // Written over in place (another mtime), as a layout hard-linked from the store would share.
+    writeFileSync(other.blobPath(d), 'stampeD');
+    utimesSync(other.blobPath(d), new Date(), new Date(Date.now() + 5000));
+    expect(await other.vouchedFor(d)).toBe(false);
+    writeFileSync(other.blobPath(d), 'stamped');
+    expect(await other.vouchedFor(d)).toBe(false);
+    // Hashed and found good again: vouched for from then on.
+    expect(await other.verify(d)).toBe(true);
+    await other.vouch(d);
+    expect(await (await ContentStore.open(root)).vouchedFor(d)).toBe(true);
+  });
+
   it('abort removes the temp file and publishes nothing', async () => {
     const store = await ContentStore.open(root);
     const w = store.createWriter();
