@@ -57,7 +57,8 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const skip = hostExclusions(spec.outputs, [opts.cacheDir]);
   const covers = spec.layers.flatMap((l, i) => (isUnchanged(plan.layers[i]!) ? [] : l.copies.map((c) => walkCovers(c, spec.contextDir, skip))));
   if (covers.length > 0) digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
-  if (!opts.forBuild) await digests.save();
+  // Only an optimisation, as the spec and walk records are: a plan is not refused for it.
+  if (!opts.forBuild) await digests.save().catch(() => undefined);
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
 }
 

@@ -197,7 +197,9 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
     await ctx.digester?.save().catch(() => undefined);
     throw e;
   }
-  await ctx.digester.save();
+  // Only an optimisation: the image is written, and a stat cache not saved costs the next build
+  // a read of every file, which it should hear about, not a failed build.
+  await ctx.digester.save().catch((e: unknown) => report({ type: 'warning', message: `the stat cache could not be saved (${(e as Error).message}); the next build reads every file again` }));
   const built = ctx.layers.filter((l) => !l.cached).length;
   const { filesHashed, bytesHashed } = ctx.digester;
   const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, filesHashed, bytesHashed, ms: Date.now() - started };

@@ -17,6 +17,8 @@ export type ApplyEvent =
   | { type: 'image'; digest: Digest; platform: string }
   | { type: 'output-done'; output: string; digest: Digest; ms: number }
   | { type: 'push-blob'; output: string; digest: Digest; action: 'skipped' | 'mounted' | 'uploaded'; size: number }
+  /** Something that did not stop the build but will cost the next one (a cache record not saved). */
+  | { type: 'warning'; message: string }
   | { type: 'done'; digest: Digest; size: number; layersBuilt: number; layersCached: number; filesHashed: number; bytesHashed: number; ms: number };
 
 export type Reporter = (event: ApplyEvent) => void;

@@ -47,6 +47,7 @@ function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, observe?: Repor
   const report: Reporter = (event) => {
     observe?.(event);
     json?.(event);
+    if (!json && event.type === 'warning') process.stderr.write(`warning: ${event.message}\n`);
   };
   return {
     vars: flags.var,
