@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +19,7 @@ import { REF_NAME } from '../image/layout-source.js';
 import { MediaType } from '../image/media-types.js';
 import type { Image, ImageIndex } from '../image/types.js';
 import { verifyingStream, digestInMessage } from '../image/verify.js';
+import { STALE_TEMP_MS } from '../store/atomic.js';
 import { fullyQualified, outputError, parseTagOrRef, type WriteResult } from './target.js';
 
 const MTIME = new Date(0);
@@ -38,6 +39,7 @@ export async function writeDockerArchive(file: string, image: Image, repoTags: s
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await mkdir(dirname(file), { recursive: true });
+    await sweepKilledTemps(file);
     await writeTar(tmp, blobs, metadata);
     await rename(tmp, file);
   } catch (e) {
@@ -46,6 +48,32 @@ export async function writeDockerArchive(file: string, image: Image, repoTags: s
   }
   const raw = await image.rawManifest();
   return { digest: await image.digest(), mediaType: await image.mediaType(), size: raw.byteLength };
+}
+
+/**
+ * The temp files of this archive that writers killed before their rename left beside it (the
+ * size of the archive each, and nothing else ever removes them): those whose process is gone, or
+ * that are over an hour old.
+ */
+async function sweepKilledTemps(file: string): Promise<void> {
+  const prefix = `.${basename(file)}.`;
+  for (const name of await readdir(dirname(file)).catch(() => [] as string[])) {
+    const m = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length)) : null;
+    if (!m) continue;
+    const path = join(dirname(file), name);
+    const st = await stat(path).catch(() => undefined);
+    if (st?.isFile() && (!processAlive(Number(m[1])) || Date.now() - st.ctimeMs > STALE_TEMP_MS)) await unlink(path).catch(() => undefined);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: alive, someone else's.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Every blob once, sorted by digest: layers, config and manifest. */

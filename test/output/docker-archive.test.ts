@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,13 @@ import { randomImage, runTool } from '../helpers/random-image.js';
 import { missingTools } from '../helpers/tools.js';
 
 let work: string;
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => child.once('exit', r));
+  return child.pid!;
+}
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'imgbuild-archive-'));
 });
@@ -64,6 +71,17 @@ describe('docker archive layout', () => {
     const file = join(work, 'out', 'lie.tar');
     await expect(writeDockerArchive(file, image, ['app:1'])).rejects.toMatchObject({ kind: 'build', message: expect.stringContaining('corrupt') });
     expect(await readdir(join(work, 'out'))).toEqual([]);
+  });
+
+  it('removes the temp files of killed writers of the same archive, and no other file', async () => {
+    const dir = join(work, 'killed');
+    const file = join(dir, 'k.tar');
+    const gone = await deadPid();
+    await mkdir(dir, { recursive: true });
+    const kept = [`.k.tar.${process.pid}.aaaaaaaaaaaa.tmp`, `.other.tar.${gone}.bbbbbbbbbbbb.tmp`, 'notes.txt'];
+    for (const name of [`.k.tar.${gone}.cccccccccccc.tmp`, ...kept]) await writeFile(join(dir, name), 'x');
+    await writeDockerArchive(file, await randomImage({ seed: 'killed', layers: 1 }), ['app:1']);
+    expect((await readdir(dir)).sort()).toEqual([...kept, 'k.tar'].sort());
   });
 
   it('refuses several platforms with a message that says why', async () => {
