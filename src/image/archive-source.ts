@@ -78,7 +78,7 @@ function chooseEntry(entries: ArchiveManifestEntry[], tag: string | undefined, l
   if (found.length === 1) return found[0] as ArchiveManifestEntry;
   const known = tags.length > 0 ? `; it has ${tags.join(', ')}` : '';
   if (found.length === 0) throw usageError(`${label} holds no image${tag ? ` tagged ${tag}` : ''}${known}`);
-  throw usageError(`${label} holds ${found.length} images${known}`, 'name the one to use by its tag');
+  throw usageError(`${label} holds ${found.length} images${known}`, `name the one to use by its tag: docker-archive:FILE:${tags[0] ?? 'repo:tag'}`);
 }
 
 // "docker.io/library/app:1" in an archive is what people write as "app:1".

@@ -24,7 +24,7 @@ export function describeBase(b: BaseRef): string {
     case 'oci':
       return `oci:${b.path}${b.tag ? `:${b.tag}` : ''}`;
     case 'docker-archive':
-      return `docker-archive:${b.path}`;
+      return `docker-archive:${b.path}${b.tag ? `:${b.tag}` : ''}`;
   }
 }
 

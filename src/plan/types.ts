@@ -102,7 +102,8 @@ export type BaseRef =
   | { kind: 'scratch' }
   | { kind: 'registry'; ref: string }
   | { kind: 'oci'; path: string; tag?: string }
-  | { kind: 'docker-archive'; path: string };
+  /** `tag`: which image of an archive that holds several (a RepoTag, "app:1"). */
+  | { kind: 'docker-archive'; path: string; tag?: string };
 
 export type OutputTarget =
   | { kind: 'oci'; path: string }

@@ -78,7 +78,7 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
     case 'oci':
       return openLayoutImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), ...(opts.exact === false ? { preferred: platform } : { platform }) });
     case 'docker-archive':
-      return openArchiveImage(resolve(opts.baseDir, base.path), opts.exact === false ? {} : { platform });
+      return openArchiveImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), ...(opts.exact === false ? {} : { platform }) });
     case 'registry':
       return registryBase(base.ref, platform, opts);
   }

@@ -1,6 +1,6 @@
 /**
  * Where images come from and go to, as written in a spec: `from:` (scratch, a registry
- * reference, `oci:dir[:tag]`, `docker-archive:file`) and `output:` entries. Paths stay as
+ * reference, `oci:dir[:tag]`, `docker-archive:file[:repo:tag]`) and `output:` entries. Paths stay as
  * written here; normalisation resolves them against the spec's folder.
  */
 import type { BaseRef, OutputTarget } from '../plan/types.js';
@@ -16,7 +16,7 @@ export function isRegistryRef(s: string): boolean {
   return REGISTRY_REF.test(s);
 }
 
-const refHint = 'use "scratch", a registry reference like "docker.io/library/alpine:3.20" (pin with @sha256:...), "oci:./dir[:tag]" or "docker-archive:./image.tar"';
+const refHint = 'use "scratch", a registry reference like "docker.io/library/alpine:3.20" (pin with @sha256:...), "oci:./dir[:tag]" or "docker-archive:./image.tar[:repo:tag]"';
 
 export function parseBaseRef(s: string): Parsed<BaseRef> {
   if (s === 'scratch') return { ok: true, value: { kind: 'scratch' } };
@@ -28,9 +28,13 @@ export function parseBaseRef(s: string): Parsed<BaseRef> {
     return { ok: true, value: m?.[2] ? { kind: 'oci', path, tag: m[2] } : { kind: 'oci', path } };
   }
   if (s.startsWith('docker-archive:')) {
-    const path = s.slice('docker-archive:'.length);
+    const rest = s.slice('docker-archive:'.length);
+    // As skopeo writes it: the file, then the image's own reference (a RepoTag) after the first ":".
+    const cut = rest.indexOf(':');
+    const tag = cut > 0 ? rest.slice(cut + 1) : '';
+    const path = tag && isRegistryRef(tag) ? rest.slice(0, cut) : rest;
     if (!path) return { ok: false, message: `base ${JSON.stringify(s)} names no file`, hint: refHint };
-    return { ok: true, value: { kind: 'docker-archive', path } };
+    return { ok: true, value: path === rest ? { kind: 'docker-archive', path } : { kind: 'docker-archive', path, tag } };
   }
   if (isRegistryRef(s)) return { ok: true, value: { kind: 'registry', ref: s } };
   return { ok: false, message: `base image ${JSON.stringify(s)} is not a reference imgbuild understands`, hint: refHint };

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assembleIndex } from '../../src/image/assemble.js';
+import { writeDockerArchive } from '../../src/output/docker-archive.js';
 import { writeOciLayout } from '../../src/output/oci-layout.js';
 import { describeImage } from '../../src/run/inspect.js';
 import { randomImage } from '../helpers/random-image.js';
@@ -23,6 +24,14 @@ describe('inspect', () => {
     const d = await describeImage(`oci:${join(work, 'arm')}:1`, undefined, [], join(work, 'cache'));
     expect({ digest: d.digest, platform: d.platform }).toEqual({ digest: await arm.digest(), platform: 'linux/arm64/v8' });
     await expect(describeImage(`oci:${join(work, 'arm')}:1`, amd64, [], join(work, 'cache'))).rejects.toMatchObject({ kind: 'usage' });
+  });
+
+  it('opens the image of a docker archive named by its tag after the file', async () => {
+    const image = await randomImage({ seed: 'tagged', layers: 1 });
+    const file = join(work, 'tagged.tar');
+    await writeDockerArchive(file, image, ['app:1']);
+    expect((await describeImage(`docker-archive:${file}:app:1`, undefined, [], join(work, 'cache'))).digest).toBe(await image.digest());
+    await expect(describeImage(`docker-archive:${file}:other:1`, undefined, [], join(work, 'cache'))).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('app:1') });
   });
 
   it('chooses linux/amd64 from a multi-platform image, or the platform asked for', async () => {

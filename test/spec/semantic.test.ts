@@ -151,6 +151,9 @@ output:
     expect(await at('docker.io/library/alpine:3.20')).toEqual({ kind: 'registry', ref: 'docker.io/library/alpine:3.20' });
     expect(await at('oci:./base:v1')).toMatchObject({ kind: 'oci', tag: 'v1' });
     expect(await at('docker-archive:./base.tar')).toMatchObject({ kind: 'docker-archive' });
+    expect(await at('docker-archive:./base.tar')).not.toHaveProperty('tag');
+    // As skopeo writes it: the image of an archive that holds several, by its RepoTag.
+    expect(await at('docker-archive:./two.tar:other/img:2')).toMatchObject({ kind: 'docker-archive', path: expect.stringMatching(/\/two\.tar$/), tag: 'other/img:2' });
   });
 
   it('inherits owner and modes global -> layer -> entry', async () => {
