@@ -52,8 +52,10 @@ export async function credentialsFor(host: string, opts: CredentialOptions = {})
   const cfg = await readDockerConfig(dockerConfigPath(opts));
   const helper = cfg.credHelpers?.[host] ?? (host === DOCKER_HUB ? cfg.credHelpers?.['docker.io'] : undefined);
   if (helper) return runCredentialHelper(helper, helperKey(host), opts.env);
+  // An empty entry is what `docker login` leaves in auths when a credsStore holds the secret.
   const entry = findAuthEntry(cfg.auths ?? {}, host);
-  if (entry) return decodeAuthEntry(entry, host);
+  const inConfig = entry && decodeAuthEntry(entry, host);
+  if (inConfig) return inConfig;
   if (cfg.credsStore) return runCredentialHelper(cfg.credsStore, helperKey(host), opts.env);
   return undefined;
 }
@@ -167,7 +169,8 @@ function run(prog: string, args: string[], input: string, env?: NodeJS.ProcessEn
 export async function saveLogin(host: string, username: string, password: string, opts: CredentialOptions = {}): Promise<string> {
   const file = dockerConfigPath(opts);
   const cfg = await readDockerConfig(file);
-  const key = host === DOCKER_HUB ? HUB_KEY : host;
+  // "docker.io", "index.docker.io": the Hub, which Docker itself keys as HUB_KEY.
+  const key = normaliseHost(host) === DOCKER_HUB ? HUB_KEY : host;
   const auths = { ...(cfg.auths ?? {}) };
   for (const k of Object.keys(auths)) if (normaliseHost(k) === normaliseHost(key)) delete auths[k];
   auths[key] = { auth: Buffer.from(`${username}:${password}`, 'utf8').toString('base64') };

@@ -86,6 +86,10 @@ describe('credentialsFor', () => {
     expect(await get('token.example.com')).toEqual({ kind: 'identity', identityToken: 'refresh-tok' });
     expect(await get('registry-1.docker.io')).toEqual({ kind: 'basic', username: 'hubuser', password: 'hubsecret' });
     expect(await get('unknown.example.com')).toBeUndefined();
+    // `docker login` with a store leaves an empty auths entry: the store is still asked.
+    writeConfig({ auths: { 'helper.example.com': {}, 'https://index.docker.io/v1/': {} }, credsStore: 'test' });
+    expect(await get('helper.example.com')).toEqual({ kind: 'basic', username: 'hu', password: 'hs' });
+    expect(await get('registry-1.docker.io')).toEqual({ kind: 'basic', username: 'hubuser', password: 'hubsecret' });
   });
 
   it('reports a failing or missing helper without its output', async () => {
@@ -119,10 +123,12 @@ describe('saveLogin', () => {
     expect(creds).toEqual({ kind: 'basic', username: 'new', password: 'n3w:pass' });
   });
 
-  it('creates the config directory and uses the Docker Hub key', async () => {
-    const cfgDir = path.join(dir, 'fresh', 'docker');
-    await saveLogin('registry-1.docker.io', 'u', 'p', { configDir: cfgDir });
-    const cfg = JSON.parse(readFileSync(path.join(cfgDir, 'config.json'), 'utf8'));
-    expect(Object.keys(cfg.auths)).toEqual(['https://index.docker.io/v1/']);
+  it('creates the config directory and uses the Docker Hub key, however the Hub is spelled', async () => {
+    for (const hub of ['registry-1.docker.io', 'docker.io', 'index.docker.io']) {
+      const cfgDir = path.join(dir, 'fresh', hub);
+      await saveLogin(hub, 'u', 'p', { configDir: cfgDir });
+      const cfg = JSON.parse(readFileSync(path.join(cfgDir, 'config.json'), 'utf8'));
+      expect(Object.keys(cfg.auths), hub).toEqual(['https://index.docker.io/v1/']);
+    }
   });
 });
