@@ -46,8 +46,10 @@ async function usableLock(req: BaseRequest, locked: boolean): Promise<LockFile |
 }
 
 export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(Image | undefined)[]> {
-  if (req.base.kind === 'scratch') return req.platforms.map(() => undefined);
+  // Even with nothing to open, --locked holds a scratch spec to its lock: a lock that pins
+  // another base, or none, says the spec changed since it was locked.
   const lock = await usableLock(req, locked);
+  if (req.base.kind === 'scratch') return req.platforms.map(() => undefined);
   return Promise.all(
     req.platforms.map(async (p) => {
       const pinned = pinnedDigest(lock, p);

@@ -59,6 +59,8 @@ export async function writeLock(file: string, lock: LockFile): Promise<void> {
 export function staleness(lock: LockFile, base: BaseRef, platforms: readonly Platform[]): string | undefined {
   const ref = describeBase(base);
   if (lock.base.ref !== ref) return `it pins ${lock.base.ref}, but the spec's base is ${ref}`;
+  // Scratch has no image to pin: its lock says only that the base is scratch.
+  if (base.kind === 'scratch') return undefined;
   const missing = platforms.map(formatPlatform).filter((p) => !lock.base.digests[p]);
   if (missing.length > 0) return `it has no digest for ${missing.join(', ')}`;
   return undefined;
