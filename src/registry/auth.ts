@@ -60,12 +60,33 @@ export class Authenticator {
 
   constructor(private readonly opts: AuthenticatorOptions) {}
 
-  /** The Authorization header to send for `scopes`, if we hold one. */
+  /**
+   * The Authorization header to send for `scopes`, if we hold one. A bearer token of these scopes
+   * that has run out is fetched again first, from the challenge that gave it: a request sent
+   * without it would be answered 401, and one whose body cannot be sent twice (an upload's
+   * chunk) would have to start over.
+   */
   async header(scopes: string[]): Promise<string | undefined> {
-    if (!this.scheme) return undefined;
-    if (this.scheme.scheme === 'basic') return this.basicHeader();
-    const t = this.tokens.get(scopes.join(' '));
-    return t && t.expiresAt > Date.now() ? t.header : undefined;
+    const scheme = this.scheme;
+    if (!scheme) return undefined;
+    if (scheme.scheme === 'basic') return this.basicHeader();
+    const key = scopes.join(' ');
+    const t = this.tokens.get(key);
+    if (t && t.expiresAt > Date.now()) return t.header;
+    if (!t) return undefined;
+    return (await this.refreshed(key, scheme.params, scopes)).header;
+  }
+
+  /** One token fetch for `key` at a time, shared by the requests that need it. */
+  private async refreshed(key: string, params: Record<string, string>, scopes: string[]): Promise<CachedToken> {
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.fetchToken(params, scopes).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
+    }
+    const token = await pending;
+    this.tokens.set(key, token);
+    return token;
   }
 
   /**
@@ -85,14 +106,7 @@ export class Authenticator {
     // parallel requests share one token fetch.
     const cached = this.tokens.get(key);
     if (cached && cached.header !== sent && cached.expiresAt > Date.now()) return true;
-    let pending = this.pending.get(key);
-    if (!pending) {
-      pending = this.fetchToken(challenge.params, scopes).finally(() => this.pending.delete(key));
-      this.pending.set(key, pending);
-    }
-    const token = await pending;
-    this.tokens.set(key, token);
-    return token.header !== sent;
+    return (await this.refreshed(key, challenge.params, scopes)).header !== sent;
   }
 
   private credentials(): Promise<Credentials | undefined> {

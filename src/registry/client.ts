@@ -47,7 +47,11 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   body?: () => Readable | Uint8Array;
   ctx: ErrorContext;
-  /** Whether to retry 5xx and dropped connections here (default true; uploads retry whole). */
+  /**
+   * Whether to retry 5xx and dropped connections here (default true; uploads retry whole). False
+   * also means the body cannot be sent twice: a 401 is handed back, its auth renewed, for the
+   * caller to start over, rather than answered by sending the body again.
+   */
   retry?: boolean;
 }
 
@@ -107,7 +111,7 @@ export class RegistryClient {
     const policy = spec.retry === false ? { ...this.retry, retries: 0 } : this.retry;
     try {
       let res = await withRetries(attempt, policy);
-      if (res.status === 401 && (await this.auth.onUnauthorized(res, spec.scopes, sent))) {
+      if (res.status === 401 && (await this.auth.onUnauthorized(res, spec.scopes, sent)) && spec.retry !== false) {
         drain(res.body);
         res = await withRetries(attempt, policy);
       }

@@ -102,7 +102,9 @@ async function exchange(c: RegistryClient, r: { method: string; path: URL; heade
     if (e instanceof ImgbuildError && e.kind === 'registry') throw new Transient(e);
     throw e;
   }
-  if (isRetriableStatus(res.status)) throw new Transient(await responseError(res, ctx));
+  // A 401 mid-upload (a token that ran out) has renewed the auth: a new session sends afresh
+  // what this one could not send twice.
+  if (isRetriableStatus(res.status) || res.status === 401) throw new Transient(await responseError(res, ctx));
   return c.expect(res, [201, 202, 204], ctx);
 }
 

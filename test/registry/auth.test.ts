@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ImgbuildError } from '../../src/errors.js';
 import { parseChallenge } from '../../src/registry/auth.js';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -89,8 +89,11 @@ describe.skipIf(missingTools('docker-registry', 'htpasswd').length > 0)('htpassw
 async function startTokenFront(target: string) {
   const issued = new Set<string>();
   const tokenRequests: string[][] = [];
+  /** Told each request to the registry, before it is checked (a test may revoke tokens there). */
+  let onRequest: (req: http.IncomingMessage) => void = () => undefined;
   let n = 0;
   const server = http.createServer((req, res) => {
+    onRequest(req);
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/token') {
       const ok = req.headers.authorization === `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
@@ -112,7 +115,7 @@ async function startTokenFront(target: string) {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return { host, tokenRequests, issued, stop: () => (server.closeAllConnections(), server.close()) };
+  return { host, tokenRequests, issued, watch: (f: typeof onRequest) => (onRequest = f), stop: () => (server.closeAllConnections(), server.close()) };
 }
 
 describe.skipIf(missingTools('docker-registry').length > 0)('bearer token flow (real registry behind a token front)', () => {
@@ -142,6 +145,40 @@ describe.skipIf(missingTools('docker-registry').length > 0)('bearer token flow (
     await client.getManifest('1');
     expect(front.tokenRequests.length).toBe(before + 1);
     expect(front.tokenRequests.at(-1)).toEqual(['repository:tok/app:pull']);
+  });
+
+  it('fetches a new token before sending a request once the one it holds has run out', async () => {
+    const client = RegistryClient.for(parseRef(`${front.host}/tok/app`), creds);
+    await client.getManifest('1');
+    const before = front.tokenRequests.length;
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 400_000 }); // past the token's 300 s
+    try {
+      const sent: (string | undefined)[] = [];
+      front.watch((req) => void (req.url?.startsWith('/v2/') && sent.push(req.headers.authorization?.replace(/^Bearer /, ''))));
+      await client.getManifest('1');
+      front.watch(() => undefined);
+      expect(front.tokenRequests.length).toBe(before + 1);
+      // Sent once, with the new token: no 401 and no second sending.
+      expect(sent).toHaveLength(1);
+      expect(front.issued.has(sent[0]!)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('finishes a chunked upload whose token is refused halfway, starting it over rather than sending a chunk twice', async () => {
+    const layer = await memLayer('revoked', 3 << 20);
+    let patches = 0;
+    front.watch((req) => {
+      if (req.method === 'PATCH' && ++patches === 2) front.issued.clear(); // the token ran out
+    });
+    const small = { ...creds, monolithicLimit: 1 << 20, chunkSize: 1 << 20 };
+    await pushImage(parseRef(`${front.host}/tok/chunked:1`), await memImage([layer]), [], small);
+    front.watch(() => undefined);
+    expect(patches).toBeGreaterThan(3);
+    const pulled = await resolvePlatformImage(RegistryClient.for(parseRef(`${front.host}/tok/chunked`), creds), '1', { os: 'linux', architecture: 'amd64' });
+    expect((await pulled.layers()).length).toBe(1);
+    expect(await (await pulled.layers())[0]!.digest()).toBe(await layer.digest());
   });
 
   it('says authentication failed when the token service refuses the credentials', async () => {
