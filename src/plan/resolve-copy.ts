@@ -4,7 +4,7 @@
  * relative to the glob's fixed prefix). Sources must stay inside the context even through
  * symlinked parent directories; anything else becomes a diagnostic at the entry.
  */
-import { readlinkSync, type Stats } from 'node:fs';
+import { readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import picomatch from 'picomatch';
@@ -44,12 +44,23 @@ const joinImage = (dir: string, rel: string) => imageRel(posix.join(dir, rel));
 
 /** Is what `abs` names (not following its last component, which is stored as it is) inside the context? */
 async function insideContext(contextReal: string, abs: string): Promise<boolean> {
+  return resolvedInside(contextReal, await realpath(abs === contextReal ? abs : dirname(abs)).catch(() => undefined));
+}
+
+/** `insideContext` without a thread-pool trip: for a plan that checks a record (a no-op), whose first async call costs milliseconds. */
+function insideContextSync(contextReal: string, abs: string): boolean {
+  let real: string | undefined;
   try {
-    const real = await realpath(abs === contextReal ? abs : dirname(abs));
-    return real === contextReal || real.startsWith(contextReal + sep);
+    real = realpathSync.native(abs === contextReal ? abs : dirname(abs));
   } catch {
-    return true; // a missing parent is reported as a missing source
+    real = undefined;
   }
+  return resolvedInside(contextReal, real);
+}
+
+function resolvedInside(contextReal: string, real: string | undefined): boolean {
+  // A missing parent is reported as a missing source.
+  return real === undefined || real === contextReal || real.startsWith(contextReal + sep);
 }
 
 function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | Diagnostic {
@@ -111,10 +122,10 @@ function excluder(c: CopySource, skip: HostFilter): PathFilter {
  * directory its single path is in, resolves there, as a listing checks. A walk record cannot tell:
  * a parent moved out and replaced by a symlink to it keeps every stat the record holds.
  */
-export async function copyInsideContext(c: CopySource, contextDir: string, contextReal: string): Promise<boolean> {
+export function copyInsideContext(c: CopySource, contextDir: string, contextReal: string): boolean {
   const root = copyRoot(c, contextDir);
-  if (picomatch.scan(c.from).isGlob) return insideContext(contextReal, join(root, 'x'));
-  return c.from === '' || insideContext(contextReal, root);
+  if (picomatch.scan(c.from).isGlob) return insideContextSync(contextReal, join(root, 'x'));
+  return c.from === '' || insideContextSync(contextReal, root);
 }
 
 async function copyGlob(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter, opts: CopyOptions): Promise<CopyResult> {

@@ -98,7 +98,7 @@ export class WalkReuse {
     if (!inputs) return undefined;
     const rec = await this.records.load(this.#identity(index));
     if (!rec || rec.inputs !== inputs) return undefined;
-    for (const c of this.spec.layers[index]!.copies) if (!(await copyInsideContext(c, this.spec.contextDir, this.contextReal))) return undefined;
+    for (const c of this.spec.layers[index]!.copies) if (!copyInsideContext(c, this.spec.contextDir, this.contextReal)) return undefined;
     for (let i = 0; i < rec.dirCount; i++) {
       const st = lstatSync(rec.dirPath(i), LSTAT_OPTIONS);
       if (!st?.isDirectory() || !rec.dirMatches(i, st)) return undefined;
