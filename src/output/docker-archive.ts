@@ -20,6 +20,7 @@ import { MediaType } from '../image/media-types.js';
 import type { Image, ImageIndex } from '../image/types.js';
 import { verifyingStream, digestInMessage } from '../image/verify.js';
 import { STALE_TEMP_MS } from '../store/atomic.js';
+import { processAlive } from '../util/process-alive.js';
 import { fullyQualified, outputError, parseTagOrRef, type WriteResult } from './target.js';
 
 const MTIME = new Date(0);
@@ -63,16 +64,6 @@ async function sweepKilledTemps(file: string): Promise<void> {
     const path = join(dirname(file), name);
     const st = await stat(path).catch(() => undefined);
     if (st?.isFile() && (!processAlive(Number(m[1])) || Date.now() - st.ctimeMs > STALE_TEMP_MS)) await unlink(path).catch(() => undefined);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: alive, someone else's.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

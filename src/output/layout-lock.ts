@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { link, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { buildError } from '../errors.js';
+import { processAlive } from '../util/process-alive.js';
 
 interface LockOwner {
   pid: number;
@@ -83,15 +84,6 @@ function isStale(info: { owner?: LockOwner; ageMs: number }): boolean {
   if (info.ageMs > STALE_AFTER_MS) return true;
   const o = info.owner;
   return o !== undefined && o.host === hostname() && !processAlive(o.pid);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 // Only the holder of `<lock>.break` may delete someone else's lock, and it deletes it only if it
