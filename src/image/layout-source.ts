@@ -61,7 +61,9 @@ async function checkLayoutFile(dir: string, label: string): Promise<void> {
 
 function chooseEntry(entries: Descriptor[], opts: OpenOptions, label: string): Descriptor {
   const names = [...new Set(entries.map((d) => d.annotations?.[REF_NAME]).filter(Boolean))];
-  let found = opts.tag === undefined ? entries : entries.filter((d) => d.annotations?.[REF_NAME] === opts.tag);
+  const tagged = opts.tag === undefined ? entries : entries.filter((d) => d.annotations?.[REF_NAME] === opts.tag);
+  // One image under several tags (latest and dev) is one image: an entry per tag, one digest.
+  let found = [...new Map(tagged.map((d) => [d.digest, d])).values()];
   const wanted = opts.platform ?? opts.preferred;
   if (found.length > 1 && wanted) {
     found = found.filter((d) => !d.platform || platformMatches(wanted, d.platform));
