@@ -38,7 +38,8 @@ function normalizeLayer(src: SpecSource, layer: LayerSpec, i: number, top: Inher
       from: v.must(v.parseContextPath(c.from)),
       to: imagePath(c.to),
       toDir: c.to.endsWith('/'),
-      exclude: c.exclude ?? [],
+      // "docs/" names the directory docs, as `from` does: a trailing "/" would match nothing.
+      exclude: (c.exclude ?? []).map((pattern) => pattern.replace(/(.)\/+$/, '$1')),
       fileMode: mode(c.mode) ?? own.fileMode,
       dirMode: mode(c.dirMode) ?? own.dirMode,
       owner: owner(c.owner, own.owner),

@@ -31,11 +31,11 @@ const Defaults = strict(
 const CopyEntry = strict(
   {
     from: str(
-      'What to copy, relative to the context: a file, a directory (its contents are copied) or a glob such as "src/**/*.js" (paths are kept relative to the part before the first wildcard).',
+      'What to copy, relative to the context: a file, a directory (its contents are copied) or a glob such as "src/**/*.js" (paths are kept relative to the part before the first wildcard; a directory the glob matches is copied with all below it).',
     ),
     to: ImagePath('Where it lands. A directory when `from` is a directory or glob, or when it ends with "/".'),
     exclude: Type.Optional(
-      Type.Array(str('A glob matched against paths relative to `from`, e.g. "**/*.md".'), {
+      Type.Array(str('A glob matched against paths relative to `from`, e.g. "**/*.md", or "docs/" (a directory with all below it). No "!" negation.'), {
         description: 'Paths under `from` to leave out.',
       }),
     ),

@@ -26,6 +26,10 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: strin
     if (c.mode !== undefined) check(`${p}/mode`, v.parseMode(c.mode));
     if (c.dirMode !== undefined) check(`${p}/dirMode`, v.parseMode(c.dirMode));
     if (c.owner !== undefined) check(`${p}/owner`, v.parseOwner(c.owner));
+    c.exclude?.forEach((pattern, j) => {
+      // In a list of globs "!x" means "everything but x": it would leave out nearly all.
+      if (pattern.startsWith('!')) check(`${p}/exclude/${j}`, { ok: false, message: `exclude pattern ${JSON.stringify(pattern)} starts with "!"`, hint: 'exclude lists what to leave out and has no negation: narrow `from`, or list the paths to leave out' });
+    });
   });
   // forEach, as for copies: an entry the schema refused is a hole here (see pruneInvalid), not a value.
   const simple: { kind: 'files' | 'dirs' | 'symlinks'; i: number; e: NonNullable<LayerSpec['files' | 'dirs' | 'symlinks']>[number] }[] = [];

@@ -22,9 +22,9 @@ import { writeFileAtomic } from './atomic.js';
 
 /**
  * Changing what a record holds, or how a spec is normalised, changes this (2: inputs are the
- * names a load looked up; 3: the path as it was given).
+ * names a load looked up; 3: the path as it was given; 4: excludes without a trailing "/").
  */
-const FORMAT = 3;
+const FORMAT = 4;
 
 /** What a spec was loaded from: its absolute path and the digest of its bytes. */
 export interface SpecKey {

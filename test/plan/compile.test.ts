@@ -143,6 +143,20 @@ describe('compile', () => {
     expect(p.layers[0]!.entries.map((e) => e.path)).toContain('s/x\uFFFDy.txt');
   });
 
+  it('reads an exclude pattern ending in "/" as the directory it names, with all below it', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: l\n    copy: [{ from: app/, to: /s/, exclude: ["src/lib/", "bin"] }]`);
+    const paths = p.layers[0]!.entries.map((e) => e.path);
+    expect(paths.filter((x) => x.startsWith('s/src/lib') || x.startsWith('s/bin'))).toEqual([]);
+    expect(paths).toContain('s/src/a.js');
+  });
+
+  it('refuses an exclude pattern with "!", which would leave out nearly everything', async () => {
+    const dir = makeContext();
+    const err = await plan(dir, `  - name: l\n    copy: [{ from: app/, to: /s/, exclude: ["**/*.md", "!README.md"] }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => d.message)).toEqual(['exclude pattern "!README.md" starts with "!"']);
+  });
+
   it('refuses special files, naming them', async () => {
     const dir = makeContext();
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
