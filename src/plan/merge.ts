@@ -42,6 +42,10 @@ function addParents(byPath: Map<string, Candidate>, problems: Diagnostic[]): voi
   // The last parent found to be a directory: its siblings (met one after another) skip the lookup.
   let settled = '';
   for (const c of [...byPath.values()]) {
+    // A whiteout deletes from the layers below: it needs no parent of its own, and one made for
+    // it would add the directory (/var/log for a remove of a log that never was) or bring back
+    // one a lower layer removed. A runtime applies a whiteout whose directory is not there as nothing.
+    if (c.kind === 'whiteout') continue;
     const first = c.path.lastIndexOf('/');
     if (first > 0 && first === settled.length && c.path.startsWith(settled)) continue;
     // Walk up until a parent exists: its own parents are (or will be) added when it is handled.
