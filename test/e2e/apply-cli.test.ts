@@ -74,6 +74,12 @@ describe('imgbuild apply on the command line', () => {
     for (const r of [missing, jobs]) expect(r.stderr).not.toMatch(STACK_FRAME);
   });
 
+  it('ends a --watch --json whose first build fails with the error event, as a one-shot build does', async () => {
+    const r = await runCli(['apply', join(dir, 'nope.yaml'), '--watch', '--json', '--cache-dir', join(dir, 'cache')]);
+    expect(r.exitCode).toBe(2);
+    expect(parseEvents(r.stdout)).toEqual([expect.objectContaining({ type: 'error', exitCode: 2, message: expect.stringContaining('nope.yaml does not exist') })]);
+  });
+
   it('exits 1 for a file the build cannot read, naming it, and --json stdout stays JSON-only', async () => {
     // Run as nobody: root reads any file. Everything the build needs is made reachable to it.
     const work = await temps.make();

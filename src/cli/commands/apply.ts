@@ -122,9 +122,10 @@ export function registerApply(program: Command): void {
     .option('--push', 'also push the image to its name (a registry repository) with every tag')
     .option('-w, --watch', 'keep watching the inputs and rebuild the layers whose files change')
     .action(async (file: string, flags: ApplyFlags) => {
-      if (flags.watch) return watchCommand(file, flags);
-      const { apply, builtImage, ndjson, formatBytes } = await engine();
       try {
+        // A watch whose first build fails ends as a one-shot build does, with the same event.
+        if (flags.watch) return await watchCommand(file, flags);
+        const { apply, builtImage, ndjson, formatBytes } = await engine();
         const result = await apply(file, applyOptions(flags, ndjson));
         if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
       } catch (e) {
