@@ -13,8 +13,12 @@ function changedList(files: string[]): string {
   return files.length > 3 ? `${shown} and ${files.length - 3} more` : shown;
 }
 
-export function rebuildLine(r: { files: string[]; result: ApplyResult; previous: { digest: string }; ms: number }): WatchLine {
-  const rebuilt = r.result.layers.filter((l) => !l.cached).map((l) => l.name);
+/**
+ * `rebuilt`: the layers whose blob is not the previous image's, built now or found in the cache
+ * (a file put back as it was brings back a layer built before): what changed, not what was built.
+ */
+export function rebuildLine(r: { files: string[]; result: ApplyResult; previous: { digest: string; layers: ReadonlyMap<string, string> }; ms: number }): WatchLine {
+  const rebuilt = r.result.layers.filter((l) => r.previous.layers.get(l.name) !== l.record.digest).map((l) => l.name);
   const same = r.result.digest === r.previous.digest;
   const what = rebuilt.length ? `rebuilt ${rebuilt.join(', ')}` : 'no layer changed';
   const text = `${clock()}  ${changedList(r.files)} -> ${what} -> ${shortDigest(r.result.digest)}${same ? ' (same image)' : ''} in ${r.ms} ms`;

@@ -36,6 +36,8 @@ export interface WatchOptions extends ApplyOptions {
 /** What a watch keeps of the image it last wrote: never its plan, which `planned` supersedes. */
 interface LastImage {
   digest: Digest;
+  /** Each layer's blob digest by name: a rebuild names the layers whose blob is another. */
+  layers: ReadonlyMap<string, Digest>;
   bases: ApplyResult['bases'];
 }
 
@@ -164,7 +166,7 @@ async function specPathsChangedSince(s: State, first: ApplyResult): Promise<stri
   return changed;
 }
 
-const lastImage = (r: ApplyResult): LastImage => ({ digest: r.digest, bases: r.bases });
+const lastImage = (r: ApplyResult): LastImage => ({ digest: r.digest, layers: new Map(r.layers.map((l) => [l.name, l.record.digest])), bases: r.bases });
 
 export interface WatchHandle {
   /** The image of the first build. */

@@ -150,6 +150,22 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(w.lines).toHaveLength(1);
   });
 
+  it('names a layer that changed back to content the cache holds, though nothing was built', async () => {
+    const { dir, spec } = exampleCopy();
+    const w = await watching(spec);
+    const file = join(dir, 'example/src/greeting.js');
+    const original = readFileSync(file, 'utf8');
+    let next = w.next();
+    writeFileSync(file, 'export const greeting = () => "other";\n');
+    expect(await next).toMatchObject({ kind: 'rebuilt', rebuilt: ['app'] });
+    await settle(300);
+    next = w.next();
+    writeFileSync(file, original);
+    const back = await next;
+    expect(back).toMatchObject({ kind: 'rebuilt', rebuilt: ['app'], digest: w.handle.first.digest });
+    expect((back as { text: string }).text).not.toContain('no layer changed');
+  });
+
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-failed-'));
     for (const [path, text] of [['low/a.txt', 'a1'], ['high/b.txt', 'b1']] as const) {
@@ -172,8 +188,8 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     writeFileSync(join(dir, 'high/b.txt'), 'b2');
     const line = await rebuilt;
     expect(line.kind).toBe('rebuilt');
-    // The low layer was built by the failed attempt, before its output failed: now it is cached.
-    expect((line as { rebuilt: string[] }).rebuilt).toEqual(['high']);
+    // Both differ from the last image written: low was built by the failed attempt (cached now).
+    expect((line as { rebuilt: string[] }).rebuilt).toEqual(['low', 'high']);
     const rootfs = await umociUnpack(join(dir, 'out/img'), 'latest', join(dir, 'bundle'));
     expect(readFileSync(join(rootfs, 'high/b.txt'), 'utf8')).toBe('b2');
     expect(readFileSync(join(rootfs, 'low/a.txt'), 'utf8')).toBe('a2');
