@@ -14,6 +14,7 @@ import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
 import { listedPlan, planSpec, type PlannedSpec } from '../plan/plan-spec.js';
 import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
+import type { ApplyEvent } from '../run/events.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
 import { rebuildLine, type WatchLine } from './report.js';
@@ -85,6 +86,13 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
   const files = [...changed].map((p) => relative(s.planned.spec.specDir, p) || '.');
   const onlyCatchUp = s.catchUp !== undefined && [...changed].every((p) => s.catchUp!.has(p));
   s.catchUp = undefined;
+  // The start-up check's events are held until it is known to have changed something: one that
+  // finds nothing is not a build anyone asked for, and a tool reading --json must not see one.
+  const held: ApplyEvent[] = [];
+  const report = onlyCatchUp && s.opts.report ? (e: ApplyEvent) => void held.push(e) : s.opts.report;
+  const release = () => {
+    for (const e of held.splice(0)) s.opts.report?.(e);
+  };
   try {
     const { planned, layers } = await replan(s, changed);
     if (layers.length === 0) return;
@@ -96,12 +104,14 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     s.planned = planned;
     if (specChanged) resetInputs(s);
     s.opts.onPlanReplaced?.(replaced);
-    const result = await apply(s.file, { ...s.opts, renderer: 'silent', planned, ...(specChanged ? {} : { bases: s.last.bases }) });
+    const result = await apply(s.file, { ...s.opts, ...(report ? { report } : {}), renderer: 'silent', planned, ...(specChanged ? {} : { bases: s.last.bases }) });
     const previous = s.last;
     s.last = lastImage(result);
     if (onlyCatchUp && result.digest === previous.digest) return;
+    release();
     s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
   } catch (e) {
+    release();
     s.opts.onRebuild({ kind: 'error', text: '', files, error: e });
   }
 }

@@ -150,6 +150,18 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(w.lines).toHaveLength(1);
   });
 
+  it('reports no build after it is watching until something changes: its start-up check that finds nothing is silent', async () => {
+    const { dir, spec } = exampleCopy();
+    const events: string[] = [];
+    const lines: WatchLine[] = [];
+    handle = await watchApply(spec, { cacheDir: join(dir, '.cache'), env: {}, report: (e) => events.push(e.type), onRebuild: (l) => lines.push(l) });
+    const atReady = events.length;
+    expect(events.at(-1)).toBe('done');
+    await settle(1500);
+    expect(events.slice(atReady)).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
   it('names a layer that changed back to content the cache holds, though nothing was built', async () => {
     const { dir, spec } = exampleCopy();
     const w = await watching(spec);
