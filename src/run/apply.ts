@@ -67,6 +67,13 @@ export function builtImage({ planned, ...rest }: ApplyResult): BuiltImage {
 }
 
 interface Ctx {
+  /**
+   * The fanned-out tasks (layers, outputs) still running: the first to fail ends the run at once,
+   * but the others are awaited before the failure is reported, so no event follows it.
+   */
+  running: Set<Promise<unknown>>;
+  /** Aborted when the run fails (or the caller's signal is): layers still being built stop. */
+  stop: AbortController;
   planned: PlannedSpec<PlannedLayer>;
   store: ContentStore;
   index: LayerIndex;
@@ -77,17 +84,24 @@ interface Ctx {
   outputs: string[];
 }
 
+/** `work`, counted in `ctx.running` until it settles. */
+function tracked<T>(ctx: Ctx, work: Promise<T>): Promise<T> {
+  ctx.running.add(work);
+  void work.then(() => ctx.running.delete(work), () => ctx.running.delete(work));
+  return work;
+}
+
 function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask<Ctx>[] {
   return ctx.planned.plan.layers.map((layer, i) => ({
     title: `${layer.name} (${layer.files} files${layer.bytes === undefined ? '' : `, ${formatBytes(layer.bytes)}`})`,
-    task: async (_, task) => {
+    task: (_, task) => tracked(ctx, (async () => {
       const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, report, ...(signal ? { signal } : {}) };
       const out = await materializeLayer(lctx, i, (files, bytes) => {
         task.output = `${files}/${layer.files} files, ${formatBytes(bytes)}${layer.bytes === undefined ? '' : ` of ${formatBytes(layer.bytes)}`}`;
       });
       ctx.layers[i] = out;
       task.title = `${layer.name}: ${out.cached ? 'cached' : 'built'} ${shortDigest(out.record.digest)} (${formatBytes(out.record.size)})`;
-    },
+    })()),
   }));
 }
 
@@ -106,14 +120,14 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
     const sink = sinkForOutput(target, { name: plan.name, report, mountFrom: baseRepositories(plan.base), onStatus: (t) => status(t), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
     return {
       title: sink.describe(),
-      task: async (_, task) => {
+      task: (_, task) => tracked(ctx, (async () => {
         status = (t) => (task.output = t);
         const started = Date.now();
         const r = await sink.write(ctx.assembled.target, plan.tags);
         ctx.outputs.push(sink.describe());
         report({ type: 'output-done', output: sink.describe(), digest: r.digest, ms: Date.now() - started });
         task.title = `${sink.describe()} ${shortDigest(r.digest)}`;
-      },
+      })()),
     };
   });
 }
@@ -173,7 +187,7 @@ function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): L
         task.title = `base ${describeBase(ctx.planned.plan.base)}`;
       },
     },
-    { title: 'layers', task: (_, task) => task.newListr(layerTasks(ctx, report, opts.signal), fanOut) },
+    { title: 'layers', task: (_, task) => task.newListr(layerTasks(ctx, report, ctx.stop.signal), fanOut) },
     {
       title: 'image',
       task: async (_, task) => {
@@ -188,11 +202,16 @@ function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): L
 export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResult> {
   const started = Date.now();
   const report: Reporter = opts.report ?? (() => undefined);
-  const ctx = { layers: [], outputs: [] } as unknown as Ctx;
+  const stop = new AbortController();
+  opts.signal?.addEventListener('abort', () => stop.abort(opts.signal!.reason), { once: true });
+  if (opts.signal?.aborted) stop.abort(opts.signal.reason);
+  const ctx = { layers: [], outputs: [], running: new Set(), stop } as unknown as Ctx;
   const renderer = (opts.renderer ?? 'silent') as 'default';
   try {
     await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true }).run(ctx);
   } catch (e) {
+    stop.abort();
+    await Promise.allSettled([...ctx.running]);
     // What was hashed stays true of those files whatever else failed: the next build need not read them again.
     await ctx.digester?.save().catch(() => undefined);
     throw e;

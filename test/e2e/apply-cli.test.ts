@@ -74,6 +74,23 @@ describe('imgbuild apply on the command line', () => {
     for (const r of [missing, jobs]) expect(r.stderr).not.toMatch(STACK_FRAME);
   });
 
+  it('reports a failed output after every other output has finished: the error event is the last line', async () => {
+    const work = await temps.make();
+    await writeTree(join(work, 'ctx'), { 'a.txt': 'a\n' });
+    await writeFile(join(work, 'afile'), 'in the way');
+    const spec = await writeSpec(work, {
+      name: 'e2e/outputs',
+      context: 'ctx',
+      layers: [{ name: 'files', copy: [{ from: 'a.txt', to: '/srv/' }] }],
+      output: [{ oci: './afile' }, { 'docker-archive': './x.tar' }],
+    });
+    const r = await runCli(['apply', spec, '--json', '--cache-dir', join(work, 'cache')]);
+    expect(r.exitCode).toBe(1);
+    const events = parseEvents(r.stdout) as { type: string }[];
+    expect(events.at(-1)).toMatchObject({ type: 'error', exitCode: 1 });
+    expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
+  });
+
   it('ends a --watch --json whose first build fails with the error event, as a one-shot build does', async () => {
     const r = await runCli(['apply', join(dir, 'nope.yaml'), '--watch', '--json', '--cache-dir', join(dir, 'cache')]);
     expect(r.exitCode).toBe(2);
