@@ -9,26 +9,40 @@
 import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
+/** A lower layer left a symlink there: a runtime writes through it, and a directory entry would replace it. */
+const LINK = 'link';
+type Lower = DirMeta | typeof LINK;
 
 /**
- * Directory metadata as the lower layers leave it: a later layer overrides an earlier one, and a
- * whiteout deletes a directory and all below it (first: a layer's own entries stand over it).
+ * Directories and symlinks as the lower layers leave them: a later layer overrides an earlier
+ * one, and a whiteout deletes a path and all below it (first: a layer's own entries stand over it).
  */
-export function lowerDirs(lower: readonly PlannedLayer[]): Map<string, DirMeta> {
-  const dirs = new Map<string, DirMeta>();
+export function lowerDirs(lower: readonly PlannedLayer[]): Map<string, Lower> {
+  const dirs = new Map<string, Lower>();
   for (const layer of lower) {
     const removed = isUnchanged(layer) ? layer.removed : layer.entries.filter((e) => e.type === 'whiteout').map((e) => e.path);
     for (const path of removed) for (const dir of dirs.keys()) if (dir === path || dir.startsWith(`${path}/`)) dirs.delete(dir);
-    for (const e of isUnchanged(layer) ? layer.dirs : layer.entries) if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
+    for (const e of isUnchanged(layer) ? layer.dirs : layer.entries) {
+      if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
+      else if (e.type === 'symlink') dirs.set(e.path, LINK);
+    }
+    if (isUnchanged(layer)) for (const path of layer.links) dirs.set(path, LINK);
   }
   return dirs;
 }
 
-export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>, lower: ReadonlyMap<string, DirMeta>, onScratch: boolean): PlanEntry[] {
+/**
+ * An implied parent takes a lower layer's directory's metadata; where a lower layer left a symlink
+ * (/bin -> usr/bin) it is left out, so the link stands and the runtime writes through it, as it
+ * does on a base image whose directories the plan cannot see.
+ */
+export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>, lower: ReadonlyMap<string, Lower>, onScratch: boolean): PlanEntry[] {
   const out: PlanEntry[] = [];
   for (const e of entries) {
+    const below = implied.has(e.path) ? lower.get(e.path) : undefined;
     if (!implied.has(e.path)) out.push(e);
-    else if (lower.has(e.path)) out.push({ ...e, ...lower.get(e.path)! });
+    else if (below === LINK) continue;
+    else if (below) out.push({ ...e, ...below });
     else if (onScratch) out.push(e);
   }
   return out;

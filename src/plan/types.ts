@@ -82,13 +82,15 @@ export interface LayerPlan extends LayerSummary {
  * A layer found unchanged since the walk that recorded it (plan/unchanged-layer.ts): every
  * directory and file of that walk has the same stat, so its entries, and so its cache key, are
  * those of that walk. Its entries are not listed again; a build that needs them (the key's blob
- * is gone) lists the layer then. Its directories and whiteouts are kept, for the implied
- * parents of the layers above it.
+ * is gone) lists the layer then. Its directories, symlinks and whiteouts are kept, for the
+ * implied parents of the layers above it.
  */
 export interface UnchangedLayer extends LayerSummary {
   unchanged: true;
   cacheKey: Digest;
   dirs: DirEntry[];
+  /** Its symlinks' paths: an implied parent in a layer above never replaces one. */
+  links: ImagePath[];
   /** The paths its whiteouts delete (its spec's `remove:`), which no implied parent above may take metadata from. */
   removed: ImagePath[];
 }

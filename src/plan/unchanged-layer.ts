@@ -109,7 +109,7 @@ export class WalkReuse {
     }
     const name = this.spec.layers[index]!.name;
     const removed = this.spec.layers[index]!.removes.map((r) => r.path.replace(/^\/+/, ''));
-    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), removed };
+    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), removed };
   }
 
   /**
@@ -135,6 +135,7 @@ export class WalkReuse {
       filePaths: walk.filePaths,
       fileStats: walk.fileStats.values(),
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
+      linkPaths: layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path),
     };
     // Only an optimisation: a record that cannot be written (a full disk) costs the next build a listing, never this one.
     await this.records.save(this.#identity(index), snapshot).catch(() => undefined);

@@ -24,8 +24,9 @@ import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn 
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
-const FORMAT = 1;
-const HEADER = MAGIC.length + 6 * 4;
+/** 2: the layer's symlinks too (linkPaths). */
+const FORMAT = 2;
+const HEADER = MAGIC.length + 7 * 4;
 const ENTRY_NUMS = 3;
 
 /** What a directory's lstat says of its listing: an entry added, removed or renamed moves its times. */
@@ -46,6 +47,8 @@ export interface WalkSnapshot {
   fileStats: Float64Array;
   /** The layer's directory entries, for the implied parents of the layers above it. */
   dirEntries: readonly DirEntry[];
+  /** The layer's symlinks: an implied parent above never replaces one. */
+  linkPaths: readonly string[];
 }
 
 const DIR_FIELDS = ['mtimeMs', 'ctimeMs', 'ino', 'dev'] as const;
@@ -83,6 +86,7 @@ export class WalkRecord {
     readonly dirCount: number,
     readonly fileCount: number,
     private readonly entryCount: number,
+    private readonly linkCount: number,
     private readonly paths: string[],
     private readonly nums: Float64Array,
   ) {}
@@ -119,16 +123,21 @@ export class WalkRecord {
     return out;
   }
 
+  linkPaths(): string[] {
+    const first = this.dirCount + this.fileCount + this.entryCount;
+    return this.paths.slice(first, first + this.linkCount);
+  }
+
   static encode(w: WalkSnapshot): Buffer[] {
     const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes }), 'utf8');
     const entryNums = new Float64Array(w.dirEntries.length * ENTRY_NUMS);
     w.dirEntries.forEach((e, i) => entryNums.set([e.mode, e.uid, e.gid], i * ENTRY_NUMS));
-    const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path)]);
+    const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path), w.linkPaths]);
     const head = Buffer.alloc(align8(HEADER + meta.length));
     MAGIC.copy(head, 0);
     let at = MAGIC.length;
     const pathBytes = paths.reduce((n, b) => n + b.length, 0);
-    for (const v of [FORMAT, meta.length, w.dirPaths.length, w.filePaths.length, w.dirEntries.length, pathBytes]) at = head.writeUInt32LE(v, at);
+    for (const v of [FORMAT, meta.length, w.dirPaths.length, w.filePaths.length, w.dirEntries.length, w.linkPaths.length, pathBytes]) at = head.writeUInt32LE(v, at);
     meta.copy(head, HEADER);
     // Copies, not views: the columns may change once this returns, while the pieces are written.
     const nums = [w.dirStamps, w.fileStats, entryNums].map((col) => Buffer.from(toLittleEndian(col)));
@@ -138,7 +147,7 @@ export class WalkRecord {
   /** The record in `buf`, or undefined when it is not one this version wrote whole. */
   static decode(buf: Buffer): WalkRecord | undefined {
     if (buf.length < HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
-    const [format, metaLen, dirCount, fileCount, entryCount, pathLen] = [0, 1, 2, 3, 4, 5].map((k) => buf.readUInt32LE(MAGIC.length + 4 * k)) as [number, number, number, number, number, number];
+    const [format, metaLen, dirCount, fileCount, entryCount, linkCount, pathLen] = [0, 1, 2, 3, 4, 5, 6].map((k) => buf.readUInt32LE(MAGIC.length + 4 * k)) as [number, number, number, number, number, number, number];
     if (format !== FORMAT) return undefined;
     const numsAt = align8(HEADER + metaLen);
     const pathsAt = numsAt + (dirCount * DIR_FIELDS.length + fileCount * FILE_FIELDS.length + entryCount * ENTRY_NUMS) * 8;
@@ -151,11 +160,11 @@ export class WalkRecord {
     }
     const { inputs, cacheKey, files, bytes } = meta;
     if (!isDigestValue(inputs) || !isDigestValue(cacheKey) || !isCount(files) || !isCount(bytes)) return undefined;
-    const count = dirCount + fileCount + entryCount;
+    const count = dirCount + fileCount + entryCount + linkCount;
     const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
     if (paths.length !== count) return undefined;
     const nums = fromLittleEndian(buf.subarray(numsAt, pathsAt));
-    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, paths, nums);
+    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums);
   }
 }
 

@@ -268,6 +268,12 @@ describe('implied parent directories', () => {
     expect(p.layers[1]!.entries.map(show)).toEqual(['dir app 755 1000:1000', 'file app/y 644 0:0 1', 'dir tmp 1777 0:0', 'file tmp/x 644 0:0 1']);
   });
 
+  it('are left out where a lower layer left a symlink, which the runtime then writes through', async () => {
+    const dir = makeContext();
+    const p = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n  - name: tools\n    files: [{ path: /bin/hello, content: hi }]`);
+    expect(p.layers[1]!.entries.map(show)).toEqual(['file bin/hello 644 0:0 2']);
+  });
+
   it('take nothing from a directory a lower layer removed, nor from anything below it', async () => {
     const dir = makeContext();
     const p = await plan(

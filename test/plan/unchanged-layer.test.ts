@@ -164,6 +164,23 @@ describe('unchanged layers', () => {
     expect(top.entries.find((e) => e.path === 'opt/lib')).toMatchObject({ mode: 0o755, uid: 0, gid: 0 });
   });
 
+  it('lists a layer above an unchanged one with a symlink as a listing would: no implied parent replaces the link', async () => {
+    writeFileSync(
+      file(),
+      `apiVersion: imgbuild/v1\nname: t/link\ncontext: .\nlayers:\n` +
+        `  - name: base\n    symlinks: [{ path: /opt/current, target: lib }]\n    copy:\n      - { from: lib/, to: /opt/lib/, exclude: ["**/*.md"] }\n` +
+        `  - name: app\n    copy:\n      - { from: app/, to: /opt/current/app/ }\n` +
+        `output:\n  - oci: ./out\n`,
+    );
+    await reusing();
+    await settle();
+    await reusing();
+    expect(kinds((await reusing()).plan)).toEqual([U, U]);
+    await listsAfter(() => w('app/more.js', 'more'), [U, L]);
+    const top = (await listing()).plan.layers[1]!;
+    expect(top.entries.some((e) => e.path === 'opt/current')).toBe(false);
+  });
+
   it('refuses a copy whose root now leads out of the context, though every stamp of its walk holds', async () => {
     writeFileSync(join(dir, 'deep.yaml'), `apiVersion: imgbuild/v1\nname: t/deep\ncontext: ctx\nlayers:\n  - name: l\n    copy:\n      - { from: a/b/, to: /x/ }\noutput:\n  - oci: ../out-deep\n`);
     w('ctx/a/b/f.txt', 'public');
@@ -261,6 +278,7 @@ describe('walk records', () => {
     filePaths: files.map((f) => f.path),
     fileStats: fileStats.values(),
     dirEntries: [{ path: 'opt/lib', mode: 0o750, uid: 1000, gid: 1001, type: 'dir' }],
+    linkPaths: ['bin', 'opt/lib/current'],
   };
 
   it('round-trips, and reads anything cut short as no record', () => {
@@ -276,6 +294,7 @@ describe('walk records', () => {
       expect(r.fileMatches(i, { ...f.stat, size: f.stat.size + 1 })).toBe(false);
     });
     expect(r.dirEntries()).toEqual(snapshot.dirEntries);
+    expect(r.linkPaths()).toEqual(snapshot.linkPaths);
     for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
   });
 });
