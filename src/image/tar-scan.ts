@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { buildError, isImgbuildError } from '../errors.js';
+import { buildError, isImgbuildError, usageError } from '../errors.js';
 import { digestOf, type Digest } from './digest.js';
 import { MAX_JSON_BLOB } from './parse.js';
 
@@ -49,7 +49,11 @@ async function tarInput(file: string, label: string): Promise<{ stream: Readable
     throw buildError(`${label}: cannot read ${file}: ${e.code ?? e.message}`);
   });
   const head = Buffer.alloc(2);
-  await fh.read(head, 0, 2, 0).finally(() => fh.close());
+  await fh.read(head, 0, 2, 0).catch((e: NodeJS.ErrnoException) => {
+    // A directory opens, but does not read: a file was meant.
+    if (e.code === 'EISDIR') throw usageError(`${label}: ${file} is a directory, not an archive file`);
+    throw buildError(`${label}: cannot read ${file}: ${e.code ?? e.message}`);
+  }).finally(() => fh.close());
   const raw = createReadStream(file);
   if (sniffCompression(head) !== 'gzip') return { stream: raw, compressed: false };
   const gunzip = createGunzip();

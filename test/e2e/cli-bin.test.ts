@@ -51,6 +51,18 @@ describe('the imgbuild executable, installed', () => {
     expect(bad.stderr).toMatch(/bad\.yaml:4:1/);
   });
 
+  it('writes a starter spec into a folder not made yet, and says plainly what is wrong with conflicting or misplaced arguments', async () => {
+    const init = await run(['init', 'newapp/image.yaml', '--template', 'static']);
+    expect(init.exitCode, init.stderr).toBe(0);
+    expect(await readFile(join(work, 'newapp/image.yaml'), 'utf8')).toContain('name: newapp');
+    const formats = await run(['plan', 'newapp/image.yaml', '--json', '--format', 'markdown']);
+    expect(formats.exitCode).toBe(2);
+    expect(formats.stderr).toContain('--json and --format markdown ask for two formats');
+    const dirArchive = await run(['inspect', 'docker-archive:newapp']);
+    expect(dirArchive.exitCode).toBe(2);
+    expect(dirArchive.stderr).toContain('is a directory, not an archive file');
+  });
+
   it('inspects an image built for another platform without being told which', async () => {
     await writeFile(join(work, 'arm.yaml'), 'apiVersion: imgbuild/v1\nname: e2e/arm\nplatforms: [linux/arm64]\nlayers:\n  - name: one\n    files: [{ path: /etc/one, content: "1" }]\noutput: [{ oci: ./out-arm }]\n');
     const built = await run(['apply', 'arm.yaml', '--cache-dir', join(work, '.cache')]);

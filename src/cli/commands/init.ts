@@ -1,7 +1,7 @@
 /** `imgbuild init`: write a starter spec from a template (node, static, binary). */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { packageFile } from '../../package-files.js';
@@ -39,6 +39,8 @@ export function registerInit(program: Command): void {
       if (existsSync(file) && !flags.force) throw usageError(`${file} exists already`, 'pass --force to overwrite it, or name another file');
       const name = flags.name ?? nameFor(resolve(file, '..'));
       const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', name);
+      // A spec for a folder not made yet (init app/image.yaml) makes it, as `git init dir` does.
+      await mkdir(dirname(resolve(file)), { recursive: true });
       await writeFile(file, text, { flag: flags.force ? 'w' : 'wx' });
       process.stdout.write(`wrote ${file} (template ${flags.template}); next: imgbuild plan ${file}\n`);
     });
