@@ -55,10 +55,11 @@ export class ContentStore {
     }
   }
 
-  createWriter(): BlobWriter {
+  /** `stamp`: record the blob as verified (see `vouchedFor`), for a blob an output may link; small documents are copied, never linked. */
+  createWriter(stamp = true): BlobWriter {
     return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d), (d, { dev, ino, size, mtimeMs }) => {
       this.#published.set(d, { dev, ino, size, mtimeMs });
-      return this.#stamp(d, { dev, ino, size, mtimeMs });
+      return stamp ? this.#stamp(d, { dev, ino, size, mtimeMs }) : undefined;
     });
   }
 
@@ -112,7 +113,7 @@ export class ContentStore {
       throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
     }
     if (await this.has(digest)) return digest;
-    const w = this.createWriter();
+    const w = this.createWriter(false);
     w.end(bytes);
     return (await w.commit(digest)).digest;
   }
