@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { lowerDirs, settleParents } from './parents.js';
+import { lowerDirsAndLinks, settleParents } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -133,7 +133,7 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
     if (c.strength === Strength.Implied) implied.add(c.path);
     noteFile(stamps, c, addEntry(c, digester, all, toHash));
   }
-  const entries = settleParents(all, implied, lowerDirs(lower), spec.base.kind === 'scratch');
+  const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch');
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
@@ -155,7 +155,7 @@ function parentsOf(path: string): string[] {
 async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
-  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirs(lower), spec.base.kind === 'scratch');
+  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirsAndLinks(lower), spec.base.kind === 'scratch');
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {

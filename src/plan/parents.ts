@@ -1,10 +1,11 @@
 /**
  * Parent directories a layer needs but no entry of it defines. A tar entry for a directory
  * replaces that directory's owner and mode in the image, so an implied parent must not undo what
- * a lower layer set (a /tmp made 1777, an /app owned by the app user): it takes the metadata of
- * the same directory in the plan's lower layers, unless one of them removed it since. With a base image, whose directories the plan
- * cannot see, an implied parent that no lower layer of ours defines is left out, so the base's own
- * directory stands. Only on scratch does it become a plain 0755 root-owned directory.
+ * a lower layer set (a /tmp made 1777, an /app owned by the app user, a /bin -> usr/bin link): it
+ * takes the metadata of the same directory in the plan's lower layers, unless one of them removed
+ * it since, and is left out where one left a symlink. With a base image, whose directories the
+ * plan cannot see, an implied parent that no lower layer of ours defines is left out, so the
+ * base's own directory stands. Only on scratch does it become a plain 0755 root-owned directory.
  */
 import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
@@ -17,7 +18,7 @@ type Lower = DirMeta | typeof LINK;
  * Directories and symlinks as the lower layers leave them: a later layer overrides an earlier
  * one, and a whiteout deletes a path and all below it (first: a layer's own entries stand over it).
  */
-export function lowerDirs(lower: readonly PlannedLayer[]): Map<string, Lower> {
+export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, Lower> {
   const dirs = new Map<string, Lower>();
   for (const layer of lower) {
     const removed = isUnchanged(layer) ? layer.removed : layer.entries.filter((e) => e.type === 'whiteout').map((e) => e.path);

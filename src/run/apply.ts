@@ -203,7 +203,9 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   const started = Date.now();
   const report: Reporter = opts.report ?? (() => undefined);
   const stop = new AbortController();
-  opts.signal?.addEventListener('abort', () => stop.abort(opts.signal!.reason), { once: true });
+  // Let go of when this run ends: a watcher passes its one signal to every rebuild.
+  const passOn = () => stop.abort(opts.signal!.reason);
+  opts.signal?.addEventListener('abort', passOn, { once: true });
   if (opts.signal?.aborted) stop.abort(opts.signal.reason);
   const ctx = { layers: [], outputs: [], running: new Set(), stop } as unknown as Ctx;
   const renderer = (opts.renderer ?? 'silent') as 'default';
@@ -215,6 +217,8 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
     // What was hashed stays true of those files whatever else failed: the next build need not read them again.
     await ctx.digester?.save().catch(() => undefined);
     throw e;
+  } finally {
+    opts.signal?.removeEventListener('abort', passOn);
   }
   // Only an optimisation: the image is written, and a stat cache not saved costs the next build
   // a read of every file, which it should hear about, not a failed build.
