@@ -13,7 +13,7 @@ import { canonicalJson } from './canonical-json.js';
 import { digestHex, isDigest, sha256, type Digest } from './digest.js';
 import { MediaType } from './media-types.js';
 import { parseConfig, parseIndex, parseManifest } from './parse.js';
-import { formatPlatform, platformMatches } from './platform.js';
+import { configMatches, formatPlatform } from './platform.js';
 import { openTarEntry, scanTar, type TarEntryInfo, type TarScan } from './tar-scan.js';
 import type { Descriptor, Image, ImageManifest, Platform } from './types.js';
 import { corruptBlob, verifyingStream } from './verify.js';
@@ -40,7 +40,7 @@ export async function openArchiveImage(file: string, opts: ArchiveOpenOptions = 
   if (!configInfo.json) throw buildError(`${label}: config ${entry.Config} is not a JSON document`);
   checkNamedDigest(configInfo, label);
   const config = parseConfig(configInfo.json, `${label} config`);
-  if (opts.platform && !platformMatches(opts.platform, config)) {
+  if (opts.platform && !configMatches(opts.platform, config)) {
     throw usageError(`${label} is for ${formatPlatform(config)}, not ${formatPlatform(opts.platform)}`);
   }
   if (config.rootfs.diff_ids.length !== entry.Layers.length) {

@@ -12,7 +12,7 @@ import { blobImage } from './blob-image.js';
 import { digestHex, type Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
-import { formatPlatform, platformMatches } from './platform.js';
+import { configMatches, formatPlatform, platformMatches } from './platform.js';
 import type { Descriptor, Image, Platform } from './types.js';
 import { digestInMessage, verifyBytes, verifyingStream } from './verify.js';
 
@@ -87,7 +87,7 @@ async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platfo
   const manifest = parseManifest(raw, `${label} manifest`);
   const rawConfig = await readBlob(dir, manifest.config, label);
   const config = parseConfig(rawConfig, `${label} config`);
-  if (platform && !platformMatches(platform, config)) {
+  if (platform && !configMatches(platform, config)) {
     throw usageError(`${label} is for ${formatPlatform(config)}, not ${formatPlatform(platform)}`);
   }
   return blobImage({ rawManifest: raw, manifest, rawConfig, config, label, openLayer: (d) => openBlob(dir, d, label) });

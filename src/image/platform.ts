@@ -22,7 +22,8 @@ export function formatPlatform(p: Platform): string {
 
 // Names some images use for the OCI architectures.
 const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', armhf: 'arm', i386: '386' };
-const DEFAULT_VARIANT: Record<string, string> = { arm64: 'v8' };
+// As containerd reads them: arm64 without a variant is v8, arm without one is v7.
+const DEFAULT_VARIANT: Record<string, string> = { arm64: 'v8', arm: 'v7' };
 
 const archOf = (p: Platform) => ARCH_ALIASES[p.architecture] ?? p.architecture;
 
@@ -35,6 +36,17 @@ export function platformMatches(wanted: Platform, candidate: Platform | undefine
   if (!candidate || wanted.os !== candidate.os || archOf(wanted) !== archOf(candidate)) return false;
   if (!wanted.variant) return true;
   return variantOf(wanted) === variantOf(candidate);
+}
+
+/**
+ * Is an image whose config says `config` one for `wanted`? As `platformMatches`, but a config
+ * without a variant fits any: the variant is optional there (image-spec config.md), and the index
+ * entry that chose the image (linux/arm/v7 over a config of plain arm) says which it is.
+ */
+export function configMatches(wanted: Platform, config: { os?: string; architecture?: string; variant?: string | undefined }): boolean {
+  if (!config.os || !config.architecture) return true;
+  const candidate: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+  return platformMatches(config.variant ? wanted : { os: wanted.os, architecture: wanted.architecture }, candidate);
 }
 
 /** The entry of an index for `platform`, or a usage error listing what the index offers. */

@@ -15,7 +15,7 @@ import { isIndexMediaType } from '../image/media-types.js';
 import type { Descriptor, Image, ImageConfigFile, ImageIndex, ImageIndexSource, ImageManifest, Layer, Platform } from '../image/types.js';
 import type { ManifestResult, RegistryClient } from './client.js';
 import { parseConfig } from '../image/parse.js';
-import { formatPlatform, platformMatches, selectPlatform } from '../image/platform.js';
+import { configMatches, formatPlatform, selectPlatform } from '../image/platform.js';
 import { parseIndex, parseManifest } from './documents.js';
 import { InterruptedTransfer } from './errors.js';
 import { readAll } from './http.js';
@@ -175,7 +175,7 @@ export async function resolvePlatformImage(client: RegistryClient, ref: ParsedRe
   }
   const image = new RemoteImage(client, m, opts);
   const cfg = await image.configFile();
-  if (opts.exact !== false && cfg.os && cfg.architecture && !platformMatches(platform, { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) })) {
+  if (opts.exact !== false && !configMatches(platform, cfg)) {
     throw new ImgbuildError('usage', `${what} is ${formatPlatform(cfg)}, not ${formatPlatform(platform)}`,
       'choose an image built for that platform, or change the platform');
   }

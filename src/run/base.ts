@@ -14,6 +14,8 @@ import { checkLayerEntries } from '../image/layer-check.js';
 import { openLayoutImage } from '../image/layout-source.js';
 import { parseConfig, parseManifest } from '../image/parse.js';
 import type { Image, Platform } from '../image/types.js';
+import { configMatches, formatPlatform } from '../image/platform.js';
+import { usageError } from '../errors.js';
 import type { BaseRef } from '../plan/types.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
@@ -58,7 +60,13 @@ export async function storedImage(store: ContentStore, digest: Digest, label: st
 async function registryBase(ref: string, platform: Platform, opts: BaseOptions): Promise<Image> {
   if (opts.pinned) {
     const offline = await storedImage(opts.store, opts.pinned, ref);
-    if (offline) return offline;
+    if (offline) {
+      // As the registry path checks it: a lock whose digests were swapped between platforms
+      // must fail the same whether or not the cache holds them.
+      const cfg = await offline.configFile();
+      if (opts.exact !== false && !configMatches(platform, cfg)) throw usageError(`${ref}@${opts.pinned} is ${formatPlatform(cfg)}, not ${formatPlatform(platform)}`, 'the lock pins another platform\'s image here: run `imgbuild lock` again');
+      return offline;
+    }
   }
   let parsed = parseRef(ref);
   if (opts.pinned) parsed = withReference(parsed, opts.pinned);

@@ -60,6 +60,18 @@ describe('openLayoutImage', () => {
     await expect(openLayoutImage(join(work, 'nowhere'))).rejects.toMatchObject({ kind: 'usage' });
   });
 
+  it('takes the arm/v7 entry of an index whose config names no variant (optional there), and plain arm as v7', async () => {
+    const dir = join(work, 'armv7');
+    const arm = await randomImage({ seed: 'v7', layers: 1, platform: { os: 'linux', architecture: 'arm' } });
+    const amd = await randomImage({ seed: 'v7amd', layers: 1 });
+    const index = assembleIndex([{ image: amd, platform: { os: 'linux', architecture: 'amd64' } }, { image: arm, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } }], {});
+    await writeOciLayout(dir, { index }, ['m']);
+    expect(await (await openLayoutImage(dir, { tag: 'm', platform: { os: 'linux', architecture: 'arm', variant: 'v7' } })).digest()).toBe(await arm.digest());
+    const plain = join(work, 'armplain');
+    await writeOciLayout(plain, { image: arm }, ['p']);
+    expect(await (await openLayoutImage(plain, { tag: 'p', platform: { os: 'linux', architecture: 'arm', variant: 'v7' } })).digest()).toBe(await arm.digest());
+  });
+
   it('picks the platform from an index, and says which platforms there are otherwise', async () => {
     const dir = join(work, 'index');
     const amd = await randomImage({ seed: 'x1', layers: 1 });
