@@ -31,6 +31,12 @@ function variantOf(p: Platform): string | undefined {
   return p.variant || DEFAULT_VARIANT[archOf(p)];
 }
 
+/** One name for each platform an engine tells apart: "linux/arm64" and "linux/arm64/v8" are one. */
+export function platformKey(p: Platform): string {
+  const variant = variantOf(p);
+  return formatPlatform({ os: p.os, architecture: archOf(p), ...(variant ? { variant } : {}) });
+}
+
 /** Does `candidate` (from an index or a config) satisfy `wanted` (from the spec)? */
 export function platformMatches(wanted: Platform, candidate: Platform | undefined): boolean {
   if (!candidate || wanted.os !== candidate.os || archOf(wanted) !== archOf(candidate)) return false;

@@ -127,7 +127,7 @@ const Compression = strict(
         description: 'Layer compression. Default "gzip"; "zstd" needs a Node.js that has it.',
       }),
     ),
-    level: Type.Optional(Type.Integer({ minimum: 0, maximum: 19, description: 'Compression level. Default 6 (gzip: 0-9).' })),
+    level: Type.Optional(Type.Integer({ minimum: 0, maximum: 19, description: 'Compression level. Default 6 for gzip (0-9), 3 for zstd.' })),
   },
   'How layers are compressed.',
 );
@@ -135,7 +135,7 @@ const Compression = strict(
 const Output = Type.Object(
   {
     oci: Type.Optional(str('An OCI image layout directory, relative to the spec file.')),
-    'docker-archive': Type.Optional(str('A tar file that `docker load` and `ctr images import` accept.')),
+    'docker-archive': Type.Optional(str('A tar file that `docker load` and `ctr images import` accept; it holds one platform.')),
     registry: Type.Optional(str('A registry repository, e.g. "ghcr.io/acme/hello"; the spec\'s tags are pushed.')),
   },
   {

@@ -4,6 +4,7 @@
  * of one layer writing the same path. Pure: reads no files, returns every problem it finds.
  */
 import type { Diagnostic } from '../errors.js';
+import { platformKey } from '../image/platform.js';
 import * as v from './parse-values.js';
 import { parseBaseRef, parseOutput } from './refs.js';
 import type { ImageSpec, LayerSpec } from './schema.js';
@@ -62,7 +63,21 @@ function checkConfig(spec: ImageSpec, check: Check): void {
 function checkTop(spec: ImageSpec, check: Check): void {
   check('/name', v.parseRepository(spec.name));
   spec.tags?.forEach((t, i) => check(`/tags/${i}`, v.parseTag(t)));
-  spec.platforms?.forEach((p, i) => check(`/platforms/${i}`, v.parsePlatform(p)));
+  const seen = new Map<string, string>();
+  spec.platforms?.forEach((p, i) => {
+    const parsed = v.parsePlatform(p);
+    check(`/platforms/${i}`, parsed);
+    if (!parsed.ok) return;
+    // arm64 is arm64/v8 and arm is arm/v7: one image each, of which an engine only ever takes the first.
+    const key = platformKey(parsed.value);
+    const first = seen.get(key);
+    if (first !== undefined) check(`/platforms/${i}`, { ok: false, message: `platform ${JSON.stringify(p)} is listed already, as ${JSON.stringify(first)}`, hint: 'list each platform once' });
+    else seen.set(key, p);
+  });
+  const platforms = spec.platforms?.length ?? 1;
+  spec.output?.forEach((o, i) => {
+    if (o['docker-archive'] !== undefined && platforms > 1) check(`/output/${i}`, { ok: false, message: `a docker archive holds one platform, and this spec builds ${platforms}`, hint: 'write an oci: layout (it holds every platform), or build one platform into the archive' });
+  });
   if (spec.from !== undefined) check('/from', parseBaseRef(spec.from));
   if (spec.context !== undefined) check('/context', v.parseContextPath(spec.context, 'context'));
   const d = spec.defaults;

@@ -82,6 +82,14 @@ describe('schema', () => {
     expect(brief(minimal(`    dirs: [{ path: /srv/${long}/x }, { path: /srv/${'a'.repeat(255)} }]\n`)).map((s) => s.replace(/"\/srv\/.*" has/, '"…" has').replace(/ \(.*/, ''))).toEqual(['7:20 "…" has a name longer than 255 bytes']);
   });
 
+  it('refuses a platform listed twice, however it is spelled, and a docker archive of several platforms', () => {
+    expect(brief(minimal('platforms: [linux/amd64, linux/arm64, linux/arm64/v8]\noutput:\n  - docker-archive: ./x.tar\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '7:39 platform "linux/arm64/v8" is listed already, as "linux/arm64"',
+      '9:5 a docker archive holds one platform, and this spec builds 3',
+    ]);
+    expect(brief(minimal('platforms: [linux/amd64, linux/arm/v7]\noutput:\n  - oci: ./out\n'))).toEqual([]);
+  });
+
   it('folds a failed union into one message', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
