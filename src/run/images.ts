@@ -56,15 +56,20 @@ async function platformImage(plan: BuildPlan<LayerSummary>, platform: Platform, 
   });
 }
 
-async function imageSize(image: Image): Promise<number> {
-  const m = await image.manifest();
-  return m.config.size + m.layers.reduce((n, l) => n + l.size, 0) + (await image.rawManifest()).length;
+/** Bytes of every blob the images reference, each blob once: platforms share their layers. */
+async function blobsSize(images: readonly Image[]): Promise<number> {
+  const sizes = new Map<string, number>();
+  for (const image of images) {
+    const m = await image.manifest();
+    for (const d of [m.config, ...m.layers]) sizes.set(d.digest, d.size);
+    sizes.set(await image.digest(), (await image.rawManifest()).length);
+  }
+  return [...sizes.values()].reduce((a, b) => a + b, 0);
 }
 
 export async function assembleTarget(plan: BuildPlan<LayerSummary>, bases: (Image | undefined)[], layers: LayerOutcome[], store: ContentStore): Promise<AssembledTarget> {
   const images = await Promise.all(plan.platforms.map((p, i) => platformImage(plan, p, bases[i], layers, store)));
-  const sizes = await Promise.all(images.map(imageSize));
-  const total = sizes.reduce((a, b) => a + b, 0);
+  const total = await blobsSize(images);
   if (images.length === 1) return { target: { image: images[0]! }, digest: await images[0]!.digest(), size: total };
   const index = assembleIndex(images.map((image, i) => ({ image, platform: plan.platforms[i]! })), { 'org.opencontainers.image.created': isoTime(plan.epoch) });
   return { target: { index }, digest: await index.digest(), size: total + (await index.rawIndex()).length };
