@@ -127,7 +127,9 @@ export async function readStable(path: string): Promise<StableRead> {
     if (wait > 0) {
       await closeFile(file);
       if (attempt === READ_ATTEMPTS) throw keptChanging(path);
-      await sleep(Math.min(wait + 1, RACY_MS));
+      // The whole wait: a file stamped up to FUTURE_SLACK_MS ahead is not old before then, and
+      // checks RACY_MS apart ran out of attempts first ("kept changing", though it never did).
+      await sleep(wait + 1);
       continue;
     }
     if (file.stat.size > SMALL_FILE_MAX) return { kind: 'open', file };

@@ -2,7 +2,7 @@
  * The "racily clean" guard: a file modified a moment ago may be mid-write, or be rewritten to the
  * same size within one timestamp tick (invisible to fstat), so it is not read until it is older.
  */
-import { openSync, closeSync, writeFileSync, writeSync } from 'node:fs';
+import { openSync, closeSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileChangedError, isRacy, openRegular, readSmallSync, readStable, streamStable } from '../../src/layer/stable-read.js';
@@ -27,6 +27,20 @@ describe('racily clean files', () => {
       const r = await readStable(path);
       expect(r.kind === 'bytes' && r.bytes.toString()).toBe('first');
       expect(isRacy(r.kind === 'bytes' ? r.stat : (undefined as never))).toBe(false);
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  it('reads a file stamped a little in the future once that moment has passed, rather than call it changing', async () => {
+    const d = tempDir();
+    try {
+      const path = join(d.path, 'ahead.txt');
+      writeFileSync(path, 'soon');
+      const ahead = new Date(Date.now() + 700);
+      utimesSync(path, ahead, ahead);
+      const r = await readStable(path);
+      expect(r.kind === 'bytes' && r.bytes.toString()).toBe('soon');
     } finally {
       d.cleanup();
     }
