@@ -210,7 +210,9 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   const ctx = { layers: [], outputs: [], running: new Set(), stop } as unknown as Ctx;
   const renderer = (opts.renderer ?? 'silent') as 'default';
   try {
-    await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true }).run(ctx);
+    // No signal handlers of listr2's own: it ends the process with exit code 127 on Ctrl-C, before
+    // a watcher's handler can let the build in progress finish; the process's owner decides.
+    await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true, registerSignalListeners: false }).run(ctx);
   } catch (e) {
     stop.abort();
     await Promise.allSettled([...ctx.running]);

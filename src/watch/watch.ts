@@ -36,6 +36,8 @@ export interface WatchOptions extends ApplyOptions {
 
 /** What a watch keeps of the image it last wrote: never its plan, which `planned` supersedes. */
 interface LastImage {
+  /** The spec it was built from: its bases are those of that spec only. */
+  spec: PlannedSpec['spec'];
   digest: Digest;
   /** Each layer's blob digest by name: a rebuild names the layers whose blob is another. */
   layers: ReadonlyMap<string, Digest>;
@@ -104,7 +106,10 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     s.planned = planned;
     if (specChanged) resetInputs(s);
     s.opts.onPlanReplaced?.(replaced);
-    const result = await apply(s.file, { ...s.opts, ...(report ? { report } : {}), renderer: 'silent', planned, ...(specChanged ? {} : { bases: s.last.bases }) });
+    // The last image's bases only for the spec they were resolved for: after a failed build of an
+    // edited spec, the plan is the new spec's while the last image is still the old one's.
+    const sameSpec = planned.spec === s.last.spec;
+    const result = await apply(s.file, { ...s.opts, ...(report ? { report } : {}), renderer: 'silent', planned, ...(sameSpec ? { bases: s.last.bases } : {}) });
     const previous = s.last;
     s.last = lastImage(result);
     if (onlyCatchUp && result.digest === previous.digest) return;
@@ -176,7 +181,7 @@ async function specPathsChangedSince(s: State, first: ApplyResult): Promise<stri
   return changed;
 }
 
-const lastImage = (r: ApplyResult): LastImage => ({ digest: r.digest, layers: new Map(r.layers.map((l) => [l.name, l.record.digest])), bases: r.bases });
+const lastImage = (r: ApplyResult): LastImage => ({ spec: r.planned.spec, digest: r.digest, layers: new Map(r.layers.map((l) => [l.name, l.record.digest])), bases: r.bases });
 
 export interface WatchHandle {
   /** The image of the first build. */

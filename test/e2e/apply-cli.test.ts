@@ -7,7 +7,8 @@
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventsOf, parseEvents, runCli, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
+import { randomBytes } from 'node:crypto';
+import { eventsOf, parseEvents, runCli, spawnCli, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
 
 const temps = new TempDirs();
 afterAll(() => temps.cleanup());
@@ -89,6 +90,25 @@ describe('imgbuild apply on the command line', () => {
     const events = parseEvents(r.stdout) as { type: string }[];
     expect(events.at(-1)).toMatchObject({ type: 'error', exitCode: 1 });
     expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
+  });
+
+  it('lets Ctrl-C end a build as an interrupt, not with exit code 127', async () => {
+    const work = await temps.make();
+    await writeTree(join(work, 'ctx'), { 'big.bin': randomBytes(48 << 20) });
+    const spec = await writeSpec(work, { name: 'e2e/sigint', context: 'ctx', layers: [{ name: 'big', copy: [{ from: 'big.bin', to: '/big.bin' }] }], output: [{ oci: './out/layout' }] });
+    const child = spawnCli(['apply', spec, '--json', '--cache-dir', join(work, 'cache')]);
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
+    let sent = false;
+    child.stdout!.on('data', (b: Buffer) => {
+      if (!sent && b.toString().includes('"layer-start"')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr!.resume();
+    const { code, signal } = await ended;
+    expect(sent).toBe(true);
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGINT' });
   });
 
   it('ends a --watch --json whose first build fails with the error event, as a one-shot build does', async () => {

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { umociUnpack } from '../helpers/oci-tools.js';
+import { randomImage } from '../helpers/random-image.js';
+import { writeOciLayout } from '../../src/output/oci-layout.js';
 import { missingTools } from '../helpers/tools.js';
 import { planSpec } from '../../src/plan/plan-spec.js';
 import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
@@ -176,6 +178,28 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     const back = await next;
     expect(back).toMatchObject({ kind: 'rebuilt', rebuilt: ['app'], digest: w.handle.first.digest });
     expect((back as { text: string }).text).not.toContain('no layer changed');
+  });
+
+  it('resolves the base again after a failed build of an edited spec, rather than keep the old spec\'s base', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
+    const bases = [await randomImage({ seed: 'wb1', layers: 1 }), await randomImage({ seed: 'wb2', layers: 1 })];
+    await writeOciLayout(join(dir, 'base1'), { image: bases[0]! }, ['latest']);
+    mkdirSync(join(dir, 'app'));
+    writeFileSync(join(dir, 'app/f'), 'app1');
+    const spec = (base: string) => writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/base\nfrom: oci:./${base}\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n`);
+    spec('base1');
+    const w = await watching(join(dir, 'image.yaml'));
+    const failed = w.next();
+    spec('base2'); // not there yet
+    expect((await failed).kind).toBe('error');
+    await settle(300);
+    await writeOciLayout(join(dir, 'base2'), { image: bases[1]! }, ['latest']);
+    const rebuilt = w.next();
+    writeFileSync(join(dir, 'app/f'), 'app2');
+    const line = await rebuilt;
+    expect(line.kind).toBe('rebuilt');
+    const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
+    expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
   });
 
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
