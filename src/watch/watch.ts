@@ -54,6 +54,9 @@ interface State {
   /** What is handed to the watcher: the spec, its lock and every input root. */
   targets: Set<string>;
   watcher: InputWatcher;
+  /** Opens a watcher of the current targets, reporting to this watch's coalescer. */
+  openWatcher: () => Promise<InputWatcher>;
+  coalescer: Coalescer;
   running?: Promise<void>;
   pending: Set<string>;
   stopped: boolean;
@@ -104,7 +107,10 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     // After a failed build, the next one builds whatever of this plan the cache does not hold.
     const replaced = entriesReplaced(s.planned, planned);
     s.planned = planned;
-    if (specChanged) resetInputs(s);
+    if (specChanged) {
+      resetInputs(s);
+      await rewatch(s);
+    }
     s.opts.onPlanReplaced?.(replaced);
     // The last image's bases only for the spec they were resolved for: after a failed build of an
     // edited spec, the plan is the new spec's while the last image is still the old one's.
@@ -161,12 +167,23 @@ function changedPath(s: State, watched: string | undefined, name: string | null)
 }
 
 function resetInputs(s: State): void {
-  const before = new Set(watchTargets(s));
   s.inputs = layerInputs(s.planned.spec, s.opts.cacheDir);
-  const after = watchTargets(s);
-  s.targets = new Set(after);
-  s.watcher.unwatch([...before].filter((p) => !after.includes(p)));
-  s.watcher.add(after.filter((p) => !before.has(p)));
+  s.targets = new Set(watchTargets(s));
+}
+
+/**
+ * A spec that changed what is read gets a watcher of its own. chokidar cannot be told to watch
+ * again what it was told to unwatch (nor what lies below it), nor walks again a directory it
+ * skipped as excluded: a root put back, a directory no longer excluded or a root added later
+ * (and then made anew) went unseen. The new watcher is open before the old one closes, and every
+ * input is checked once, as at start-up, for what changed in between.
+ */
+async function rewatch(s: State): Promise<void> {
+  const old = s.watcher;
+  s.watcher = await s.openWatcher();
+  await old.close();
+  s.catchUp = new Set(s.inputs.map((i) => i.root));
+  for (const root of s.catchUp) s.coalescer.add(root);
 }
 
 /** The spec, if its bytes are not those the first build used; the lock, if written since then. */
@@ -197,7 +214,8 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   const s = { file, opts, planned, last: lastImage(first), inputs: layerInputs(planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
-  s.watcher = await InputWatcher.open(
+  s.coalescer = coalescer;
+  s.openWatcher = () => InputWatcher.open(
     watchTargets(s),
     {
       ignoreInitial: true,
@@ -217,6 +235,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
       replaced: (path) => coalescer.add(path),
     },
   );
+  s.watcher = await s.openWatcher();
   // Edits made during the first build, or in the instant the watcher was starting, raised no
   // event anyone saw: check every input once (the stat cache makes that cheap) so none is lost.
   s.catchUp = new Set([...s.inputs.map((i) => i.root), ...(await specPathsChangedSince(s, first))]);

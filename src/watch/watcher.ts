@@ -72,17 +72,10 @@ export class InputWatcher {
     return w;
   }
 
-  /** Watch more paths, with everything below them. */
+  /** Watch more directories, with everything below them (ones created inside a watched path). */
   add(paths: readonly string[]): void {
     const last = this.#groups.at(-1) ?? this.#group();
     last.add([...paths]);
-  }
-
-  unwatch(paths: readonly string[]): void {
-    const below = paths.flatMap((p) => this.#below.get(p) ?? []);
-    this.#top?.unwatch([...paths]);
-    for (const g of this.#groups) g.unwatch([...paths, ...below]);
-    for (const p of paths) this.#below.delete(p);
   }
 
   /** Every directory watched (for tests and diagnostics). */

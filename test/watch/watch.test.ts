@@ -180,6 +180,29 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect((back as { text: string }).text).not.toContain('no layer changed');
   });
 
+  it('watches what an edited spec reads from then on: a directory no longer excluded, and a root put back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-respec-'));
+    mkdirSync(join(dir, 'src/gen'), { recursive: true });
+    writeFileSync(join(dir, 'src/a.js'), 'a');
+    writeFileSync(join(dir, 'src/gen/x.js'), 'x1');
+    const spec = (exclude: string) => writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/respec\nlayers:\n  - name: src\n    copy: [{ from: src/, to: /src/, exclude: [${exclude}] }]\noutput:\n  - oci: ./out/img\n`);
+    spec('"gen"');
+    const w = await watching(join(dir, 'image.yaml'));
+    let next = w.next();
+    spec('');
+    expect(await next).toMatchObject({ kind: 'rebuilt' });
+    // Let the new watcher's start-up check land before editing.
+    for (let n = -1; n !== w.lines.length; ) {
+      n = w.lines.length;
+      await settle(400);
+    }
+    next = w.next();
+    writeFileSync(join(dir, 'src/gen/x.js'), 'x2');
+    expect(await next).toMatchObject({ kind: 'rebuilt', rebuilt: ['src'] });
+    const rootfs = await umociUnpack(join(dir, 'out/img'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'src/gen/x.js'), 'utf8')).toBe('x2');
+  });
+
   it('resolves the base again after a failed build of an edited spec, rather than keep the old spec\'s base', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
     const bases = [await randomImage({ seed: 'wb1', layers: 1 }), await randomImage({ seed: 'wb2', layers: 1 })];
