@@ -20,7 +20,8 @@
  *   a symlink to its target: a directory removed and made again (a clean build of `dist/`), a
  *   file written anew, a symlink pointed elsewhere would go unseen from then on. So each given
  *   path is also watched through a plain watch of its parent directory; when the entry of that
- *   name is another file than before, the path is watched again from scratch.
+ *   name is another file than before, the path is watched again from scratch (and a directory
+ *   reported again, for what it gained meanwhile).
  */
 import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -131,8 +132,12 @@ export class InputWatcher {
       const now = identityOf(path);
       if (now === this.#identities.get(path)) return;
       this.#identities.set(path, now);
-      if (now !== undefined) this.#rewatch(path);
-      this.#events.replaced(path);
+      if (now === undefined) return;
+      this.#rewatch(path);
+      // A directory may have filled before its new watch: a file (an editor's atomic save of the
+      // spec) is read whole by the build its first report started, and a second would be a
+      // second build of the same save.
+      if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) this.#events.replaced(path);
     }, REWATCH_MS);
     this.#rewatchTimers.set(path, timer.unref());
   }
