@@ -14,8 +14,8 @@ export interface BlobStoreReader {
   has(d: Digest): boolean | Promise<boolean>;
   /** Whether `blobPath(d)` is known good without reading it (ContentStore.vouchedFor). */
   vouchedFor?(d: Digest): Promise<boolean>;
-  /** Record that `blobPath(d)` was just hashed and found good. */
-  vouch?(d: Digest): Promise<void>;
+  /** Rehash `blobPath(d)`: true when intact (ContentStore.verify, which remembers it). */
+  verify?(d: Digest): Promise<boolean>;
 }
 
 /** What the store knows about one layer blob. */
@@ -32,10 +32,10 @@ export interface LocalFile {
   /**
    * The file is known good without reading it (a layer this process just built, or a blob
    * unchanged since it was last hashed): a sink may link it as it is. Otherwise the sink checks
-   * it first, and calls `verified` when it hashes right.
+   * it first, through `verify` when the store offers one (it remembers a good result).
    */
   checked: boolean;
-  verified?: () => Promise<void>;
+  verify?: () => Promise<boolean>;
 }
 
 /**
@@ -62,7 +62,7 @@ export function storeLayer(store: BlobStoreReader, record: StoredLayerRecord): L
     localFile: async () => ({
       path: await store.blobPath(r.digest),
       checked: (await store.vouchedFor?.(r.digest)) ?? false,
-      ...(store.vouch ? { verified: () => store.vouch!(r.digest) } : {}),
+      ...(store.verify ? { verify: () => store.verify!(r.digest) } : {}),
     }),
   };
 }

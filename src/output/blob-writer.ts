@@ -85,6 +85,9 @@ export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise
 
 const hashesTo = (path: string, digest: Digest) => digestOfFile(path).then((d) => d === digest, () => false);
 
+/** Whether the store's file hashes to `digest`: checked by the store itself when it offers it. */
+const localIntact = (local: LocalFile, digest: Digest) => (local.verify ? local.verify() : hashesTo(local.path, digest));
+
 /**
  * A blob the layout holds already is taken as it is, unless it is the store's own file, linked
  * from there, and the store cannot vouch for that file: then damage to the store's copy is damage
@@ -96,10 +99,7 @@ async function stillGood(dest: string, blob: StreamBlob): Promise<boolean> {
   if (!local || local.checked) return true;
   const [a, b] = await Promise.all([stat(dest).catch(() => undefined), stat(local.path).catch(() => undefined)]);
   if (!a || !b || a.ino !== b.ino || a.dev !== b.dev) return true;
-  if (await hashesTo(dest, blob.digest)) {
-    await local.verified?.();
-    return true;
-  }
+  if (await localIntact(local, blob.digest)) return true;
   await unlink(dest).catch(() => undefined);
   return false;
 }
@@ -111,10 +111,7 @@ async function stillGood(dest: string, blob: StreamBlob): Promise<boolean> {
 // a copy checked while it streams.
 async function tryLink(local: LocalFile, digest: Digest, size: number, tmp: string): Promise<boolean> {
   if (!(await present(local.path, size))) return false;
-  if (!local.checked) {
-    if (!(await hashesTo(local.path, digest))) return false;
-    await local.verified?.();
-  }
+  if (!local.checked && !(await localIntact(local, digest))) return false;
   try {
     await link(local.path, tmp);
     return true;

@@ -75,12 +75,6 @@ export class ContentStore {
     return stamp !== undefined && now !== undefined && stamp === identityText(now);
   }
 
-  /** The blob's file was just hashed and found good: stamp it so (see `vouchedFor`). */
-  async vouch(d: Digest): Promise<void> {
-    const now = await stat(this.blobPath(d)).catch(() => undefined);
-    if (now) await this.#stamp(d, now);
-  }
-
   #stampPath(d: Digest): string {
     return join(this.root, 'verified', digestHex(d));
   }
@@ -155,9 +149,18 @@ export class ContentStore {
     return bytes;
   }
 
-  /** Rehash the blob: true when present and intact. */
+  /**
+   * Rehash the blob: true when present and intact. An intact file that held still while it was
+   * read (the same stat before and after) is stamped so (see `vouchedFor`); one written to meanwhile
+   * is not, or the stamp would vouch for bytes no one read.
+   */
   async verify(d: Digest): Promise<boolean> {
-    return digestOfFile(this.blobPath(d)).then((actual) => actual === d, () => false);
+    const path = this.blobPath(d);
+    const before = await stat(path).catch(() => undefined);
+    if (!before || !(await digestOfFile(path).then((actual) => actual === d, () => false))) return false;
+    const after = await stat(path).catch(() => undefined);
+    if (after && sameFile(before, after)) await this.#stamp(d, after);
+    return true;
   }
 
   #readError(d: Digest, e: unknown): Error {
