@@ -12,6 +12,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { buildError, unsupported } from '../errors.js';
 import { MediaType } from './media-types.js';
+import { whiteoutTarget } from './whiteout.js';
 
 function decompressor(mediaType: string): Transform | undefined {
   if (mediaType.endsWith('+gzip') || mediaType.endsWith('.gzip')) return zlib.createGunzip();
@@ -30,12 +31,10 @@ export function hostilePath(name: string): string | undefined {
   const parts = name.split('/');
   if (parts.includes('..')) return 'a path climbing with ".."';
   // A whiteout deletes the rest of its name: ".wh..." deletes "..", the directory above.
-  const last = parts.at(-1) ?? '';
-  if (last.startsWith(WHITEOUT) && ['', '.', '..'].includes(last.slice(WHITEOUT.length))) return `a whiteout of "${last.slice(WHITEOUT.length)}"`;
+  const deleted = whiteoutTarget(parts.at(-1) ?? '');
+  if (deleted !== undefined && ['', '.', '..'].includes(deleted)) return `a whiteout of "${deleted}"`;
   return undefined;
 }
-
-const WHITEOUT = '.wh.';
 
 /** One spelling per path ("a/./l", "a//l/" and "./a/l" are "a/l"), after hostilePath has seen the name as written. */
 const clean = (name: string) => posix.normalize(name.replace(/^(\.\/)+/, '')).replace(/\/+$/, '');

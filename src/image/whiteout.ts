@@ -10,6 +10,9 @@ const WHITEOUT_NAME = /(?:^|\/)\.wh\./;
 /** Whether a single name (no "/") starts with ".wh.". */
 export const isWhiteoutName = (name: string): boolean => name.startsWith(WHITEOUT_PREFIX);
 
+/** What a whiteout name deletes (".wh.x" -> "x"), or undefined for another name. */
+export const whiteoutTarget = (name: string): string | undefined => (isWhiteoutName(name) ? name.slice(WHITEOUT_PREFIX.length) : undefined);
+
 /** Whether any name along `path` ("a/b/c" or "/a/b/c") starts with ".wh.". */
 export const hasWhiteoutName = (path: string): boolean => WHITEOUT_NAME.test(path);
 

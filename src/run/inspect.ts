@@ -24,7 +24,7 @@ export interface ImageDescription {
 }
 
 /** Chosen from a multi-platform image when no platform is asked for. */
-export const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
+const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
 
 /**
  * Opened the way a build opens its base: the same reference forms, the same verification. With no

@@ -40,9 +40,9 @@ export function layerInputs(spec: NormalizedSpec, cacheDir?: string): LayerInput
 }
 
 /**
- * A directory renamed or moved in under a glob's root raises one event, for itself, whose name
- * a glob of files (`*.js` at any depth) need not match, and none for the files it brings; one moved away raises
- * one for a name that is gone. Either may hold files the glob takes, so both count.
+ * A directory renamed or moved in under a glob's root raises one event, for itself, whose name a
+ * glob of files (`*.js` at any depth) need not match, and none for the files it brings; one moved
+ * away raises one for a name that is gone. Either may hold files the glob takes, so both count.
  */
 function mayHoldMatches(path: string): boolean {
   const st = lstatSync(path, { throwIfNoEntry: false });
