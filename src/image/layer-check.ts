@@ -30,8 +30,9 @@ export function hostilePath(name: string): string | undefined {
   if (name.startsWith('/')) return 'an absolute path';
   const parts = name.split('/');
   if (parts.includes('..')) return 'a path climbing with ".."';
-  // A whiteout deletes the rest of its name: ".wh..." deletes "..", the directory above.
-  const deleted = whiteoutTarget(parts.at(-1) ?? '');
+  // A whiteout deletes the rest of its name: ".wh..." deletes "..", the directory above. The
+  // last part is the last one not empty: "x/.wh.../", a directory entry, is the same whiteout.
+  const deleted = whiteoutTarget(parts.findLast((part) => part !== '') ?? '');
   if (deleted !== undefined && ['', '.', '..'].includes(deleted)) return `a whiteout of "${deleted}"`;
   return undefined;
 }

@@ -27,6 +27,9 @@ describe('base layer check', () => {
     // A whiteout deletes the rest of its name: the directory above, or the one it is in.
     [[{ name: '.wh...' }], /"\.wh\.\.\." \(a whiteout of "\.\."\)/],
     [[{ name: 'etc/.wh..' }], /"etc\/\.wh\.\." \(a whiteout of "\."\)/],
+    // A directory entry's name ends in "/": the whiteout is the part before it.
+    [[{ name: 'x/.wh.../', type: 'directory' }], /"x\/\.wh\.\.\.\/" \(a whiteout of "\.\."\)/],
+    [[{ name: '.wh..//', type: 'directory' }], /"\.wh\.\.\/\/" \(a whiteout of "\."\)/],
   ] as [Entry[], RegExp][])('refuses %j', async (entries, message) => {
     await expect(check(entries)).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(message) });
   });
