@@ -136,8 +136,10 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string, 
   const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip), walkOptions(opts)), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
   const under = (rel: string) => rel.split('/').some((_, i, parts) => chosen.has(parts.slice(0, i + 1).join('/')));
-  // A name that cannot be read cannot be matched either: it is refused wherever the glob looks.
-  const kept = walked.filter((e) => under(e.rel) || e.type === EntryType.Undecodable);
+  // A name that is not UTF-8 is matched as read (U+FFFD for its bad bytes, which a wildcard
+  // matches): refused if it matches, left out like any other name if it does not. A directory
+  // so named is refused wherever the glob looks, as what it holds cannot be listed to match.
+  const kept = walked.filter((e) => under(e.rel) || e.undecodableDir === true);
   if (kept.length === 0) return { candidates: [], problems: [problem(c, `glob "${c.from}" matches nothing in the context`, 'check the pattern, or remove the entry')] };
   return collect(c, kept, imageJoiner(c.to));
 }

@@ -41,6 +41,8 @@ export interface WalkedEntry extends FileStat {
   exec: boolean | undefined;
   /** An Undecodable entry's absolute path with the bytes of its name escaped, for messages. */
   shown?: string;
+  /** An Undecodable entry is a directory: what it holds cannot be listed, so a glob cannot tell whether it holds matches. */
+  undecodableDir?: boolean;
 }
 
 /**
@@ -146,7 +148,7 @@ function listDir(root: string, rootBase: string, dirRel: string, dirAbs: string,
     const abs = dirRel ? norm : absBase + name;
     let e: WalkedEntry;
     const shown = undecodable(dirAbs, name);
-    if (shown !== undefined) e = { ...unstatted(rel, abs, EntryType.Undecodable), shown: `${absBase}${shown}` };
+    if (shown !== undefined) e = { ...unstatted(rel, abs, EntryType.Undecodable), shown: `${absBase}${shown}`, undecodableDir: d.isDirectory() };
     else if (d.isDirectory()) e = unstatted(rel, abs, EntryType.Dir);
     else if (d.isSymbolicLink()) e = unstatted(rel, abs, EntryType.Symlink);
     else if (!statFiles && d.isFile()) e = unstatted(rel, abs, EntryType.File);

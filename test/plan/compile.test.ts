@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +139,12 @@ describe('compile', () => {
     }
     const p = await plan(dir, `  - name: l\n    copy: [{ from: app/src/, to: /s/, exclude: ["caf*", "r*"] }]`);
     expect(p.layers[0]!.entries.map((e) => e.path)).toContain('s/x\uFFFDy.txt');
+    // A glob that does not match such a file leaves it out, as any other; a directory so named it cannot look into.
+    const err = await plan(dir, `  - name: l\n    copy: [{ from: "app/src/**/*.js", to: /s/ }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => d.message.replace(dir, '<ctx>'))).toEqual(['<ctx>/app/src/caf\\xe9 has a name that is not UTF-8']);
+    rmSync(Buffer.concat([latin1('caf\xe9'), Buffer.from('/menu.txt')]));
+    rmdirSync(latin1('caf\xe9'));
+    expect((await plan(dir, `  - name: l\n    copy: [{ from: "app/src/**/*.js", to: /s/ }]`)).layers[0]!.entries.map((e) => e.path)).toContain('s/a.js');
   });
 
   it('reads an exclude pattern ending in "/" as the directory it names, with all below it', async () => {
