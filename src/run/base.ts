@@ -5,6 +5,7 @@
  * from the store alone, without a single request; otherwise it is fetched, verified by digest,
  * and its manifest and config kept in the store for next time.
  */
+import { existsSync } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openArchiveImage } from '../image/archive-source.js';
@@ -85,11 +86,25 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
       return undefined;
     case 'oci':
       return openLayoutImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), ...(opts.exact === false ? { preferred: platform } : { platform }) });
-    case 'docker-archive':
-      return openArchiveImage(resolve(opts.baseDir, base.path), { ...(base.tag ? { tag: base.tag } : {}), ...(opts.exact === false ? {} : { platform }) });
+    case 'docker-archive': {
+      const { file, tag } = archiveFile(base, opts.baseDir);
+      return openArchiveImage(file, { ...(tag ? { tag } : {}), ...(opts.exact === false ? {} : { platform }) });
+    }
     case 'registry':
       return registryBase(base.ref, platform, opts);
   }
+}
+
+/**
+ * `docker-archive:FILE:REF` is cut at the first ":" (as skopeo reads it), which also cuts a file
+ * name holding one (`snap-10:30.tar`, whose "30.tar" reads as an image name): when the file before
+ * the cut does not exist and the whole does, the whole is the file.
+ */
+function archiveFile(base: { path: string; tag?: string }, baseDir: string): { file: string; tag?: string } {
+  const file = resolve(baseDir, base.path);
+  if (!base.tag || existsSync(file)) return base.tag ? { file, tag: base.tag } : { file };
+  const whole = resolve(baseDir, `${base.path}:${base.tag}`);
+  return existsSync(whole) ? { file: whole } : { file, tag: base.tag };
 }
 
 /**

@@ -153,7 +153,7 @@ export const ImageSpecSchema = Type.Object(
     name: str('Repository part of the image reference, e.g. "example/hello".'),
     tags: Type.Optional(Type.Array(str('A tag, e.g. "latest" or "${GIT_SHA:-dev}".'), { description: 'Tags. Default ["latest"].' })),
     from: Type.Optional(
-      str('Base image: "scratch" (default), a registry reference (pin with @sha256:...), "oci:./dir[:tag]" or "docker-archive:./file.tar[:repo:tag]" (the tag picks one image of an archive that holds several).'),
+      str('Base image: "scratch" (default), a registry reference (pin with @sha256:...), "oci:./dir[:tag]" or "docker-archive:./file.tar[:repo:tag]" (the tag picks one image of an archive that holds several; a file name holding ":" is read whole when the part before the ":" is no file).'),
     ),
     platforms: Type.Optional(
       Type.Array(str('"os/arch[/variant]", e.g. "linux/amd64".'), { description: 'Platforms to build. Default ["linux/amd64"]; several make an image index.' }),

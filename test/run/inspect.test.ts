@@ -34,6 +34,16 @@ describe('inspect', () => {
     await expect(describeImage(`docker-archive:${file}:other:1`, undefined, [], join(work, 'cache'))).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('app:1') });
   });
 
+  it('reads a docker archive whose file name holds a ":" (the part after it reads as an image name)', async () => {
+    const image = await randomImage({ seed: 'colon', layers: 1 });
+    const file = join(work, 'snap-10:30.tar');
+    await writeDockerArchive(file, image, ['app:1']);
+    expect((await describeImage(`docker-archive:${file}`, undefined, [], join(work, 'cache'))).digest).toBe(await image.digest());
+    await writeDockerArchive(join(work, 'snap-10'), image, ['app:1']);
+    // A file before the ":" exists: the rest is the reference, as skopeo reads it.
+    await expect(describeImage(`docker-archive:${join(work, 'snap-10')}:30.tar`, undefined, [], join(work, 'cache'))).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('app:1') });
+  });
+
   it('chooses linux/amd64 from a multi-platform image, or the platform asked for', async () => {
     const amd = await randomImage({ seed: 'amd', layers: 1, platform: amd64 });
     const arm = await randomImage({ seed: 'arm2', layers: 1, platform: arm64 });
