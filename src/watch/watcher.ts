@@ -21,7 +21,9 @@
  *   file written anew, a symlink pointed elsewhere would go unseen from then on. So each given
  *   path is also watched through a plain watch of its parent directory; when the entry of that
  *   name is another file than before, the path is watched again from scratch (and a directory
- *   reported again, for what it gained meanwhile).
+ *   reported again, for what it gained meanwhile). The parents in between, up to the folder that
+ *   holds all the given paths, are watched by name the same way: `build/` removed and made
+ *   again takes the plain watch of its old self with it, and `build/dist/` would go unseen.
  */
 import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -49,9 +51,12 @@ export class InputWatcher {
   readonly #groups: FSWatcher[] = [];
   /** The directories each given directory's groups watch below it, to unwatch with it. */
   readonly #below = new Map<string, string[]>();
-  readonly #dirWatches: DirWatcher[] = [];
+  /** A plain watch per directory holding a given path or a parent of one, by directory. */
+  readonly #dirWatches = new Map<string, DirWatcher>();
   /** The file each given path named when last watched (undefined: none; see identityOf), to tell a replaced one. */
   readonly #identities = new Map<string, string | undefined>();
+  /** The parents of given paths watched by name, below the folder holding them all. */
+  readonly #parents = new Set<string>();
   readonly #rewatchTimers = new Map<string, NodeJS.Timeout>();
 
   private constructor(options: ChokidarOptions, events: WatchEvents) {
@@ -62,7 +67,12 @@ export class InputWatcher {
   /** Resolves once every directory below the paths that exist is watched. */
   static async open(paths: readonly string[], options: ChokidarOptions, events: WatchEvents): Promise<InputWatcher> {
     const w = new InputWatcher(options, events);
-    for (const path of paths) w.#watchByName(path);
+    const holder = commonFolder(paths);
+    for (const path of paths) {
+      w.#identities.set(path, identityOf(path));
+      for (let p = dirname(path); p.startsWith(`${holder}/`); p = dirname(p)) w.#parents.add(p);
+    }
+    for (const dir of new Set([...w.#identities.keys(), ...w.#parents].map((p) => dirname(p)))) w.#watchDir(dir);
     const present = paths.filter((p) => w.#identities.get(p) !== undefined);
     w.#top = await w.#start(present, { ...options, depth: 0 });
     w.#top.on('addDir', (dir: string) => w.add([dir]));
@@ -87,7 +97,7 @@ export class InputWatcher {
 
   async close(): Promise<void> {
     for (const t of this.#rewatchTimers.values()) clearTimeout(t);
-    for (const d of this.#dirWatches) d.close();
+    for (const d of this.#dirWatches.values()) d.close();
     await Promise.all([this.#top, ...this.#groups].map((w) => w?.close()));
   }
 
@@ -108,14 +118,37 @@ export class InputWatcher {
     return w;
   }
 
-  #watchByName(path: string): void {
-    const name = basename(path);
-    this.#identities.set(path, identityOf(path));
+  /** Watch (again) the entries of `dir` that are given paths or their parents. */
+  #watchDir(dir: string): void {
+    this.#dirWatches.get(dir)?.close();
+    this.#dirWatches.delete(dir);
     try {
-      this.#dirWatches.push(watchDir(dirname(path), (_event, changed) => changed === name && this.#seen(path)));
+      this.#dirWatches.set(dir, watchDir(dir, (_event, name) => {
+        if (typeof name !== 'string') return;
+        const path = join(dir, name);
+        if (this.#identities.has(path)) this.#seen(path);
+        if (this.#parents.has(path)) this.#parentSeen(path);
+      }));
     } catch {
-      // Its directory is gone too: nothing there to build from.
+      // Gone too: watched again when the parent above it is seen made anew.
     }
+  }
+
+  /**
+   * A parent of given paths was created, removed or replaced: once its events are quiet, the
+   * directories from it down are watched again, and each given path below it is looked at as if
+   * its own entry had changed (it may have come, gone or been replaced with its parent).
+   */
+  #parentSeen(parent: string): void {
+    const key = `parent:${parent}`;
+    clearTimeout(this.#rewatchTimers.get(key));
+    const timer = setTimeout(() => {
+      this.#rewatchTimers.delete(key);
+      const below = (p: string) => p === parent || p.startsWith(`${parent}/`);
+      for (const dir of [...this.#parents].filter(below)) this.#watchDir(dir);
+      for (const path of this.#identities.keys()) if (below(dirname(path))) this.#seen(path);
+    }, REWATCH_MS);
+    this.#rewatchTimers.set(key, timer.unref());
   }
 
   /**
@@ -169,6 +202,13 @@ function outermost(dirs: readonly string[]): string[] {
     return false;
   };
   return [...all].filter((d) => !inside(d));
+}
+
+/** The deepest folder holding every path (the spec's folder, usually). */
+function commonFolder(paths: readonly string[]): string {
+  let common = dirname(paths[0] ?? '/');
+  for (const p of paths) while (common !== dirname(common) && !p.startsWith(`${common}/`)) common = dirname(common);
+  return common;
 }
 
 /**

@@ -113,6 +113,23 @@ describe('InputWatcher', () => {
     await w.about(file, () => writeFileSync(file, String(n++)));
   });
 
+  it('watches a given directory again once a parent of it is removed and made anew', async () => {
+    const { spec } = makeTree();
+    const dist = join(dir, 'build', 'dist');
+    mkdirSync(dist, { recursive: true });
+    const w = await open([spec, dist], spec);
+    for (let round = 0; round < 2; round++) {
+      rmSync(join(dir, 'build'), { recursive: true });
+      mkdirSync(dist, { recursive: true });
+      await w.about(dist);
+      w.events.length = 0;
+      const file = join(dist, `after-${round}.js`);
+      let n = 0;
+      await w.about(file, () => writeFileSync(file, String(n++)));
+      w.events.length = 0;
+    }
+  });
+
   it('watches directories created later, straight inside a watched path and deeper', async () => {
     const { tree, spec } = makeTree();
     const w = await open([spec, tree], spec);
