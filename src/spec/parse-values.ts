@@ -18,13 +18,24 @@ export function must<T>(p: Parsed<T>): T {
   return p.value;
 }
 
+/** What a symlink points to: stored as written, so only what no link can hold is refused. */
+export function parseLinkTarget(s: string): Parsed<string> {
+  if (s === '') return bad('symlink target is empty', 'write the path the link points to, absolute or relative to the link');
+  if (s.includes('\0')) return bad('symlink target contains a NUL byte');
+  return ok(s);
+}
+
 export function parseMode(s: string): Parsed<number> {
   if (/^[0-7]{3,4}$/.test(s)) return ok(parseInt(s, 8));
   return bad(`mode ${JSON.stringify(s)} is not an octal permission`, 'use 3 or 4 digits from 0 to 7, e.g. "0644", "0755" or "1777"');
 }
 
-/** uid/gid must fit a tar header's 7 octal digits. */
-const MAX_ID = 0o7777777;
+/**
+ * Linux ids are 32-bit, and 2^32 - 1 means "no id". The layer writer puts an id too large for
+ * the tar header's octal field in a PAX record (tar-header.ts), which GNU tar, umoci and
+ * containerd read: OpenShift, for one, runs containers as uids such as 1000680000.
+ */
+const MAX_ID = 2 ** 32 - 2;
 
 export interface Owner {
   uid: number;

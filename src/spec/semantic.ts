@@ -41,6 +41,7 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: strin
     check(`${p}/path`, path.ok && path.value === '/' ? notRoot(kind) : path);
     if (path.ok && path.value !== '/') dup(`${p}/path`, path.value);
     if ('mode' in e && e.mode !== undefined) check(`${p}/mode`, v.parseMode(e.mode));
+    if ('target' in e) check(`${p}/target`, v.parseLinkTarget(e.target));
     if (e.owner !== undefined) check(`${p}/owner`, v.parseOwner(e.owner));
   }
   layer.remove?.forEach((r, i) => {

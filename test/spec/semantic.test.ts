@@ -69,7 +69,10 @@ describe('value formats', () => {
   it('parses owners, a lone uid meaning uid:uid', () => {
     expect(v.parseOwner('1000')).toEqual({ ok: true, value: { uid: 1000, gid: 1000 } });
     expect(v.parseOwner('0:5')).toEqual({ ok: true, value: { uid: 0, gid: 5 } });
-    for (const bad of ['root', '1:2:3', '-1', '99999999']) expect(v.parseOwner(bad).ok, bad).toBe(false);
+    for (const bad of ['root', '1:2:3', '-1', '4294967295', '0:4294967295']) expect(v.parseOwner(bad).ok, bad).toBe(false);
+    // Ids past the tar header's octal field go in a PAX record: OpenShift's, for one.
+    expect(v.parseOwner('1000680000')).toEqual({ ok: true, value: { uid: 1000680000, gid: 1000680000 } });
+    expect(v.parseOwner('4294967294:0')).toEqual({ ok: true, value: { uid: 4294967294, gid: 0 } });
   });
 
   it('parses ports to the OCI form', () => {

@@ -77,6 +77,13 @@ describe('schema', () => {
     ]);
   });
 
+  it('refuses a symlink target that no link can hold: empty, or with a NUL byte', () => {
+    expect(brief(minimal('    symlinks: [{ path: /a, target: "" }, { path: /b, target: "x\\0y" }, { path: /c, target: ../c2 }]\n'))).toEqual([
+      '7:36 symlink target is empty (write the path the link points to, absolute or relative to the link)',
+      '7:62 symlink target contains a NUL byte',
+    ]);
+  });
+
   it('refuses an image path with a name longer than a file system holds', () => {
     const long = 'é'.repeat(128); // 256 bytes in UTF-8
     expect(brief(minimal(`    dirs: [{ path: /srv/${long}/x }, { path: /srv/${'a'.repeat(255)} }]\n`)).map((s) => s.replace(/"\/srv\/.*" has/, '"…" has').replace(/ \(.*/, ''))).toEqual(['7:20 "…" has a name longer than 255 bytes']);
