@@ -3,14 +3,18 @@
  * read once, decompressed and walked entry by entry: an absolute name, a ".." that climbs, a
  * hard link that points out, or an entry written through a symlink of the same layer makes the
  * base an error. The verdict for a layer digest is remembered by the caller, so each base layer is
- * read at most once per cache.
+ * read at most once per cache. The same read checks what the image says of the layer: its tar
+ * must be whole and hash to its diff_id, or the image built on it would be one no runtime
+ * unpacks (umoci refuses a diff_id mismatch).
  */
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable, Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
-import { buildError, unsupported } from '../errors.js';
+import { buildError, ImgbuildError, unsupported } from '../errors.js';
+import { digestOf, type Digest } from './digest.js';
 import { MediaType } from './media-types.js';
 import { whiteoutTarget } from './whiteout.js';
 
@@ -47,7 +51,8 @@ function throughSymlink(path: string, links: ReadonlySet<string>): string | unde
   return undefined;
 }
 
-export async function checkLayerEntries(blob: Readable, mediaType: string, label: string): Promise<void> {
+/** `diffId`: what the image's config says the uncompressed tar hashes to. */
+export async function checkLayerEntries(blob: Readable, mediaType: string, label: string, diffId?: Digest): Promise<void> {
   const refuse = (name: string, why: string) =>
     buildError(`${label} holds a hostile entry ${JSON.stringify(name)} (${why})`, 'imgbuild refuses base images whose layers could write outside the image root; use another base');
   const links = new Set<string>();
@@ -64,5 +69,22 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     stream.on('end', () => next());
   });
   const unzip = decompressor(mediaType);
-  await (unzip ? pipeline(blob, unzip, extract) : pipeline(blob, extract));
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  try {
+    await (unzip ? pipeline(blob, unzip, hashing, extract) : pipeline(blob, hashing, extract));
+  } catch (e) {
+    if (e instanceof ImgbuildError) throw e;
+    // zlib's and the tar reader's own words ("invalid bit length repeat", "Unexpected end of data").
+    throw buildError(`${label} is damaged: ${(e as Error).message}`, 'the base image is broken: build or pull it again, or use another base');
+  }
+  const actual = digestOf(hash);
+  if (diffId !== undefined && actual !== diffId) {
+    throw buildError(`${label} does not match its image's config: its tar hashes to ${actual}, the config's diff_id is ${diffId}`, 'the base image is broken: build or pull it again, or use another base');
+  }
 }

@@ -109,9 +109,10 @@ function archiveFile(base: { path: string; tag?: string }, baseDir: string): { f
 
 /**
  * Which rules a clean mark stands for: a mark made under weaker ones (before symlinks spelled
- * "a/./l" or "a//l", and whiteouts of "..", were refused) is no mark, and the layer is read again.
+ * "a/./l" or "a//l", and whiteouts of "..", were refused; before a layer's tar was checked
+ * against its diff_id) is no mark, and the layer is read again.
  */
-const CHECK_RULES = 2;
+const CHECK_RULES = 3;
 
 /**
  * Read each base layer once and refuse one with hostile entries; a layer found clean is marked in
@@ -124,7 +125,7 @@ export async function checkBaseLayers(image: Image, store: ContentStore, label: 
     const digest = await layer.digest();
     const mark = join(dir, digestHex(digest));
     if (await access(mark).then(() => true, () => false)) continue;
-    await checkLayerEntries(await layer.compressed(), await layer.mediaType(), `base layer ${digest} of ${label}`);
+    await checkLayerEntries(await layer.compressed(), await layer.mediaType(), `base layer ${digest} of ${label}`, await layer.diffId());
     await writeFileAtomic(store.tmpDir, mark, '');
   }
 }

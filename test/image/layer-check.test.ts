@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { sha256 } from '../../src/image/digest.js';
 import { describe, expect, it } from 'vitest';
 import { checkLayerEntries } from '../../src/image/layer-check.js';
 import { MediaType } from '../../src/image/media-types.js';
@@ -32,5 +33,17 @@ describe('base layer check', () => {
     [[{ name: '.wh..//', type: 'directory' }], /"\.wh\.\.\/\/" \(a whiteout of "\."\)/],
   ] as [Entry[], RegExp][])('refuses %j', async (entries, message) => {
     await expect(check(entries)).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(message) });
+  });
+
+  it('checks the tar against the diff_id its image gives, and calls a damaged layer damaged', async () => {
+    const tarBytes = await packTar([{ name: 'etc/os-release', body: 'x' }]);
+    const run = (bytes: Buffer, diffId = sha256(tarBytes)) => checkLayerEntries(Readable.from([bytes]), MediaType.ociLayerGzip, 'base layer x', diffId);
+    await expect(run(gzipSync(tarBytes))).resolves.toBeUndefined();
+    await expect(run(gzipSync(tarBytes), sha256('other'))).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(/^base layer x does not match its image's config: its tar hashes to sha256:\w+, the config's diff_id is sha256:/) });
+    // A tar cut inside its body, and a gzip stream with garbage in it.
+    await expect(run(gzipSync(tarBytes.subarray(0, 515)))).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(/^base layer x is damaged: /) });
+    const bad = gzipSync(tarBytes);
+    bad.fill(0xff, 10, 40);
+    await expect(run(bad)).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(/^base layer x is damaged: /) });
   });
 });
