@@ -12,7 +12,7 @@ import { blobImage } from './blob-image.js';
 import { digestHex, type Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
-import { configMatches, formatPlatform, platformMatches } from './platform.js';
+import { bestMatch, configMatches, formatPlatform, platformMatches } from './platform.js';
 import type { Descriptor, Image, Platform } from './types.js';
 import { digestInMessage, verifyBytes, verifyingStream } from './verify.js';
 
@@ -95,8 +95,10 @@ async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platfo
 
 function choosePlatform(entries: Descriptor[], platform: Platform | undefined, label: string): Descriptor {
   const candidates = entries.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
-  const found = platform ? candidates.filter((d) => d.platform && platformMatches(platform, d.platform)) : candidates;
-  if (found.length >= 1 && (platform || found.length === 1)) return found[0] as Descriptor;
+  if (platform) {
+    const best = bestMatch(candidates, platform);
+    if (best) return best;
+  } else if (candidates.length === 1) return candidates[0] as Descriptor;
   const offered = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
   if (!platform) throw usageError(`${label} is a multi-platform index (${offered}); a platform must be chosen`);
   throw usageError(`${label} has no image for ${formatPlatform(platform)}; it offers ${offered}`);

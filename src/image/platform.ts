@@ -55,9 +55,19 @@ export function configMatches(wanted: Platform, config: { os?: string; architect
   return platformMatches(config.variant ? wanted : { os: wanted.os, architecture: wanted.architecture }, candidate);
 }
 
+/**
+ * The entry that best fits `wanted`, as engines choose: one of the very variant asked for (or
+ * its default: plain arm is arm/v7) over others that fit, whatever the index's order; an index
+ * listing arm/v6 before arm/v7 gives v7 to a request for linux/arm.
+ */
+export function bestMatch<T extends { platform?: Platform | undefined }>(entries: readonly T[], wanted: Platform): T | undefined {
+  const fitting = entries.filter((e) => platformMatches(wanted, e.platform));
+  return fitting.find((e) => variantOf(e.platform!) === variantOf(wanted)) ?? fitting[0];
+}
+
 /** The entry of an index for `platform`, or a usage error listing what the index offers. */
 export function selectPlatform(manifests: readonly Descriptor[], platform: Platform, what: string): Descriptor {
-  const found = manifests.find((m) => platformMatches(platform, m.platform));
+  const found = bestMatch(manifests, platform);
   if (found) return found;
   const offered = [...new Set(manifests.flatMap((m) => (m.platform ? [formatPlatform(m.platform)] : [])))];
   throw usageError(`${what} has no image for platform ${formatPlatform(platform)}`, offered.length ? `it offers: ${offered.join(', ')}` : 'it lists no platforms');

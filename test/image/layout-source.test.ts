@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleIndex } from '../../src/image/assemble.js';
 import { digestHex } from '../../src/image/digest.js';
 import { openLayoutImage, parseLayoutRef } from '../../src/image/layout-source.js';
+import { selectPlatform } from '../../src/image/platform.js';
 import type { Image, ImageIndex } from '../../src/image/types.js';
 import { writeOciLayout } from '../../src/output/oci-layout.js';
 import { randomImage, runTool, validateLayout } from '../helpers/random-image.js';
@@ -70,6 +71,17 @@ describe('openLayoutImage', () => {
     const plain = join(work, 'armplain');
     await writeOciLayout(plain, { image: arm }, ['p']);
     expect(await (await openLayoutImage(plain, { tag: 'p', platform: { os: 'linux', architecture: 'arm', variant: 'v7' } })).digest()).toBe(await arm.digest());
+  });
+
+  it('takes arm/v7 for plain linux/arm from an index that lists arm/v6 first, as engines do', async () => {
+    const dir = join(work, 'armv6v7');
+    const v6 = await randomImage({ seed: 'v6', layers: 1, platform: { os: 'linux', architecture: 'arm', variant: 'v6' } });
+    const v7 = await randomImage({ seed: 'v7b', layers: 1, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } });
+    const index = assembleIndex([{ image: v6, platform: { os: 'linux', architecture: 'arm', variant: 'v6' } }, { image: v7, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } }], {});
+    await writeOciLayout(dir, { index }, ['m']);
+    expect(await (await openLayoutImage(dir, { tag: 'm', platform: { os: 'linux', architecture: 'arm' } })).digest()).toBe(await v7.digest());
+    expect(await (await openLayoutImage(dir, { tag: 'm', platform: { os: 'linux', architecture: 'arm', variant: 'v6' } })).digest()).toBe(await v6.digest());
+    expect(selectPlatform((await index.index()).manifests, { os: 'linux', architecture: 'arm' }, 'the index').digest).toBe(await v7.digest());
   });
 
   it('picks the platform from an index, and says which platforms there are otherwise', async () => {
