@@ -5,7 +5,7 @@
  * its place in the file. Keys are never interpolated: the shape of a spec does not depend on the
  * environment.
  */
-import { isPair, isScalar, isSeq, visit, type Node, type Scalar } from 'yaml';
+import { isPair, isScalar, isSeq, Scalar, visit, type Node } from 'yaml';
 import type { Diagnostic } from '../errors.js';
 import { diagnostic, type SpecSource } from './source.js';
 
@@ -65,7 +65,9 @@ function sourceOffset(src: SpecSource, node: Scalar, p: Problem): number {
   let nth = 0;
   for (let i = value.indexOf(p.text); i >= 0 && i < p.index; i = value.indexOf(p.text, i + 1)) nth++;
   const source = src.text.slice(start, end);
-  let at = source.indexOf(p.text);
+  // A block scalar's source starts with its header line ("| # a comment"), which is no part of the value.
+  const block = node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED;
+  let at = source.indexOf(p.text, block ? source.indexOf('\n') + 1 : 0);
   for (; at >= 0 && nth > 0; nth--) at = source.indexOf(p.text, at + 1);
   return at >= 0 ? start + at : start;
 }

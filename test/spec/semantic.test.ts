@@ -26,7 +26,7 @@ describe('interpolation', () => {
   it('names an undefined variable at its place in block scalars, after escapes, and at each of its uses', () => {
     const extra = [
       'annotations:',
-      '  block: |',
+      '  block: |  # uses ${BLOCK}',
       '    first',
       '    v=${BLOCK}',
       '  tab: "a\\tb\\t${TAB}"',
