@@ -81,10 +81,14 @@ function chooseEntry(entries: ArchiveManifestEntry[], tag: string | undefined, l
   throw usageError(`${label} holds ${found.length} images${known}`, `name the one to use by its tag: docker-archive:FILE:${tags[0] ?? 'repo:tag'}`);
 }
 
-// "docker.io/library/app:1" in an archive is what people write as "app:1".
+// As skopeo and docker read references: "docker.io/library/app:1" is "app:1", and "t/app" is "t/app:latest".
 function tagMatches(repoTag: string, wanted: string): boolean {
-  const short = repoTag.replace(/^docker\.io\/(library\/)?/, '');
-  return repoTag === wanted || short === wanted;
+  return familiar(repoTag) === familiar(wanted);
+}
+
+function familiar(ref: string): string {
+  const short = ref.replace(/^(?:docker\.io|index\.docker\.io)\/(?:library\/(?=[^/]+$))?/, '');
+  return short.slice(short.lastIndexOf('/') + 1).includes(':') ? short : `${short}:latest`;
 }
 
 function lookup(scan: TarScan, path: string, label: string, depth = 0): TarEntryInfo {

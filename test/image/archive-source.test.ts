@@ -80,6 +80,16 @@ describe('openArchiveImage', () => {
     const bytes = await layerBytes(read);
     expect(bytes[2]).toEqual(image.newLayers[0]!.tar);
     await expect(openArchiveImage(file, { tag: 'other:1' })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('old:1') });
+    // The tag named as skopeo takes it: with the registry and library/ spelled out.
+    for (const tag of ['docker.io/library/old:1', 'docker.io/old:1']) expect(await (await openArchiveImage(file, { tag })).digest()).toBe(await read.digest());
+  });
+
+  it('takes a tag without its ":latest", as skopeo does', async () => {
+    const image = await randomImage({ seed: 'latest', layers: 1 });
+    const file = join(work, 'latest.tar');
+    await writeDockerArchive(file, image, ['t/base:latest']);
+    for (const tag of ['t/base', 'docker.io/t/base:latest', 't/base:latest']) expect(await (await openArchiveImage(file, { tag })).digest(), tag).toBe(await image.digest());
+    await expect(openArchiveImage(file, { tag: 't/base:1' })).rejects.toMatchObject({ kind: 'usage' });
   });
 
   it('refuses a classic layer whose bytes disagree with the config diff_ids', async () => {
