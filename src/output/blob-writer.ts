@@ -1,18 +1,27 @@
 /**
  * Putting one blob into an OCI layout's blobs/sha256/ so that, whatever happens, the name always
  * holds the whole, right bytes: the blob is written (or hard-linked from the content store) to a
- * private temp name, checked, and renamed into place. A blob already there with the right size
- * is kept, so concurrent writers and reruns do no work twice and never see a partial blob.
+ * private temp name, checked, and renamed into place. A blob already there is kept when it is
+ * known good, so concurrent writers and reruns do no work twice and never see a partial blob:
+ * a small one (config, manifest) is hashed, a layer is known by its stamp (below) or hashed.
+ *
+ * A layer blob's stamp, `.imgbuild/verified/<hex>`, is the stat it had when its bytes were last
+ * known right (written here, or hashed): inode, size, mtime and change time. A write to the file,
+ * even one that keeps its size and puts its mtime back, sets its change time, so a blob whose
+ * stat is not its stamp is read again. That matters because the layout's blobs are hard links
+ * to the content store's files: damage to the store's copy is damage to this one, and stays here
+ * after the store has let its copy go (`rm -rf` of the cache) or replaced it.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { type Stats } from 'node:fs';
+import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, digestOfFile, type Digest } from '../image/digest.js';
 import type { LocalFile } from '../image/store-layer.js';
-import { sweepStaleTemps } from '../store/atomic.js';
+import { sweepStaleTemps, writeFileAtomic } from '../store/atomic.js';
 import { digestInMessage, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
@@ -56,7 +65,8 @@ async function commit(tmp: string, dest: string, write: () => Promise<void>): Pr
 
 export async function writeBytesBlob(p: LayoutPaths, digest: Digest, bytes: Uint8Array): Promise<void> {
   const dest = blobFile(p, digest);
-  if (await present(dest, bytes.byteLength)) return;
+  // Small: checked by its bytes each time. A bad one is replaced by the rename below.
+  if ((await present(dest, bytes.byteLength)) && (await hashesTo(dest, digest))) return;
   const tmp = tempName(p, digestHex(digest));
   await commit(tmp, dest, () => writeFile(tmp, bytes, { flag: 'wx' }));
 }
@@ -72,15 +82,19 @@ export interface StreamBlob {
 
 export async function writeStreamBlob(p: LayoutPaths, blob: StreamBlob): Promise<void> {
   const dest = blobFile(p, blob.digest);
-  if ((await present(dest, blob.size)) && (await stillGood(dest, blob))) return;
+  if ((await present(dest, blob.size)) && (await stillGood(p, dest, blob))) return;
   const tmp = tempName(p, digestHex(blob.digest));
   if (blob.local && (await tryLink(blob.local, blob.digest, blob.size, tmp))) {
-    return commit(tmp, dest, async () => undefined);
+    await commit(tmp, dest, async () => undefined);
+  } else {
+    await commit(tmp, dest, async () => {
+      const verify = verifyingStream(blob.digest, blob.size, `${blob.label} ${digestInMessage(blob.digest)}`);
+      await pipeline(await blob.open(), verify, createWriteStream(tmp, { flags: 'wx' }));
+    });
   }
-  await commit(tmp, dest, async () => {
-    const verify = verifyingStream(blob.digest, blob.size, `${blob.label} ${digestInMessage(blob.digest)}`);
-    await pipeline(await blob.open(), verify, createWriteStream(tmp, { flags: 'wx' }));
-  });
+  // Another writer may have put its own (also checked) file in place meanwhile: stamped is what is there.
+  const now = await stat(dest).catch(() => undefined);
+  if (now) await stampLayer(p, blob.digest, now);
 }
 
 const hashesTo = (path: string, digest: Digest) => digestOfFile(path).then((d) => d === digest, () => false);
@@ -89,19 +103,38 @@ const hashesTo = (path: string, digest: Digest) => digestOfFile(path).then((d) =
 const localIntact = (local: LocalFile, digest: Digest) => (local.verify ? local.verify() : hashesTo(local.path, digest));
 
 /**
- * A blob the layout holds already is taken as it is, unless it is the store's own file, linked
- * from there, and the store cannot vouch for that file: then damage to the store's copy is damage
- * to this one, and it is read. A bad one is removed, to be written again (from a good source, or
- * failing with the store's "corrupt" error) rather than left in an output reported as written.
+ * Whether a layer blob the layout holds is still right: its stamp says so (see the top of this
+ * file), or it is the store's own file and this process wrote it, or its bytes hash to its name.
+ * A bad one is removed, to be written again (from a good source, or failing with the store's
+ * "corrupt" error) rather than left in an output reported as written.
  */
-async function stillGood(dest: string, blob: StreamBlob): Promise<boolean> {
+async function stillGood(p: LayoutPaths, dest: string, blob: StreamBlob): Promise<boolean> {
+  const before = await stat(dest).catch(() => undefined);
+  if (!before) return false;
+  if ((await readFile(stampFile(p, blob.digest), 'utf8').catch(() => undefined)) === identityText(before)) return true;
   const local = blob.local;
-  if (!local || local.checked) return true;
-  const [a, b] = await Promise.all([stat(dest).catch(() => undefined), stat(local.path).catch(() => undefined)]);
-  if (!a || !b || a.ino !== b.ino || a.dev !== b.dev) return true;
-  if (await localIntact(local, blob.digest)) return true;
+  const ours = local?.checked === true && (await stat(local.path).then((st) => st.ino === before.ino && st.dev === before.dev, () => false));
+  if (ours || (await hashesTo(dest, blob.digest))) {
+    // Stamped only if it held still while it was read: a stamp vouches for the bytes read.
+    const after = await stat(dest).catch(() => undefined);
+    if (after && identityText(after) === identityText(before)) await stampLayer(p, blob.digest, after);
+    return true;
+  }
   await unlink(dest).catch(() => undefined);
   return false;
+}
+
+const stampFile = (p: LayoutPaths, d: Digest) => join(p.root, '.imgbuild', 'verified', digestHex(d));
+const identityText = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+
+// Only an optimisation: a stamp not written costs one more read of the blob.
+async function stampLayer(p: LayoutPaths, d: Digest, st: Stats): Promise<void> {
+  try {
+    await mkdir(join(p.root, '.imgbuild', 'verified'), { recursive: true });
+    await writeFileAtomic(p.tmp, stampFile(p, d), identityText(st));
+  } catch {
+    // ignored
+  }
 }
 
 // A hard link shares the store's file, so the store's copy is checked once before it is linked

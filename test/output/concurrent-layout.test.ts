@@ -90,7 +90,7 @@ describe.skipIf(missingTools('umoci', 'oci-image-tool').length > 0)('concurrent 
     expect(index.manifests).toHaveLength(8 + 8 * ROUNDS + 1);
     for (const tag of ['t0', 't7', 'shared']) await validateLayout(layout, tag);
     expect(await readdir(join(layout, '.imgbuild', 'tmp'))).toEqual([]);
-    expect((await readdir(join(layout, '.imgbuild'))).sort()).toEqual(['tmp']);
+    expect((await readdir(join(layout, '.imgbuild'))).sort()).toEqual(['tmp', 'verified']);
   });
 
   it('a writer killed at any moment leaves a valid layout that the next run completes', async () => {

@@ -187,6 +187,33 @@ describe('blobs', () => {
     await expect(stat(join(dir, 'blobs', 'sha256', digestHex(digest)))).rejects.toThrow();
   });
 
+  it('writes again a layer blob damaged through its link to the store, once the store holds a new file', async () => {
+    const dir = join(work, 'link-damaged-then-replaced');
+    const { image, digest, storePath } = await storedLayerImage('replaced');
+    await writeOciLayout(dir, { image }, ['t']);
+    const good = await readFile(storePath);
+    const bad = Buffer.from(good);
+    bad[bad.length >> 1]! ^= 1;
+    // Damaged in place (same size, shared by the layout's link), then the store's file let go
+    // and written anew, as `rm -rf` of the cache and a rebuild do.
+    await writeFile(storePath, bad);
+    await rm(storePath);
+    await writeFile(storePath, good);
+    await writeOciLayout(dir, { image }, ['t']);
+    expect(await readFile(join(dir, 'blobs', 'sha256', digestHex(digest)))).toEqual(good);
+  });
+
+  it('writes again a config or manifest damaged in the layout, size kept', async () => {
+    const dir = join(work, 'small-damaged');
+    const image = await randomImage({ seed: 'small-damaged', layers: 1 });
+    await writeOciLayout(dir, { image }, ['t']);
+    const config = join(dir, 'blobs', 'sha256', digestHex(await image.configDigest()));
+    const bytes = await readFile(config);
+    await writeFile(config, Buffer.from(bytes).fill(0x20, 0, 1));
+    await writeOciLayout(dir, { image }, ['t']);
+    expect(await readFile(config)).toEqual(bytes);
+  });
+
   it('never links a store blob whose bytes were damaged: the checked copy refuses it', async () => {
     const dir = join(work, 'link-damaged');
     const { image, digest } = await storedLayerImage('damaged', true);
