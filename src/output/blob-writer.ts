@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, digestOfFile, type Digest } from '../image/digest.js';
 import type { LocalFile } from '../image/store-layer.js';
-import { sweepStaleTemps, writeFileAtomic } from '../store/atomic.js';
+import { sweepStaleTemps, TEMP_OWNER, writeFileAtomic } from '../store/atomic.js';
 import { digestInMessage, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
@@ -41,8 +41,7 @@ export async function prepareLayoutDirs(p: LayoutPaths): Promise<void> {
   await sweepStaleTemps(p.tmp);
 }
 
-export const tempName = (p: LayoutPaths, hint: string) =>
-  join(p.tmp, `${hint}.${process.pid}.${randomBytes(6).toString('hex')}`);
+export const tempName = (p: LayoutPaths, hint: string) => join(p.tmp, `${hint}.${TEMP_OWNER}${randomBytes(6).toString('hex')}`);
 
 export const blobFile = (p: LayoutPaths, d: Digest) => join(p.blobs, digestHex(d));
 

@@ -6,13 +6,28 @@
  */
 import { randomBytes } from 'node:crypto';
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../util/process-alive.js';
 
 /** Temp files older than this are from dead processes (no single write takes an hour). */
 export const STALE_TEMP_MS = 60 * 60 * 1000;
 
+/**
+ * Who writes a temp file, in its name (`<pid>@<host>~`): a sweep removes one whose process on
+ * this machine is gone at once, not an hour later (a build killed while writing a 100 MB layer
+ * left 48 MB behind each time). A cache shared between machines keeps the age rule for theirs.
+ */
+export const TEMP_OWNER = `${process.pid}@${hostname()}~`;
+const OWNED = /(?:^|\.)(\d+)@([^~/]+)~/;
+
+function ownerGone(name: string): boolean {
+  const m = OWNED.exec(name);
+  return m !== null && m[2] === hostname() && !processAlive(Number(m[1]));
+}
+
 export function tempPath(tmpDir: string, suffix = '.tmp'): string {
-  return join(tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}${suffix}`);
+  return join(tmpDir, `${TEMP_OWNER}${randomBytes(8).toString('hex')}${suffix}`);
 }
 
 /** Replace `dest` with `data` (or its pieces, one after another) so that readers see the old bytes or the new, never a mix. */
@@ -46,9 +61,10 @@ export async function unlinkQuiet(path: string): Promise<void> {
 }
 
 /**
- * Remove temp files left by killed processes. Races with other sweepers are harmless. Age is
- * measured by ctime, not mtime: a blob hard-linked from the store keeps the store's old mtime, but
- * linking sets its ctime to now, so a live writer's temp file is never taken for a stale one.
+ * Remove temp files left by killed processes: those whose owner (see TEMP_OWNER) is gone, and
+ * any over an hour old. Races with other sweepers are harmless. Age is measured by ctime, not
+ * mtime: a blob hard-linked from the store keeps the store's old mtime, but linking sets its
+ * ctime to now, so a live writer's temp file is never taken for a stale one.
  */
 export async function sweepStaleTemps(tmpDir: string, now = Date.now()): Promise<number> {
   let swept = 0;
@@ -56,7 +72,7 @@ export async function sweepStaleTemps(tmpDir: string, now = Date.now()): Promise
     const p = join(tmpDir, name);
     try {
       const st = await stat(p);
-      if (st.isFile() && now - st.ctimeMs > STALE_TEMP_MS) {
+      if (st.isFile() && (ownerGone(name) || now - st.ctimeMs > STALE_TEMP_MS)) {
         await unlink(p);
         swept++;
       }

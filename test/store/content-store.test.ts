@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, utimesSync, existsSync, readFileSync, linkSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { sha256 } from '../../src/image/digest.js';
@@ -180,5 +181,15 @@ describe('ContentStore', () => {
     writeFileSync(join(tmp, 'live-process.tmp'), 'y');
     await ContentStore.open(root);
     expect(tmpFiles()).toEqual(['live-process.tmp']);
+  });
+
+  it('sweeps at once the temp files of a process of this machine that is gone, and keeps a live one\'s and another machine\'s', async () => {
+    await ContentStore.open(root);
+    const tmp = join(root, 'tmp');
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const names = [`${gone}@${hostname()}~0123456789abcdef.tmp`, `${process.pid}@${hostname()}~0123456789abcdef.tmp`, `${gone}@elsewhere.example~0123456789abcdef.tmp`, `sha256hex.${gone}@${hostname()}~0123456789ab`];
+    for (const name of names) writeFileSync(join(tmp, name), 'x');
+    expect(await sweepStaleTemps(tmp)).toBe(2);
+    expect(tmpFiles().sort()).toEqual([names[1], names[2]].sort());
   });
 });
