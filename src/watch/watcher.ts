@@ -24,6 +24,13 @@
  *   reported again, for what it gained meanwhile). The parents in between, up to the folder that
  *   holds all the given paths, are watched by name the same way: `build/` removed and made
  *   again takes the plain watch of its old self with it, and `build/dist/` would go unseen.
+ * - Replaced directories below, too. chokidar takes a directory removed and made again at once
+ *   (`rm -rf dist && mkdir dist` in a copy of `.`) for the same one, and keeps its watch of the
+ *   removed one, which reports nothing ever again; and its watches are shared by path between
+ *   its instances, so a new watch of the path joins the dead one while any instance holds it.
+ *   So each watched directory's identity is kept, and one that is another directory after an
+ *   event about its name is let go by every instance holding a watch in its tree, then watched
+ *   again, and reported.
  */
 import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -49,8 +56,12 @@ export class InputWatcher {
   #top: FSWatcher | undefined;
   /** Everything below the given directories, in groups; the last one takes later additions. */
   readonly #groups: FSWatcher[] = [];
-  /** The directories each given directory's groups watch below it, to unwatch with it. */
-  readonly #below = new Map<string, string[]>();
+  /** The directories each group was given (it watches everything below them too). */
+  readonly #roots = new Map<FSWatcher, Set<string>>();
+  /** Each directory watched below the given paths, and which directory it was (see identityOf). */
+  readonly #dirIds = new Map<string, string>();
+  /** Directories with events not yet quiet, and which directory each was before them. */
+  readonly #dirsBefore = new Map<string, string>();
   /** A plain watch per directory holding a given path or a parent of one, by directory. */
   readonly #dirWatches = new Map<string, DirWatcher>();
   /** The file each given path named when last watched (undefined: none; see identityOf), to tell a replaced one. */
@@ -70,16 +81,21 @@ export class InputWatcher {
     const holder = commonFolder(paths);
     for (const path of paths) {
       w.#identities.set(path, identityOf(path));
-      for (let p = dirname(path); p.startsWith(`${holder}/`); p = dirname(p)) w.#parents.add(p);
+      for (let p = dirname(path); p !== holder && inside(p, holder); p = dirname(p)) w.#parents.add(p);
     }
     for (const dir of new Set([...w.#identities.keys(), ...w.#parents].map((p) => dirname(p)))) w.#watchDir(dir);
     const present = paths.filter((p) => w.#identities.get(p) !== undefined);
     w.#top = await w.#start(present, { ...options, depth: 0 });
     w.#top.on('addDir', (dir: string) => w.add([dir]));
-    for (const path of present) w.#below.set(path, subdirectories(path));
-    const below = outermost([...w.#below.values()].flat());
+    const below = outermost(present.flatMap((path) => subdirectories(path)));
     const size = Math.ceil(below.length / GROUPS);
-    for (let i = 0; i < below.length; i += size) w.#groups.push(await w.#start(below.slice(i, i + size), options));
+    for (let i = 0; i < below.length; i += size) {
+      const roots = below.slice(i, i + size);
+      const group = await w.#start(roots, options);
+      w.#groups.push(group);
+      w.#roots.set(group, new Set(roots));
+    }
+    for (const dir of w.watchedDirectories()) if (!w.#identities.has(dir)) w.#rememberDir(dir);
     return w;
   }
 
@@ -87,6 +103,7 @@ export class InputWatcher {
   add(paths: readonly string[]): void {
     const last = this.#groups.at(-1) ?? this.#group();
     last.add([...paths]);
+    for (const path of paths) this.#roots.get(last)!.add(path);
   }
 
   /** Every directory watched (for tests and diagnostics). */
@@ -109,13 +126,82 @@ export class InputWatcher {
   #group(): FSWatcher {
     const w = this.#listen(watch([], this.#options));
     this.#groups.push(w);
+    this.#roots.set(w, new Set());
     return w;
   }
 
   #listen(w: FSWatcher): FSWatcher {
-    w.on('all', (event, path) => this.#events.all(event, path));
-    w.on('raw', (event, name, details) => this.#events.raw(event, name as string | null, details));
+    w.on('all', (event, path) => {
+      if (event === 'addDir') this.#rememberDir(path);
+      else if (event === 'unlinkDir') this.#dirIds.delete(path);
+      this.#events.all(event, path);
+    });
+    w.on('raw', (event, name, details) => {
+      const dir = (details as { watchedPath?: string } | undefined)?.watchedPath;
+      if (event === 'rename' && typeof name === 'string' && dir) this.#dirEvent(join(dir, name));
+      this.#events.raw(event, name as string | null, details);
+    });
     return w;
+  }
+
+  #rememberDir(dir: string): void {
+    const id = identityOf(dir);
+    if (id !== undefined) this.#dirIds.set(dir, id);
+  }
+
+  /**
+   * An event about the name of a directory watched below the given paths: once its events are
+   * quiet, if another directory has that name, it is watched again (see the top of this file).
+   * One gone is chokidar's to forget; a given path is `#seen`'s.
+   */
+  #dirEvent(path: string): void {
+    if (this.#identities.has(path)) return;
+    const key = `dir:${path}`;
+    // Which directory it was before this run of events: chokidar may forget it (unlinkDir) or
+    // take the new one for it (addDir) before they are quiet.
+    if (!this.#dirsBefore.has(path)) {
+      const was = this.#dirIds.get(path);
+      if (was === undefined) return;
+      this.#dirsBefore.set(path, was);
+    }
+    clearTimeout(this.#rewatchTimers.get(key));
+    const timer = setTimeout(() => {
+      this.#rewatchTimers.delete(key);
+      const was = this.#dirsBefore.get(path);
+      this.#dirsBefore.delete(path);
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st?.isDirectory() || identityOf(path) === was) return;
+      this.#refresh(path);
+      this.#events.replaced(path);
+    }, REWATCH_MS);
+    this.#rewatchTimers.set(key, timer.unref());
+  }
+
+  /**
+   * Watch `dir` and everything below it again, from scratch. Every instance holding a watch in
+   * its tree lets go of it first, and only then is it watched again: chokidar shares one fs.watch
+   * per path between its instances, and a new watch would join a dead one still held.
+   */
+  #refresh(dir: string): void {
+    const inTree = (p: string) => inside(p, dir);
+    const again: [FSWatcher, string[]][] = [];
+    for (const [group, roots] of this.#roots) {
+      const paths = [...roots].filter(inTree);
+      if ([...roots].some((r) => r !== dir && inside(dir, r))) paths.push(dir);
+      if (paths.length > 0) again.push([group, paths]);
+    }
+    const given = [...this.#identities.keys()].filter((p) => inTree(p) && this.#identities.get(p) !== undefined);
+    if (this.#top && given.length > 0) again.push([this.#top, given]);
+    for (const [w, paths] of again) w.unwatch(paths);
+    for (const [w, paths] of again) {
+      const present = paths.filter((p) => lstatSync(p, { throwIfNoEntry: false }) !== undefined);
+      // A group's directory gone with the old tree is no longer one of its roots.
+      const roots = this.#roots.get(w);
+      if (roots) for (const p of paths) if (!present.includes(p)) roots.delete(p);
+      if (present.length > 0) w.add(present);
+    }
+    for (const p of [...this.#dirIds.keys()]) if (inTree(p)) this.#dirIds.delete(p);
+    for (const p of directoriesIn(dir)) if (!this.#identities.has(p)) this.#rememberDir(p);
   }
 
   /** Watch (again) the entries of `dir` that are given paths or their parents. */
@@ -176,17 +262,16 @@ export class InputWatcher {
   }
 
   /**
-   * Not by `unwatch`: a chokidar told to unwatch a path ignores it, and all below it, from then on,
-   * and the groups' watches of the new directories would report nothing.
+   * A given path that is another file now: its tree watched again (see `#refresh`), and its
+   * directories below it given to the groups that no group watches already (it may lie in the
+   * tree of another given path: a copy of `.` beside one of `dist/`).
    */
   #rewatch(path: string): void {
-    const stale = this.#below.get(path) ?? [];
-    this.#top?.unwatch([path]);
-    if (stale.length > 0) for (const g of this.#groups) g.unwatch(stale);
-    this.#top?.add(path);
+    this.#refresh(path);
     const below = subdirectories(path);
-    this.#below.set(path, below);
-    if (below.length > 0) this.add(below);
+    const watched = (d: string) => [...this.#roots.values()].some((roots) => [...roots].some((r) => inside(d, r)));
+    const fresh = below.filter((d) => !watched(d));
+    if (fresh.length > 0) this.add(fresh);
   }
 }
 
@@ -204,12 +289,14 @@ function outermost(dirs: readonly string[]): string[] {
   return [...all].filter((d) => !inside(d));
 }
 
-/** The deepest folder holding every path (the spec's folder, usually). */
+/** The deepest folder holding every path, or being one of them (the spec's folder, usually). */
 function commonFolder(paths: readonly string[]): string {
   let common = dirname(paths[0] ?? '/');
-  for (const p of paths) while (common !== dirname(common) && !p.startsWith(`${common}/`)) common = dirname(common);
+  for (const p of paths) while (!inside(p, common)) common = dirname(common);
   return common;
 }
+
+const inside = (path: string, folder: string) => path === folder || path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 
 /**
  * Which file a path names: its inode, and its birth time, since a directory removed and made
@@ -218,6 +305,17 @@ function commonFolder(paths: readonly string[]): string {
 function identityOf(path: string): string | undefined {
   const st = lstatSync(path, { throwIfNoEntry: false });
   return st && `${st.ino}:${st.birthtimeMs || st.ctimeMs}`;
+}
+
+/** `dir` and every directory below it; symlinks are not followed. */
+function directoriesIn(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (d: string) => {
+    out.push(d);
+    for (const sub of subdirectories(d)) visit(sub);
+  };
+  if (lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) visit(dir);
+  return out;
 }
 
 /** The directories straight inside `path` (none if it is a file); symlinks are stored as links, so never followed. */

@@ -113,11 +113,12 @@ describe('InputWatcher', () => {
     await w.about(file, () => writeFileSync(file, String(n++)));
   });
 
-  it('watches a given directory again once a parent of it is removed and made anew', async () => {
+  it.each([false, true])('watches a given directory again once a parent of it is removed and made anew (the folder given too: %s)', async (withFolder) => {
     const { spec } = makeTree();
     const dist = join(dir, 'build', 'dist');
     mkdirSync(dist, { recursive: true });
-    const w = await open([spec, dist], spec);
+    // A copy of "." beside one of build/dist: the folder holding them all is itself given.
+    const w = await open(withFolder ? [spec, dir, dist] : [spec, dist], spec);
     for (let round = 0; round < 2; round++) {
       rmSync(join(dir, 'build'), { recursive: true });
       mkdirSync(dist, { recursive: true });
@@ -127,6 +128,18 @@ describe('InputWatcher', () => {
       let n = 0;
       await w.about(file, () => writeFileSync(file, String(n++)));
       w.events.length = 0;
+    }
+  });
+
+  it('watches a directory below a given path again once it is removed and made anew at once (rm -rf dist && mkdir dist)', async () => {
+    const { tree, spec } = makeTree();
+    const w = await open([spec, tree], spec);
+    for (const [replaced, file] of [[join(tree, 'd3'), join(tree, 'd3', 'new.js')], [join(tree, 'd4', 'e1'), join(tree, 'd4', 'e1', 'f', 'deeper.js')]] as const) {
+      rmSync(replaced, { recursive: true });
+      mkdirSync(join(file, '..'), { recursive: true });
+      await w.about(replaced);
+      let n = 0;
+      await w.about(file, () => writeFileSync(file, String(n++)));
     }
   });
 
