@@ -66,7 +66,10 @@ function coldTurns(group, dir, what, spec, cache, { layersOnly = false } = {}) {
   const layerRuns = [];
   for (let i = 0; i < REPEAT; i++) {
     if (pigzCmd) limitRuns.push(measure(pigzCmd));
+    // Nothing built before: no cache, and no output layout (one left by the last run holds every
+    // blob, which a build then checks instead of writing).
     rmSync(cache, { recursive: true, force: true });
+    rmSync(join(dirname(spec), 'out'), { recursive: true, force: true });
     coldRuns.push(measure(apply(spec, cache)));
     if (layersOnly) layerRuns.push(layersOnlyRun(spec, cache));
   }
