@@ -1,4 +1,4 @@
-/** Flags several commands share, parsed once: `--var K=V`, `--cache-dir`. */
+/** Flags several commands share, parsed once: `--var K=V`, `--cache-dir`, `--insecure-registry`. */
 import { Option, type Command } from 'commander';
 import { usageError } from '../errors.js';
 import { resolveCacheDir } from '../store/cache-dir.js';
@@ -9,10 +9,14 @@ export function collectVar(kv: string, acc: Record<string, string>): Record<stri
   return { ...acc, [kv.slice(0, eq)]: kv.slice(eq + 1) };
 }
 
+/** `--var`, for every command that reads a spec. */
+export function withVarOption(cmd: Command): Command {
+  return cmd.addOption(new Option('--var <KEY=VALUE>', 'set a ${KEY} used in the spec (repeatable; wins over the environment)').argParser(collectVar).default({}));
+}
+
+/** `--var` and `--cache-dir`, for the commands that read a spec and use the cache. */
 export function withSpecOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--var <KEY=VALUE>', 'set a ${KEY} used in the spec (repeatable; wins over the environment)').argParser(collectVar).default({}))
-    .option('--cache-dir <dir>', 'cache directory (default: $IMGBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild)');
+  return withVarOption(cmd).option('--cache-dir <dir>', 'cache directory (default: $IMGBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild)');
 }
 
 export interface SpecFlags {
@@ -24,5 +28,5 @@ export const cacheDirOf = (flags: SpecFlags) => resolveCacheDir(flags.cacheDir);
 
 /** `--insecure-registry HOST`, repeatable: plain HTTP to that registry (loopback hosts always may). */
 export function withRegistryOptions(cmd: Command): Command {
-  return cmd.option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost is always allowed)', (v: string, acc: string[]) => [...acc, v], [] as string[]);
+  return cmd.option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost, 127.0.0.1 and [::1] always are)', (v: string, acc: string[]) => [...acc, v], [] as string[]);
 }

@@ -2,13 +2,11 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { SpecError, usageError } from '../../errors.js';
-
-
-import { withSpecOptions, type SpecFlags } from '../options.js';
+import { withVarOption, type SpecFlags } from '../options.js';
 
 export function registerValidate(program: Command): void {
-  withSpecOptions(program.command('validate').argument('<spec>', 'the image spec (image.yaml)'))
-    .description('check a spec against the schema and the rules of the spec language; exit 0 valid, 2 invalid')
+  withVarOption(program.command('validate').argument('<spec>', 'the image spec (image.yaml)'))
+    .description('check a spec against the schema and the rules of the spec language, without reading its context (plan does); exit 0 valid, 2 invalid')
     .action(async (file: string, flags: SpecFlags) => {
       const text = await readFile(file, 'utf8').catch(() => {
         throw usageError(`spec file ${file} cannot be read`, 'pass the path of an image.yaml');
