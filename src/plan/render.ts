@@ -38,17 +38,26 @@ export function largestFiles(layer: LayerPlan, n: number): FileEntry[] {
 
 const platformName = (p: BuildPlan['platforms'][number]) => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
 
-function configLines(plan: BuildPlan): string[] {
+/** The image config as [what, value] pairs: env by name only (values may be secrets). */
+function configFields(plan: BuildPlan): [string, string][] {
   const c = plan.config;
-  const out: string[] = [];
-  if (c.Entrypoint) out.push(`entrypoint ${JSON.stringify(c.Entrypoint)}`);
-  if (c.Cmd) out.push(`cmd ${JSON.stringify(c.Cmd)}`);
-  if (c.User) out.push(`user ${c.User}`);
-  if (c.WorkingDir) out.push(`workdir ${c.WorkingDir}`);
-  if (c.ExposedPorts) out.push(`ports ${Object.keys(c.ExposedPorts).join(', ')}`);
-  if (c.Env) out.push(`env ${c.Env.map((e) => e.split('=')[0]).join(', ')}`);
+  const out: [string, string][] = [];
+  if (c.Entrypoint) out.push(['entrypoint', JSON.stringify(c.Entrypoint)]);
+  if (c.Cmd) out.push(['cmd', JSON.stringify(c.Cmd)]);
+  if (c.User) out.push(['user', c.User]);
+  if (c.WorkingDir) out.push(['workdir', c.WorkingDir]);
+  if (c.ExposedPorts) out.push(['ports', Object.keys(c.ExposedPorts).join(', ')]);
+  if (c.Volumes) out.push(['volumes', Object.keys(c.Volumes).join(', ')]);
+  if (c.Env) out.push(['env', c.Env.map((e) => e.split('=')[0]).join(', ')]);
+  if (c.Labels) out.push(['labels', Object.keys(c.Labels).join(', ')]);
+  if (c.StopSignal) out.push(['stop signal', c.StopSignal]);
   return out;
 }
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+/** The paths a layer deletes from the layers below (its `remove:`). */
+const removedBy = (layer: LayerPlan) => layer.entries.filter((e) => e.type === 'whiteout').map((e) => `/${e.path}`);
 
 export function renderPlanText(plan: BuildPlan): string {
   const width = Math.max(...plan.layers.map((l) => l.name.length), 5);
@@ -60,11 +69,12 @@ export function renderPlanText(plan: BuildPlan): string {
     `  layers      ${plan.compression.algorithm}${plan.compression.algorithm === 'none' ? '' : ` level ${plan.compression.level}`}, mtime ${new Date(plan.epoch * 1000).toISOString()}`,
   ];
   plan.layers.forEach((l, i) => {
-    lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} files  ${bytesText(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
+    lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} ${l.files === 1 ? 'file ' : 'files'}  ${bytesText(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
     for (const f of largestFiles(l, 3)) lines.push(`        ${' '.repeat(width)}  ${formatBytes(f.size).padStart(9)}  /${f.path}`);
+    for (const path of removedBy(l)) lines.push(`        ${' '.repeat(width)}  ${'removes'.padStart(9)}  ${path}`);
   });
-  lines.push(`  total       ${plan.layers.reduce((n, l) => n + l.files, 0)} files, ${bytesText(totalBytes(plan.layers))} before compression`);
-  for (const c of configLines(plan)) lines.push(`  config      ${c}`);
+  lines.push(`  total       ${plural(plan.layers.reduce((n, l) => n + l.files, 0), 'file')}, ${bytesText(totalBytes(plan.layers))} before compression`);
+  for (const [what, value] of configFields(plan)) lines.push(`  config      ${what} ${value}`);
   for (const o of plan.outputs) lines.push(`  output      ${describeOutput(o)}`);
   return lines.join('\n');
 }
@@ -82,21 +92,44 @@ export function totalBytes(layers: readonly LayerSummary[]): number | undefined 
   return total;
 }
 
+/**
+ * A code span holding `s` as it is, whatever it holds: fenced with more backticks than any run
+ * of them in it, and (in a table cell) with its pipes escaped, which GitHub reads inside code too.
+ */
+export function code(s: string, inTable = false): string {
+  const longest = Math.max(0, ...(s.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longest + 1);
+  const body = inTable ? s.replace(/\|/g, '\\|') : s;
+  const pad = s.startsWith('`') || s.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${body}${pad}${fence}`;
+}
+
+/** At most `n` of `items`, and how many more there are. */
+const some = (items: string[], n: number) => (items.length > n ? [...items.slice(0, n), `and ${items.length - n} more`] : items);
+
 export function renderPlanMarkdown(plan: BuildPlan): string {
   const rows = plan.layers.map((l, i) => {
     const big = largestFiles(l, 1)[0];
-    return `| ${i + 1} | \`${l.name}\` | ${l.files} | ${bytesText(l.bytes)} | ${l.cacheKey ? `\`${shortDigest(l.cacheKey)}\`` : 'after build'} | ${big ? `\`/${big.path}\` (${formatBytes(big.size)})` : ''} |`;
+    return `| ${i + 1} | ${code(l.name, true)} | ${l.files} | ${bytesText(l.bytes)} | ${l.cacheKey ? code(shortDigest(l.cacheKey), true) : 'after build'} | ${big ? `${code(`/${big.path}`, true)} (${formatBytes(big.size)})` : ''} |`;
+  });
+  const total = `| | **total** | ${plan.layers.reduce((n, l) => n + l.files, 0)} | ${bytesText(totalBytes(plan.layers))} | | |`;
+  const removals = plan.layers.flatMap((l) => {
+    const paths = removedBy(l);
+    return paths.length ? [`- layer ${code(l.name)} removes ${some(paths.map((p) => code(p)), 5).join(', ')}`] : [];
   });
   return [
-    `### Image plan: \`${plan.name}\``,
+    `### Image plan: ${code(plan.name)}`,
     '',
-    `Base \`${describeBase(plan.base)}\` · platforms ${plan.platforms.map((p) => `\`${platformName(p)}\``).join(', ')} · tags ${plan.tags.map((t) => `\`${t}\``).join(', ')}`,
+    `Base ${code(describeBase(plan.base))} · platforms ${plan.platforms.map((p) => code(platformName(p))).join(', ')} · tags ${plan.tags.map((t) => code(t)).join(', ')}`,
     '',
     '| # | layer | files | size | cache key | largest file |',
     '|---|---|---:|---:|---|---|',
     ...rows,
+    total,
     '',
-    ...configLines(plan).map((c) => `- ${c}`),
+    ...removals,
+    ...configFields(plan).map(([what, value]) => `- ${what} ${code(value)}`),
+    ...plan.outputs.map((o) => `- output ${code(describeOutput(o))}`),
   ].join('\n');
 }
 

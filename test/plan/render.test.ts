@@ -1,0 +1,74 @@
+/** How a plan reads in a pull request: the Markdown must hold any name as it is, and show what a reviewer needs. */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { compilePlan } from '../../src/plan/compile.js';
+import { code, renderPlanMarkdown, renderPlanText } from '../../src/plan/render.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { UncachedDigester } from '../../src/store/file-digests.js';
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+async function planOf(spec: string) {
+  const root = mkdtempSync(join(tmpdir(), 'imgbuild-render-'));
+  dir = root;
+  mkdirSync(join(root, 'ctx'));
+  writeFileSync(join(root, 'ctx', 'a|b `c`.txt'), 'x'.repeat(100));
+  writeFileSync(join(root, 'ctx', 'small.txt'), 's');
+  writeFileSync(join(root, 'image.yaml'), spec);
+  return compilePlan(await loadSpec(join(root, 'image.yaml'), { env: {} }), new UncachedDigester());
+}
+
+const SPEC = `apiVersion: imgbuild/v1
+name: t/md
+layers:
+  - name: weird
+    copy: [{ from: ctx/, to: /srv/ }]
+  - name: rm
+    remove: [/srv/small.txt]
+config:
+  entrypoint: ["/bin/sh", "-c", "run **/*.js <b>x</b> _y_"]
+  env: { TOKEN: secret-value }
+  labels: { team: web }
+  volumes: [/data]
+output:
+  - registry: ghcr.io/acme/app
+`;
+
+describe('plan rendering', () => {
+  it('writes code spans that hold any text: backticks fenced longer, pipes escaped in tables', () => {
+    expect(code('plain')).toBe('`plain`');
+    expect(code('a `b`')).toBe('`` a `b` ``');
+    expect(code('a|b', true)).toBe('`a\\|b`');
+    expect(code('``x', false)).toBe('``` ``x ```');
+  });
+
+  it('keeps every table row whole and every config value literal, and shows removals, totals and outputs', async () => {
+    const md = renderPlanMarkdown(await planOf(SPEC));
+    const rows = md.split('\n').filter((l) => l.startsWith('|'));
+    // An unescaped "|" in a cell would add a column.
+    for (const row of rows) expect(row.replace(/\\\|/g, '').split('|').length, row).toBe(8);
+    expect(md).toContain('``/srv/a\\|b `c`.txt`` (100 B)');
+    expect(md).toContain('| | **total** | 2 | 101 B | | |');
+    expect(md).toContain('- layer `rm` removes `/srv/small.txt`');
+    expect(md).toContain('- entrypoint `["/bin/sh","-c","run **/*.js <b>x</b> _y_"]`');
+    expect(md).toContain('- volumes `/data`');
+    expect(md).toContain('- labels `team`');
+    expect(md).toContain('- output `registry ghcr.io/acme/app`');
+    // Env by name only: its values may be secrets.
+    expect(md).toContain('- env `TOKEN`');
+    expect(md).not.toContain('secret-value');
+  });
+
+  it('shows removals and whole words in the terminal too', async () => {
+    const text = renderPlanText(await planOf(SPEC.replace("    copy: [{ from: ctx/, to: /srv/ }]", '    files: [{ path: /srv/one, content: "1" }]')));
+    expect(text).toMatch(/ 1 file +\d/);
+    expect(text).toMatch(/removes +\/srv\/small\.txt/);
+    expect(text).toContain('total       1 file, 1 B before compression');
+  });
+});
