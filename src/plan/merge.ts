@@ -58,7 +58,8 @@ function addParents(byPath: Map<string, Candidate>, problems: Diagnostic[]): voi
         continue;
       }
       if (existing.kind !== 'dir') {
-        problems.push({ position: c.origin, message: `/${c.path} needs /${parent} to be a directory`, hint: `line ${existing.origin.line} makes /${parent} a ${existing.kind}`, pointer: '' });
+        const what = existing.kind === 'whiteout' ? 'removes it' : `makes /${parent} a ${existing.kind === 'symlink' ? 'symlink' : 'file'}`;
+        problems.push({ position: c.origin, message: `/${c.path} needs /${parent} to be a directory`, hint: `line ${existing.origin.line} ${what}`, pointer: '' });
       } else if (cut === first) {
         settled = parent;
       }

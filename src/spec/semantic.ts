@@ -16,7 +16,9 @@ function notRoot(kind: string): v.Parsed<never> {
   return { ok: false, message: `${kind === 'remove' ? 'remove' : kind.replace(/s$/, '')} entries cannot name the image root "/"`, hint: 'name a path below it, e.g. "/app"' };
 }
 
-function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: string, path: string) => void): void {
+type Written = (ptr: string, path: string, kind: 'files' | 'dirs' | 'symlinks') => void;
+
+function checkLayer(layer: LayerSpec, at: string, check: Check, dup: Written): void {
   for (const k of ['owner'] as const) if (layer[k] !== undefined) check(`${at}/${k}`, v.parseOwner(layer[k]));
   for (const k of ['fileMode', 'dirMode'] as const) if (layer[k] !== undefined) check(`${at}/${k}`, v.parseMode(layer[k]));
   layer.copy?.forEach((c, i) => {
@@ -39,7 +41,7 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: (ptr: strin
     const p = `${at}/${kind}/${i}`;
     const path = v.parseImagePath(e.path);
     check(`${p}/path`, path.ok && path.value === '/' ? notRoot(kind) : path);
-    if (path.ok && path.value !== '/') dup(`${p}/path`, path.value);
+    if (path.ok && path.value !== '/') dup(`${p}/path`, path.value, kind);
     if ('mode' in e && e.mode !== undefined) check(`${p}/mode`, v.parseMode(e.mode));
     if ('target' in e) check(`${p}/target`, v.parseLinkTarget(e.target));
     if (e.owner !== undefined) check(`${p}/owner`, v.parseOwner(e.owner));
@@ -104,14 +106,23 @@ export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
     const first = names.get(layer.name);
     if (first !== undefined) check(`/layers/${i}/name`, { ok: false, message: `layer name "${layer.name}" is used twice`, hint: `layer ${first + 1} has it already; layer names must be unique` });
     else names.set(layer.name, i);
-    const seen = new Map<string, string>();
-    const dup = (ptr: string, path: string) => {
+    const seen = new Map<string, { ptr: string; kind: string }>();
+    const lineOf = (ptr: string) => diagnostic(src, ptr, '').position.line;
+    const dup: Written = (ptr, path, kind) => {
       const prev = seen.get(path);
-      if (prev === undefined) return void seen.set(path, ptr);
-      const { line } = diagnostic(src, prev, '').position;
-      check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${line} writes it already; keep one` });
+      if (prev === undefined) return void seen.set(path, { ptr, kind });
+      check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${lineOf(prev.ptr)} writes it already; keep one` });
     };
     checkLayer(layer, `/layers/${i}`, check, dup);
+    // A path below a file or a symlink the same layer writes (copies are checked when planned).
+    for (const [path, { ptr }] of seen) {
+      for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
+        const parent = seen.get(path.slice(0, cut));
+        if (!parent || parent.kind === 'dirs') continue;
+        check(ptr, { ok: false, message: `${path} needs ${path.slice(0, cut)} to be a directory`, hint: `line ${lineOf(parent.ptr)} makes ${path.slice(0, cut)} a ${parent.kind === 'files' ? 'file' : 'symlink'}` });
+        break;
+      }
+    }
   });
   return found;
 }

@@ -31,5 +31,11 @@ describe('implied parents', () => {
   it('reports every child of a parent that is not a directory', () => {
     const { problems } = mergeCandidates([link('l'), file('l/x'), file('l/y'), file('l/z')]);
     expect(problems.map((p) => p.message)).toEqual(['/l/x needs /l to be a directory', '/l/y needs /l to be a directory', '/l/z needs /l to be a directory']);
+    expect(problems[0]!.hint).toBe(`line ${at.line} makes /l a symlink`);
+  });
+
+  it('names a file written inline a file in its hint', () => {
+    const inline: Candidate = { kind: 'inline', path: 'f', content: '', mode: 0o644, uid: 0, gid: 0, origin: at, strength: Strength.Explicit };
+    expect(mergeCandidates([inline, file('f/x')]).problems.map((p) => p.hint)).toEqual([`line ${at.line} makes /f a file`]);
   });
 });

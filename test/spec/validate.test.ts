@@ -77,6 +77,28 @@ describe('schema', () => {
     ]);
   });
 
+  it('refuses a path below a file or a symlink the same layer writes, without reading the context', () => {
+    const spec = [
+      'apiVersion: imgbuild/v1',
+      'name: example/app',
+      'layers:',
+      '  - name: other',
+      '    files: [{ path: /lnk/in-another-layer, content: "" }]',
+      '  - name: etc',
+      '    files:',
+      '      - { path: /etc/app.conf, content: "x" }',
+      '      - { path: /lnk/f, content: "" }',
+      '      - { path: /opt/ok, content: "" }',
+      '    dirs: [{ path: /etc/app.conf/d }, { path: /opt }]',
+      '    symlinks: [{ path: /lnk, target: /opt }]',
+      '',
+    ].join('\n');
+    expect(brief(spec)).toEqual([
+      '9:17 /lnk/f needs /lnk to be a directory (line 12 makes /lnk a symlink)',
+      '11:20 /etc/app.conf/d needs /etc/app.conf to be a directory (line 8 makes /etc/app.conf a file)',
+    ]);
+  });
+
   it('refuses a symlink target that no link can hold: empty, or with a NUL byte', () => {
     expect(brief(minimal('    symlinks: [{ path: /a, target: "" }, { path: /b, target: "x\\0y" }, { path: /c, target: ../c2 }]\n'))).toEqual([
       '7:36 symlink target is empty (write the path the link points to, absolute or relative to the link)',
