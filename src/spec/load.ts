@@ -20,12 +20,12 @@ export type { LoadOptions };
 const MAX_ALIASES = 100;
 
 function yamlDiagnostics(src: SpecSource): Diagnostic[] {
-  return src.doc.errors.map((e) => ({
-    position: positionAt(src, e.pos[0]),
-    message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
-    hint: 'fix the YAML syntax here',
-    pointer: '',
-  }));
+  return src.doc.errors.map((e) => {
+    const position = positionAt(src, e.pos[0]);
+    // yaml's own words for this one name an API of the library.
+    if (e.code === 'MULTIPLE_DOCS') return { position, message: 'a spec is one YAML document, and "---" here starts another', hint: 'remove this line, and move what follows it to a spec of its own', pointer: '' };
+    return { position, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), hint: 'fix the YAML syntax here', pointer: '' };
+  });
 }
 
 /** Remove what the schema refused, so semantic checks see only well-shaped values. */
@@ -74,11 +74,14 @@ function toValue(src: SpecSource): { ok: true; value: unknown } | { ok: false; d
 function checkValue(src: SpecSource, value: unknown, found: Diagnostic[]): { value: unknown; diagnostics: Diagnostic[] } {
   // A value whose variable is undefined would only repeat that error as a format error.
   const unresolved = new Set(found.map((d) => d.pointer));
-  const schemaErrors = validateSchema(src, value);
-  found.push(...schemaErrors);
+  const { shown, all: schemaErrors } = validateSchema(src, value);
+  found.push(...shown);
   const checked = structuredClone(value);
   pruneInvalid(checked, schemaErrors);
-  if (wellShaped(checked)) found.push(...checkSemantics(src, checked).filter((d) => !unresolved.has(d.pointer)));
+  // A finding about a whole map (a layer "is empty") whose insides the schema refused and
+  // pruned would only mislead: the layer holds `cpy:`, reported as an unknown key already.
+  const pruned = (d: Diagnostic) => d.pointer !== '' && schemaErrors.some((e) => e.pointer.startsWith(`${d.pointer}/`));
+  if (wellShaped(checked)) found.push(...checkSemantics(src, checked).filter((d) => !unresolved.has(d.pointer) && !pruned(d)));
   const unique = [...new Map(found.map((d) => [`${d.position.line}:${d.position.col}:${d.message}`, d])).values()];
   return { value, diagnostics: unique.sort(byPosition) };
 }

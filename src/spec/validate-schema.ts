@@ -88,16 +88,41 @@ function toDiagnostic(src: SpecSource, e: ErrorObject): Diagnostic {
   }
 }
 
-/** Drop the per-branch errors of a failed anyOf: its own error says it all. */
+/**
+ * A failed anyOf says it all with its own error ("must be a whole number or a string"), unless
+ * the value has the type of a branch and fails that branch's own rule (`ports: [0]` is a whole
+ * number, below the minimum): then that rule's error is the one to show.
+ */
 function foldUnions(errors: ErrorObject[]): ErrorObject[] {
   const unions = errors.filter((e) => e.keyword === 'anyOf');
-  return errors.filter(
-    (e) => !unions.some((u) => u !== e && e.instancePath === u.instancePath && e.schemaPath.startsWith(`${u.schemaPath}/`)),
-  );
+  const branchOf = (e: ErrorObject) => unions.find((u) => u !== e && e.instancePath === u.instancePath && e.schemaPath.startsWith(`${u.schemaPath}/`));
+  // A branch the value is not even of the kind of: another type, or another constant.
+  const notOfKind = (e: ErrorObject) => e.keyword === 'type' || e.keyword === 'const' || e.keyword === 'enum';
+  const typed = new Set(unions.filter((u) => errors.some((e) => branchOf(e) === u && !notOfKind(e))));
+  return errors.filter((e) => {
+    const union = branchOf(e);
+    if (union) return typed.has(union) && !notOfKind(e);
+    return !typed.has(e);
+  });
 }
 
-export function validateSchema(src: SpecSource, value: unknown): Diagnostic[] {
-  if (validator(value)) return [];
-  return foldUnions(validator.errors ?? []).map((e) => toDiagnostic(src, e));
+/** An unknown key that is a misspelling of a missing required one is one problem, not two. */
+function withoutMisspeltRequired(errors: ErrorObject[]): ErrorObject[] {
+  const guessed = (e: ErrorObject) =>
+    errors.some((u) => {
+      if (u.keyword !== 'additionalProperties' || u.instancePath !== e.instancePath) return false;
+      const known = Object.keys((u.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+      return didYouMean(String(u.params.additionalProperty), known) === e.params.missingProperty;
+    });
+  return errors.filter((e) => e.keyword !== 'required' || !guessed(e));
+}
+
+/** What the schema refuses: `shown` to people, and `all` of it, which is what to prune. */
+export function validateSchema(src: SpecSource, value: unknown): { shown: Diagnostic[]; all: Diagnostic[] } {
+  if (validator(value)) return { shown: [], all: [] };
+  const errors = foldUnions(validator.errors ?? []);
+  const shown = new Set(withoutMisspeltRequired(errors));
+  const all = errors.map((e) => ({ e, d: toDiagnostic(src, e) }));
+  return { shown: all.filter(({ e }) => shown.has(e)).map(({ d }) => d), all: all.map(({ d }) => d) };
 }
 

@@ -123,6 +123,19 @@ describe('schema', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
 
+  it('reports one problem per mistake: a misspelt key, not also the key it misses or the emptiness it leaves', () => {
+    const layer = (body: string) => `apiVersion: imgbuild/v1\nname: t/a\nlayers:\n  - name: app\n${body}`;
+    expect(brief(layer('    cpy:\n      - { from: src/, to: /app/ }\n'))).toEqual(['5:5 unknown key "cpy" in layers.0 (did you mean "copy"?)']);
+    expect(brief(layer('    copy:\n      - { form: src/, to: /app/ }\n'))).toEqual(['6:11 unknown key "form" in layers.0.copy.0 (did you mean "from"?)']);
+    // Not a misspelling of it: both are said.
+    expect(brief(layer('    copy:\n      - { to: /app/, zzz: 1 }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['6:9 missing required key "from" in layers.0.copy.0', '6:22 unknown key "zzz" in layers.0.copy.0']);
+  });
+
+  it('says which rule of a union a value of the right kind breaks, and what a second document is', () => {
+    expect(brief(minimal('config:\n  ports: [0, "x"]\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['8:11 config.ports.0 must be >= 1', '8:14 port "x" is not valid']);
+    expect(brief(minimal('---\n'))).toEqual(['7:1 a spec is one YAML document, and "---" here starts another (remove this line, and move what follows it to a spec of its own)']);
+  });
+
   it('names the allowed values of an enum', () => {
     expect(brief(minimal('compression: { algorithm: brotli }\n'))[0]).toMatch(/compression.algorithm must be one of "gzip", "zstd", "none"/);
   });
