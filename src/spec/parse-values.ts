@@ -111,11 +111,16 @@ export function parseImagePath(s: string): Parsed<string> {
   return ok(norm.length > 1 && norm.endsWith('/') ? norm.slice(0, -1) : norm);
 }
 
-/** A path relative to the context, normalised; absolute paths and escapes with ".." are refused. */
-export function parseContextPath(s: string, what = 'source'): Parsed<string> {
-  if (s.startsWith('/')) return bad(`${what} ${JSON.stringify(s)} is absolute`, 'sources are relative to the context directory');
+/**
+ * A path relative to the context (a source), or to the spec's folder (`context` itself),
+ * normalised; absolute paths and escapes with ".." are refused.
+ */
+export function parseContextPath(s: string, what: 'source' | 'context' = 'source'): Parsed<string> {
+  const context = what === 'context';
+  if (s.startsWith('/')) return bad(`${what} ${JSON.stringify(s)} is absolute`, context ? 'the context is relative to the spec\'s folder' : 'sources are relative to the context directory');
   const norm = posix.normalize(s === '' ? '.' : s).replace(/\/$/, '');
   if (norm === '..' || norm.startsWith('../')) {
+    if (context) return bad(`context ${JSON.stringify(s)} is above the spec's folder`, 'a spec reads only its own folder and what is below it: put the spec at the top of what it reads (the repository root, say) and name folders below it');
     return bad(`${what} ${JSON.stringify(s)} is outside the context`, 'a spec may only read files inside its context; move the files in, or widen `context`');
   }
   return ok(norm === '.' ? '' : norm);

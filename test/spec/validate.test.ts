@@ -136,6 +136,10 @@ describe('schema', () => {
     expect(brief(minimal('---\n'))).toEqual(['7:1 a spec is one YAML document, and "---" here starts another (remove this line, and move what follows it to a spec of its own)']);
   });
 
+  it('says a context above the spec\'s folder is that, not a source outside the context', () => {
+    expect(brief(minimal('context: ../\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:10 context "../" is above the spec\'s folder']);
+  });
+
   it('names the allowed values of an enum', () => {
     expect(brief(minimal('compression: { algorithm: brotli }\n'))[0]).toMatch(/compression.algorithm must be one of "gzip", "zstd", "none"/);
   });
