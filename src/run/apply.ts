@@ -157,7 +157,7 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
 async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
   const { plan } = ctx.planned;
   ctx.assembled = await assembleTarget(plan, ctx.bases ?? [], ctx.layers, ctx.store);
-  for (const p of plan.platforms) report({ type: 'image', digest: ctx.assembled.digest, platform: formatPlatform(p) });
+  plan.platforms.forEach((p, i) => report({ type: 'image', digest: ctx.assembled!.digest, manifest: ctx.assembled!.manifests[i]!, platform: formatPlatform(p) }));
 }
 
 function planTitle({ plan, filesHashed }: PlannedSpec<PlannedLayer>): string {

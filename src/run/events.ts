@@ -14,7 +14,8 @@ export type ApplyEvent =
   | { type: 'layer-progress'; layer: string; files: number; bytes: number }
   | { type: 'layer-done'; layer: string; cached: boolean; digest: Digest; diffId: Digest; size: number; ms: number }
   | { type: 'base'; ref: string; digest: Digest; layers: number }
-  | { type: 'image'; digest: Digest; platform: string }
+  /** `digest`: what the outputs get (an index, for several platforms); `manifest`: this platform's own. */
+  | { type: 'image'; digest: Digest; manifest: Digest; platform: string }
   | { type: 'output-done'; output: string; digest: Digest; ms: number }
   | { type: 'push-blob'; output: string; digest: Digest; action: 'skipped' | 'mounted' | 'uploaded'; size: number }
   /** Something that did not stop the build but will cost the next one (a cache record not saved). */

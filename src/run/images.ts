@@ -16,7 +16,10 @@ import type { LayerOutcome } from './layers.js';
 
 export interface AssembledTarget {
   target: WriteTarget;
+  /** What the outputs get: the image's manifest, or the index of several platforms. */
   digest: Digest;
+  /** Each platform's own manifest, in the plan's order of platforms. */
+  manifests: Digest[];
   /** Bytes of every blob and manifest the image references. */
   size: number;
 }
@@ -70,7 +73,8 @@ async function blobsSize(images: readonly Image[]): Promise<number> {
 export async function assembleTarget(plan: BuildPlan<LayerSummary>, bases: (Image | undefined)[], layers: LayerOutcome[], store: ContentStore): Promise<AssembledTarget> {
   const images = await Promise.all(plan.platforms.map((p, i) => platformImage(plan, p, bases[i], layers, store)));
   const total = await blobsSize(images);
-  if (images.length === 1) return { target: { image: images[0]! }, digest: await images[0]!.digest(), size: total };
+  const manifests = await Promise.all(images.map((image) => image.digest()));
+  if (images.length === 1) return { target: { image: images[0]! }, digest: manifests[0]!, manifests, size: total };
   const index = assembleIndex(images.map((image, i) => ({ image, platform: plan.platforms[i]! })), { 'org.opencontainers.image.created': isoTime(plan.epoch) });
-  return { target: { index }, digest: await index.digest(), size: total + (await index.rawIndex()).length };
+  return { target: { index }, digest: await index.digest(), manifests, size: total + (await index.rawIndex()).length };
 }

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply } from '../../src/run/apply.js';
+import type { ApplyEvent } from '../../src/run/events.js';
+import { describeImage } from '../../src/run/inspect.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imgbuild-size-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,5 +19,19 @@ describe('apply', () => {
     const blobs = join(dir, 'out/blobs/sha256');
     const written = readdirSync(blobs).reduce((n, f) => n + statSync(join(blobs, f)).size, 0);
     expect(result.size).toBe(written);
+  });
+
+  it('tells each platform\'s own manifest in its image event, beside the index the outputs get', async () => {
+    const events: ApplyEvent[] = [];
+    const result = await apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {}, report: (e) => events.push(e) });
+    const images = events.filter((e): e is Extract<ApplyEvent, { type: 'image' }> => e.type === 'image');
+    expect(images.map((e) => e.platform)).toEqual(['linux/amd64', 'linux/arm64', 'linux/arm/v7']);
+    for (const e of images) {
+      expect(e.digest).toBe(result.digest);
+      const [os, architecture, variant] = e.platform.split('/');
+      const shown = await describeImage(`oci:${join(dir, 'out')}`, { os: os!, architecture: architecture!, ...(variant ? { variant } : {}) }, [], join(dir, 'cache'));
+      expect(e.manifest).toBe(shown.digest);
+    }
+    expect(new Set(images.map((e) => e.manifest)).size).toBe(3);
   });
 });
