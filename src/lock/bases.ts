@@ -5,12 +5,13 @@
  * base whose bytes no longer match what was locked.
  */
 import { dirname } from 'node:path';
-import { usageError } from '../errors.js';
+import { ImgbuildError, usageError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Image, Platform } from '../image/types.js';
 import { describeBase } from '../plan/render.js';
 import type { BaseRef } from '../plan/types.js';
+import { NotFoundError } from '../registry/errors.js';
 import { checkBaseLayers, openBase } from '../run/base.js';
 import type { ContentStore } from '../store/content-store.js';
 import { lockPathFor, pinnedDigest, readLock, staleness, type LockFile } from './lockfile.js';
@@ -53,7 +54,12 @@ export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(
   return Promise.all(
     req.platforms.map(async (p) => {
       const pinned = pinnedDigest(lock, p);
-      const image = await openBase(req.base, p, { store: req.store, baseDir: dirname(req.specFile), ...(pinned ? { pinned } : {}), ...(req.insecure ? { insecure: req.insecure } : {}) });
+      const image = await openBase(req.base, p, { store: req.store, baseDir: dirname(req.specFile), ...(pinned ? { pinned } : {}), ...(req.insecure ? { insecure: req.insecure } : {}) }).catch((e: unknown) => {
+        // The digest came from the lock, not from the user: say so, and how to pin anew.
+        if (!pinned || !(e instanceof NotFoundError)) throw e;
+        const file = lockPathFor(req.specFile);
+        throw new ImgbuildError('registry', `${e.message}: the base ${describeBase(req.base)} for ${formatPlatform(p)} is pinned to ${pinned} in ${file}, and the registry no longer has it`, `run \`imgbuild lock ${req.specFile}\` to pin what ${describeBase(req.base)} names now, and commit ${file}`);
+      });
       const actual = image && (await image.digest());
       if (locked && pinned && actual !== pinned) {
         throw usageError(`--locked: the base ${describeBase(req.base)} for ${formatPlatform(p)} is ${actual}, but the lock pins ${pinned}`, `run \`imgbuild lock ${req.specFile}\` if the change is intended`);

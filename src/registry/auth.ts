@@ -9,7 +9,7 @@
 import { ImgbuildError } from '../errors.js';
 import type { Credentials } from './credentials.js';
 import { readAll, send, type HttpResponse } from './http.js';
-import { networkError } from './errors.js';
+import { credentialsHint, networkError } from './errors.js';
 import { withRetries, type RetryPolicy } from './retry.js';
 
 export interface Challenge {
@@ -132,7 +132,8 @@ export class Authenticator {
     );
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
-      throw new ImgbuildError('registry', `authentication failed for ${host}`, `check credentials: imgbuild login ${host}`);
+      const sent = creds ? `the credentials found for ${host} were refused` : `no credentials were found for ${host}`;
+      throw new ImgbuildError('registry', `authentication failed for ${host} (${scopes.join(' ')}): ${sent}`, credentialsHint(host));
     }
     if (res.status !== 200) {
       res.body.resume();

@@ -23,6 +23,14 @@ interface RegistryErrorBody {
 
 const registryError = (message: string, hint?: string) => new ImgbuildError('registry', message, hint);
 
+/** The registry has no such repository, manifest or blob (HTTP 404): what a caller may explain, as a pin gone stale. */
+export class NotFoundError extends ImgbuildError {
+  constructor(message: string, hint?: string) {
+    super('registry', message, hint);
+    this.name = 'NotFoundError';
+  }
+}
+
 /** A response body cut off mid-transfer (reset, aborted): fetching it again may well succeed. */
 export class InterruptedTransfer extends ImgbuildError {}
 
@@ -42,6 +50,11 @@ async function errorCodes(res: HttpResponse): Promise<string[]> {
   }
 }
 
+/** Where credentials for `host` come from, and how to set them. */
+export function credentialsHint(host: string): string {
+  return `imgbuild sends IMGBUILD_REGISTRY_USER/IMGBUILD_REGISTRY_PASSWORD when IMGBUILD_REGISTRY_HOST names ${host}, else what the Docker config holds for it: check those, or log in with \`imgbuild login ${host} -u USER --password-stdin\``;
+}
+
 function statusWords(status: number): string {
   return `HTTP ${status} (${http.STATUS_CODES[status] ?? 'unknown status'})`;
 }
@@ -53,7 +66,7 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
   const where = repo ? `${host}/${repo}` : host;
   switch (res.status) {
     case 401:
-      return registryError(`authentication failed for ${host}`, `check credentials: imgbuild login ${host}`);
+      return registryError(`authentication failed for ${where}`, credentialsHint(host));
     case 403:
       return registryError(`access denied to ${where}`, 'check that these credentials may pull (and push) this repository');
     case 404:
@@ -70,15 +83,15 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
 
 function notFound(codes: string[], ctx: ErrorContext, where: string): ImgbuildError {
   if (codes.includes('NAME_UNKNOWN')) {
-    return registryError(`repository ${ctx.repo ?? ''} not found on ${ctx.host}`, 'check the image name (and that you are logged in, if it is private)');
+    return new NotFoundError(`repository ${ctx.repo ?? ''} not found on ${ctx.host}`, 'check the image name (and that you are logged in, if it is private)');
   }
   if (codes.includes('MANIFEST_UNKNOWN') || ctx.what?.startsWith('manifest')) {
-    return registryError(`${ctx.what ?? 'manifest'} not found in ${where}`, 'check the tag or digest');
+    return new NotFoundError(`${ctx.what ?? 'manifest'} not found in ${where}`, 'check the tag or digest');
   }
   if (codes.includes('BLOB_UNKNOWN') || ctx.what?.startsWith('blob')) {
-    return registryError(`${ctx.what ?? 'blob'} not found in ${where}`, 'the image in the registry is incomplete');
+    return new NotFoundError(`${ctx.what ?? 'blob'} not found in ${where}`, 'the image in the registry is incomplete');
   }
-  return registryError(`${ctx.what ?? 'resource'} not found in ${where} (${statusWords(404)})`);
+  return new NotFoundError(`${ctx.what ?? 'resource'} not found in ${where} (${statusWords(404)})`);
 }
 
 /** An ImgbuildError for a failure below HTTP (refused, reset, DNS, TLS). */
@@ -94,7 +107,7 @@ export function networkError(e: unknown, ctx: ErrorContext): ImgbuildError {
   }
   if (/^(EPROTO|ERR_SSL|ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED)/.test(code)) {
     return registryError(`TLS connection to registry ${host} failed (${code})`,
-      `if ${host} serves plain HTTP, list it as an insecure registry`);
+      `if ${host} serves plain HTTP, pass --insecure-registry ${host} (only on a network you trust)`);
   }
   if (code === 'ETIMEDOUT') return registryError(`registry ${host} stopped answering (timed out)`, 'try again later');
   const what = ctx.what ? ` while fetching ${ctx.what}` : '';

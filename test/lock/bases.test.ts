@@ -1,11 +1,20 @@
-/** `--locked` holds a scratch spec to its lock too: nothing to pin, but the lock must say scratch. */
+/**
+ * `--locked` holds a scratch spec to its lock too: nothing to pin, but the lock must say scratch.
+ * A pinned registry base the registry no longer has is said to be the lock's pin.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Digest } from '../../src/image/digest.js';
 import { lockBases, resolveBases } from '../../src/lock/bases.js';
 import { lockPathFor, writeLock } from '../../src/lock/lockfile.js';
+import { pushImage } from '../../src/registry/push.js';
+import { parseRef } from '../../src/registry/reference.js';
 import { ContentStore } from '../../src/store/content-store.js';
+import { startRegistry } from '../helpers/registry.js';
+import { missingTools } from '../helpers/tools.js';
+import { memImage, memLayer } from '../registry/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'imgbuild-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,5 +28,26 @@ describe('resolveBases on scratch', () => {
     await expect(resolveBases(req, true)).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('is stale') });
     await writeLock(lockPathFor(req.specFile), await lockBases(req));
     expect(await resolveBases(req, true)).toEqual([undefined]);
+  });
+});
+
+describe.skipIf(missingTools('docker-registry').length > 0)('resolveBases on a registry base', () => {
+  it('says a pinned digest the registry no longer has is the lock\'s pin, and how to pin anew', async () => {
+    const reg = await startRegistry();
+    try {
+      await pushImage(parseRef(`${reg.host}/base:1`), await memImage([await memLayer('base')]), [], {});
+      const specFile = join(dir, 'pinned.yaml');
+      const base = { kind: 'registry', ref: `${reg.host}/base:1` } as const;
+      const req = { specFile, base, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-pinned')) };
+      const gone = `sha256:${'b'.repeat(64)}` as Digest;
+      await writeLock(lockPathFor(specFile), { version: 1, base: { ref: base.ref, digests: { 'linux/amd64': gone } } });
+      await expect(resolveBases(req, true)).rejects.toMatchObject({
+        kind: 'registry',
+        message: expect.stringContaining(`the base ${base.ref} for linux/amd64 is pinned to ${gone} in ${lockPathFor(specFile)}, and the registry no longer has it`),
+        hint: `run \`imgbuild lock ${specFile}\` to pin what ${base.ref} names now, and commit ${lockPathFor(specFile)}`,
+      });
+    } finally {
+      await reg.stop();
+    }
   });
 });

@@ -73,15 +73,16 @@ describe.skipIf(missingTools('docker-registry', 'htpasswd').length > 0)('htpassw
     });
     const err = await failure(client.getManifest('1'));
     expect(err.kind).toBe('registry');
-    expect(err.message).toBe(`authentication failed for ${reg.host}`);
-    expect(err.hint).toBe(`check credentials: imgbuild login ${reg.host}`);
+    expect(err.message).toBe(`authentication failed for ${reg.host}/private/app`);
+    expect(err.hint).toContain(`IMGBUILD_REGISTRY_HOST names ${reg.host}`);
+    expect(err.hint).toContain(`imgbuild login ${reg.host} -u USER --password-stdin`);
     expectNoSecret(err, wrong, PASSWORD);
   });
 
   it('fails clearly without credentials', async () => {
     const client = RegistryClient.for(parseRef(`${reg.host}/private/app`), { credentials: async () => undefined });
     const err = await failure(client.headBlob(`sha256:${'a'.repeat(64)}` as never));
-    expect(err.message).toBe(`authentication failed for ${reg.host}`);
+    expect(err.message).toBe(`authentication failed for ${reg.host}/private/app`);
   });
 });
 
@@ -187,7 +188,7 @@ describe.skipIf(missingTools('docker-registry').length > 0)('bearer token flow (
       credentials: async () => ({ kind: 'basic', username: USER, password: wrong }),
     });
     const err = await failure(client.getManifest('1'));
-    expect(err.message).toBe(`authentication failed for ${front.host}`);
+    expect(err.message).toBe(`authentication failed for ${front.host} (repository:tok/app:pull): the credentials found for ${front.host} were refused`);
     expectNoSecret(err, wrong, PASSWORD);
     for (const t of front.issued) expect(`${err.message}${err.hint}`).not.toContain(t);
   });
