@@ -29,3 +29,19 @@ export function describeError(e: unknown): string {
 export function exitCodeOf(e: unknown): ExitCode {
   return isImgbuildError(e) ? exitCodeFor(e) : ExitCode.failure;
 }
+
+/** A failure as the JSON line a command run with --json ends with (on stdout; stderr still gets describeError). */
+export function errorEvent(e: unknown): Record<string, unknown> {
+  const base = { type: 'error', exitCode: exitCodeOf(e), message: describeError(e) };
+  return e instanceof SpecError ? { ...base, diagnostics: e.diagnostics } : base;
+}
+
+/** Run `action`; with `json`, a failure is also printed as its errorEvent on stdout. */
+export async function reportingJson<T>(json: boolean | undefined, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (e) {
+    if (json) process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
+    throw e;
+  }
+}

@@ -49,6 +49,13 @@ describe('the imgbuild executable, installed', () => {
     const bad = await run(['validate', 'bad.yaml']);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/bad\.yaml:4:1/);
+    // For CI: one JSON object either way, the failure as apply --json's error event; plan --json too.
+    expect(JSON.parse((await run(['validate', 'image.yaml', '--json'])).stdout)).toEqual({ type: 'valid', file: 'image.yaml', layers: expect.any(Number) });
+    for (const args of [['validate', 'bad.yaml', '--json'], ['plan', 'bad.yaml', '--json']]) {
+      const r = await run(args);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stdout)).toMatchObject({ type: 'error', exitCode: 2, diagnostics: [expect.objectContaining({ position: { file: 'bad.yaml', line: 4, col: 1 } })] });
+    }
   });
 
   it('writes a starter spec into a folder not made yet, and says plainly what is wrong with conflicting or misplaced arguments', async () => {

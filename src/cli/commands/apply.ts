@@ -1,9 +1,9 @@
 /** `imgbuild apply <spec>`: build the image and write it to every output. */
 import type { Command } from 'commander';
-import { SpecError, usageError } from '../../errors.js';
+import { usageError } from '../../errors.js';
 import type { BuiltImage, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
-import { describeError, exitCodeOf } from '../exit-codes.js';
+import { describeError, reportingJson } from '../exit-codes.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 import { ArrayBufferGuard, collectGarbage } from '../collect-garbage.js';
 import { letYoungGenerationGrow } from '../young-generation.js';
@@ -62,11 +62,6 @@ function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, observe?: Repor
   };
 }
 
-function errorEvent(e: unknown): Record<string, unknown> {
-  const base = { type: 'error', exitCode: exitCodeOf(e), message: describeError(e) };
-  return e instanceof SpecError ? { ...base, diagnostics: e.diagnostics } : base;
-}
-
 // The engine is loaded only when a build runs, so `--help` and `validate` start quickly (and the
 // watcher only for --watch).
 const engine = async () => {
@@ -122,16 +117,13 @@ export function registerApply(program: Command): void {
     .option('--push', 'also push the image to its name (a registry repository) with every tag')
     .option('-w, --watch', 'keep watching the inputs and rebuild the layers whose files change')
     .action(async (file: string, flags: ApplyFlags) => {
-      try {
+      // Machines reading --json get a failure as an event too; people still get stderr.
+      await reportingJson(flags.json, async () => {
         // A watch whose first build fails ends as a one-shot build does, with the same event.
         if (flags.watch) return await watchCommand(file, flags);
         const { apply, builtImage, ndjson, formatBytes } = await engine();
         const result = await apply(file, applyOptions(flags, ndjson));
         if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
-      } catch (e) {
-        // Machines reading --json get the failure as an event too; people still get stderr.
-        if (flags.json) process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
-        throw e;
-      }
+      });
     });
 }

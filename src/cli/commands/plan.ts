@@ -1,6 +1,7 @@
 /** `imgbuild plan <spec>`: what a build would do, as text, Markdown for a PR, or JSON. */
 import { Option, type Command } from 'commander';
 import { usageError } from '../../errors.js';
+import { reportingJson } from '../exit-codes.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
 interface PlanFlags extends SpecFlags {
@@ -15,10 +16,12 @@ export function registerPlan(program: Command): void {
     .option('--json', 'same as --format json')
     .action(async (file: string, flags: PlanFlags) => {
       if (flags.json && flags.format !== 'text' && flags.format !== 'json') throw usageError(`--json and --format ${flags.format} ask for two formats`, 'give one of them');
-      const [{ planSpec }, { renderPlanJson, renderPlanMarkdown, renderPlanText }] = await Promise.all([import('../../plan/plan-spec.js'), import('../../plan/render.js')]);
-      const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
       const format = flags.json ? 'json' : flags.format;
-      const render = format === 'json' ? renderPlanJson : format === 'markdown' ? renderPlanMarkdown : renderPlanText;
-      process.stdout.write(`${render(plan)}\n`);
+      await reportingJson(format === 'json', async () => {
+        const [{ planSpec }, { renderPlanJson, renderPlanMarkdown, renderPlanText }] = await Promise.all([import('../../plan/plan-spec.js'), import('../../plan/render.js')]);
+        const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
+        const render = format === 'json' ? renderPlanJson : format === 'markdown' ? renderPlanMarkdown : renderPlanText;
+        process.stdout.write(`${render(plan)}\n`);
+      });
     });
 }
