@@ -58,6 +58,13 @@ describe('the imgbuild executable, installed', () => {
     }
   });
 
+  it('refuses to write a starter whose --name validate would refuse', async () => {
+    const r = await run(['init', 'named/image.yaml', '--name', 'Acme/App']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('--name "Acme/App" is not a repository name');
+    await expect(readFile(join(work, 'named/image.yaml'))).rejects.toThrow();
+  });
+
   it('writes a starter spec into a folder not made yet, and says plainly what is wrong with conflicting or misplaced arguments', async () => {
     const init = await run(['init', 'newapp/image.yaml', '--template', 'static']);
     expect(init.exitCode, init.stderr).toBe(0);

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { packageFile } from '../../package-files.js';
 import { didYouMean } from '../../spec/did-you-mean.js';
+import { parseRepository } from '../../spec/parse-values.js';
 
 const templatesDir = packageFile('templates');
 
@@ -38,10 +39,14 @@ export function registerInit(program: Command): void {
       }
       if (existsSync(file) && !flags.force) throw usageError(`${file} exists already`, 'pass --force to overwrite it, or name another file');
       const name = flags.name ?? nameFor(resolve(file, '..'));
-      const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', name);
+      // A starter that does not validate is no start: the name is checked as `validate` will.
+      const named = parseRepository(name);
+      if (!named.ok) throw usageError(`--name ${named.message}`, named.hint);
+      // A function, so "$&" or "$1" in a name is not read as a replacement pattern.
+      const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', () => name);
       // A spec for a folder not made yet (init app/image.yaml) makes it, as `git init dir` does.
       await mkdir(dirname(resolve(file)), { recursive: true });
       await writeFile(file, text, { flag: flags.force ? 'w' : 'wx' });
-      process.stdout.write(`wrote ${file} (template ${flags.template}); next: imgbuild plan ${file}\n`);
+      process.stdout.write(`wrote ${file} (template ${flags.template}); next: put the files it copies in place, then imgbuild plan ${file}\n`);
     });
 }
