@@ -26,6 +26,14 @@ export function isRetriableError(e: unknown): boolean {
   return e instanceof NetworkError && RETRIABLE_CODES.has(e.code);
 }
 
+/**
+ * A registry that kept a connection idle past http.ts's timeout (a minute) is tried once more,
+ * not `retries` times: one that accepts connections and never answers held a build for five
+ * minutes before it was told.
+ */
+export const TIMEOUT_RETRIES = 1;
+const isTimeout = (e: unknown) => e instanceof NetworkError && e.code === 'ETIMEDOUT';
+
 /** Delay before attempt `n` (1-based retry number), honouring Retry-After when given. */
 export function retryDelay(policy: RetryPolicy, n: number, retryAfter?: string | string[]): number {
   const ra = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
@@ -43,12 +51,13 @@ export function retryDelay(policy: RetryPolicy, n: number, retryAfter?: string |
  * The last response is returned even when it is a failure: the caller words the error.
  */
 export async function withRetries(attempt: () => Promise<HttpResponse>, policy: RetryPolicy): Promise<HttpResponse> {
+  let timeouts = 0;
   for (let n = 0; ; n++) {
     let res: HttpResponse;
     try {
       res = await attempt();
     } catch (e) {
-      if (n >= policy.retries || !isRetriableError(e)) throw e;
+      if (n >= policy.retries || !isRetriableError(e) || (isTimeout(e) && timeouts++ >= TIMEOUT_RETRIES)) throw e;
       await sleep(retryDelay(policy, n + 1));
       continue;
     }
