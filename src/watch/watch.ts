@@ -59,6 +59,11 @@ interface State {
   coalescer: Coalescer;
   running?: Promise<void>;
   pending: Set<string>;
+  /**
+   * Paths of a batch whose re-plan failed (a glob that matched nothing for a moment): the plan
+   * still lists their layers as they were, so the next batch plans them too.
+   */
+  owed: Set<string>;
   stopped: boolean;
   /** Paths of the one check made when watching starts; a rebuild of only these that changes nothing is not reported. */
   catchUp?: Set<string>;
@@ -86,10 +91,12 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   return { planned, layers: [...affected].sort((a, b) => a - b) };
 }
 
-async function rebuild(s: State, changed: Set<string>): Promise<void> {
+async function rebuild(s: State, batch: Set<string>): Promise<void> {
   const started = Date.now();
-  const files = [...changed].map((p) => relative(s.planned.spec.specDir, p) || '.');
-  const onlyCatchUp = s.catchUp !== undefined && [...changed].every((p) => s.catchUp!.has(p));
+  const files = [...batch].map((p) => relative(s.planned.spec.specDir, p) || '.');
+  const onlyCatchUp = s.catchUp !== undefined && [...batch].every((p) => s.catchUp!.has(p));
+  const changed = new Set([...s.owed, ...batch]);
+  s.owed.clear();
   s.catchUp = undefined;
   // The start-up check's events are held until it is known to have changed something: one that
   // finds nothing is not a build anyone asked for, and a tool reading --json must not see one.
@@ -99,7 +106,10 @@ async function rebuild(s: State, changed: Set<string>): Promise<void> {
     for (const e of held.splice(0)) s.opts.report?.(e);
   };
   try {
-    const { planned, layers } = await replan(s, changed);
+    const { planned, layers } = await replan(s, changed).catch((e: unknown) => {
+      for (const p of changed) s.owed.add(p);
+      throw e;
+    });
     if (layers.length === 0) return;
     const specChanged = planned.spec !== s.planned.spec;
     // The new plan is what the files are now, whether or not its build succeeds, and the old one
@@ -211,7 +221,7 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   // Listed in full: a watch re-plans layers on top of the entries of the layers below.
   const first = await apply(file, { ...opts, reuseWalks: false });
   const planned = listedPlan(first.planned);
-  const s = { file, opts, planned, last: lastImage(first), inputs: layerInputs(planned.spec, opts.cacheDir), pending: new Set<string>(), stopped: false } as State;
+  const s = { file, opts, planned, last: lastImage(first), inputs: layerInputs(planned.spec, opts.cacheDir), pending: new Set<string>(), owed: new Set<string>(), stopped: false } as State;
   s.targets = new Set(watchTargets(s));
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
   s.coalescer = coalescer;

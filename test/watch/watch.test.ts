@@ -253,4 +253,27 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(readFileSync(join(rootfs, 'high/b.txt'), 'utf8')).toBe('b2');
     expect(readFileSync(join(rootfs, 'low/a.txt'), 'utf8')).toBe('a2');
   });
+
+  it('plans again, with the next batch, the files of a batch whose plan failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-replan-'));
+    for (const [path, text] of [['src/a.js', 'a1'], ['dist/old.js', 'o1']] as const) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), text);
+    }
+    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/replan\nlayers:\n  - name: dist\n    copy: [{ from: dist/, to: /d/ }]\n  - name: js\n    copy: [{ from: "src/**/*.js", to: /js/ }]\noutput:\n  - oci: ./out/img\n');
+    const w = await watching(join(dir, 'image.yaml'));
+    // One batch: the glob matches nothing for a moment (its plan fails), and dist, the layer
+    // below (which a re-plan of js alone would not list again), gains a file.
+    const failed = w.next();
+    rmSync(join(dir, 'src/a.js'));
+    writeFileSync(join(dir, 'dist/new.js'), 'n1');
+    expect((await failed).kind).toBe('error');
+    await settle(800);
+    const rebuilt = w.next();
+    writeFileSync(join(dir, 'src/a.js'), 'a2');
+    expect((await rebuilt).kind).toBe('rebuilt');
+    const rootfs = await umociUnpack(join(dir, 'out/img'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'js/a.js'), 'utf8')).toBe('a2');
+    expect(readFileSync(join(rootfs, 'd/new.js'), 'utf8')).toBe('n1');
+  });
 });
