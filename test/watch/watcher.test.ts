@@ -143,6 +143,24 @@ describe('InputWatcher', () => {
     }
   });
 
+  it('watches a tree removed and made again many times in a row, to its deepest directory', async () => {
+    const { tree, spec } = makeTree();
+    const w = await open([spec, tree], spec);
+    const a = join(tree, 'a');
+    // Each time a little after the last, as a build tool's clean and write come.
+    for (let i = 0; i < 6; i++) {
+      rmSync(a, { recursive: true, force: true });
+      mkdirSync(join(a, 'b', 'c'), { recursive: true });
+      writeFileSync(join(a, 'b', 'c', 'g.js'), String(i));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    for (const d of [a, join(a, 'b'), join(a, 'b', 'c')]) {
+      const file = join(d, 'probe.js');
+      let n = 0;
+      await w.about(file, () => writeFileSync(file, String(n++)));
+    }
+  });
+
   it('watches directories created later, straight inside a watched path and deeper', async () => {
     const { tree, spec } = makeTree();
     const w = await open([spec, tree], spec);
