@@ -133,7 +133,7 @@ export class Authenticator {
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
       const sent = creds ? `the credentials found for ${host} were refused` : `no credentials were found for ${host}`;
-      throw new ImgbuildError('registry', `authentication failed for ${host} (${scopes.join(' ')}): ${sent}`, credentialsHint(host));
+      throw new ImgbuildError('registry', `authentication failed for ${host}${scopes.length ? ` (${scopes.join(' ')})` : ''}: ${sent}`, credentialsHint(host));
     }
     if (res.status !== 200) {
       res.body.resume();

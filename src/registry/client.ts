@@ -121,6 +121,19 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Whether the registry takes these credentials: its API root (`/v2/`) asked with them, as
+   * `docker login` does. Fails with a worded error when it does not.
+   */
+  async checkLogin(): Promise<void> {
+    const ctx = { host: this.registry };
+    const res = await this.request({ method: 'GET', path: '/v2/', scopes: [], ctx });
+    drain(res.body);
+    if (res.status === 200) return;
+    if (res.status === 401 || res.status === 403) throw new ImgbuildError('registry', `${this.registry} refused these credentials`, 'check the user name and the password or token; nothing was saved');
+    throw new ImgbuildError('registry', `${this.registry} answered HTTP ${res.status} to a login check`, 'is it a registry? nothing was saved');
+  }
+
   /** Fail with a worded error unless `res.status` is one of `ok`. */
   async expect(res: HttpResponse, ok: number[], ctx: ErrorContext): Promise<HttpResponse> {
     if (ok.includes(res.status)) return res;

@@ -82,6 +82,10 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: registry auth, faults a
     baseLayer = manifest.layers[0].digest; // the busybox layer, about 1 MB
 
     const docker = await dir('docker-config');
+    // Checked with the registry first, as docker login does: a wrong password is not saved.
+    const refused = await run(['login', h, '-u', USER, '--password-stdin'], { env: { DOCKER_CONFIG: docker }, input: 'wrong-Pw-77\n' });
+    expectClearFailure(refused, 'refused these credentials');
+    await expect(stat(join(docker, 'config.json'))).rejects.toThrow();
     const login = await run(['login', h, '-u', USER, '--password-stdin'], { env: { DOCKER_CONFIG: docker }, input: `${PASSWORD}\n` });
     expect(ok(login, 'login').stdout).toContain(`saved credentials for ${h}`);
     expect((await stat(join(docker, 'config.json'))).mode & 0o777).toBe(0o600);

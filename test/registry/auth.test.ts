@@ -182,6 +182,12 @@ describe.skipIf(missingTools('docker-registry').length > 0)('bearer token flow (
     expect(await (await pulled.layers())[0]!.digest()).toBe(await layer.digest());
   });
 
+  it('checks a login against the registry root, through the token service too', async () => {
+    const login = (password: string) => RegistryClient.for({ registry: front.host, repository: '' }, { credentials: async () => ({ kind: 'basic', username: USER, password }) }).checkLogin();
+    await expect(login(PASSWORD)).resolves.toBeUndefined();
+    await expect(login('nope-Pa55word')).rejects.toMatchObject({ kind: 'registry', message: `authentication failed for ${front.host}: the credentials found for ${front.host} were refused` });
+  });
+
   it('says authentication failed when the token service refuses the credentials', async () => {
     const wrong = 'nope-Pa55word';
     const client = RegistryClient.for(parseRef(`${front.host}/tok/app`), {
