@@ -5,12 +5,23 @@
  */
 import type { Diagnostic } from '../errors.js';
 import { platformKey } from '../image/platform.js';
+import { didYouMean } from './did-you-mean.js';
 import * as v from './parse-values.js';
 import { parseBaseRef, parseOutput } from './refs.js';
 import type { ImageSpec, LayerSpec } from './schema.js';
 import { diagnostic, type SpecSource } from './source.js';
 
 type Check = (pointer: string, p: v.Parsed<unknown>) => void;
+
+/**
+ * `from: scrach` is a valid reference (docker.io/library/scrach), pulled at build time to fail
+ * as "not found": a bare name this close to "scratch" is taken for the typo it is. The image,
+ * if meant, is named in full.
+ */
+function notScratchMisspelt(from: string): v.Parsed<never> | undefined {
+  if (from === 'scratch' || /[/:@.]/.test(from) || Math.abs(from.length - 'scratch'.length) > 2 || didYouMean(from, ['scratch']) !== 'scratch') return undefined;
+  return { ok: false, message: `base "${from}" reads as the registry image docker.io/library/${from}`, hint: `did you mean "scratch"? To mean that image, write docker.io/library/${from}` };
+}
 
 function notRoot(kind: string): v.Parsed<never> {
   return { ok: false, message: `${kind === 'remove' ? 'remove' : kind.replace(/s$/, '')} entries cannot name the image root "/"`, hint: 'name a path below it, e.g. "/app"' };
@@ -81,7 +92,7 @@ function checkTop(spec: ImageSpec, check: Check): void {
   spec.output?.forEach((o, i) => {
     if (o['docker-archive'] !== undefined && platforms > 1) check(`/output/${i}`, { ok: false, message: `a docker archive holds one platform, and this spec builds ${platforms}`, hint: 'write an oci: layout (it holds every platform), or build one platform into the archive' });
   });
-  if (spec.from !== undefined) check('/from', parseBaseRef(spec.from));
+  if (spec.from !== undefined) check('/from', notScratchMisspelt(spec.from) ?? parseBaseRef(spec.from));
   if (spec.context !== undefined) check('/context', v.parseContextPath(spec.context, 'context'));
   const d = spec.defaults;
   if (d?.owner !== undefined) check('/defaults/owner', v.parseOwner(d.owner));

@@ -140,6 +140,12 @@ describe('schema', () => {
     expect(brief(minimal('context: ../\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:10 context "../" is above the spec\'s folder']);
   });
 
+  it('takes a bare name close to "scratch" for its typo, and the image named in full for the image', () => {
+    expect(brief(minimal('from: scrach\n'))).toEqual(['7:7 base "scrach" reads as the registry image docker.io/library/scrach (did you mean "scratch"? To mean that image, write docker.io/library/scrach)']);
+    expect(brief(minimal('from: docker.io/library/scrach\n'))).toEqual([]);
+    for (const image of ['alpine', 'scratchpad', 'busybox']) expect(brief(minimal(`from: ${image}\n`)), image).toEqual([]);
+  });
+
   it('names the allowed values of an enum', () => {
     expect(brief(minimal('compression: { algorithm: brotli }\n'))[0]).toMatch(/compression.algorithm must be one of "gzip", "zstd", "none"/);
   });
