@@ -49,6 +49,17 @@ const layerDigests = async (layout: string, digest: string) => {
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A context holding `files` (path: text) and an image.yaml of `layers` writing ./out/img. */
+function contextWith(files: Record<string, string>, layers: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/watch\n${layers}output:\n  - oci: ./out/img\n`);
+  return dir;
+}
+
 describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
   let handle: WatchHandle | undefined;
   afterEach(async () => handle?.stop());
@@ -226,12 +237,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
   });
 
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-failed-'));
-    for (const [path, text] of [['low/a.txt', 'a1'], ['high/b.txt', 'b1']] as const) {
-      mkdirSync(dirname(join(dir, path)), { recursive: true });
-      writeFileSync(join(dir, path), text);
-    }
-    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/failed\nlayers:\n  - name: low\n    copy: [{ from: low/, to: /low/ }]\n  - name: high\n    copy: [{ from: high/, to: /high/ }]\noutput:\n  - oci: ./out/img\n');
+    const dir = contextWith({ 'low/a.txt': 'a1', 'high/b.txt': 'b1' }, 'layers:\n  - name: low\n    copy: [{ from: low/, to: /low/ }]\n  - name: high\n    copy: [{ from: high/, to: /high/ }]\n');
     const w = await watching(join(dir, 'image.yaml'));
     // The layout's index cannot be written while a directory stands in its place.
     const index = join(dir, 'out/img/index.json');
@@ -255,12 +261,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
   });
 
   it('plans again, with the next batch, the files of a batch whose plan failed', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-replan-'));
-    for (const [path, text] of [['src/a.js', 'a1'], ['dist/old.js', 'o1']] as const) {
-      mkdirSync(dirname(join(dir, path)), { recursive: true });
-      writeFileSync(join(dir, path), text);
-    }
-    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/replan\nlayers:\n  - name: dist\n    copy: [{ from: dist/, to: /d/ }]\n  - name: js\n    copy: [{ from: "src/**/*.js", to: /js/ }]\noutput:\n  - oci: ./out/img\n');
+    const dir = contextWith({ 'src/a.js': 'a1', 'dist/old.js': 'o1' }, 'layers:\n  - name: dist\n    copy: [{ from: dist/, to: /d/ }]\n  - name: js\n    copy: [{ from: "src/**/*.js", to: /js/ }]\n');
     const w = await watching(join(dir, 'image.yaml'));
     // One batch: the glob matches nothing for a moment (its plan fails), and dist, the layer
     // below (which a re-plan of js alone would not list again), gains a file.
