@@ -28,11 +28,11 @@
  *   (`rm -rf dist && mkdir dist` in a copy of `.`) for the same one, and keeps its watch of the
  *   removed one, which reports nothing ever again; and its watches are shared by path between
  *   its instances, so a new watch of the path joins the dead one while any instance holds it.
- *   So each watched directory's identity is kept, and one that is another directory after an
- *   event about its name is let go by every instance holding a watch in its tree, then watched
- *   again, and reported.
+ *   So a once-watched directory whose name had events is, once the tree is quiet, let go by
+ *   every instance holding a watch in its tree, then watched again, and reported with all they
+ *   watch (see `#reconcile`).
  */
-import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher } from 'node:fs';
+import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 
@@ -60,8 +60,8 @@ export class InputWatcher {
   readonly #groups: FSWatcher[] = [];
   /** The directories each group was given (it watches everything below them too). */
   readonly #roots = new Map<FSWatcher, Set<string>>();
-  /** Each directory watched below the given paths (since removed, too), and which directory it was last (see identityOf). */
-  readonly #dirIds = new Map<string, string>();
+  /** Every directory watched below the given paths, since removed too: one made again under such a name is looked at again. */
+  readonly #knownDirs = new Set<string>();
   /** Watched directories with events about their own names since the last reconcile (see `#reconcile`). */
   readonly #churned = new Set<string>();
   /** Refreshes run one after another: each closes and opens chokidar instances (see `#refresh`). */
@@ -147,7 +147,7 @@ export class InputWatcher {
         this.#rememberDir(path);
         this.#reconcileSoon();
       } else if (event === 'unlinkDir') {
-        // Kept in #dirIds: a directory made again under a name once watched is looked at again.
+        // Kept in #knownDirs: a directory made again under a name once watched is looked at again.
         this.#dirEvent(path);
       }
       this.#events.all(event, path);
@@ -161,8 +161,7 @@ export class InputWatcher {
   }
 
   #rememberDir(dir: string): void {
-    const id = identityOf(dir);
-    if (id !== undefined) this.#dirIds.set(dir, id);
+    this.#knownDirs.add(dir);
   }
 
   /**
@@ -171,7 +170,7 @@ export class InputWatcher {
    * path is `#seen`'s.
    */
   #dirEvent(path: string): void {
-    if (this.#identities.has(path) || !this.#dirIds.has(path)) return;
+    if (this.#identities.has(path) || !this.#knownDirs.has(path)) return;
     this.#churned.add(path);
     this.#reconcileSoon();
   }
@@ -186,10 +185,11 @@ export class InputWatcher {
   #refresh(dir: string, then: () => void = () => undefined): void {
     this.#refreshing = this.#refreshing
       .then(() => this.#reopenHolders(dir))
-      .catch(() => undefined)
       .then(() => {
         if (!this.#closed) then();
-      });
+      })
+      // Best effort: a refresh that failed leaves the next one, and close(), to go on.
+      .catch(() => undefined);
   }
 
   async #reopenHolders(dir: string): Promise<void> {
@@ -197,23 +197,38 @@ export class InputWatcher {
     const inTree = (p: string) => inside(p, dir);
     // An instance watching the parent holds a watch of the entry itself too (the top, at depth 0).
     const holds = (w: FSWatcher) => Object.keys(w.getWatched()).some((p) => inTree(p) || p === dirname(dir));
-    const holders = [this.#top, ...this.#groups].filter((w): w is FSWatcher => w !== undefined && holds(w));
-    await Promise.all(holders.map((w) => w.close()));
-    for (const old of holders) {
-      if (old === this.#top) {
-        const given = [...this.#identities].filter(([, id]) => id !== undefined).map(([p]) => p);
-        this.#top = await this.#start(given, { ...this.#options, depth: 0 });
-        this.#top.on('addDir', (d: string) => this.add([d]));
-        continue;
-      }
+    const topHolds = this.#top !== undefined && holds(this.#top);
+    const groups = this.#groups.filter(holds);
+    // Out of the watcher before they are closed: a directory added meanwhile (add()) goes to a
+    // group that stays open, not to one closed here and never closed again once restarted.
+    const rootsOf = new Map(groups.map((g) => [g, [...(this.#roots.get(g) ?? [])]]));
+    for (const g of groups) {
+      this.#groups.splice(this.#groups.indexOf(g), 1);
+      this.#roots.delete(g);
+    }
+    const top = topHolds ? this.#top : undefined;
+    if (top) this.#top = undefined;
+    await Promise.all([top, ...groups].map((w) => w?.close()));
+    // What they watched is reported once they watch again: a change there while they were
+    // closed, or scanning, raised no event.
+    const reported: string[] = [];
+    if (top && !this.#closed) {
+      const given = [...this.#identities].filter(([, id]) => id !== undefined).map(([p]) => p);
+      this.#top = await this.#start(given, { ...this.#options, depth: 0 });
+      this.#top.on('addDir', (d: string) => this.add([d]));
+      reported.push(...given.filter((p) => lstatQuiet(p)?.isDirectory()));
+    }
+    for (const g of groups) {
+      if (this.#closed) break;
       // A directory gone with the old tree is no longer one of the group's.
-      const roots = [...(this.#roots.get(old) ?? [])].filter((r) => lstatSync(r, { throwIfNoEntry: false }) !== undefined);
+      const roots = rootsOf.get(g)!.filter((r) => lstatQuiet(r) !== undefined);
       const fresh = await this.#start(roots, this.#options);
-      this.#groups[this.#groups.indexOf(old)] = fresh;
-      this.#roots.delete(old);
+      this.#groups.push(fresh);
       this.#roots.set(fresh, new Set(roots));
+      reported.push(...roots);
     }
     for (const p of directoriesIn(dir)) if (!this.#identities.has(p)) this.#rememberDir(p);
+    for (const p of reported) this.#events.replaced(p);
   }
 
   /**
@@ -235,9 +250,10 @@ export class InputWatcher {
 
   async #reconcile(): Promise<void> {
     if (this.#closed) return;
-    const churned = outermost([...this.#churned].filter((d) => lstatSync(d, { throwIfNoEntry: false })?.isDirectory()));
+    const churned = [...this.#churned];
     this.#churned.clear();
-    for (const dir of churned) {
+    const dirs = outermost(churned.filter((d) => lstatQuiet(d)?.isDirectory()));
+    for (const dir of dirs) {
       await this.#reopenHolders(dir);
       this.#events.replaced(dir);
     }
@@ -308,7 +324,7 @@ export class InputWatcher {
       // spec) is read whole by the build its first report started, and a second would be a
       // second build of the same save.
       this.#rewatch(path, () => {
-        if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) this.#events.replaced(path);
+        if (isDirectory(path)) this.#events.replaced(path);
       });
     }, REWATCH_MS);
     this.#rewatchTimers.set(path, timer.unref());
@@ -358,7 +374,7 @@ const inside = (path: string, folder: string) => path === folder || path.startsW
  * again at once often gets the same inode back (its change time where there is no birth time).
  */
 function identityOf(path: string): string | undefined {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  const st = lstatQuiet(path);
   return st && `${st.ino}:${st.birthtimeMs || st.ctimeMs}`;
 }
 
@@ -369,8 +385,26 @@ function directoriesIn(dir: string, skip: (dir: string) => boolean = () => false
     out.push(d);
     for (const sub of subdirectories(d)) if (!skip(sub)) visit(sub);
   };
-  if (lstatSync(dir, { throwIfNoEntry: false })?.isDirectory()) visit(dir);
+  if (lstatQuiet(dir)?.isDirectory()) visit(dir);
   return out;
+}
+
+/** Whether `path` is a directory, or a symlink to one. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
+}
+
+/** lstat, or undefined for a path that is not there in any way (gone, or below what is now a file: ENOTDIR). */
+function lstatQuiet(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the watch's `ignored` is told of a directory the reconciling walk meets (it asks only that). */
