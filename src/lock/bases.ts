@@ -56,7 +56,7 @@ export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(
       const pinned = pinnedDigest(lock, p);
       const image = await openBase(req.base, p, { store: req.store, baseDir: dirname(req.specFile), ...(pinned ? { pinned } : {}), ...(req.insecure ? { insecure: req.insecure } : {}) }).catch((e: unknown) => {
         // The digest came from the lock, not from the user: say so, and how to pin anew.
-        if (!pinned || !(e instanceof NotFoundError)) throw e;
+        if (!pinned || !(e instanceof NotFoundError) || e.missing !== 'manifest') throw e;
         const file = lockPathFor(req.specFile);
         throw new ImgbuildError('registry', `${e.message}: the base ${describeBase(req.base)} for ${formatPlatform(p)} is pinned to ${pinned} in ${file}, and the registry no longer has it`, `run \`imgbuild lock ${req.specFile}\` to pin what ${describeBase(req.base)} names now, and commit ${file}`);
       });

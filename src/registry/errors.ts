@@ -25,7 +25,11 @@ const registryError = (message: string, hint?: string) => new ImgbuildError('reg
 
 /** The registry has no such repository, manifest or blob (HTTP 404): what a caller may explain, as a pin gone stale. */
 export class NotFoundError extends ImgbuildError {
-  constructor(message: string, hint?: string) {
+  constructor(
+    readonly missing: 'repository' | 'manifest' | 'blob' | 'resource',
+    message: string,
+    hint?: string,
+  ) {
     super('registry', message, hint);
     this.name = 'NotFoundError';
   }
@@ -83,15 +87,15 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
 
 function notFound(codes: string[], ctx: ErrorContext, where: string): ImgbuildError {
   if (codes.includes('NAME_UNKNOWN')) {
-    return new NotFoundError(`repository ${ctx.repo ?? ''} not found on ${ctx.host}`, 'check the image name (and that you are logged in, if it is private)');
+    return new NotFoundError('repository', `repository ${ctx.repo ?? ''} not found on ${ctx.host}`, 'check the image name (and that you are logged in, if it is private)');
   }
   if (codes.includes('MANIFEST_UNKNOWN') || ctx.what?.startsWith('manifest')) {
-    return new NotFoundError(`${ctx.what ?? 'manifest'} not found in ${where}`, 'check the tag or digest');
+    return new NotFoundError('manifest', `${ctx.what ?? 'manifest'} not found in ${where}`, 'check the tag or digest');
   }
   if (codes.includes('BLOB_UNKNOWN') || ctx.what?.startsWith('blob')) {
-    return new NotFoundError(`${ctx.what ?? 'blob'} not found in ${where}`, 'the image in the registry is incomplete');
+    return new NotFoundError('blob', `${ctx.what ?? 'blob'} not found in ${where}`, 'the image in the registry is incomplete');
   }
-  return new NotFoundError(`${ctx.what ?? 'resource'} not found in ${where} (${statusWords(404)})`);
+  return new NotFoundError('resource', `${ctx.what ?? 'resource'} not found in ${where} (${statusWords(404)})`);
 }
 
 /** An ImgbuildError for a failure below HTTP (refused, reset, DNS, TLS). */
