@@ -5,8 +5,8 @@
  * it valid. Reads verify: a blob whose bytes do not hash to its name is reported as an error
  * and removed, never handed on as if it were good.
  */
-import { createReadStream, fstat, type Stats } from 'node:fs';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -115,7 +115,6 @@ export class ContentStore {
   /** The blob's bytes, streamed; the stream fails at its end if they do not match `d`. */
   readStream(d: Digest): Readable {
     const hash = createHash('sha256');
-    let read: Promise<Stats | undefined> = Promise.resolve(undefined);
     const check = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
@@ -124,13 +123,10 @@ export class ContentStore {
       flush: (cb) => {
         const actual = digestOf(hash);
         if (actual === d) return cb();
-        void this.#evict(d, read).then(() => cb(this.#corrupt(d, actual)));
+        void this.#evict(d).then(() => cb(this.#corrupt(d, actual)));
       },
     });
     const src = createReadStream(this.blobPath(d), { highWaterMark: 1 << 20 });
-    src.once('open', (fd) => {
-      read = new Promise((resolve) => fstat(fd, (e, st) => resolve(e ? undefined : st)));
-    });
     src.on('error', (e) => check.destroy(this.#readError(d, e)));
     // A reader that stops early must not leave the file open.
     check.on('close', () => src.destroy());
@@ -140,20 +136,14 @@ export class ContentStore {
   /** A whole blob in memory: for small JSON documents (configs, manifests) only. */
   async readBytes(d: Digest): Promise<Buffer> {
     let bytes: Buffer;
-    let read: Stats;
     try {
-      const file = await open(this.blobPath(d));
-      try {
-        [read, bytes] = [await file.stat(), await file.readFile()];
-      } finally {
-        await file.close();
-      }
+      bytes = await readFile(this.blobPath(d));
     } catch (e) {
       throw this.#readError(d, e);
     }
     const actual = sha256(bytes);
     if (actual !== d) {
-      await this.#evict(d, Promise.resolve(read));
+      await this.#evict(d);
       throw this.#corrupt(d, actual);
     }
     return bytes;
@@ -180,19 +170,9 @@ export class ContentStore {
     return e as Error;
   }
 
-  /**
-   * Remove a blob found bad. Removing is always safe: absent only means "build or fetch it again".
-   * The damaged file is emptied first, if it is still the file that was read (`read`: its stat
-   * then): OCI layouts hard-link store blobs (output/blob-writer.ts) and trust a blob they hold
-   * that is no longer the store's file, so a damaged file left whole under a layout's name would
-   * stay there, reported as written, once the store holds a new one. Emptied, every link to it
-   * has the wrong size, and each layout writes its blob again.
-   */
-  async #evict(d: Digest, read: Promise<Stats | undefined>): Promise<void> {
-    const path = this.blobPath(d);
-    const was = await read;
-    if (was) await emptyIfSame(path, was);
-    await unlinkQuiet(path).catch(() => undefined);
+  // Removing a bad blob is always safe: absent only means "build or fetch it again".
+  async #evict(d: Digest): Promise<void> {
+    await unlinkQuiet(this.blobPath(d)).catch(() => undefined);
   }
 
   #corrupt(d: Digest, actual: Digest): ImgbuildError {
@@ -201,19 +181,5 @@ export class ContentStore {
       `cached blob ${d} is corrupt (its content hashes to ${actual}); it has been removed`,
       'run the build again to recreate it',
     );
-  }
-}
-
-/** Truncate the file at `path` to nothing if it is still `was`; best effort, as the file is being removed anyway. */
-async function emptyIfSame(path: string, was: FileIdentity): Promise<void> {
-  try {
-    const file = await open(path, 'r+');
-    try {
-      if (sameFile(was, await file.stat())) await file.truncate(0);
-    } finally {
-      await file.close();
-    }
-  } catch {
-    // ignored: unwritable or gone
   }
 }
