@@ -90,19 +90,31 @@ export class InputWatcher {
       for (let p = dirname(path); p !== holder && inside(p, holder); p = dirname(p)) w.#parents.add(p);
     }
     for (const dir of new Set([...w.#identities.keys(), ...w.#parents].map((p) => dirname(p)))) w.#watchDir(dir);
-    const present = paths.filter((p) => w.#identities.get(p) !== undefined);
-    w.#top = await w.#start(present, { ...options, depth: 0 });
-    w.#top.on('addDir', (dir: string) => w.add([dir]));
+    const present = w.#present();
+    await w.#openTop(present);
     const below = outermost(present.flatMap((path) => subdirectories(path)));
     const size = Math.ceil(below.length / GROUPS);
-    for (let i = 0; i < below.length; i += size) {
-      const roots = below.slice(i, i + size);
-      const group = await w.#start(roots, options);
-      w.#groups.push(group);
-      w.#roots.set(group, new Set(roots));
-    }
-    for (const dir of w.watchedDirectories()) if (!w.#identities.has(dir)) w.#rememberDir(dir);
+    for (let i = 0; i < below.length; i += size) await w.#openGroup(below.slice(i, i + size));
+    for (const dir of w.watchedDirectories()) if (!w.#identities.has(dir)) w.#knownDirs.add(dir);
     return w;
+  }
+
+  /** The given paths that exist (as last looked at). */
+  #present(): string[] {
+    return [...this.#identities].filter(([, id]) => id !== undefined).map(([p]) => p);
+  }
+
+  /** Watch `given` at depth 0; a directory made straight inside one joins the groups. */
+  async #openTop(given: string[]): Promise<void> {
+    this.#top = await this.#start(given, { ...this.#options, depth: 0 });
+    this.#top.on('addDir', (dir: string) => this.add([dir]));
+  }
+
+  /** A group watching `roots` and everything below them, once it is ready. */
+  async #openGroup(roots: string[]): Promise<void> {
+    const group = await this.#start(roots, this.#options);
+    this.#groups.push(group);
+    this.#roots.set(group, new Set(roots));
   }
 
   /** Watch more directories, with everything below them (ones created inside a watched path). */
@@ -112,7 +124,7 @@ export class InputWatcher {
     for (const path of paths) this.#roots.get(last)!.add(path);
   }
 
-  /** Every directory watched (for tests and diagnostics). */
+  /** Every directory chokidar says it watches (reconcile compares the tree with it; tests read it). */
   watchedDirectories(): string[] {
     const all = [this.#top, ...this.#groups].flatMap((w) => (w ? Object.keys(w.getWatched()) : []));
     return [...new Set(all)];
@@ -144,7 +156,7 @@ export class InputWatcher {
   #listen(w: FSWatcher): FSWatcher {
     w.on('all', (event, path) => {
       if (event === 'addDir') {
-        this.#rememberDir(path);
+        this.#knownDirs.add(path);
         this.#reconcileSoon();
       } else if (event === 'unlinkDir') {
         // Kept in #knownDirs: a directory made again under a name once watched is looked at again.
@@ -158,10 +170,6 @@ export class InputWatcher {
       this.#events.raw(event, name as string | null, details);
     });
     return w;
-  }
-
-  #rememberDir(dir: string): void {
-    this.#knownDirs.add(dir);
   }
 
   /**
@@ -213,21 +221,18 @@ export class InputWatcher {
     // closed, or scanning, raised no event.
     const reported: string[] = [];
     if (top && !this.#closed) {
-      const given = [...this.#identities].filter(([, id]) => id !== undefined).map(([p]) => p);
-      this.#top = await this.#start(given, { ...this.#options, depth: 0 });
-      this.#top.on('addDir', (d: string) => this.add([d]));
+      const given = this.#present();
+      await this.#openTop(given);
       reported.push(...given.filter((p) => lstatQuiet(p)?.isDirectory()));
     }
     for (const g of groups) {
       if (this.#closed) break;
       // A directory gone with the old tree is no longer one of the group's.
       const roots = rootsOf.get(g)!.filter((r) => lstatQuiet(r) !== undefined);
-      const fresh = await this.#start(roots, this.#options);
-      this.#groups.push(fresh);
-      this.#roots.set(fresh, new Set(roots));
+      await this.#openGroup(roots);
       reported.push(...roots);
     }
-    for (const p of directoriesIn(dir)) if (!this.#identities.has(p)) this.#rememberDir(p);
+    for (const p of directoriesIn(dir)) if (!this.#identities.has(p)) this.#knownDirs.add(p);
     for (const p of reported) this.#events.replaced(p);
   }
 
@@ -252,22 +257,18 @@ export class InputWatcher {
     if (this.#closed) return;
     const churned = [...this.#churned];
     this.#churned.clear();
-    const dirs = outermost(churned.filter((d) => lstatQuiet(d)?.isDirectory()));
-    for (const dir of dirs) {
-      await this.#reopenHolders(dir);
-      this.#events.replaced(dir);
-    }
+    // Reported with what their reopened instances watch; one no instance held is found missing below.
+    for (const dir of outermost(churned.filter((d) => lstatQuiet(d)?.isDirectory()))) await this.#reopenHolders(dir);
     const watched = new Set(this.watchedDirectories());
     const ignored = typeof this.#options.ignored === 'function' ? this.#options.ignored : () => false;
-    const roots = [...this.#identities].filter(([, id]) => id !== undefined).map(([p]) => p);
     const missing: string[] = [];
-    for (const root of roots) {
+    for (const root of this.#present()) {
       for (const dir of directoriesIn(root, (d) => ignored(d, DIRECTORY as never))) if (!watched.has(dir) && !missing.some((m) => inside(dir, m))) missing.push(dir);
     }
     if (missing.length === 0) return;
     this.add(missing);
     for (const dir of missing) {
-      this.#rememberDir(dir);
+      this.#knownDirs.add(dir);
       this.#events.replaced(dir);
     }
   }
@@ -298,9 +299,8 @@ export class InputWatcher {
     clearTimeout(this.#rewatchTimers.get(key));
     const timer = setTimeout(() => {
       this.#rewatchTimers.delete(key);
-      const below = (p: string) => p === parent || p.startsWith(`${parent}/`);
-      for (const dir of [...this.#parents].filter(below)) this.#watchDir(dir);
-      for (const path of this.#identities.keys()) if (below(dirname(path))) this.#seen(path);
+      for (const dir of this.#parents) if (inside(dir, parent)) this.#watchDir(dir);
+      for (const path of this.#identities.keys()) if (inside(dirname(path), parent)) this.#seen(path);
     }, REWATCH_MS);
     this.#rewatchTimers.set(key, timer.unref());
   }
@@ -319,13 +319,7 @@ export class InputWatcher {
       const now = identityOf(path);
       if (now === this.#identities.get(path)) return;
       this.#identities.set(path, now);
-      if (now === undefined) return;
-      // A directory may have filled before its new watch: a file (an editor's atomic save of the
-      // spec) is read whole by the build its first report started, and a second would be a
-      // second build of the same save.
-      this.#rewatch(path, () => {
-        if (isDirectory(path)) this.#events.replaced(path);
-      });
+      if (now !== undefined) this.#rewatch(path);
     }, REWATCH_MS);
     this.#rewatchTimers.set(path, timer.unref());
   }
@@ -335,13 +329,15 @@ export class InputWatcher {
    * directories below it given to the groups that no group watches already (it may lie in the
    * tree of another given path: a copy of `.` beside one of `dist/`).
    */
-  #rewatch(path: string, then: () => void): void {
+  #rewatch(path: string): void {
     this.#refresh(path, () => {
-      const below = subdirectories(path);
       const watched = (d: string) => [...this.#roots.values()].some((roots) => [...roots].some((r) => inside(d, r)));
-      const fresh = below.filter((d) => !watched(d));
+      const fresh = subdirectories(path).filter((d) => !watched(d));
       if (fresh.length > 0) this.add(fresh);
-      then();
+      // A directory may have filled before its new watch: reported again (the coalescer takes a
+      // path reported twice once). A file (an editor's atomic save of the spec) is not: the build
+      // its first report started reads it whole, and a second would build the same save twice.
+      if (isDirectory(path)) this.#events.replaced(path);
     });
   }
 }
