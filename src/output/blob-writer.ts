@@ -13,15 +13,14 @@
  * after the store has let its copy go (`rm -rf` of the cache) or replaced it.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { type Stats } from 'node:fs';
-import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createWriteStream, type Stats } from 'node:fs';
+import { link, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, digestOfFile, type Digest } from '../image/digest.js';
 import type { LocalFile } from '../image/store-layer.js';
-import { sweepStaleTemps, TEMP_OWNER, writeFileAtomic } from '../store/atomic.js';
+import { sweepStaleTemps, TEMP_OWNER, writeStamp } from '../store/atomic.js';
 import { digestInMessage, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
@@ -124,17 +123,9 @@ async function stillGood(p: LayoutPaths, dest: string, blob: StreamBlob): Promis
 }
 
 const stampFile = (p: LayoutPaths, d: Digest) => join(p.root, '.imgbuild', 'verified', digestHex(d));
+/** With the change time, unlike the store's stamp: a write that puts the mtime back still sets it. */
 const identityText = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-
-// Only an optimisation: a stamp not written costs one more read of the blob.
-async function stampLayer(p: LayoutPaths, d: Digest, st: Stats): Promise<void> {
-  try {
-    await mkdir(join(p.root, '.imgbuild', 'verified'), { recursive: true });
-    await writeFileAtomic(p.tmp, stampFile(p, d), identityText(st));
-  } catch {
-    // ignored
-  }
-}
+const stampLayer = (p: LayoutPaths, d: Digest, st: Stats) => writeStamp(p.tmp, stampFile(p, d), identityText(st));
 
 // A hard link shares the store's file, so the store's copy is checked once before it is linked
 // (a blob damaged in the cache must not become an output), unless this process wrote it and

@@ -9,7 +9,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import { SpecError, type Diagnostic } from '../errors.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { sha256 } from '../image/digest.js';
 import type { FileDigester } from '../store/file-digests.js';
 import type { WalkRecords } from '../store/walk-records.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';

@@ -13,7 +13,7 @@ import { Authenticator, repositoryScope } from './auth.js';
 import { credentialsFor, type CredentialOptions, type Credentials } from './credentials.js';
 import { bodyError, networkError, responseError, type ErrorContext } from './errors.js';
 import { drain, readAll, send, type HttpResponse } from './http.js';
-import { isLoopbackHost, refReference, type ParsedRef } from './reference.js';
+import { isLoopbackHost, type ParsedRef } from './reference.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
 import { uploadBlob, type UploadOptions } from './upload.js';
 import { VerifyingStream } from '../image/verify.js';

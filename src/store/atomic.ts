@@ -5,9 +5,9 @@
  * file or the new one, plus at worst a stray temp file that `sweepStaleTemps` removes later.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { processAlive } from '../util/process-alive.js';
 
 /** Temp files older than this are from dead processes (no single write takes an hour). */
@@ -49,6 +49,19 @@ export async function writeFileAtomic(tmpDir: string, dest: string, data: string
   } catch (e) {
     await unlinkQuiet(tmp);
     throw e;
+  }
+}
+
+/**
+ * Write a stamp (a record that a file was found good as it then was) into its folder, made if
+ * need be. Only an optimisation: a stamp not written costs one more read of what it vouches for.
+ */
+export async function writeStamp(tmpDir: string, file: string, text: string): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFileAtomic(tmpDir, file, text);
+  } catch {
+    // ignored
   }
 }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { digestHex, digestOf, digestOfFile, sha256, type Digest } from '../image/digest.js';
 import { ImgbuildError } from '../errors.js';
-import { sweepStaleTemps, tempPath, unlinkQuiet, writeFileAtomic } from './atomic.js';
+import { sweepStaleTemps, tempPath, unlinkQuiet, writeStamp } from './atomic.js';
 import { BlobWriter } from './blob-writer.js';
 
 export { BlobWriter, type CommittedBlob } from './blob-writer.js';
@@ -79,14 +79,8 @@ export class ContentStore {
     return join(this.root, 'verified', digestHex(d));
   }
 
-  // Only an optimisation: a stamp not written costs one more read of the blob.
-  async #stamp(d: Digest, id: FileIdentity): Promise<void> {
-    try {
-      await mkdir(join(this.root, 'verified'), { recursive: true });
-      await writeFileAtomic(this.tmpDir, this.#stampPath(d), identityText(id));
-    } catch {
-      // ignored
-    }
+  #stamp(d: Digest, id: FileIdentity): Promise<void> {
+    return writeStamp(this.tmpDir, this.#stampPath(d), identityText(id));
   }
 
   /**

@@ -33,7 +33,7 @@
  *   watch (see `#reconcile`).
  */
 import { lstatSync, readdirSync, statSync, watch as watchDir, type FSWatcher as DirWatcher, type Stats } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 
 export interface WatchEvents {
