@@ -7,7 +7,7 @@
  * the entries in their final order (`listOrdered`). A plan for a build holds a layer whose last
  * walk still holds unlisted, found before anything is resolved (unchanged-layer.ts).
  */
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { SpecError, type Diagnostic } from '../errors.js';
 import { sha256 } from '../image/digest.js';
 import type { FileDigester } from '../store/file-digests.js';
@@ -204,13 +204,17 @@ async function planLayer(spec: NormalizedSpec, index: number, contextReal: strin
   }
 }
 
+/** The context's real path; one that is missing or not a directory is reported at `context:`. */
 async function contextRealPath(spec: NormalizedSpec): Promise<string> {
+  const refuse = (what: string) => new SpecError([{ position: spec.contextAt, message: `context directory ${spec.contextDir} ${what}`, hint: 'set `context:` to a folder next to the spec', pointer: '/context' }]);
+  let real: string;
   try {
-    return await realpath(spec.contextDir);
+    real = await realpath(spec.contextDir);
   } catch {
-    const at = { file: spec.specFile, line: 1, col: 1 };
-    throw new SpecError([{ position: at, message: `context directory ${spec.contextDir} does not exist`, hint: 'set `context:` to a folder next to the spec', pointer: '/context' }]);
+    throw refuse('does not exist');
   }
+  if (!(await stat(real)).isDirectory()) throw refuse('is not a directory');
+  return real;
 }
 
 /**

@@ -99,6 +99,7 @@ export function normalizeSpec(src: SpecSource, spec: ImageSpec, opts: NormalizeO
     specDir,
     specDigest: opts.specDigest,
     contextDir: resolve(specDir, v.must(v.parseContextPath(spec.context ?? '.', 'context'))),
+    contextAt: positionOf(src, '/context'),
     name: spec.name,
     tags: spec.tags ?? ['latest'],
     // Kept as written (relative to the spec): it names the base in the lock and the manifest,

@@ -66,6 +66,8 @@ export interface NormalizedSpec {
   specDir: string;
   specDigest: Digest;
   contextDir: string;
+  /** Where `context:` is written (the document's start when it is left out), for a context that is not there. */
+  contextAt: SourcePosition;
   name: string;
   tags: readonly string[];
   base: BaseRef;

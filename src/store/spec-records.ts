@@ -22,9 +22,9 @@ import { writeFileAtomic } from './atomic.js';
 
 /**
  * Changing what a record holds, or how a spec is normalised, changes this (2: inputs are the
- * names a load looked up; 3: the path as it was given; 4: excludes without a trailing "/").
+ * names a load looked up; 3: the path as it was given; 4: excludes without a trailing "/"; 5: where `context:` is written).
  */
-const FORMAT = 4;
+const FORMAT = 5;
 
 /** What a spec was loaded from: its absolute path and the digest of its bytes. */
 export interface SpecKey {

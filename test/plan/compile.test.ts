@@ -210,6 +210,18 @@ describe('a layer of one directory copy', () => {
   });
 });
 
+describe('the context', () => {
+  it.each([
+    ['missing', () => undefined, 'does not exist'],
+    ['a file', (dir: string) => writeFileSync(join(dir, 'ctx'), 'x'), 'is not a directory'],
+  ])('is refused at the line of `context:` when it is %s', async (_kind, make, what) => {
+    const dir = makeContext();
+    make(dir);
+    const err = await plan(dir, `  - name: app\n    copy: [{ from: app/, to: /app/ }]`, 'context: ./ctx\n').catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line}:${d.position.col} ${d.message.replace(dir, '<dir>')}`)).toEqual([`6:10 context directory <dir>/ctx ${what}`]);
+  });
+});
+
 describe('whole context and a live file system', () => {
   it('copies the whole context with from: "."', async () => {
     const dir = makeContext();
