@@ -41,7 +41,8 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
       return match;
     }
     looked?.add(name);
-    const v = vars[name];
+    // Own values only: `${constructor}` must not find what every object inherits.
+    const v = Object.hasOwn(vars, name) ? vars[name] : undefined;
     // As in the shell and Compose, ":-" stands for a variable that is unset or empty (a CI job
     // often exports GIT_SHA= when it has none); a bare ${NAME} set to "" is "".
     if (v !== undefined && (sep < 0 || v !== '')) return v;

@@ -39,7 +39,7 @@ export interface SpecInputs {
 export function specInputs(names: Iterable<string>, opts: LoadOptions): SpecInputs {
   const values = { ...opts.env, ...opts.vars };
   return {
-    vars: Object.fromEntries([...new Set(names)].sort().map((n) => [n, values[n] ?? null])),
+    vars: Object.fromEntries([...new Set(names)].sort().map((n) => [n, (Object.hasOwn(values, n) ? values[n] : undefined) ?? null])),
     sourceDateEpoch: opts.env?.SOURCE_DATE_EPOCH ?? null,
   };
 }

@@ -12,6 +12,12 @@ describe('interpolation', () => {
     expect(expand('${SHA:-dev}|${SHA}|${UNSET:-u}', { SHA: '' })).toEqual({ value: 'dev||u', problems: [] });
   });
 
+  it('finds no variable in what every object inherits (constructor, toString, __proto__)', async () => {
+    expect(expand('${constructor:-c}|${toString:-t}|${__proto__:-p}|${hasOwnProperty:-h}', {})).toEqual({ value: 'c|t|p|h', problems: [] });
+    const spec = await load(minimal().replace('name: example/app', 'name: example/app\ntags: ["${valueOf:-v1}"]'), { env: {} });
+    expect(spec.tags).toEqual(['v1']);
+  });
+
   it('prefers --var over the environment', async () => {
     const spec = await load(minimal().replace('name: example/app', 'name: example/app\ntags: ["${T}"]'), { vars: { T: 'fromvar' }, env: { T: 'fromenv' } });
     expect(spec.tags).toEqual(['fromvar']);
