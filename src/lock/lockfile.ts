@@ -34,7 +34,7 @@ function parseLock(text: string, file: string): LockFile {
   }
   const d = doc as Partial<LockFile> | null;
   if (!d || d.version !== 1) throw bad('unknown version');
-  if (!d.base || typeof d.base.ref !== 'string' || typeof d.base.digests !== 'object') throw bad('no base');
+  if (!d.base || typeof d.base.ref !== 'string' || typeof d.base.digests !== 'object' || d.base.digests === null || Array.isArray(d.base.digests)) throw bad('no base');
   for (const [p, dg] of Object.entries(d.base.digests)) if (typeof dg !== 'string' || !isDigest(dg)) throw bad(`digest of ${p} is not a sha256 digest`);
   return d as LockFile;
 }
