@@ -262,7 +262,8 @@ export class RegistryClient {
 }
 
 function isPlainHttp(registry: string, opts: ClientOptions): boolean {
-  return isLoopbackHost(registry) || (opts.insecure ?? []).some((h) => h.toLowerCase() === registry);
+  const host = registry.toLowerCase();
+  return isLoopbackHost(registry) || (opts.insecure ?? []).some((h) => h.toLowerCase() === host);
 }
 
 function retryPolicy(opts: ClientOptions): RetryPolicy {

@@ -57,6 +57,9 @@ describe.skipIf(missingTools('docker-registry').length > 0)('registry faults (re
     expect(RegistryClient.for(parseRef('ghcr.io/a/b'), anon).baseUrl.protocol).toBe('https:');
     expect(RegistryClient.for(parseRef('reg.lan:5000/a'), { insecure: ['reg.lan:5000'] }).baseUrl.href).toBe('http://reg.lan:5000/');
     expect(RegistryClient.for(parseRef('localhost:5000/a'), anon).baseUrl.protocol).toBe('http:');
+    // A host name is the same name in any case: `login VM:5000 --insecure-registry VM:5000` and the reverse.
+    expect(RegistryClient.for({ registry: 'VM:5000', repository: '' }, { insecure: ['VM:5000'] }).baseUrl.protocol).toBe('http:');
+    expect(RegistryClient.for({ registry: 'vm:5000', repository: '' }, { insecure: ['Vm:5000'] }).baseUrl.protocol).toBe('http:');
   });
 
   it('fails a push whose layer bytes do not match its digest, without retrying', async () => {
