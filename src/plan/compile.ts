@@ -223,7 +223,8 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  * inherit from it).
  */
 export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly PlannedLayer[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
-  return planLayer(spec, index, await contextRealPath(spec), lower, digester, hostExclusions(spec.outputs, ignore), false);
+  const contextReal = await contextRealPath(spec);
+  return planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false);
 }
 
 export interface CompileOptions {
@@ -259,7 +260,7 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions): Promise<BuildPlan<PlannedLayer>>;
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions = {}): Promise<BuildPlan<PlannedLayer>> {
   const contextReal = await contextRealPath(spec);
-  const skip = hostExclusions(spec.outputs, opts.ignore ?? []);
+  const skip = hostExclusions(spec.outputs, opts.ignore ?? [], { dir: spec.contextDir, real: contextReal });
   const hashLater = opts.hashLater ?? false;
   const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
   const layers = await unchangedBottom(spec, reuse);

@@ -4,7 +4,9 @@
  * default `./out/` inside the default context `.` would be copied into the next image, and watch
  * mode would rebuild forever on its own writes.
  */
-import { basename, dirname, sep } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
+import { usageError } from '../errors.js';
 import type { OutputTarget } from './types.js';
 
 export interface HostFilter {
@@ -18,18 +20,59 @@ const under = (root: string) => {
   return (abs: string) => abs === root || abs.startsWith(prefix);
 };
 
-export function hostExclusions(outputs: readonly OutputTarget[], alsoDirs: readonly string[] = []): HostFilter {
-  const tests: HostFilter[] = alsoDirs.map(under);
-  for (const o of outputs) {
-    if (o.kind === 'oci') tests.push(under(o.path));
-    if (o.kind === 'docker-archive') {
-      // The archive, and the temp files it is written through (".<name>.<pid>.<rand>.tmp").
-      const dir = dirname(o.path);
-      const name = basename(o.path);
-      tests.push((abs) => abs === o.path || (dirname(abs) === dir && basename(abs).startsWith(`.${name}.`)));
+/** `path` with symlinks resolved as far as it exists (the rest of it may not yet). */
+function realAsFarAsItExists(path: string): string {
+  let tail = '';
+  for (let at = path; ; at = dirname(at)) {
+    try {
+      return join(realpathSync.native(at), tail);
+    } catch {
+      if (dirname(at) === at) return path;
+      tail = join(basename(at), tail);
     }
   }
-  const roots = [...alsoDirs, ...outputs.flatMap((o) => (o.kind === 'registry' ? [] : [o.path]))];
+}
+
+/**
+ * The same path as the walk spells it, when it is in the context: the walk joins names to the
+ * context as the spec gives it, while a cache or output path may name the same directory
+ * through a symlink (`$PWD/.cache` in a shell whose `$PWD` is a symlinked path), and strings are
+ * what is compared. Refused when it holds the whole context, which would leave every copied
+ * directory empty.
+ */
+function spellings(path: string, what: string, context: { dir: string; real: string } | undefined): string[] {
+  if (!context) return [path];
+  const real = realAsFarAsItExists(path);
+  if (real === context.real || context.real.startsWith(real + sep)) {
+    throw usageError(`${what} ${path} holds the context ${context.dir}: everything in the context would be left out of the image`, 'put it outside the context, or in a folder of its own inside it');
+  }
+  if (!real.startsWith(context.real + sep)) return [path];
+  const inContext = context.dir + real.slice(context.real.length);
+  return inContext === path ? [path] : [path, inContext];
+}
+
+/**
+ * With `context` (the context directory as the spec gives it, and its real path), an excluded
+ * path that names a place in it through a symlink is excluded as the walk spells it too.
+ */
+export function hostExclusions(outputs: readonly OutputTarget[], alsoDirs: readonly string[] = [], context?: { dir: string; real: string }): HostFilter {
+  const dirs = alsoDirs.flatMap((d) => spellings(d, 'the cache directory', context));
+  const tests: HostFilter[] = dirs.map(under);
+  const roots = [...dirs];
+  for (const o of outputs) {
+    if (o.kind === 'registry') continue;
+    const paths = spellings(o.path, 'the output', context);
+    roots.push(...paths);
+    for (const path of paths) {
+      if (o.kind === 'oci') tests.push(under(path));
+      else {
+        // The archive, and the temp files it is written through (".<name>.<pid>.<rand>.tmp").
+        const dir = dirname(path);
+        const name = basename(path);
+        tests.push((abs) => abs === path || (dirname(abs) === dir && basename(abs).startsWith(`.${name}.`)));
+      }
+    }
+  }
   const skip: HostFilter = (abs) => tests.some((t) => t(abs));
   skip.holdsExcluded = (abs) => roots.some((r) => r.startsWith(abs + sep));
   return skip;

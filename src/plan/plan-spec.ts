@@ -2,6 +2,7 @@
  * The `plan` entry point of the API: load a spec file and compile its build plan, with the
  * stat cache from the shared cache directory so unchanged files are not read again.
  */
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sha256 } from '../image/digest.js';
 import type { Vars } from '../spec/interpolate.js';
@@ -54,7 +55,7 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
   // Every file the listed layers' walks list was just looked up: a record of one that was not is
   // gone. (An unchanged layer lost no file since the walk that listed it, and forgot those gone then.)
-  const skip = hostExclusions(spec.outputs, [opts.cacheDir]);
+  const skip = hostExclusions(spec.outputs, [opts.cacheDir], { dir: spec.contextDir, real: realpathSync.native(spec.contextDir) });
   const covers = spec.layers.flatMap((l, i) => (isUnchanged(plan.layers[i]!) ? [] : l.copies.map((c) => walkCovers(c, spec.contextDir, skip))));
   if (covers.length > 0) digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   // Only an optimisation, as the spec and walk records are: a plan is not refused for it.

@@ -5,7 +5,7 @@
  * symlinked parent directories; anything else becomes a diagnostic at the entry.
  */
 import { readlinkSync, realpathSync, type Stats } from 'node:fs';
-import { lstat, readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
@@ -213,7 +213,8 @@ interface Located {
 async function locate(c: CopySource, contextDir: string, contextReal: string): Promise<Located> {
   const root = copyRoot(c, contextDir);
   if (c.from !== '' && !(await insideContext(contextReal, root))) return { root, outside: true, st: undefined };
-  return { root, outside: false, st: await lstat(root).catch(() => undefined) };
+  // The context itself is followed: a spec in a symlinked folder copies that folder's contents, not the link.
+  return { root, outside: false, st: await (c.from === '' ? stat : lstat)(root).catch(() => undefined) };
 }
 
 /**

@@ -4,7 +4,7 @@
  * maps to exactly the layers that would see it. Excluded paths and paths no layer reads map to
  * none, and cause no rebuild.
  */
-import { lstatSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { hostExclusions } from '../plan/host-exclusions.js';
@@ -23,7 +23,14 @@ export interface LayerInput {
 const toPosix = (p: string) => (sep === '/' ? p : p.split(sep).join('/'));
 
 export function layerInputs(spec: NormalizedSpec, cacheDir?: string): LayerInput[] {
-  const skip = hostExclusions(spec.outputs, cacheDir ? [cacheDir] : []);
+  const real = (() => {
+    try {
+      return realpathSync.native(spec.contextDir);
+    } catch {
+      return undefined; // planned and refused elsewhere
+    }
+  })();
+  const skip = hostExclusions(spec.outputs, cacheDir ? [cacheDir] : [], real === undefined ? undefined : { dir: spec.contextDir, real });
   return spec.layers.flatMap((layer, i) =>
     layer.copies.map((c) => {
       const scan = picomatch.scan(c.from);

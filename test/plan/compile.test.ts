@@ -265,6 +265,36 @@ describe('host paths that are never inputs', () => {
   });
 });
 
+describe('host paths named through a symlink, or holding the context', () => {
+  const spec = `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: all\n    copy: [{ from: ".", to: /c/, exclude: ["app", "image.yaml"] }]\noutput:\n  - oci: ./out/app\n`;
+
+  it('leaves out a cache in the context named through a symlinked path (a $PWD that is a link)', async () => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'image.yaml'), spec);
+    mkdirSync(join(dir, '.cache/blobs'), { recursive: true });
+    writeFileSync(join(dir, '.cache/blobs/x'), 'x');
+    const link = `${dir}-link`;
+    symlinkSync(dir, link);
+    const p = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), { ignore: [join(link, '.cache')] });
+    expect(p.layers[0]!.entries.map((e) => e.path)).toEqual(['c']);
+    // And the other way round: the spec loaded through the link, the cache named by its real path.
+    const viaLink = await compilePlan(await loadSpec(join(link, 'image.yaml'), { env: {} }), new UncachedDigester(), { ignore: [join(dir, '.cache')] });
+    expect(viaLink.layers[0]!.entries.map((e) => e.path)).toEqual(['c']);
+    rmSync(link);
+  });
+
+  it.each([
+    ['the cache directory is the context', (dir: string) => ({ ignore: [dir] }), ''],
+    ['the cache directory is above the context', (dir: string) => ({ ignore: [join(dir, '..')] }), ''],
+    ['an OCI output is the context', () => ({}), 'output:\n  - oci: .\n'],
+  ])('refuses a build when %s, which would leave every copied directory empty', async (_what, opts, output) => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\n${output}`);
+    const err = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), opts(dir)).catch((e) => e);
+    expect(err).toMatchObject({ kind: 'usage', message: expect.stringMatching(/holds the context .*: everything in the context would be left out of the image/) });
+  });
+});
+
 describe('outputs nested in the context', () => {
   it('leave no trace, however deep, so a rebuild plans what the first build planned', async () => {
     const dir = makeContext();
