@@ -51,8 +51,21 @@ function throughSymlink(path: string, links: ReadonlySet<string>): string | unde
   return undefined;
 }
 
+/**
+ * What a layer does at paths a layer above may write below: the symlinks it adds (path and
+ * target), the directories it adds (which replace a link below), the paths its whiteouts delete
+ * and the directories it empties (`.wh..wh..opq`). Paths are clean ("a/b").
+ */
+export interface LayerLinks {
+  links: [path: string, target: string][];
+  dirs: string[];
+  removed: string[];
+  emptied: string[];
+}
+
 /** `diffId`: what the image's config says the uncompressed tar hashes to. */
-export async function checkLayerEntries(blob: Readable, mediaType: string, label: string, diffId?: Digest): Promise<void> {
+export async function checkLayerEntries(blob: Readable, mediaType: string, label: string, diffId?: Digest): Promise<LayerLinks> {
+  const found: LayerLinks = { links: [], dirs: [], removed: [], emptied: [] };
   const refuse = (name: string, why: string) =>
     buildError(`${label} holds a hostile entry ${JSON.stringify(name)} (${why})`, 'imgbuild refuses base images whose layers could write outside the image root; use another base');
   const links = new Set<string>();
@@ -65,7 +78,14 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     const why = hostilePath(header.name) ?? (header.type === 'link' && header.linkname ? hostilePath(header.linkname) : undefined);
     const via = throughSymlink(name, links) ?? (header.type === 'link' && header.linkname ? throughSymlink(clean(header.linkname), links) : undefined);
     if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
-    if (header.type === 'symlink') links.add(name);
+    if (header.type === 'symlink') {
+      links.add(name);
+      found.links.push([name, header.linkname ?? '']);
+    } else if (header.type === 'directory') found.dirs.push(name);
+    const slash = name.lastIndexOf('/');
+    const deleted = whiteoutTarget(name.slice(slash + 1));
+    if (deleted === '.wh..opq') found.emptied.push(name.slice(0, Math.max(slash, 0)));
+    else if (deleted !== undefined) found.removed.push(name.slice(0, slash + 1) + deleted);
     stream.on('end', () => next());
   });
   const unzip = decompressor(mediaType);
@@ -87,4 +107,20 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
   if (diffId !== undefined && actual !== diffId) {
     throw buildError(`${label} does not match its image's config: its tar hashes to ${actual}, the config's diff_id is ${diffId}`, 'the base image is broken: build or pull it again, or use another base');
   }
+  return found;
+}
+
+/** The symlinks (path -> target) left by layers applied in order, bottom first. */
+export function linksAfter(layers: readonly LayerLinks[]): Map<string, string> {
+  const links = new Map<string, string>();
+  const dropUnder = (dir: string, self: boolean) => {
+    for (const path of links.keys()) if ((self && path === dir) || dir === '' || path.startsWith(`${dir}/`)) links.delete(path);
+  };
+  for (const layer of layers) {
+    for (const dir of layer.emptied) dropUnder(dir, false);
+    for (const path of layer.removed) dropUnder(path, true);
+    for (const dir of layer.dirs) links.delete(dir);
+    for (const [path, target] of layer.links) links.set(path, target);
+  }
+  return links;
 }

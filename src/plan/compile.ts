@@ -133,8 +133,24 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
     if (c.strength === Strength.Implied) implied.add(c.path);
     noteFile(stamps, c, addEntry(c, digester, all, toHash));
   }
-  const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch');
+  const throughLinks: string[] = [];
+  const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks);
+  refuseThroughLinks(spec, name, throughLinks);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
+}
+
+/** A layer that writes below a symlink of a lower layer of ours (settleParents) is refused at the layer. */
+function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly string[]): void {
+  if (throughLinks.length === 0) return;
+  const i = spec.layers.findIndex((l) => l.name === name);
+  throw new SpecError(
+    throughLinks.map((link) => ({
+      position: spec.layers[i]!.at,
+      message: `layer "${name}" writes below /${link}, which a lower layer made a symlink`,
+      hint: "write to the link's target instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)",
+      pointer: `/layers/${i}`,
+    })),
+  );
 }
 
 /** The parent directories of an image path, outermost first ("a/b/c" -> "a", "a/b"). */
@@ -155,7 +171,9 @@ function parentsOf(path: string): string[] {
 async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
-  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirsAndLinks(lower), spec.base.kind === 'scratch');
+  const throughLinks: string[] = [];
+  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks);
+  refuseThroughLinks(spec, name, throughLinks);
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {

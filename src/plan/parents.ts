@@ -3,14 +3,17 @@
  * replaces that directory's owner and mode in the image, so an implied parent must not undo what
  * a lower layer set (a /tmp made 1777, an /app owned by the app user, a /bin -> usr/bin link): it
  * takes the metadata of the same directory in the plan's lower layers, unless one of them removed
- * it since, and is left out where one left a symlink. With a base image, whose directories the
- * plan cannot see, an implied parent that no lower layer of ours defines is left out, so the
- * base's own directory stands. Only on scratch does it become a plain 0755 root-owned directory.
+ * it since. Where one left a symlink, the layer is refused: below a lower layer's symlink runtimes
+ * differ (containerd's overlayfs snapshotter replaces the link with a directory; others write
+ * through it), and a base's symlinks are refused the same way once the base is read
+ * (run/base-links.ts). With a base image, whose directories the plan cannot see, an implied
+ * parent that no lower layer of ours defines is left out, so the base's own directory stands.
+ * Only on scratch does it become a plain 0755 root-owned directory.
  */
 import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
-/** A lower layer left a symlink there: a runtime writes through it, and a directory entry would replace it. */
+/** A lower layer left a symlink there. */
 const LINK = 'link';
 type Lower = DirMeta | typeof LINK;
 
@@ -33,16 +36,15 @@ export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, L
 }
 
 /**
- * An implied parent takes a lower layer's directory's metadata; where a lower layer left a symlink
- * (/bin -> usr/bin) it is left out, so the link stands and the runtime writes through it, as it
- * does on a base image whose directories the plan cannot see.
+ * An implied parent takes a lower layer's directory's metadata. One where a lower layer left a
+ * symlink (/bin -> usr/bin) is added to `throughLinks`, for the caller to refuse the layer.
  */
-export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>, lower: ReadonlyMap<string, Lower>, onScratch: boolean): PlanEntry[] {
+export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>, lower: ReadonlyMap<string, Lower>, onScratch: boolean, throughLinks: string[]): PlanEntry[] {
   const out: PlanEntry[] = [];
   for (const e of entries) {
     const below = implied.has(e.path) ? lower.get(e.path) : undefined;
     if (!implied.has(e.path)) out.push(e);
-    else if (below === LINK) continue;
+    else if (below === LINK) throughLinks.push(e.path);
     else if (below) out.push({ ...e, ...below });
     else if (onScratch) out.push(e);
   }

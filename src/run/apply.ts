@@ -152,6 +152,9 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   const { resolveBases } = await import('../lock/bases.js');
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
+  // Resolving checked each base layer and marked it with its links: this reads the marks.
+  const [{ checkBaseLayers }, { refuseBelowBaseLinks }] = await Promise.all([import('./base.js'), import('./base-links.js')]);
+  for (const b of ctx.bases) if (b) refuseBelowBaseLinks(ctx.planned.spec, plan.layers, await checkBaseLayers(b, ctx.store, describeBase(plan.base)), describeBase(plan.base));
 }
 
 async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {

@@ -6,12 +6,12 @@
  * and its manifest and config kept in the store for next time.
  */
 import { existsSync } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openArchiveImage } from '../image/archive-source.js';
 import { blobImage } from '../image/blob-image.js';
 import { digestHex, type Digest } from '../image/digest.js';
-import { checkLayerEntries } from '../image/layer-check.js';
+import { checkLayerEntries, linksAfter, type LayerLinks } from '../image/layer-check.js';
 import { openLayoutImage } from '../image/layout-source.js';
 import { parseConfig, parseManifest } from '../image/parse.js';
 import type { Image, Platform } from '../image/types.js';
@@ -110,22 +110,42 @@ function archiveFile(base: { path: string; tag?: string }, baseDir: string): { f
 /**
  * Which rules a clean mark stands for: a mark made under weaker ones (before symlinks spelled
  * "a/./l" or "a//l", and whiteouts of "..", were refused; before a layer's tar was checked
- * against its diff_id) is no mark, and the layer is read again.
+ * against its diff_id; before a mark held the layer's links) is no mark, and the layer is read
+ * again.
  */
-const CHECK_RULES = 3;
+const CHECK_RULES = 4;
+
+/** A mark's links, or undefined when there is no mark (or one this code cannot read). */
+async function readMark(mark: string): Promise<LayerLinks | undefined> {
+  try {
+    const m = JSON.parse(await readFile(mark, 'utf8')) as LayerLinks;
+    return Array.isArray(m.links) && Array.isArray(m.dirs) && Array.isArray(m.removed) && Array.isArray(m.emptied) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Read each base layer once and refuse one with hostile entries; a layer found clean is marked in
- * the store (`checked-<rules>/<hex>`), so later builds on the same base read nothing.
+ * the store (`checked-<rules>/<hex>`, holding what it does to symlinks), so later builds on the
+ * same base read nothing. Returns the symlinks the whole base leaves (path -> target), which the
+ * layers on top must not write below (base-links.ts).
  */
-export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<void> {
+export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<Map<string, string>> {
   const dir = join(store.root, `checked-${CHECK_RULES}`);
   await mkdir(dir, { recursive: true });
+  const layers: LayerLinks[] = [];
   for (const layer of await image.layers()) {
     const digest = await layer.digest();
     const mark = join(dir, digestHex(digest));
-    if (await access(mark).then(() => true, () => false)) continue;
-    await checkLayerEntries(await layer.compressed(), await layer.mediaType(), `base layer ${digest} of ${label}`, await layer.diffId());
-    await writeFileAtomic(store.tmpDir, mark, '');
+    const marked = await readMark(mark);
+    if (marked) {
+      layers.push(marked);
+      continue;
+    }
+    const found = await checkLayerEntries(await layer.compressed(), await layer.mediaType(), `base layer ${digest} of ${label}`, await layer.diffId());
+    await writeFileAtomic(store.tmpDir, mark, JSON.stringify(found));
+    layers.push(found);
   }
+  return linksAfter(layers);
 }

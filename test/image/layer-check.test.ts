@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sha256 } from '../../src/image/digest.js';
 import { describe, expect, it } from 'vitest';
-import { checkLayerEntries } from '../../src/image/layer-check.js';
+import { checkLayerEntries, linksAfter } from '../../src/image/layer-check.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { packTar, type TarEntry } from '../helpers/tar.js';
 
@@ -12,8 +12,8 @@ const check = async (entries: Entry[]) => checkLayerEntries(Readable.from([gzipS
 
 describe('base layer check', () => {
   it('accepts an ordinary layer, absolute symlink targets included', async () => {
-    await expect(check([{ name: './etc/', type: 'directory' }, { name: './etc/os-release', body: 'x' }, { name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' }])).resolves.toBeUndefined();
-    await expect(check([{ name: 'etc/.wh..wh..opq' }, { name: 'etc/.wh.old.conf' }, { name: 'a..b/c' }])).resolves.toBeUndefined();
+    await expect(check([{ name: './etc/', type: 'directory' }, { name: './etc/os-release', body: 'x' }, { name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' }])).resolves.toMatchObject({ links: [["bin/sh", "/bin/busybox"]], dirs: ["etc"] });
+    await expect(check([{ name: 'etc/.wh..wh..opq' }, { name: 'etc/.wh.old.conf' }, { name: 'a..b/c' }])).resolves.toMatchObject({ emptied: ["etc"], removed: ["etc/old.conf"] });
   });
 
   it.each([
@@ -38,12 +38,32 @@ describe('base layer check', () => {
   it('checks the tar against the diff_id its image gives, and calls a damaged layer damaged', async () => {
     const tarBytes = await packTar([{ name: 'etc/os-release', body: 'x' }]);
     const run = (bytes: Buffer, diffId = sha256(tarBytes)) => checkLayerEntries(Readable.from([bytes]), MediaType.ociLayerGzip, 'base layer x', diffId);
-    await expect(run(gzipSync(tarBytes))).resolves.toBeUndefined();
+    await expect(run(gzipSync(tarBytes))).resolves.toBeDefined();
     await expect(run(gzipSync(tarBytes), sha256('other'))).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(/^base layer x does not match its image's config: its tar hashes to sha256:\w+, the config's diff_id is sha256:/) });
     // A tar cut inside its body, and a gzip stream with garbage in it.
     await expect(run(gzipSync(tarBytes.subarray(0, 515)))).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(/^base layer x is damaged: /) });
     const bad = gzipSync(tarBytes);
     bad.fill(0xff, 10, 40);
     await expect(run(bad)).rejects.toMatchObject({ kind: 'build', message: expect.stringMatching(/^base layer x is damaged: /) });
+  });
+});
+
+describe('linksAfter', () => {
+  const layer = (l: Partial<Parameters<typeof linksAfter>[0][number]>) => ({ links: [], dirs: [], removed: [], emptied: [], ...l });
+  it('keeps the links the layers leave: a later directory, whiteout or opaque directory takes one away', () => {
+    const links = linksAfter([
+      layer({ links: [['bin', 'usr/bin'], ['lib', '/usr/lib'], ['opt/a/l', 'x'], ['sbin', 'usr/sbin'], ['etc/alt', '/x']] }),
+      layer({ dirs: ['sbin'], removed: ['lib'], emptied: ['opt'], links: [['etc/alt', '/y']] }),
+    ]);
+    expect([...links]).toEqual([['bin', 'usr/bin'], ['etc/alt', '/y']]);
+  });
+
+  it('reads what a layer does to links from its tar', async () => {
+    expect(await check([{ name: 'bin', type: 'symlink', linkname: 'usr/bin' }, { name: 'usr/', type: 'directory' }, { name: 'x/.wh.lib' }, { name: 'opt/.wh..wh..opq' }])).toEqual({
+      links: [['bin', 'usr/bin']],
+      dirs: ['usr'],
+      removed: ['x/lib'],
+      emptied: ['opt'],
+    });
   });
 });

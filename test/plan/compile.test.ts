@@ -316,10 +316,13 @@ describe('implied parent directories', () => {
     expect(p.layers[1]!.entries.map(show)).toEqual(['dir app 755 1000:1000', 'file app/y 644 0:0 1', 'dir tmp 1777 0:0', 'file tmp/x 644 0:0 1']);
   });
 
-  it('are left out where a lower layer left a symlink, which the runtime then writes through', async () => {
+  it('are refused where a lower layer left a symlink, below which runtimes differ', async () => {
     const dir = makeContext();
-    const p = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n  - name: tools\n    files: [{ path: /bin/hello, content: hi }]`);
-    expect(p.layers[1]!.entries.map(show)).toEqual(['file bin/hello 644 0:0 2']);
+    const base = `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n`;
+    for (const top of [`  - name: top\n    files: [{ path: /bin/hello, content: hi }]`, `  - name: top\n    copy: [{ from: app/bin/, to: /bin/app/ }]`]) {
+      const err = await plan(dir, base + top).catch((e) => e);
+      expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`), top).toEqual(['7 layer "top" writes below /bin, which a lower layer made a symlink']);
+    }
   });
 
   it('take nothing from a directory a lower layer removed, nor from anything below it', async () => {

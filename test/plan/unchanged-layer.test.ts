@@ -164,21 +164,21 @@ describe('unchanged layers', () => {
     expect(top.entries.find((e) => e.path === 'opt/lib')).toMatchObject({ mode: 0o755, uid: 0, gid: 0 });
   });
 
-  it('lists a layer above an unchanged one with a symlink as a listing would: no implied parent replaces the link', async () => {
-    writeFileSync(
-      file(),
+  it('refuses a layer writing below the symlink of an unchanged layer under it, as a listing would', async () => {
+    const spec = (to: string) =>
       `apiVersion: imgbuild/v1\nname: t/link\ncontext: .\nlayers:\n` +
-        `  - name: base\n    symlinks: [{ path: /opt/current, target: lib }]\n    copy:\n      - { from: lib/, to: /opt/lib/, exclude: ["**/*.md"] }\n` +
-        `  - name: app\n    copy:\n      - { from: app/, to: /opt/current/app/ }\n` +
-        `output:\n  - oci: ./out\n`,
-    );
+      `  - name: base\n    symlinks: [{ path: /opt/current, target: lib }]\n    copy:\n      - { from: lib/, to: /opt/lib/, exclude: ["**/*.md"] }\n` +
+      `  - name: app\n    copy:\n      - { from: app/, to: ${to} }\n` +
+      `output:\n  - oci: ./out\n`;
+    writeFileSync(file(), spec('/opt/app/'));
     await reusing();
     await settle();
     await reusing();
     expect(kinds((await reusing()).plan)).toEqual([U, U]);
-    await listsAfter(() => w('app/more.js', 'more'), [U, L]);
-    const top = (await listing()).plan.layers[1]!;
-    expect(top.entries.some((e) => e.path === 'opt/current')).toBe(false);
+    writeFileSync(file(), spec('/opt/current/app/'));
+    const refused = { message: expect.stringContaining('1 problem'), diagnostics: [expect.objectContaining({ message: 'layer "app" writes below /opt/current, which a lower layer made a symlink' })] };
+    await expect(reusing()).rejects.toMatchObject(refused);
+    await expect(listing()).rejects.toMatchObject(refused);
   });
 
   it('refuses a copy whose root now leads out of the context, though every stamp of its walk holds', async () => {

@@ -1,0 +1,76 @@
+/**
+ * A layer that writes below a symlink of its base image (`/bin -> usr/bin`, as on every
+ * merged-/usr distribution) is refused with the path to write instead: containerd's overlayfs
+ * snapshotter would replace the link with a directory holding only the new file.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { SpecError } from '../../src/errors.js';
+import { apply } from '../../src/run/apply.js';
+import type { ApplyEvent } from '../../src/run/events.js';
+
+const BASE_LAYERS = `  - name: usr
+    dirs: [{ path: /usr/bin }, { path: /usr/lib }]
+    files: [{ path: /usr/bin/sh, content: sh, mode: "0755" }]
+    symlinks: [{ path: /bin, target: usr/bin }, { path: /lib, target: /usr/lib }]
+`;
+
+/** A merged-/usr base in ./base:1 (plus `more` layers), and a spec on it with `layers`. */
+async function onBase(layers: string, more = ''): Promise<{ dir: string; build: () => Promise<unknown> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-base-links-'));
+  writeFileSync(join(dir, 'base.yaml'), `apiVersion: imgbuild/v1\nname: t/base\ntags: ["1"]\nlayers:\n${BASE_LAYERS}${more}output:\n  - oci: ./base\n`);
+  await apply(join(dir, 'base.yaml'), { cacheDir: join(dir, 'cache'), env: {} });
+  writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base:1\nlayers:\n${layers}output:\n  - oci: ./out\n`);
+  return { dir, build: () => apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {} }) };
+}
+
+const problems = (e: unknown) => (e as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message} | ${d.hint}`);
+
+describe('a layer on a base with symlinked directories', () => {
+  it('is refused where it writes below one, with the path to write instead', async () => {
+    const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n  - name: libs\n    files: [{ path: /lib/x/libx.so, content: l }]\n`);
+    const err = await build().catch((e) => e);
+    expect(err).toMatchObject({ kind: 'spec' });
+    expect(problems(err)).toEqual([
+      expect.stringMatching(/^5 layer "tools" writes \/bin\/tool below \/bin, which is a symlink to usr\/bin in the base image oci:\.\/base:1 \| write to \/usr\/bin\/tool instead/),
+      expect.stringMatching(/^7 layer "libs" writes \/lib\/x\/libx\.so below \/lib, which is a symlink to \/usr\/lib in the base image oci:\.\/base:1 \| write to \/usr\/lib\/x\/libx\.so instead/),
+    ]);
+  });
+
+  it('builds where it writes to the link\'s target, or where a layer of its own replaced or removed the link', async () => {
+    for (const layers of [
+      `  - name: tools\n    files: [{ path: /usr/bin/tool, content: t }]\n`,
+      `  - name: own\n    dirs: [{ path: /bin }]\n  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`,
+      `  - name: gone\n    remove: [/bin]\n  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`,
+    ]) {
+      const { build } = await onBase(layers);
+      await expect(build(), layers).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
+    }
+  });
+
+  it('builds where a later base layer removed the link', async () => {
+    const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`, `  - name: unlinked\n    remove: [/bin]\n`);
+    await expect(build()).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
+  });
+
+  it('is refused when the base gains the link under a layer found unchanged since its last build', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-base-links-'));
+    const base = (layers: string) => writeFileSync(join(dir, 'base.yaml'), `apiVersion: imgbuild/v1\nname: t/base\ntags: ["1"]\nlayers:\n${layers}output:\n  - oci: ./base\n`);
+    base(`  - name: usr\n    dirs: [{ path: /usr/bin }, { path: /bin }]\n`);
+    await apply(join(dir, 'base.yaml'), { cacheDir: join(dir, 'cache'), env: {} });
+    writeFileSync(join(dir, 'tool'), 't');
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base:1\nlayers:\n  - name: tools\n    copy: [{ from: tool, to: /bin/tool }]\noutput:\n  - oci: ./out\n`);
+    const events: ApplyEvent[] = [];
+    const build = () => apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {}, report: (e) => events.push(e) });
+    await build();
+    await build(); // records the layer's walk
+    base(BASE_LAYERS);
+    await apply(join(dir, 'base.yaml'), { cacheDir: join(dir, 'cache'), env: {} });
+    events.length = 0;
+    const err = await build().catch((e) => e);
+    expect(events.find((e) => e.type === 'plan')).toMatchObject({ layersUnchanged: 1 });
+    expect(problems(err)).toEqual([expect.stringMatching(/^5 layer "tools" writes \/bin\/tool below \/bin, which is a symlink to usr\/bin/)]);
+  });
+});
