@@ -20,7 +20,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, digestOfFile, type Digest } from '../image/digest.js';
 import type { LocalFile } from '../image/store-layer.js';
-import { sweepStaleTemps, TEMP_OWNER, writeStamp } from '../store/atomic.js';
+import { liveTemp, settledTemp, sweepStaleTemps, TEMP_OWNER, writeStamp } from '../store/atomic.js';
 import { digestInMessage, verifyingStream } from '../image/verify.js';
 
 export interface LayoutPaths {
@@ -40,7 +40,7 @@ export async function prepareLayoutDirs(p: LayoutPaths): Promise<void> {
   await sweepStaleTemps(p.tmp);
 }
 
-export const tempName = (p: LayoutPaths, hint: string) => join(p.tmp, `${hint}.${TEMP_OWNER}${randomBytes(6).toString('hex')}`);
+export const tempName = (p: LayoutPaths, hint: string) => liveTemp(join(p.tmp, `${hint}.${TEMP_OWNER}${randomBytes(6).toString('hex')}`));
 
 export const blobFile = (p: LayoutPaths, d: Digest) => join(p.blobs, digestHex(d));
 
@@ -58,6 +58,8 @@ async function commit(tmp: string, dest: string, write: () => Promise<void>): Pr
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw e;
+  } finally {
+    settledTemp(tmp);
   }
 }
 

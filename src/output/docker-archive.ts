@@ -19,7 +19,7 @@ import { REF_NAME } from '../image/layout-source.js';
 import { MediaType } from '../image/media-types.js';
 import type { Image, ImageIndex } from '../image/types.js';
 import { verifyingStream, digestInMessage } from '../image/verify.js';
-import { STALE_TEMP_MS } from '../store/atomic.js';
+import { liveTemp, settledTemp, STALE_TEMP_MS } from '../store/atomic.js';
 import { processAlive } from '../util/process-alive.js';
 import { fullyQualified, outputError, parseTagOrRef, type WriteResult } from './target.js';
 
@@ -37,7 +37,7 @@ interface BlobEntry {
 export async function writeDockerArchive(file: string, image: Image, repoTags: string[]): Promise<WriteResult> {
   const blobs = await collectBlobs(image);
   const metadata = await metadataFiles(image, repoTags);
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = liveTemp(join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`));
   try {
     await mkdir(dirname(file), { recursive: true });
     await sweepKilledTemps(file);
@@ -46,6 +46,8 @@ export async function writeDockerArchive(file: string, image: Image, repoTags: s
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw outputError(e, `docker-archive:${file}`);
+  } finally {
+    settledTemp(tmp);
   }
   const raw = await image.rawManifest();
   return { digest: await image.digest(), mediaType: await image.mediaType(), size: raw.byteLength };

@@ -5,6 +5,7 @@
  * file or the new one, plus at worst a stray temp file that `sweepStaleTemps` removes later.
  */
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,8 +27,41 @@ function ownerGone(name: string): boolean {
   return m !== null && m[2] === hostname() && !processAlive(Number(m[1]));
 }
 
+/** Temp files this process may be writing: what an interrupted command removes (removeLiveTempsSync). */
+const live = new Set<string>();
+
+/** Note `path` as a temp file being written, until `settledTemp`; returns it. */
+export function liveTemp(path: string): string {
+  live.add(path);
+  return path;
+}
+
+/** `path` was renamed into place or removed: no longer this process's to clean up. */
+export function settledTemp(path: string): void {
+  live.delete(path);
+}
+
+/**
+ * Remove every temp file still being written, at once: for a process about to exit on Ctrl-C or
+ * SIGTERM, whose writes will never finish (a layer blob can be hundreds of megabytes, left in the
+ * cache or beside a docker archive until the next build swept it). Returns how many went.
+ */
+export function removeLiveTempsSync(): number {
+  let removed = 0;
+  for (const path of live) {
+    try {
+      unlinkSync(path);
+      removed++;
+    } catch {
+      // Renamed or removed meanwhile.
+    }
+  }
+  live.clear();
+  return removed;
+}
+
 export function tempPath(tmpDir: string, suffix = '.tmp'): string {
-  return join(tmpDir, `${TEMP_OWNER}${randomBytes(8).toString('hex')}${suffix}`);
+  return liveTemp(join(tmpDir, `${TEMP_OWNER}${randomBytes(8).toString('hex')}${suffix}`));
 }
 
 /** Replace `dest` with `data` (or its pieces, one after another) so that readers see the old bytes or the new, never a mix. */
@@ -41,6 +75,7 @@ export async function writeFileAtomic(tmpDir: string, dest: string, data: string
   } catch (e) {
     await fh.close();
     await unlinkQuiet(tmp);
+    settledTemp(tmp);
     throw e;
   }
   await fh.close();
@@ -49,6 +84,8 @@ export async function writeFileAtomic(tmpDir: string, dest: string, data: string
   } catch (e) {
     await unlinkQuiet(tmp);
     throw e;
+  } finally {
+    settledTemp(tmp);
   }
 }
 

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { digestOf, type Digest } from '../image/digest.js';
 import { ImgbuildError } from '../errors.js';
-import { unlinkQuiet } from './atomic.js';
+import { settledTemp, unlinkQuiet } from './atomic.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -102,6 +102,7 @@ export class BlobWriter extends Writable {
     const digest = digestOf(this.#hash);
     if (expected !== undefined && expected !== digest) {
       await unlinkQuiet(this.tempPath);
+      settledTemp(this.tempPath);
       throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
     }
     if (await this.#publish(this.pathFor(digest))) await this.published?.(digest, this.#written!);
@@ -122,6 +123,7 @@ export class BlobWriter extends Writable {
       await once(this, 'close').catch(() => undefined);
     }
     await unlinkQuiet(this.tempPath);
+    settledTemp(this.tempPath);
   }
 
   /** True if this writer's file is now the blob; false if the blob was there already. */
@@ -129,9 +131,11 @@ export class BlobWriter extends Writable {
     const exists = await new Promise<boolean>((res) => access(dest, (err) => res(!err)));
     if (exists) {
       await unlinkQuiet(this.tempPath);
+      settledTemp(this.tempPath);
       return false;
     }
     await new Promise<void>((res, rej) => rename(this.tempPath, dest, (err) => (err ? rej(err) : res())));
+    settledTemp(this.tempPath);
     return true;
   }
 }

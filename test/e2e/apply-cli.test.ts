@@ -4,7 +4,7 @@
  * build failure such as a file the build cannot read (named, no stack trace); and with
  * `--json`, stdout carries JSON lines only, success or failure.
  */
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -92,23 +92,30 @@ describe('imgbuild apply on the command line', () => {
     expect(events.filter((e) => e.type === 'error')).toHaveLength(1);
   });
 
-  it('lets Ctrl-C end a build as an interrupt, not with exit code 127', async () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('lets %s end a build as an interrupt: said, its temp files removed, ended by the signal', async (sig) => {
     const work = await temps.make();
     await writeTree(join(work, 'ctx'), { 'big.bin': randomBytes(48 << 20) });
     const spec = await writeSpec(work, { name: 'e2e/sigint', context: 'ctx', layers: [{ name: 'big', copy: [{ from: 'big.bin', to: '/big.bin' }] }], output: [{ oci: './out/layout' }] });
     const child = spawnCli(['apply', spec, '--json', '--cache-dir', join(work, 'cache')]);
     const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
     let sent = false;
+    let stdout = '';
+    let stderr = '';
     child.stdout!.on('data', (b: Buffer) => {
-      if (!sent && b.toString().includes('"layer-start"')) {
+      stdout += b.toString();
+      // Once the layer's blob is being written: a temp file of it is in the cache.
+      if (!sent && stdout.includes('"layer-progress"')) {
         sent = true;
-        child.kill('SIGINT');
+        child.kill(sig);
       }
     });
-    child.stderr!.resume();
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const { code, signal } = await ended;
     expect(sent).toBe(true);
-    expect({ code, signal }).toEqual({ code: null, signal: 'SIGINT' });
+    expect({ code, signal }).toEqual({ code: null, signal: sig });
+    expect(parseEvents(stdout).at(-1)).toEqual({ type: 'error', exitCode: sig === 'SIGINT' ? 130 : 143, message: `interrupted (${sig}): every output is as it was or complete` });
+    expect(stderr).toContain(`interrupted (${sig})`);
+    expect(await readdir(join(work, 'cache', 'tmp'))).toEqual([]);
   });
 
   it('ends a --watch --json whose first build fails with the error event, as a one-shot build does', async () => {

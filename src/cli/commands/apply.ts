@@ -4,6 +4,7 @@ import { usageError } from '../../errors.js';
 import type { BuiltImage, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
 import { describeError, reportingJson } from '../exit-codes.js';
+import { exitOnInterrupt, interruptible } from '../interrupt.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 import { ArrayBufferGuard, collectGarbage } from '../collect-garbage.js';
 import { letYoungGenerationGrow } from '../young-generation.js';
@@ -87,6 +88,8 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
       guard.start();
     } else if (event.type === 'done') guard.stop();
   };
+  // Until it watches, Ctrl-C ends it as it ends a one-shot build; from then on it lets a build finish.
+  const duringFirstBuild = exitOnInterrupt(flags.json);
   const handle = await watchApply(file, {
     ...applyOptions(flags, ndjson, observe),
     onPlanReplaced: (entries) => {
@@ -97,14 +100,20 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
       if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'rebuild', ...line, error: line.kind === 'error' ? describeError(line.error) : undefined })}\n`);
       else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
     },
-  });
+  }).finally(duringFirstBuild);
   // Only now is every input watched: a tool driving --json waits for this event before editing.
   if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'watching', digest: handle.first.digest })}\n`);
   else process.stderr.write(`${summary(handle.first, formatBytes)}\nwatching for changes (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => void handle.stop().then(resolve);
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const stop = () => {
+      for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, stop);
+      // A second signal ends it at once, as a one-shot build's first does.
+      exitOnInterrupt(flags.json);
+      if (!flags.json) process.stderr.write('stopping: a build in progress finishes first (Ctrl-C again to stop at once)\n');
+      void handle.stop().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }
 
@@ -121,9 +130,11 @@ export function registerApply(program: Command): void {
       await reportingJson(flags.json, async () => {
         // A watch whose first build fails ends as a one-shot build does, with the same event.
         if (flags.watch) return await watchCommand(file, flags);
-        const { apply, builtImage, ndjson, formatBytes } = await engine();
-        const result = await apply(file, applyOptions(flags, ndjson));
-        if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
+        await interruptible(flags.json, async () => {
+          const { apply, builtImage, ndjson, formatBytes } = await engine();
+          const result = await apply(file, applyOptions(flags, ndjson));
+          if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
+        });
       });
     });
 }

@@ -5,6 +5,7 @@ import { formatBytes, shortDigest } from '../../plan/render.js';
 import { must, parsePlatform } from '../../spec/parse-values.js';
 import { usageError } from '../../errors.js';
 import { withRegistryOptions } from '../options.js';
+import { interruptible } from '../interrupt.js';
 
 function render(d: ImageDescription): string {
   const c = d.config;
@@ -34,7 +35,8 @@ export function registerInspect(program: Command): void {
       const p = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
       if (p && !p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
       const { describeImage } = await import('../../run/inspect.js');
-      const d = await describeImage(source, p && must(p), flags.insecureRegistry);
+      // Not an event stream even with --json: an interruption is said on stderr only.
+      const d = await interruptible(false, () => describeImage(source, p && must(p), flags.insecureRegistry));
       process.stdout.write(`${flags.json ? JSON.stringify(d, null, 2) : render(d)}\n`);
     });
 }

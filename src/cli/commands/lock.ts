@@ -1,11 +1,12 @@
 /** `imgbuild lock <spec>`: pin the spec's base image, per platform, in image.lock. */
 import type { Command } from 'commander';
+import { interruptible } from '../interrupt.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 
 export function registerLock(program: Command): void {
   withRegistryOptions(withSpecOptions(program.command('lock').argument('<spec>', 'the image spec (image.yaml)')))
     .description('resolve the base image of each platform to a digest and write it to the lock file beside the spec')
-    .action(async (file: string, flags: SpecFlags & { insecureRegistry: string[] }) => {
+    .action((file: string, flags: SpecFlags & { insecureRegistry: string[] }) => interruptible(false, async () => {
       const [{ lockBases }, { lockPathFor, readLock, writeLock }, { loadSpec }, { ContentStore }] = await Promise.all([
         import('../../lock/bases.js'),
         import('../../lock/lockfile.js'),
@@ -23,5 +24,5 @@ export function registerLock(program: Command): void {
         return `  ${p}  ${d}${old && old !== d ? `  (was ${old})` : old ? '  (unchanged)' : ''}`;
       });
       process.stdout.write(`wrote ${path}: ${lock.base.ref}\n${lines.join('\n') || '  (scratch: nothing to pin)'}\n`);
-    });
+    }));
 }
