@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { usageError } from '../errors.js';
 import { resolveCacheDir } from '../store/cache-dir.js';
 
-export function collectVar(kv: string, acc: Record<string, string>): Record<string, string> {
+export function collectVar(kv: string, acc: Record<string, string> = {}): Record<string, string> {
   const eq = kv.indexOf('=');
   if (eq <= 0) throw usageError(`--var ${kv} is not KEY=VALUE`, 'e.g. --var GIT_SHA=$(git rev-parse --short HEAD)');
   return { ...acc, [kv.slice(0, eq)]: kv.slice(eq + 1) };
@@ -11,7 +11,7 @@ export function collectVar(kv: string, acc: Record<string, string>): Record<stri
 
 /** `--var`, for every command that reads a spec. */
 export function withVarOption(cmd: Command): Command {
-  return cmd.addOption(new Option('--var <KEY=VALUE>', 'set a ${KEY} used in the spec (repeatable; wins over the environment)').argParser(collectVar).default({}));
+  return cmd.addOption(new Option('--var <KEY=VALUE>', 'set a ${KEY} used in the spec (repeatable; wins over the environment)').argParser(collectVar));
 }
 
 /** `--var` and `--cache-dir`, for the commands that read a spec and use the cache. */
@@ -19,8 +19,9 @@ export function withSpecOptions(cmd: Command): Command {
   return withVarOption(cmd).option('--cache-dir <dir>', 'cache directory (default: $IMGBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild)');
 }
 
+/** Options without a default value, so that `--help` shows none: a flag not given is undefined. */
 export interface SpecFlags {
-  var: Record<string, string>;
+  var?: Record<string, string>;
   cacheDir?: string;
 }
 
@@ -28,5 +29,5 @@ export const cacheDirOf = (flags: SpecFlags) => resolveCacheDir(flags.cacheDir);
 
 /** `--insecure-registry HOST`, repeatable: plain HTTP to that registry (loopback hosts always may). */
 export function withRegistryOptions(cmd: Command): Command {
-  return cmd.option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost, 127.0.0.1 and [::1] always are)', (v: string, acc: string[]) => [...acc, v], [] as string[]);
+  return cmd.option('--insecure-registry <host>', 'allow plain HTTP to this registry (repeatable; localhost, 127.0.0.1 and [::1] always are)', (v: string, acc: string[] = []) => [...acc, v]);
 }

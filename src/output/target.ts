@@ -77,5 +77,7 @@ export function fullyQualified(repo: string): string {
 export function outputError(e: unknown, output: string): ImgbuildError {
   if (isImgbuildError(e)) return e;
   const err = e as NodeJS.ErrnoException;
-  return buildError(`cannot write ${output}: ${err.code ? `${err.code} ` : ''}${err.message ?? String(e)}`);
+  const message = err.message ?? String(e);
+  // Node's own messages start with the code ("ENOTDIR: not a directory, ..."): said once.
+  return buildError(`cannot write ${output}: ${err.code && !message.startsWith(err.code) ? `${err.code} ` : ''}${message}`);
 }

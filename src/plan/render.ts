@@ -54,7 +54,8 @@ function configFields(plan: BuildPlan): [string, string][] {
   return out;
 }
 
-const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+/** "1 file", "2 files". */
+export const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 
 /** The paths a layer deletes from the layers below (its `remove:`). */
 const removedBy = (layer: LayerPlan) => layer.entries.filter((e) => e.type === 'whiteout').map((e) => `/${e.path}`);

@@ -8,7 +8,7 @@ import { Listr, type ListrTask } from 'listr2';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
-import { describeBase, formatBytes, shortDigest, totalBytes } from '../plan/render.js';
+import { describeBase, formatBytes, plural, shortDigest, totalBytes } from '../plan/render.js';
 import type { PlannedSpec } from '../plan/plan-spec.js';
 import { planSpec } from '../plan/plan-spec.js';
 import type { Vars } from '../spec/interpolate.js';
@@ -93,7 +93,7 @@ function tracked<T>(ctx: Ctx, work: Promise<T>): Promise<T> {
 
 function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask<Ctx>[] {
   return ctx.planned.plan.layers.map((layer, i) => ({
-    title: `${layer.name} (${layer.files} files${layer.bytes === undefined ? '' : `, ${formatBytes(layer.bytes)}`})`,
+    title: `${layer.name} (${plural(layer.files, 'file')}${layer.bytes === undefined ? '' : `, ${formatBytes(layer.bytes)}`})`,
     task: (_, task) => tracked(ctx, (async () => {
       const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, report, ...(signal ? { signal } : {}) };
       const out = await materializeLayer(lctx, i, (files, bytes) => {
@@ -166,8 +166,8 @@ async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
 function planTitle({ plan, filesHashed }: PlannedSpec<PlannedLayer>): string {
   const hashLater = plan.layers.some((l) => l.cacheKey === undefined);
   const unchanged = plan.layers.filter(isUnchanged).length;
-  const layers = unchanged > 0 ? `${plan.layers.length} layers (${unchanged} unchanged since their last walk)` : `${plan.layers.length} layers`;
-  return `plan: ${layers}, ${hashLater ? 'files hashed as they are written (first build of this context)' : `${filesHashed} files read`}`;
+  const layers = unchanged > 0 ? `${plural(plan.layers.length, 'layer')} (${unchanged} unchanged since their last walk)` : plural(plan.layers.length, 'layer');
+  return `plan: ${layers}, ${hashLater ? 'files hashed as they are written (first build of this context)' : `${plural(filesHashed, 'file')} read`}`;
 }
 
 /** The phases, in order; layers and outputs fan out into parallel subtasks. */
@@ -184,7 +184,7 @@ function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): L
     },
     {
       title: 'base image',
-      skip: () => ctx.planned.plan.base.kind === 'scratch' && !opts.locked,
+      skip: () => ctx.planned.plan.base.kind === 'scratch' && !opts.locked && 'from scratch',
       task: async (_, task) => {
         await baseTask(ctx, opts, report);
         task.title = `base ${describeBase(ctx.planned.plan.base)}`;

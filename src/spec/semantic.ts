@@ -51,7 +51,9 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: Written): v
   for (const { kind, i, e } of simple) {
     const p = `${at}/${kind}/${i}`;
     const path = v.parseImagePath(e.path);
-    check(`${p}/path`, path.ok && path.value === '/' ? notRoot(kind) : path);
+    // A trailing "/" reads as "a directory": a file or symlink written there would quietly drop it.
+    const asDir = kind !== 'dirs' && e.path.endsWith('/') && path.ok && path.value !== '/';
+    check(`${p}/path`, path.ok && path.value === '/' ? notRoot(kind) : asDir ? { ok: false, message: `${e.path} ends with "/", but a ${kind === 'files' ? 'file' : 'symlink'} is not a directory`, hint: `write its own name: ${path.value}/<name>, or ${path.value} without the "/"` } : path);
     if (path.ok && path.value !== '/') dup(`${p}/path`, path.value, kind);
     if ('mode' in e && e.mode !== undefined) check(`${p}/mode`, v.parseMode(e.mode));
     if ('target' in e) check(`${p}/target`, v.parseLinkTarget(e.target));

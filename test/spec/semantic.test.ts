@@ -115,11 +115,26 @@ layers:
   - name: a
     files:
       - { path: /x, content: "1" }
-      - { path: /x/, content: "2" }
+      - { path: /x, content: "2" }
   - name: a
     dirs: [{ path: /d }]
 `;
     expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:17 /x is written twice in layer "a"', '8:11 layer name "a" is used twice']);
+  });
+
+  it('refuses a file or symlink path ending with "/", which a directory path may', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+layers:
+  - name: a
+    files: [{ path: /etc/app/, content: "1" }]
+    symlinks: [{ path: /usr/local/bin/, target: /x }]
+    dirs: [{ path: /srv/ }]
+`;
+    expect(brief(spec)).toEqual([
+      '5:21 /etc/app/ ends with "/", but a file is not a directory (write its own name: /etc/app/<name>, or /etc/app without the "/")',
+      '6:24 /usr/local/bin/ ends with "/", but a symlink is not a directory (write its own name: /usr/local/bin/<name>, or /usr/local/bin without the "/")',
+    ]);
   });
 
   it('lets a dirs entry set the mode of a directory a copy fills, and refuses entries at the root', () => {

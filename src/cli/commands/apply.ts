@@ -15,7 +15,7 @@ export interface ApplyFlags extends SpecFlags {
   push?: boolean;
   locked?: boolean;
   watch?: boolean;
-  insecureRegistry: string[];
+  insecureRegistry?: string[];
 }
 
 function parseJobs(s: string | undefined): number | undefined {

@@ -31,7 +31,7 @@ export function registerInspect(program: Command): void {
     .description('show an image: manifest digest, platform, config and layers')
     .option('--platform <os/arch>', 'which platform of a multi-platform image (default linux/amd64); a single-platform image is shown whatever it is for, unless this is given')
     .option('--json', 'print JSON')
-    .action(async (source: string, flags: { platform?: string; json?: boolean; insecureRegistry: string[] }) => {
+    .action(async (source: string, flags: { platform?: string; json?: boolean; insecureRegistry?: string[] }) => {
       const p = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
       if (p && !p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
       const { describeImage } = await import('../../run/inspect.js');

@@ -6,7 +6,7 @@ import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from
 export function registerLock(program: Command): void {
   withRegistryOptions(withSpecOptions(program.command('lock').argument('<spec>', 'the image spec (image.yaml)')))
     .description('resolve the base image of each platform to a digest and write it to the lock file beside the spec')
-    .action((file: string, flags: SpecFlags & { insecureRegistry: string[] }) => interruptible(false, async () => {
+    .action((file: string, flags: SpecFlags & { insecureRegistry?: string[] }) => interruptible(false, async () => {
       const [{ lockBases }, { lockPathFor, readLock, writeLock }, { loadSpec }, { ContentStore }] = await Promise.all([
         import('../../lock/bases.js'),
         import('../../lock/lockfile.js'),

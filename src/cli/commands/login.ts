@@ -16,7 +16,7 @@ export function registerLogin(program: Command): void {
     .description('check credentials with a registry, then save them in the Docker config file ($DOCKER_CONFIG or ~/.docker)')
     .requiredOption('-u, --username <user>', 'user name')
     .option('--password-stdin', 'read the password (or token) from standard input'))
-    .action(async (host: string, flags: { username: string; passwordStdin?: boolean; insecureRegistry: string[] }) => {
+    .action(async (host: string, flags: { username: string; passwordStdin?: boolean; insecureRegistry?: string[] }) => {
       if (!flags.passwordStdin) throw usageError('pass the password on standard input with --password-stdin', 'e.g. echo "$TOKEN" | imgbuild login ghcr.io -u me --password-stdin');
       const password = await readStdin();
       if (!password) throw usageError('no password on standard input');

@@ -1,7 +1,7 @@
 /** `imgbuild validate <spec>`: schema and semantic checks, no file of the context is read. */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
-import { SpecError, usageError } from '../../errors.js';
+import { SpecError } from '../../errors.js';
+import { plural } from '../../plan/render.js';
 import { reportingJson } from '../exit-codes.js';
 import { withVarOption, type SpecFlags } from '../options.js';
 
@@ -11,15 +11,14 @@ export function registerValidate(program: Command): void {
     .option('--json', 'print the result as one JSON object: {"type":"valid",...} or the error event of apply --json')
     .action(async (file: string, flags: SpecFlags & { json?: boolean }) => {
       await reportingJson(flags.json, async () => {
-        const text = await readFile(file, 'utf8').catch(() => {
-          throw usageError(`spec file ${file} cannot be read`, 'pass the path of an image.yaml');
-        });
-        const [{ diagnose }, { parseSpecSource }] = await Promise.all([import('../../spec/load.js'), import('../../spec/source.js')]);
+        const [{ diagnose }, { parseSpecSource }, { readSpecFile }] = await Promise.all([import('../../spec/load.js'), import('../../spec/source.js'), import('../../spec/spec-inputs.js')]);
+        // The same words for a missing spec as plan and apply.
+        const text = await readSpecFile(file);
         const src = parseSpecSource(file, text);
         const { diagnostics, value } = diagnose(src, { vars: flags.var, env: process.env });
         if (diagnostics.length > 0) throw new SpecError(diagnostics, { text });
         const layers = (value as { layers: unknown[] }).layers.length;
-        const out = flags.json ? JSON.stringify({ type: 'valid', file, layers }) : `${file}: valid (${layers} layer${layers === 1 ? '' : 's'})`;
+        const out = flags.json ? JSON.stringify({ type: 'valid', file, layers }) : `${file}: valid (${plural(layers, 'layer')})`;
         process.stdout.write(`${out}\n`);
       });
     });
