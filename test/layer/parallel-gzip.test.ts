@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import zlib from 'node:zlib';
 import { GZIP_BLOCK_SIZE, ParallelGzip, type ParallelGzipOptions } from '../../src/layer/parallel-gzip.js';
-import { whichTool } from '../helpers/tools.js';
+import { missingTools } from '../helpers/tools.js';
 import { buildLayer } from '../../src/layer/build-layer.js';
 import { ContentStore } from '../../src/store/content-store.js';
 import { GZIP6, planFor, tempDir, writeTree, type Spec } from './fixtures.js';
@@ -41,14 +41,18 @@ const gz = (parts: Buffer[], opts: ParallelGzipOptions = { level: 6 }) => buffer
 const data = sample(5 * GZIP_BLOCK_SIZE + 12_345);
 
 describe('ParallelGzip', () => {
-  it('round-trips through Node, gunzip and pigz, with MTIME 0 and OS 3', async () => {
+  it('round-trips through Node and gunzip, with MTIME 0 and OS 3', async () => {
     const out = await gz(chunks(data, [65_536]));
     expect(id(zlib.gunzipSync(out))).toBe(id(data));
     expect(id(execFileSync('gzip', ['-dc'], { input: out, maxBuffer: 64 << 20 }))).toBe(id(data));
-    if (whichTool('pigz')) expect(id(execFileSync('pigz', ['-dc'], { input: out, maxBuffer: 64 << 20 }))).toBe(id(data));
     expect([...out.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
     expect(out.readUInt32LE(out.length - 4)).toBe(data.length);
     expect(out.readUInt32LE(out.length - 8)).toBe(zlib.crc32(data));
+  });
+
+  it.skipIf(missingTools('pigz').length > 0)('round-trips through pigz', async () => {
+    const out = await gz(chunks(data, [65_536]));
+    expect(id(execFileSync('pigz', ['-dc'], { input: out, maxBuffer: 64 << 20 }))).toBe(id(data));
   });
 
   it('gives identical bytes whatever the concurrency and input chunking', async () => {
