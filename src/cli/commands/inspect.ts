@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { ImageDescription } from '../../run/inspect.js';
 import { formatBytes, shortDigest } from '../../plan/render.js';
 import { must, parsePlatform } from '../../spec/parse-values.js';
-import { usageError } from '../../errors.js';
+import { existsSync, statSync } from 'node:fs';
+import { ImgbuildError, isImgbuildError, usageError } from '../../errors.js';
 import { withRegistryOptions } from '../options.js';
 import { interruptible } from '../interrupt.js';
 
@@ -21,13 +22,16 @@ function render(d: ImageDescription): string {
   if (c.WorkingDir) lines.push(`  workdir    ${c.WorkingDir}`);
   for (const e of c.Env ?? []) lines.push(`  env        ${e}`);
   if (c.ExposedPorts) lines.push(`  ports      ${Object.keys(c.ExposedPorts).join(', ')}`);
+  if (c.Volumes) lines.push(`  volumes    ${Object.keys(c.Volumes).join(', ')}`);
+  for (const [k, v] of Object.entries(c.Labels ?? {})) lines.push(`  label      ${k}=${v}`);
+  if (c.StopSignal) lines.push(`  stopsignal ${c.StopSignal}`);
   for (const l of d.layers) lines.push(`  layer      ${shortDigest(l.digest)}  ${formatBytes(l.size).padStart(9)}  ${l.createdBy ?? ''}`);
   return lines.join('\n');
 }
 
 export function registerInspect(program: Command): void {
   withRegistryOptions(program.command('inspect'))
-    .argument('<image>', 'a registry reference, oci:DIR[:TAG] or docker-archive:FILE')
+    .argument('<image>', 'a registry reference, oci:DIR[:TAG] or docker-archive:FILE[:REPO:TAG]')
     .description('show an image: manifest digest, platform, config and layers')
     .option('--platform <os/arch>', 'which platform of a multi-platform image (default linux/amd64); a single-platform image is shown whatever it is for, unless this is given')
     .option('--json', 'print JSON')
@@ -36,7 +40,11 @@ export function registerInspect(program: Command): void {
       if (p && !p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
       const { describeImage } = await import('../../run/inspect.js');
       // Not an event stream even with --json: an interruption is said on stderr only.
-      const d = await interruptible(false, () => describeImage(source, p && must(p), flags.insecureRegistry));
+      const d = await interruptible(false, () => describeImage(source, p && must(p), flags.insecureRegistry)).catch((e: unknown) => {
+        // `inspect out/hello` reads as a registry reference (docker.io/library/out/hello).
+        if (!isImgbuildError(e) || /^(oci|docker-archive):/.test(source) || !existsSync(source)) throw e;
+        throw new ImgbuildError(e.kind, e.message, `${source} is a ${statSync(source).isDirectory() ? 'directory here: for an OCI layout, write oci:' : 'file here: for a docker archive, write docker-archive:'}${source}`);
+      });
       process.stdout.write(`${flags.json ? JSON.stringify(d, null, 2) : render(d)}\n`);
     });
 }
