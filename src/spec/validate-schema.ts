@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import type { Diagnostic } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { schemaJson } from './schema-file.js';
-import { diagnostic, type SpecSource } from './source.js';
+import { diagnostic, nodeAt, type SpecSource } from './source.js';
 
 interface Validate {
   (value: unknown): boolean;
@@ -29,6 +29,13 @@ async function loadValidator(): Promise<Validate> {
 }
 
 const validator = await loadValidator();
+
+/** A plain scalar's text as written in the file, or undefined. */
+function asWritten(src: SpecSource, pointer: string): string | undefined {
+  const range = (nodeAt(src, pointer) as { range?: [number, number, number] } | undefined)?.range;
+  const text = range && src.text.slice(range[0], range[1]);
+  return text && /^[^\s"'#]+$/.test(text) ? text : undefined;
+}
 
 function kindOf(v: unknown): string {
   if (v === null || v === undefined) return 'nothing';
@@ -74,6 +81,12 @@ function toDiagnostic(src: SpecSource, e: ErrorObject): Diagnostic {
       return diagnostic(src, at, `missing required key "${e.params.missingProperty}" in ${where(at)}`);
     case 'type': {
       const want = TYPE_WORDS[String(e.params.type)] ?? String(e.params.type);
+      const scalar = e.params.type === 'string' && (typeof e.data === 'number' || typeof e.data === 'boolean') ? asWritten(src, at) : undefined;
+      if (scalar !== undefined) {
+        // YAML read it as a number or a boolean (0644 is the number 644, 8080 a number): say what was written, and how to keep it text.
+        const read = scalar === String(e.data) ? '' : `, which YAML reads as ${String(e.data)}`;
+        return diagnostic(src, at, `${where(at)} must be ${want}, not the ${typeof e.data} ${scalar}${read}`, `quote it: "${scalar}"`);
+      }
       return diagnostic(src, at, `${where(at)} must be ${want}, not ${kindOf(e.data)}`, schema?.description);
     }
     case 'const':

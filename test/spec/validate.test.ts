@@ -47,7 +47,15 @@ describe('schema', () => {
   });
 
   it('reports a wrong type at the value', () => {
-    expect(brief(minimal('config:\n  workdir: 42\n'))[0]).toMatch(/^8:12 config.workdir must be a string, not number 42/);
+    expect(brief(minimal('config:\n  workdir: 42\n'))[0]).toMatch(/^8:12 config.workdir must be a string, not the number 42 \(quote it: "42"\)$/);
+  });
+
+  it('says what YAML read a number or boolean written for a string as, and how to keep it text', () => {
+    expect(brief(minimal('config:\n  env: { PORT: 8080, DEBUG: true }\n  user: 0644\n'))).toEqual([
+      '8:16 config.env.PORT must be a string, not the number 8080 (quote it: "8080")',
+      '8:29 config.env.DEBUG must be a string, not the boolean true (quote it: "true")',
+      '9:9 config.user must be a string, not the number 0644, which YAML reads as 644 (quote it: "0644")',
+    ]);
   });
 
   it('reports a missing required key at its parent', () => {
