@@ -76,7 +76,7 @@ const SymlinkEntry = strict(
 
 const Layer = strict(
   {
-    name: str('Layer name, unique in the spec; shown in plans, progress and image history.', {
+    name: str('Layer name, unique in the spec: letters, digits, ".", "_" and "-", starting with a letter or digit; shown in plans, progress and image history.', {
       pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
     }),
     owner: Type.Optional(Owner),
@@ -115,7 +115,7 @@ const Config = strict(
     ports: Type.Optional(Type.Array(Port, { description: 'Exposed ports.' })),
     volumes: Type.Optional(Type.Array(ImagePath('A volume mount point.'), { description: 'Volume mount points.' })),
     labels: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Image config labels.' })),
-    stopSignal: Type.Optional(str('Signal that stops the container, e.g. "SIGTERM".', { pattern: '^(SIG[A-Z0-9+-]+|[0-9]+)$' })),
+    stopSignal: Type.Optional(str('Signal that stops the container: its name with SIG ("SIGTERM") or its number.', { pattern: '^(SIG[A-Z0-9+-]+|[0-9]+)$' })),
   },
   'How the container runs: the OCI image config.',
 );

@@ -93,6 +93,9 @@ function toDiagnostic(src: SpecSource, e: ErrorObject): Diagnostic {
       return diagnostic(src, at, `${where(at)} must be ${JSON.stringify(e.params.allowedValue)}`);
     case 'anyOf':
       return diagnostic(src, at, `${where(at)} must be ${describeBranches(e.schema as unknown[])}, not ${kindOf(e.data)}`, schema?.description);
+    case 'pattern':
+      // The description says the rule in words; the regular expression is for machines.
+      return diagnostic(src, at, `${where(at)} ${JSON.stringify(e.data)} is not valid`, schema?.description);
     case 'minProperties':
     case 'maxProperties':
       return diagnostic(src, at, `${where(at)} has ${Object.keys(e.data as object).length} keys`, schema?.description);

@@ -50,6 +50,10 @@ describe('schema', () => {
     expect(brief(minimal('config:\n  workdir: 42\n'))[0]).toMatch(/^8:12 config.workdir must be a string, not the number 42 \(quote it: "42"\)$/);
   });
 
+  it('says a rule given by a pattern in words, not as the pattern', () => {
+    expect(brief(minimal('config:\n  stopSignal: TERM\n'))).toEqual(['8:15 config.stopSignal "TERM" is not valid (Signal that stops the container: its name with SIG ("SIGTERM") or its number.)']);
+  });
+
   it('says what YAML read a number or boolean written for a string as, and how to keep it text', () => {
     expect(brief(minimal('config:\n  env: { PORT: 8080, DEBUG: true }\n  user: 0644\n'))).toEqual([
       '8:16 config.env.PORT must be a string, not the number 8080 (quote it: "8080")',
