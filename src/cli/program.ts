@@ -36,7 +36,12 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return ExitCode.ok;
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitCode.ok : ExitCode.invalid;
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return ExitCode.ok;
+      // Commander said it on stderr; a script reading --json gets its error event too.
+      if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ type: 'error', exitCode: ExitCode.invalid, message: e.message })}\n`);
+      return ExitCode.invalid;
+    }
     process.stderr.write(`${describeError(e)}\n`);
     return exitCodeOf(e);
   }

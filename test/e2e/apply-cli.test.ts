@@ -118,6 +118,13 @@ describe('imgbuild apply on the command line', () => {
     expect(await readdir(join(work, 'cache', 'tmp'))).toEqual([]);
   });
 
+  it('ends a --json run refused for its usage (an unknown flag) with the error event too', async () => {
+    const r = await runCli(['apply', '--json', '--bogus', join(dir, 'image.yaml')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("unknown option '--bogus'");
+    expect(parseEvents(r.stdout)).toEqual([{ type: 'error', exitCode: 2, message: "error: unknown option '--bogus'" }]);
+  });
+
   it('ends a --watch --json whose first build fails with the error event, as a one-shot build does', async () => {
     const r = await runCli(['apply', join(dir, 'nope.yaml'), '--watch', '--json', '--cache-dir', join(dir, 'cache')]);
     expect(r.exitCode).toBe(2);

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
 import type { BuiltImage, RendererKind } from '../../run/apply.js';
 import type { Reporter } from '../../run/events.js';
-import { describeError, reportingJson } from '../exit-codes.js';
+import { describeError, errorEvent, reportingJson } from '../exit-codes.js';
+import type { WatchLine } from '../../watch/report.js';
 import { exitOnInterrupt, interruptible } from '../interrupt.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 import { ArrayBufferGuard, collectGarbage } from '../collect-garbage.js';
@@ -63,6 +64,16 @@ function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, observe?: Repor
   };
 }
 
+/**
+ * A rebuild as a --json line; a failed one also carries what the error event of a one-shot build
+ * carries (`exitCode`, and `diagnostics` for a spec error), its `error` the same text as `message`.
+ */
+function rebuildEvent(line: WatchLine): Record<string, unknown> {
+  if (line.kind !== 'error') return { type: 'rebuild', ...line };
+  const { message, ...rest } = errorEvent(line.error);
+  return { ...rest, type: 'rebuild', kind: 'error', text: line.text, files: line.files, error: message };
+}
+
 // The engine is loaded only when a build runs, so `--help` and `validate` start quickly (and the
 // watcher only for --watch).
 const engine = async () => {
@@ -97,7 +108,7 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
     },
     onRebuild: (line) => {
       guard.stop(); // a failed build ends without 'done'
-      if (flags.json) process.stdout.write(`${JSON.stringify({ type: 'rebuild', ...line, error: line.kind === 'error' ? describeError(line.error) : undefined })}\n`);
+      if (flags.json) process.stdout.write(`${JSON.stringify(rebuildEvent(line))}\n`);
       else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
     },
   }).finally(duringFirstBuild);
