@@ -8,6 +8,7 @@ import { sha256 } from '../image/digest.js';
 import type { Vars } from '../spec/interpolate.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 import { readSpecFile, specInputs, type LoadOptions, type SpecInputs } from '../spec/spec-inputs.js';
+import { ensureCacheDir } from '../store/cache-dir.js';
 import { FileDigestCache } from '../store/file-digests.js';
 import { SpecRecords } from '../store/spec-records.js';
 import { WalkRecords } from '../store/walk-records.js';
@@ -48,6 +49,7 @@ export interface PlannedSpec<L extends LayerSummary = LayerPlan> {
 export async function planSpec(file: string, opts: PlanOptions & { reuseWalks?: false }): Promise<PlannedSpec>;
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>>;
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>> {
+  await ensureCacheDir(opts.cacheDir);
   const spec = await loadRecorded(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env }, opts.cacheDir);
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
   // Walk records only save time: a build goes on without them if they cannot be kept.

@@ -3,8 +3,10 @@
  * under one directory chosen here, so every command resolves it the same way. Precedence is
  * the explicit flag, then IMGBUILD_CACHE_DIR, then the XDG cache home, then ~/.cache.
  */
+import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { usageError } from '../errors.js';
 
 export function resolveCacheDir(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (flag) return resolve(flag);
@@ -13,4 +15,17 @@ export function resolveCacheDir(flag?: string, env: NodeJS.ProcessEnv = process.
   const xdg = env.XDG_CACHE_HOME;
   if (xdg && xdg.startsWith('/')) return join(xdg, 'imgbuild');
   return join(homedir(), '.cache', 'imgbuild');
+}
+
+/**
+ * Make the cache directory if need be, or say which directory it is and how to choose another:
+ * the failure of some file deep inside it (`mkdir '/etc/passwd/x/stat'`) named neither.
+ */
+export async function ensureCacheDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw usageError(`cannot use ${dir} as the cache directory: ${err.code ?? err.message}`, 'pass --cache-dir DIR, or set IMGBUILD_CACHE_DIR, to a folder imgbuild may write');
+  }
 }

@@ -13,6 +13,7 @@ import { Transform, type Readable } from 'node:stream';
 import { digestHex, digestOf, digestOfFile, sha256, type Digest } from '../image/digest.js';
 import { ImgbuildError } from '../errors.js';
 import { sweepStaleTemps, tempPath, unlinkQuiet, writeStamp } from './atomic.js';
+import { ensureCacheDir } from './cache-dir.js';
 import { BlobWriter } from './blob-writer.js';
 
 export { BlobWriter, type CommittedBlob } from './blob-writer.js';
@@ -32,6 +33,7 @@ export class ContentStore {
   /** Create the layout if needed and sweep temp files left by killed processes. */
   static async open(root: string): Promise<ContentStore> {
     const store = new ContentStore(root);
+    await ensureCacheDir(root);
     await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
     await mkdir(store.tmpDir, { recursive: true });
     await sweepStaleTemps(store.tmpDir);

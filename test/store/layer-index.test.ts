@@ -58,4 +58,13 @@ describe('resolveCacheDir', () => {
     expect(resolveCacheDir(undefined, { XDG_CACHE_HOME: 'relative' })).toMatch(/\/\.cache\/imgbuild$/);
     expect(resolveCacheDir(undefined, {})).toMatch(/\/\.cache\/imgbuild$/);
   });
+
+  it('names a cache directory that cannot be made, and how to choose another', async () => {
+    writeFileSync(join(root, 'file'), 'x');
+    await expect(ContentStore.open(join(root, 'file', 'cache'))).rejects.toMatchObject({
+      kind: 'usage',
+      message: `cannot use ${join(root, 'file', 'cache')} as the cache directory: ENOTDIR`,
+      hint: expect.stringContaining('IMGBUILD_CACHE_DIR'),
+    });
+  });
 });
