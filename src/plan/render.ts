@@ -60,11 +60,58 @@ export const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : '
 /** The paths a layer deletes from the layers below (its `remove:`). */
 const removedBy = (layer: LayerPlan) => layer.entries.filter((e) => e.type === 'whiteout').map((e) => `/${e.path}`);
 
-export function renderPlanText(plan: BuildPlan): string {
+const octal = (mode: number) => mode.toString(8).padStart(4, '0');
+
+/**
+ * What a reviewer must not miss in a layer, and a changed mode or owner would otherwise show only
+ * as a new cache key: setuid, setgid and world-writable entries (with their modes), symlinks
+ * (where they point), and owners other than root (with how many entries each has).
+ */
+export interface Notable {
+  modes: { path: string; mode: string; why: string }[];
+  links: { path: string; target: string }[];
+  owners: { owner: string; entries: number }[];
+}
+
+export function notable(layer: LayerPlan): Notable {
+  const out: Notable = { modes: [], links: [], owners: [] };
+  const owners = new Map<string, number>();
+  for (const e of layer.entries) {
+    if (e.type === 'whiteout') continue;
+    const why = [e.mode & 0o4000 ? 'setuid' : '', e.mode & 0o2000 ? 'setgid' : '', e.type !== 'symlink' && e.mode & 0o002 ? 'world-writable' : ''].filter(Boolean).join(', ');
+    if (why) out.modes.push({ path: `/${e.path}`, mode: octal(e.mode), why });
+    if (e.type === 'symlink') out.links.push({ path: `/${e.path}`, target: e.target });
+    const owner = `${e.uid}:${e.gid}`;
+    if (owner !== '0:0') owners.set(owner, (owners.get(owner) ?? 0) + 1);
+  }
+  out.owners = [...owners].map(([owner, entries]) => ({ owner, entries }));
+  return out;
+}
+
+/** The lock file beside the spec, as a reviewer needs it: what it pins, or why it no longer fits. */
+export interface BaseLock {
+  file: string;
+  /** Pinned manifest digest by platform ("linux/amd64"). */
+  digests: Readonly<Record<string, string>>;
+  /** Why it does not fit the spec (the base or a platform changed); undefined when it fits. */
+  stale?: string;
+}
+
+/** What the lock says of the base, in words; undefined for scratch without a lock. */
+function lockText(plan: BuildPlan, lock: BaseLock | undefined, show: (s: string) => string): string | undefined {
+  const file = lock && show(relative(process.cwd(), lock.file) || lock.file);
+  if (!lock) return plan.base.kind === 'scratch' ? undefined : 'not pinned: no lock file (`imgbuild lock` writes one)';
+  if (lock.stale) return `${file} is stale: ${lock.stale}`;
+  const pins = Object.entries(lock.digests).map(([p, d]) => `${p} ${show(d)}`);
+  return pins.length ? `pinned by ${file}: ${pins.join(', ')}` : undefined;
+}
+
+export function renderPlanText(plan: BuildPlan, lock?: BaseLock): string {
   const width = Math.max(...plan.layers.map((l) => l.name.length), 5);
+  const pinned = lockText(plan, lock, (s) => s);
   const lines = [
     `plan for ${plan.name} (${relative(process.cwd(), plan.specFile)})`,
-    `  base        ${describeBase(plan.base)}`,
+    `  base        ${describeBase(plan.base)}${pinned ? `, ${pinned}` : ''}`,
     `  platforms   ${plan.platforms.map(platformName).join(', ')}`,
     `  tags        ${plan.tags.join(', ')}`,
     `  layers      ${plan.compression.algorithm}${plan.compression.algorithm === 'none' ? '' : ` level ${plan.compression.level}`}, mtime ${new Date(plan.epoch * 1000).toISOString()}`,
@@ -73,6 +120,11 @@ export function renderPlanText(plan: BuildPlan): string {
     lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} ${l.files === 1 ? 'file ' : 'files'}  ${bytesText(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
     for (const f of largestFiles(l, 3)) lines.push(`        ${' '.repeat(width)}  ${formatBytes(f.size).padStart(9)}  /${f.path}`);
     for (const path of removedBy(l)) lines.push(`        ${' '.repeat(width)}  ${'removes'.padStart(9)}  ${path}`);
+    const n = notable(l);
+    const note = (what: string, text: string) => lines.push(`        ${' '.repeat(width)}  ${what.padStart(9)}  ${text}`);
+    for (const m of n.modes) note('mode', `${m.path} ${m.mode} (${m.why})`);
+    for (const text of some(n.links.map((k) => `${k.path} -> ${k.target}`), 5)) note('symlink', text);
+    for (const o of n.owners) note('owner', `${o.owner} (${o.entries} ${o.entries === 1 ? 'entry' : 'entries'})`);
   });
   lines.push(`  total       ${plural(plan.layers.reduce((n, l) => n + l.files, 0), 'file')}, ${bytesText(totalBytes(plan.layers))} before compression`);
   for (const [what, value] of configFields(plan)) lines.push(`  config      ${what} ${value}`);
@@ -108,7 +160,8 @@ export function code(s: string, inTable = false): string {
 /** At most `n` of `items`, and how many more there are. */
 const some = (items: string[], n: number) => (items.length > n ? [...items.slice(0, n), `and ${items.length - n} more`] : items);
 
-export function renderPlanMarkdown(plan: BuildPlan): string {
+export function renderPlanMarkdown(plan: BuildPlan, lock?: BaseLock): string {
+  const pinned = lockText(plan, lock, (s) => code(s));
   const rows = plan.layers.map((l, i) => {
     const big = largestFiles(l, 1)[0];
     return `| ${i + 1} | ${code(l.name, true)} | ${l.files} | ${bytesText(l.bytes)} | ${l.cacheKey ? code(shortDigest(l.cacheKey), true) : 'after build'} | ${big ? `${code(`/${big.path}`, true)} (${formatBytes(big.size)})` : ''} |`;
@@ -118,10 +171,18 @@ export function renderPlanMarkdown(plan: BuildPlan): string {
     const paths = removedBy(l);
     return paths.length ? [`- layer ${code(l.name)} removes ${some(paths.map((p) => code(p)), 5).join(', ')}`] : [];
   });
+  const notes = plan.layers.flatMap((l) => {
+    const n = notable(l);
+    return [
+      ...n.modes.map((m) => `- layer ${code(l.name)}: **${m.why}** ${code(m.path)} (${m.mode})`),
+      ...(n.links.length ? [`- layer ${code(l.name)} links ${some(n.links.map((k) => `${code(k.path)} → ${code(k.target)}`), 5).join(', ')}`] : []),
+      ...(n.owners.length ? [`- layer ${code(l.name)} owners ${n.owners.map((o) => `${code(o.owner)} (${o.entries})`).join(', ')}`] : []),
+    ];
+  });
   return [
     `### Image plan: ${code(plan.name)}`,
     '',
-    `Base ${code(describeBase(plan.base))} · platforms ${plan.platforms.map((p) => code(platformName(p))).join(', ')} · tags ${plan.tags.map((t) => code(t)).join(', ')}`,
+    `Base ${code(describeBase(plan.base))}${pinned ? `, ${lock?.stale ? `**${pinned}**` : pinned}` : ''} · platforms ${plan.platforms.map((p) => code(platformName(p))).join(', ')} · tags ${plan.tags.map((t) => code(t)).join(', ')}`,
     '',
     '| # | layer | files | size | cache key | largest file |',
     '|---|---|---:|---:|---|---|',
@@ -129,6 +190,7 @@ export function renderPlanMarkdown(plan: BuildPlan): string {
     total,
     '',
     ...removals,
+    ...notes,
     ...configFields(plan).map(([what, value]) => `- ${what} ${code(value)}`),
     ...plan.outputs.map((o) => `- output ${code(describeOutput(o))}`),
   ].join('\n');

@@ -71,4 +71,35 @@ describe('plan rendering', () => {
     expect(text).toMatch(/removes +\/srv\/small\.txt/);
     expect(text).toContain('total       1 file, 1 B before compression');
   });
+
+  it('shows what a reviewer must not miss: setuid, setgid and world-writable modes, symlinks and owners', async () => {
+    const plan = await planOf(`apiVersion: imgbuild/v1
+name: t/md
+layers:
+  - name: base
+    dirs: [{ path: /tmp, mode: "1777" }, { path: /usr/bin }]
+    symlinks: [{ path: /bin, target: usr/bin }]
+  - name: app
+    owner: "1000:1000"
+    files: [{ path: /usr/bin/su, content: x, mode: "4755", owner: "0:0" }, { path: /srv/g, content: g, mode: "2750" }]
+`);
+    const md = renderPlanMarkdown(plan);
+    expect(md).toContain('- layer `base`: **world-writable** `/tmp` (1777)');
+    expect(md).toContain('- layer `base` links `/bin` → `usr/bin`');
+    expect(md).toContain('- layer `app`: **setuid** `/usr/bin/su` (4755)');
+    expect(md).toContain('- layer `app`: **setgid** `/srv/g` (2750)');
+    expect(md).toContain('- layer `app` owners `1000:1000` (1)');
+    const text = renderPlanText(plan);
+    expect(text).toMatch(/mode {2}\/usr\/bin\/su 4755 \(setuid\)/);
+    expect(text).toMatch(/symlink {2}\/bin -> usr\/bin/);
+    expect(text).toMatch(/owner {2}1000:1000 \(1 entry\)/);
+  });
+
+  it('shows what the lock pins, that it is stale, or that there is none', async () => {
+    const plan = await planOf(SPEC.replace('name: t/md', 'name: t/md\nfrom: oci:./base:1'));
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(renderPlanText(plan)).toContain('base        oci:./base:1, not pinned: no lock file');
+    expect(renderPlanText(plan, { file: join(dir!, 'image.lock'), digests: { 'linux/amd64': digest } })).toMatch(new RegExp(`base {8}oci:\\./base:1, pinned by .*image\\.lock: linux/amd64 ${digest}`));
+    expect(renderPlanMarkdown(plan, { file: join(dir!, 'image.lock'), digests: {}, stale: 'it pins oci:./old:1, but the spec\'s base is oci:./base:1' })).toMatch(/Base `oci:\.\/base:1`, \*\*`.*image\.lock` is stale: it pins oci:\.\/old:1, but the spec's base is oci:\.\/base:1\*\*/);
+  });
 });

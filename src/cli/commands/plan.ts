@@ -18,10 +18,19 @@ export function registerPlan(program: Command): void {
       if (flags.json && flags.format !== 'text' && flags.format !== 'json') throw usageError(`--json and --format ${flags.format} ask for two formats`, 'give one of them');
       const format = flags.json ? 'json' : flags.format;
       await reportingJson(format === 'json', async () => {
-        const [{ planSpec }, { renderPlanJson, renderPlanMarkdown, renderPlanText }] = await Promise.all([import('../../plan/plan-spec.js'), import('../../plan/render.js')]);
+        const [{ planSpec }, { renderPlanJson, renderPlanMarkdown, renderPlanText }, { lockPathFor, readLock, staleness }] = await Promise.all([
+          import('../../plan/plan-spec.js'),
+          import('../../plan/render.js'),
+          import('../../lock/lockfile.js'),
+        ]);
         const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
-        const render = format === 'json' ? renderPlanJson : format === 'markdown' ? renderPlanMarkdown : renderPlanText;
-        process.stdout.write(`${render(plan)}\n`);
+        if (format === 'json') return void process.stdout.write(`${renderPlanJson(plan)}\n`);
+        // What a reviewer must see of the lock: what it pins, or that it no longer fits the spec.
+        const lockFile = lockPathFor(plan.specFile);
+        const lock = await readLock(lockFile);
+        const stale = lock && staleness(lock, plan.base, plan.platforms);
+        const shown = lock && { file: lockFile, digests: lock.base.digests, ...(stale ? { stale } : {}) };
+        process.stdout.write(`${(format === 'markdown' ? renderPlanMarkdown : renderPlanText)(plan, shown)}\n`);
       });
     });
 }
