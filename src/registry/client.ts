@@ -226,28 +226,29 @@ export class RegistryClient {
     return true;
   }
 
-  /** Ask the registry to link a blob from another repository; true when it did. */
-  async mountBlob(digest: Digest, fromRepo: string): Promise<boolean> {
+  /**
+   * Ask the registry to link a blob from another repository: `mounted`, or the upload session it
+   * opened instead (202), which the upload then uses (the distribution spec's way; cancelling it
+   * needs the delete action, which a token for push and pull does not give, and left it behind).
+   */
+  async mountBlob(digest: Digest, fromRepo: string): Promise<{ mounted: true } | { mounted: false; session?: URL }> {
     const path = `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(fromRepo)}`;
     const scopes = [this.pushScope, repositoryScope(fromRepo, 'pull')];
     const res = await this.request({ method: 'POST', path, scopes, ctx: this.ctx(`blob ${digest}`) });
     drain(res.body);
-    if (res.status === 201) return true;
-    // 202: the registry opened an upload session instead; close it rather than leave it dangling.
-    if (res.status === 202 && res.headers.location) {
-      const loc = new URL(String(res.headers.location), this.baseUrl);
-      await this.request({ method: 'DELETE', path: loc, scopes: [this.pushScope], ctx: this.ctx(), retry: false })
-        .then((r) => drain(r.body), () => {});
-    }
-    return false;
+    if (res.status === 201) return { mounted: true };
+    if (res.status === 202 && res.headers.location) return { mounted: false, session: new URL(String(res.headers.location), this.baseUrl) };
+    return { mounted: false };
   }
 
-  async uploadBlob(digest: Digest, size: number, open: () => Readable | Promise<Readable>, onBytes?: (n: number) => void): Promise<void> {
+  /** Upload a blob; `session`, an upload session already open (a mount's), serves the first attempt. */
+  async uploadBlob(digest: Digest, size: number, open: () => Readable | Promise<Readable>, onBytes?: (n: number) => void, session?: URL): Promise<void> {
     const opts: UploadOptions = {
       monolithicLimit: this.opts.monolithicLimit ?? 16 * 1024 * 1024,
       chunkSize: this.opts.chunkSize ?? 16 * 1024 * 1024,
       retry: this.retry,
       onBytes,
+      ...(session ? { session } : {}),
     };
     await uploadBlob(this, digest, size, open, opts);
   }

@@ -113,13 +113,17 @@ class BlobPusher {
     const { digest, size } = job;
     const emit = this.opts.onProgress;
     if (await this.client.headBlob(digest)) return void emit?.({ kind: 'blob', digest, size, status: 'skipped' });
+    let session: URL | undefined;
     for (const from of this.opts.mountFrom ?? []) {
       if (from === this.client.repository) continue;
-      if (await this.client.mountBlob(digest, from)) return void emit?.({ kind: 'blob', digest, size, status: 'mounted', from });
+      const mount = await this.client.mountBlob(digest, from);
+      if (mount.mounted) return void emit?.({ kind: 'blob', digest, size, status: 'mounted', from });
+      // The registry opened an upload session instead: the upload goes there, and no other mount is tried.
+      if ((session = mount.session)) break;
     }
     emit?.({ kind: 'blob', digest, size, status: 'uploading' });
     let bytes = 0;
-    await this.client.uploadBlob(digest, size, job.open, (n) => emit?.({ kind: 'blob-progress', digest, size, bytes: (bytes += n) }));
+    await this.client.uploadBlob(digest, size, job.open, (n) => emit?.({ kind: 'blob-progress', digest, size, bytes: (bytes += n) }), session);
     emit?.({ kind: 'blob', digest, size, status: 'uploaded' });
   }
 }

@@ -22,6 +22,8 @@ export interface UploadOptions {
   chunkSize: number;
   retry: RetryPolicy;
   onBytes?: ((n: number) => void) | undefined;
+  /** An upload session already open (a cross-repository mount the registry turned into one), for the first attempt. */
+  session?: URL;
 }
 
 /** A failure worth restarting the upload for, carrying the error to show if we give up. */
@@ -34,7 +36,7 @@ class Transient extends Error {
 export async function uploadBlob(c: RegistryClient, digest: Digest, size: number, open: () => Readable | Promise<Readable>, opts: UploadOptions): Promise<void> {
   for (let n = 0; ; n++) {
     try {
-      return await uploadOnce(c, digest, size, open, opts);
+      return await uploadOnce(c, digest, size, open, opts, n === 0 ? opts.session : undefined);
     } catch (e) {
       if (!(e instanceof Transient)) throw e;
       if (n >= opts.retry.retries) throw e.final;
@@ -43,8 +45,8 @@ export async function uploadBlob(c: RegistryClient, digest: Digest, size: number
   }
 }
 
-async function uploadOnce(c: RegistryClient, digest: Digest, size: number, open: () => Readable | Promise<Readable>, opts: UploadOptions) {
-  let location = await startSession(c, digest);
+async function uploadOnce(c: RegistryClient, digest: Digest, size: number, open: () => Readable | Promise<Readable>, opts: UploadOptions, session?: URL) {
+  let location = session ?? (await startSession(c, digest));
   const source = new VerifyingStream({
       expected: digest,
       size,

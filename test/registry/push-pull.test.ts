@@ -112,6 +112,19 @@ describe.skipIf(missingTools('docker-registry').length > 0)('push and pull (real
     expect(await dst.headBlob(await layers[0]!.digest())).toBe(true);
   });
 
+  it('uploads through the session a mount the registry could not make opened, and leaves no other session behind', async () => {
+    const layer = await memLayer('no-mount');
+    const before = (await reg.requests()).length;
+    const events: PushEvent[] = [];
+    // The source repository lacks the blob: the registry answers the mount with 202 and a session.
+    await pushImage(parseRef(`${reg.host}/mount/fresh:1`), await memImage([layer]), [], { ...anon, mountFrom: ['mount/empty'], onProgress: (e) => events.push(e) });
+    expect(events.filter((e) => e.kind === 'blob' && e.status === 'uploaded')).toHaveLength(2);
+    const sessions = (await reg.requests()).slice(before).filter((r) => r.path.startsWith('/v2/mount/fresh/blobs/uploads/'));
+    // One POST (the mount) and one PUT per blob: no second POST, no DELETE of a session.
+    expect(sessions.map((r) => r.method).sort()).toEqual(['POST', 'POST', 'PUT', 'PUT']);
+    expect(await RegistryClient.for(parseRef(`${reg.host}/mount/fresh`), anon).headBlob(await layer.digest())).toBe(true);
+  });
+
   it('uploads large blobs in PATCH chunks and they round-trip', async () => {
     const big = await memLayer('big', 300_000);
     const img = await memImage([big]);
