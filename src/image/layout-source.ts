@@ -12,7 +12,7 @@ import { blobImage } from './blob-image.js';
 import { digestHex, type Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
-import { bestMatch, configMatches, formatPlatform, platformMatches } from './platform.js';
+import { configMatches, entryFor, formatPlatform, platformMatches } from './platform.js';
 import type { Descriptor, Image, Platform } from './types.js';
 import { digestInMessage, verifyBytes, verifyingStream } from './verify.js';
 
@@ -96,7 +96,7 @@ async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platfo
 function choosePlatform(entries: Descriptor[], platform: Platform | undefined, label: string): Descriptor {
   const candidates = entries.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
   if (platform) {
-    const best = bestMatch(candidates, platform);
+    const best = entryFor(candidates, platform);
     if (best) return best;
   } else if (candidates.length === 1) return candidates[0] as Descriptor;
   const offered = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');

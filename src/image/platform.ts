@@ -4,6 +4,7 @@
  * engines do (arm64 means arm64/v8 unless told otherwise; a request without a variant takes any).
  */
 import { usageError } from '../errors.js';
+import { isIndexMediaType } from './media-types.js';
 import type { Descriptor, Platform } from './types.js';
 
 /** A platform with members in a fixed order and empty ones left out. */
@@ -65,9 +66,18 @@ export function bestMatch<T extends { platform?: Platform | undefined }>(entries
   return fitting.find((e) => variantOf(e.platform!) === variantOf(wanted)) ?? fitting[0];
 }
 
+/**
+ * The index entry to follow for `wanted`: its best match, else an entry that is itself an index
+ * and names no platform (an index of indexes, which engines follow; whether it holds `wanted` is
+ * known once it is read).
+ */
+export function entryFor(entries: readonly Descriptor[], wanted: Platform): Descriptor | undefined {
+  return bestMatch(entries, wanted) ?? entries.find((e) => !e.platform && isIndexMediaType(e.mediaType));
+}
+
 /** The entry of an index for `platform`, or a usage error listing what the index offers. */
 export function selectPlatform(manifests: readonly Descriptor[], platform: Platform, what: string): Descriptor {
-  const found = bestMatch(manifests, platform);
+  const found = entryFor(manifests, platform);
   if (found) return found;
   const offered = [...new Set(manifests.flatMap((m) => (m.platform ? [formatPlatform(m.platform)] : [])))];
   throw usageError(`${what} has no image for platform ${formatPlatform(platform)}`, offered.length ? `it offers: ${offered.join(', ')}` : 'it lists no platforms');

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleIndex } from '../../src/image/assemble.js';
-import { digestHex } from '../../src/image/digest.js';
+import { digestHex, sha256 } from '../../src/image/digest.js';
+import { MediaType } from '../../src/image/media-types.js';
 import { openLayoutImage, parseLayoutRef } from '../../src/image/layout-source.js';
 import { selectPlatform } from '../../src/image/platform.js';
 import type { Image, ImageIndex } from '../../src/image/types.js';
@@ -71,6 +72,22 @@ describe('openLayoutImage', () => {
     const plain = join(work, 'armplain');
     await writeOciLayout(plain, { image: arm }, ['p']);
     expect(await (await openLayoutImage(plain, { tag: 'p', platform: { os: 'linux', architecture: 'arm', variant: 'v7' } })).digest()).toBe(await arm.digest());
+  });
+
+  it('follows an index entry that is itself an index and names no platform, as engines do', async () => {
+    const dir = join(work, 'nested');
+    const amd = await randomImage({ seed: 'n1', layers: 1 });
+    const arm = await randomImage({ seed: 'n2', layers: 1, platform: { os: 'linux', architecture: 'arm64' } });
+    const inner = assembleIndex([{ image: amd, platform: { os: 'linux', architecture: 'amd64' } }, { image: arm, platform: { os: 'linux', architecture: 'arm64' } }], {});
+    await writeOciLayout(dir, { index: inner }, ['inner']);
+    // An outer index whose one entry is the inner index, with no platform (none is required there).
+    const outer = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ mediaType: MediaType.ociIndex, digest: await inner.digest(), size: (await inner.rawIndex()).byteLength }] }));
+    await writeFile(join(dir, 'blobs', 'sha256', digestHex(sha256(outer))), outer);
+    const top = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
+    top.manifests.push({ mediaType: MediaType.ociIndex, digest: sha256(outer), size: outer.byteLength, annotations: { 'org.opencontainers.image.ref.name': 'outer' } });
+    await writeFile(join(dir, 'index.json'), JSON.stringify(top));
+    expect(await (await openLayoutImage(dir, { tag: 'outer', platform: { os: 'linux', architecture: 'arm64' } })).digest()).toBe(await arm.digest());
+    await expect(openLayoutImage(dir, { tag: 'outer', platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('no image for linux/s390x; it offers linux/amd64, linux/arm64') });
   });
 
   it('takes arm/v7 for plain linux/arm from an index that lists arm/v6 first, as engines do', async () => {
