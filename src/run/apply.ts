@@ -4,7 +4,7 @@
  * plain-line or NDJSON renderer) and tests (silent). Each phase is timed and reported as events.
  */
 import { availableParallelism } from 'node:os';
-import { Listr, type ListrTask } from 'listr2';
+import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
@@ -202,6 +202,9 @@ function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): L
   ];
 }
 
+/** Progress goes to stderr, as the summary does: stdout is for results (`--json`), never for a display. */
+const progressLogger = () => new ListrLogger({ useIcons: true, toStderr: [], processOutput: new ProcessOutput(process.stderr, process.stderr) });
+
 export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResult> {
   const started = Date.now();
   const report: Reporter = opts.report ?? (() => undefined);
@@ -215,7 +218,7 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
   try {
     // No signal handlers of listr2's own: it ends the process with exit code 127 on Ctrl-C, before
     // a watcher's handler can let the build in progress finish; the process's owner decides.
-    await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false }, exitOnError: true, registerSignalListeners: false }).run(ctx);
+    await new Listr<Ctx>(phases(ctx, file, opts, report), { renderer, fallbackRenderer: 'simple', rendererOptions: { collapseSubtasks: false, logger: progressLogger() }, fallbackRendererOptions: { logger: progressLogger() }, exitOnError: true, registerSignalListeners: false }).run(ctx);
   } catch (e) {
     stop.abort();
     await Promise.allSettled([...ctx.running]);
