@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { lowerDirsAndLinks, settleParents } from './parents.js';
+import { lowerDirsAndLinks, settleParents, throughLink, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -133,21 +133,21 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
     if (c.strength === Strength.Implied) implied.add(c.path);
     noteFile(stamps, c, addEntry(c, digester, all, toHash));
   }
-  const throughLinks: string[] = [];
+  const throughLinks: ThroughLink[] = [];
   const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks);
   refuseThroughLinks(spec, name, throughLinks);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
 /** A layer that writes below a symlink of a lower layer of ours (settleParents) is refused at the layer. */
-function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly string[]): void {
+function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly ThroughLink[]): void {
   if (throughLinks.length === 0) return;
   const i = spec.layers.findIndex((l) => l.name === name);
   throw new SpecError(
-    throughLinks.map((link) => ({
+    throughLinks.map(({ path, target }) => ({
       position: spec.layers[i]!.at,
-      message: `layer "${name}" writes below /${link}, which a lower layer made a symlink`,
-      hint: "write to the link's target instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)",
+      message: `layer "${name}" writes below /${path}, which a lower layer made a symlink${target === undefined ? '' : ` to ${target}`}`,
+      hint: `write below ${target === undefined ? "the link's target" : throughLink(path, target, '')} instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)`,
       pointer: `/layers/${i}`,
     })),
   );
@@ -171,7 +171,7 @@ function parentsOf(path: string): string[] {
 async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
-  const throughLinks: string[] = [];
+  const throughLinks: ThroughLink[] = [];
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks);
   refuseThroughLinks(spec, name, throughLinks);
   const problems: Diagnostic[] = [];

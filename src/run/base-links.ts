@@ -10,6 +10,7 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
+import { throughLink } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
@@ -37,12 +38,6 @@ function replaced(layer: PlannedLayer): { set: string[]; removed: string[] } {
     else if (e.type === 'whiteout') removed.push(e.path);
   }
   return { set, removed };
-}
-
-/** Where `below` (a path under the link `link`) is once the link is followed inside the root. */
-function throughLink(link: string, target: string, below: string): string {
-  const resolved = posix.normalize(target.startsWith('/') ? target : posix.join(posix.dirname(link), target)).replace(/^(\.\.\/|\/)+/, '');
-  return `/${posix.join(resolved === '..' || resolved === '.' ? '' : resolved, below)}`;
 }
 
 /** A problem for every layer that writes below a symlink `links` holds (path -> target, the base's), none when there is none. */

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/errors.js';
 import { FileChangedError } from '../../src/layer/stable-read.js';
 import { compilePlan } from '../../src/plan/compile.js';
+import { throughLink } from '../../src/plan/parents.js';
 import type { BuildPlan, PlanEntry } from '../../src/plan/types.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { UncachedDigester } from '../../src/store/file-digests.js';
@@ -321,8 +322,16 @@ describe('implied parent directories', () => {
     const base = `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n`;
     for (const top of [`  - name: top\n    files: [{ path: /bin/hello, content: hi }]`, `  - name: top\n    copy: [{ from: app/bin/, to: /bin/app/ }]`]) {
       const err = await plan(dir, base + top).catch((e) => e);
-      expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`), top).toEqual(['7 layer "top" writes below /bin, which a lower layer made a symlink']);
+      expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message} | ${d.hint?.split(':')[0]}`), top).toEqual(['7 layer "top" writes below /bin, which a lower layer made a symlink to usr/bin | write below /usr/bin instead']);
     }
+  });
+
+  it('name the path through a link, inside the image root', () => {
+    expect(throughLink('bin', 'usr/bin', 'tool')).toBe('/usr/bin/tool');
+    expect(throughLink('lib', '/usr/lib', '')).toBe('/usr/lib');
+    expect(throughLink('a/b', '../c', 'x')).toBe('/c/x');
+    expect(throughLink('a', '../../..', 'x')).toBe('/x');
+    expect(throughLink('a', '/', '')).toBe('/');
   });
 
   it('take nothing from a directory a lower layer removed, nor from anything below it', async () => {

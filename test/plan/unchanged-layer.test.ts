@@ -176,7 +176,7 @@ describe('unchanged layers', () => {
     await reusing();
     expect(kinds((await reusing()).plan)).toEqual([U, U]);
     writeFileSync(file(), spec('/opt/current/app/'));
-    const refused = { message: expect.stringContaining('1 problem'), diagnostics: [expect.objectContaining({ message: 'layer "app" writes below /opt/current, which a lower layer made a symlink' })] };
+    const refused = { message: expect.stringContaining('1 problem'), diagnostics: [expect.objectContaining({ message: expect.stringMatching(/^layer "app" writes below \/opt\/current, which a lower layer made a symlink/) })] };
     await expect(reusing()).rejects.toMatchObject(refused);
     await expect(listing()).rejects.toMatchObject(refused);
   });
