@@ -101,6 +101,7 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
   };
   // Until it watches, Ctrl-C ends it as it ends a one-shot build; from then on it lets a build finish.
   const duringFirstBuild = exitOnInterrupt(flags.json);
+  let lastError: string | undefined;
   const handle = await watchApply(file, {
     ...applyOptions(flags, ndjson, observe),
     onPlanReplaced: (entries) => {
@@ -108,8 +109,16 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
     },
     onRebuild: (line) => {
       guard.stop(); // a failed build ends without 'done'
-      if (flags.json) process.stdout.write(`${JSON.stringify(rebuildEvent(line))}\n`);
-      else process.stderr.write(`${line.kind === 'error' ? `${describeError(line.error)}\n(keeping the last good image; watching)` : line.text}\n`);
+      if (flags.json) return void process.stdout.write(`${JSON.stringify(rebuildEvent(line))}\n`);
+      if (line.kind !== 'error') {
+        lastError = undefined;
+        return void process.stderr.write(`${line.text}\n`);
+      }
+      // An editor that saves by writing a copy and renaming it raises two batches of events: the
+      // same error twice in a row is said once.
+      const said = describeError(line.error);
+      if (said !== lastError) process.stderr.write(`${said}\n(keeping the last good image; watching)\n`);
+      lastError = said;
     },
   }).finally(duringFirstBuild);
   // Only now is every input watched: a tool driving --json waits for this event before editing.
