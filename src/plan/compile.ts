@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { lowerDirsAndLinks, settleParents, throughLink, type ThroughLink } from './parents.js';
+import { linkAt, lowerDirsAndLinks, settleParents, throughLink, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -134,7 +134,8 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
     noteFile(stamps, c, addEntry(c, digester, all, toHash));
   }
   const throughLinks: ThroughLink[] = [];
-  const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks);
+  const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => rel(d.path)));
+  const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks, explicitDirs);
   refuseThroughLinks(spec, name, throughLinks);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
@@ -144,9 +145,9 @@ function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: re
   if (throughLinks.length === 0) return;
   const i = spec.layers.findIndex((l) => l.name === name);
   throw new SpecError(
-    throughLinks.map(({ path, target }) => ({
+    throughLinks.map(({ path, target, onto }) => ({
       position: spec.layers[i]!.at,
-      message: `layer "${name}" writes below /${path}, which a lower layer made a symlink${target === undefined ? '' : ` to ${target}`}`,
+      message: `layer "${name}" ${onto ? 'copies a directory onto' : 'writes below'} /${path}, which a lower layer made a symlink${target === undefined ? '' : ` to ${target}`}`,
       hint: `write below ${target === undefined ? "the link's target" : throughLink(path, target, '')} instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)`,
       pointer: `/layers/${i}`,
     })),
@@ -172,7 +173,8 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
   const throughLinks: ThroughLink[] = [];
-  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks);
+  const below = lowerDirsAndLinks(lower);
+  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), below, spec.base.kind === 'scratch', throughLinks);
   refuseThroughLinks(spec, name, throughLinks);
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
@@ -182,10 +184,14 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         problems.push(c);
         continue;
       }
+      // A copied directory landing on a lower layer's symlink would replace it (settleParents).
+      const link = c.kind === 'dir' ? linkAt(below, c.path) : undefined;
+      if (link) throughLinks.push({ path: c.path, target: link.target, onto: true });
       noteFile(stamps, c, addEntry(c, digester, entries, toHash));
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
+  refuseThroughLinks(spec, name, throughLinks);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 

@@ -15,17 +15,24 @@ import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
 /** A lower layer left a symlink there (to `target`, when that layer was listed). */
-interface Link {
+export interface Link {
   link: true;
   target: string | undefined;
 }
 type Lower = DirMeta | Link;
 const isLink = (l: Lower | undefined): l is Link => l !== undefined && 'link' in l;
 
-/** An implied parent where a lower layer left a symlink. */
+/** The symlink a lower layer left at `path`, if it did. */
+export function linkAt(lower: ReadonlyMap<string, Lower>, path: string): Link | undefined {
+  const at = lower.get(path);
+  return isLink(at) ? at : undefined;
+}
+
+/** An implied parent where a lower layer left a symlink, or (`onto`) a copied directory landing on one. */
 export interface ThroughLink {
   path: string;
   target: string | undefined;
+  onto?: boolean;
 }
 
 /**
@@ -48,14 +55,21 @@ export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, L
 
 /**
  * An implied parent takes a lower layer's directory's metadata. One where a lower layer left a
- * symlink (/bin -> usr/bin) is added to `throughLinks`, for the caller to refuse the layer.
+ * symlink (/bin -> usr/bin), or a copied directory landing on such a link (one not in
+ * `explicitDirs`, the spec's own `dirs:`, which replace it on purpose), is added to
+ * `throughLinks`, for the caller to refuse the layer.
  */
-export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>, lower: ReadonlyMap<string, Lower>, onScratch: boolean, throughLinks: ThroughLink[]): PlanEntry[] {
+export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>, lower: ReadonlyMap<string, Lower>, onScratch: boolean, throughLinks: ThroughLink[], explicitDirs: ReadonlySet<string> = new Set()): PlanEntry[] {
   const out: PlanEntry[] = [];
   for (const e of entries) {
-    const below = implied.has(e.path) ? lower.get(e.path) : undefined;
-    if (!implied.has(e.path)) out.push(e);
-    else if (isLink(below)) throughLinks.push({ path: e.path, target: below.target });
+    if (!implied.has(e.path)) {
+      const at = e.type === 'dir' && !explicitDirs.has(e.path) ? linkAt(lower, e.path) : undefined;
+      if (at) throughLinks.push({ path: e.path, target: at.target, onto: true });
+      out.push(e);
+      continue;
+    }
+    const below = lower.get(e.path);
+    if (isLink(below)) throughLinks.push({ path: e.path, target: below.target });
     else if (below) out.push({ ...e, mode: below.mode, uid: below.uid, gid: below.gid });
     else if (onScratch) out.push(e);
   }
@@ -67,4 +81,15 @@ export function throughLink(link: string, target: string, below: string): string
   const resolved = posix.normalize(target.startsWith('/') ? target : posix.join(posix.dirname(link), target)).replace(/^(\.\.\/|\/)+/, '');
   const joined = posix.join(resolved === '..' || resolved === '.' ? '' : resolved, below);
   return joined === '.' ? '/' : `/${joined}`.replace(/\/$/, '');
+}
+
+/** The directories entries lie in that are not entries themselves: the deepest of each chain (their own parents follow from them). */
+export function impliedDirs(entries: readonly PlanEntry[]): string[] {
+  const held = new Set(entries.map((e) => e.path));
+  const out = new Set<string>();
+  for (const e of entries) {
+    const cut = e.path.lastIndexOf('/');
+    if (cut > 0 && !held.has(e.path.slice(0, cut))) out.add(e.path.slice(0, cut));
+  }
+  return [...out].sort();
 }

@@ -93,6 +93,8 @@ export interface UnchangedLayer extends LayerSummary {
   links: ImagePath[];
   /** The paths its whiteouts delete (its spec's `remove:`), which no implied parent above may take metadata from. */
   removed: ImagePath[];
+  /** Directories its entries lie in that it holds no entry for (implied parents left out on a base), for the base's symlinks to be checked against. */
+  implied: ImagePath[];
 }
 
 /** A layer of a plan made for a build: listed, or found unchanged. */

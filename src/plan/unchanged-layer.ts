@@ -34,6 +34,7 @@ import { fileStatAt, stampDir, statFile, type WalkRecords, type WalkSnapshot } f
 import { packageVersion } from '../package-files.js';
 import { KEY_VERSION } from './cache-key.js';
 import { copyInsideContext } from './resolve-copy.js';
+import { impliedDirs } from './parents.js';
 import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
 
 /**
@@ -109,7 +110,7 @@ export class WalkReuse {
     }
     const name = this.spec.layers[index]!.name;
     const removed = this.spec.layers[index]!.removes.map((r) => r.path.replace(/^\/+/, ''));
-    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), removed };
+    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), removed, implied: [...rec.impliedDirs] };
   }
 
   /**
@@ -136,6 +137,7 @@ export class WalkReuse {
       fileStats: walk.fileStats.values(),
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
       linkPaths: layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path),
+      impliedDirs: impliedDirs(layer.entries),
     };
     // Only an optimisation: a record that cannot be written (a full disk) costs the next build a listing, never this one.
     await this.records.save(this.#identity(index), snapshot).catch(() => undefined);

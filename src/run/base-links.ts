@@ -3,73 +3,93 @@
  * to `usr/bin` (every merged-/usr distribution) has no one meaning: an unpacker that resolves
  * parents inside the root (umoci, containerd's native snapshotter) writes `usr/bin/tool`, while
  * containerd's overlayfs snapshotter, the default under Docker and Kubernetes, makes `/bin` a
- * directory holding only `tool`, hiding the link and `/bin/sh` with it. So a build refuses a
- * layer that writes below a base's symlink that no layer of ours has replaced or removed, and
- * names the path to write instead. (Our own layers' symlinks are the plan's business: parents.ts.)
+ * directory holding only `tool`, hiding the link and `/bin/sh` with it. A copied directory that
+ * lands on the link (`copy: tools/ to /bin/`) replaces it in every runtime, with the same result.
+ * So a build refuses a layer that writes below a base's symlink, or copies a directory onto one,
+ * unless a layer of ours replaced the link on purpose first (a `dirs:` or `symlinks:` entry at
+ * its path) or removed it, and names the path to write instead. (Our own layers' symlinks are
+ * the plan's business: parents.ts.)
  */
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { throughLink } from '../plan/parents.js';
+import { impliedDirs, throughLink } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
-/** The image paths a layer may write, to look for a link above: its entries, or (unchanged, so unlisted) what its spec names. */
-function probes(layer: PlannedLayer, spec: NormalizedLayer): string[] {
-  if (!isUnchanged(layer)) return layer.entries.map((e) => e.path);
-  // A copy writes at or below its destination; "x" stands for what lies below.
-  return [
-    ...spec.copies.map((c) => posix.join(rel(c.to), c.toDir ? 'x' : '')),
-    ...spec.files.map((f) => rel(f.path)),
-    ...spec.dirs.map((d) => rel(d.path)),
-    ...spec.symlinks.map((s) => rel(s.path)),
-    ...spec.removes.map((r) => rel(r.path)),
-  ];
-}
-
-/** The directories and links a layer sets itself (which stand over a base's link), and the paths it removes. */
-function replaced(layer: PlannedLayer): { set: string[]; removed: string[] } {
-  if (isUnchanged(layer)) return { set: [...layer.dirs.map((d) => d.path), ...layer.links], removed: layer.removed };
-  const set: string[] = [];
-  const removed: string[] = [];
-  for (const e of layer.entries) {
-    if (e.type === 'dir' || e.type === 'symlink') set.push(e.path);
-    else if (e.type === 'whiteout') removed.push(e.path);
+/**
+ * The directories a layer writes in, each with whether it is itself written as a copied
+ * directory (which would land on a link at its path) or only holds what is written: every
+ * entry's parent and, for a copied directory, the directory itself. A layer found unchanged, and
+ * so not listed, gives them from its walk record (its directory entries and the directories its
+ * entries imply).
+ */
+function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<string, boolean> {
+  const dirs = new Map<string, boolean>();
+  const holds = (path: string) => {
+    const parent = posix.dirname(path);
+    if (parent !== '.' && !dirs.has(parent)) dirs.set(parent, false);
+  };
+  const entries = isUnchanged(layer) ? [...layer.dirs, ...layer.links.map((path) => ({ path, type: 'symlink' as const }))] : layer.entries;
+  for (const e of entries) {
+    holds(e.path);
+    if (e.type === 'dir' && !explicit.has(e.path)) dirs.set(e.path, true);
   }
-  return { set, removed };
+  for (const dir of isUnchanged(layer) ? layer.implied : impliedDirs(layer.entries)) if (!dirs.has(dir)) dirs.set(dir, false);
+  return dirs;
 }
 
-/** A problem for every layer that writes below a symlink `links` holds (path -> target, the base's), none when there is none. */
+/** What a layer puts at paths on purpose, which stands over a base's link: its `dirs:` and its symlinks (copied ones too). */
+function placed(layer: PlannedLayer, spec: NormalizedLayer): string[] {
+  const links = isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path);
+  return [...spec.dirs.map((d) => rel(d.path)), ...links];
+}
+
+/** Follow `path` through the links, to where it lands inside the root (a link to a link too; 40 hops at most, as the kernel). */
+function resolveThrough(links: ReadonlyMap<string, string>, path: string): string {
+  let at = rel(path);
+  for (let hop = 0; hop < 40; hop++) {
+    const parts = at.split('/');
+    let moved = false;
+    for (let k = 1; k <= parts.length; k++) {
+      const prefix = parts.slice(0, k).join('/');
+      const target = links.get(prefix);
+      if (target === undefined) continue;
+      at = rel(throughLink(prefix, target, parts.slice(k).join('/')));
+      moved = true;
+      break;
+    }
+    if (!moved) break;
+  }
+  return `/${at}`;
+}
+
+/** A problem for every layer that writes below, or copies a directory onto, a symlink `links` holds (path -> target, the base's). */
 export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLayer[], links: ReadonlyMap<string, string>, baseLabel: string): Diagnostic[] {
   if (links.size === 0) return [];
   const standing = new Set<string>();
   const removed: string[] = [];
   const problems: Diagnostic[] = [];
   layers.forEach((layer, i) => {
-    const own = replaced(layer);
-    for (const p of own.set) standing.add(p);
-    removed.push(...own.removed);
+    const own = spec.layers[i]!;
+    for (const p of placed(layer, own)) standing.add(p);
+    removed.push(...own.removes.map((r) => rel(r.path)));
     const cleared = (p: string) => standing.has(p) || removed.some((r) => p === r || p.startsWith(`${r}/`));
-    const seen = new Set<string>();
-    for (const path of probes(layer, spec.layers[i]!)) {
-      // Each parent directory once: a node_modules layer has thousands of files in a few hundred.
-      const parent = posix.dirname(path);
-      if (parent === '.' || seen.has(parent)) continue;
-      seen.add(parent);
-      for (let cut = parent.indexOf('/'); ; cut = parent.indexOf('/', cut + 1)) {
-        const p = cut === -1 ? parent : parent.slice(0, cut);
-        const target = links.get(p);
-        if (target !== undefined && !cleared(p)) {
-          const instead = throughLink(p, target, path.slice(p.length + 1));
-          problems.push({
-            position: spec.layers[i]!.at,
-            message: `layer "${layer.name}" writes /${path} below /${p}, which is a symlink to ${target} in the base image ${baseLabel}`,
-            hint: `write to ${instead} instead: below a base's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)`,
-            pointer: `/layers/${i}`,
-          });
-          return;
-        }
+    const refuse = (link: string, message: string, below: string) => {
+      problems.push({
+        position: own.at,
+        message: `layer "${layer.name}" ${message} /${link}, which is a symlink to ${links.get(link)} in the base image ${baseLabel}`,
+        hint: `write to ${resolveThrough(links, `${link}${below ? `/${below}` : ''}`)} instead: a base's symlink is replaced by a directory (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, does so for anything written below it)`,
+        pointer: `/layers/${i}`,
+      });
+    };
+    for (const [dir, copied] of writtenDirs(layer, new Set(own.dirs.map((d) => rel(d.path))))) {
+      // The directory itself, when it is copied onto a link; then every directory above it.
+      if (copied && links.has(dir) && !cleared(dir)) return refuse(dir, 'copies a directory onto', '');
+      for (let cut = dir.indexOf('/'); ; cut = dir.indexOf('/', cut + 1)) {
+        const p = cut === -1 ? dir : dir.slice(0, cut);
+        if (links.has(p) && !cleared(p)) return refuse(p, 'writes below', cut === -1 ? '' : dir.slice(cut + 1));
         if (cut === -1) break;
       }
     }

@@ -24,8 +24,8 @@ import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn 
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
-/** 2: the layer's symlinks too (linkPaths). */
-const FORMAT = 2;
+/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs). */
+const FORMAT = 3;
 const HEADER = MAGIC.length + 7 * 4;
 const ENTRY_NUMS = 3;
 
@@ -49,6 +49,8 @@ export interface WalkSnapshot {
   dirEntries: readonly DirEntry[];
   /** The layer's symlinks: an implied parent above never replaces one. */
   linkPaths: readonly string[];
+  /** Directories its entries lie in that it holds no entry for (few: kept in the record's JSON part). */
+  impliedDirs: readonly string[];
 }
 
 const DIR_FIELDS = ['mtimeMs', 'ctimeMs', 'ino', 'dev'] as const;
@@ -89,6 +91,7 @@ export class WalkRecord {
     private readonly linkCount: number,
     private readonly paths: string[],
     private readonly nums: Float64Array,
+    readonly impliedDirs: readonly string[],
   ) {}
 
   dirPath(i: number): string {
@@ -129,7 +132,7 @@ export class WalkRecord {
   }
 
   static encode(w: WalkSnapshot): Buffer[] {
-    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes }), 'utf8');
+    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes, implied: w.impliedDirs }), 'utf8');
     const entryNums = new Float64Array(w.dirEntries.length * ENTRY_NUMS);
     w.dirEntries.forEach((e, i) => entryNums.set([e.mode, e.uid, e.gid], i * ENTRY_NUMS));
     const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path), w.linkPaths]);
@@ -158,13 +161,14 @@ export class WalkRecord {
     } catch {
       return undefined;
     }
-    const { inputs, cacheKey, files, bytes } = meta;
+    const { inputs, cacheKey, files, bytes, implied } = meta;
     if (!isDigestValue(inputs) || !isDigestValue(cacheKey) || !isCount(files) || !isCount(bytes)) return undefined;
+    if (!Array.isArray(implied) || !implied.every((p) => typeof p === 'string')) return undefined;
     const count = dirCount + fileCount + entryCount + linkCount;
     const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
     if (paths.length !== count) return undefined;
     const nums = fromLittleEndian(buf.subarray(numsAt, pathsAt));
-    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums);
+    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums, implied as string[]);
   }
 }
 

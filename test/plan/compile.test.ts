@@ -326,6 +326,18 @@ describe('implied parent directories', () => {
     }
   });
 
+  it('refuse a copied directory landing on a lower layer\'s symlink, which it would replace; a dirs: entry there may', async () => {
+    const dir = makeContext();
+    const base = `  - name: base\n    dirs: [{ path: /srv/app }]\n    symlinks: [{ path: /app, target: /srv/app }]\n`;
+    // One plain copy (listed as it is walked), and a copy merged with other entries.
+    for (const top of [`  - name: top\n    copy: [{ from: app/bin/, to: /app/ }]`, `  - name: top\n    copy: [{ from: app/bin/, to: /app/ }]\n    files: [{ path: /etc/x, content: x }]`]) {
+      const err = await plan(dir, base + top).catch((e) => e);
+      expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`), top).toEqual(['7 layer "top" copies a directory onto /app, which a lower layer made a symlink to /srv/app']);
+    }
+    const replaced = await plan(dir, `${base}  - name: top\n    dirs: [{ path: /app }]\n    copy: [{ from: app/bin/, to: /app/ }]`);
+    expect(replaced.layers[1]!.entries.map(show)).toContain('dir app 755 0:0');
+  });
+
   it('name the path through a link, inside the image root', () => {
     expect(throughLink('bin', 'usr/bin', 'tool')).toBe('/usr/bin/tool');
     expect(throughLink('lib', '/usr/lib', '')).toBe('/usr/lib');

@@ -279,6 +279,7 @@ describe('walk records', () => {
     fileStats: fileStats.values(),
     dirEntries: [{ path: 'opt/lib', mode: 0o750, uid: 1000, gid: 1001, type: 'dir' }],
     linkPaths: ['bin', 'opt/lib/current'],
+    impliedDirs: ['usr/local/bin'],
   };
 
   it('round-trips, and reads anything cut short as no record', () => {
@@ -295,6 +296,7 @@ describe('walk records', () => {
     });
     expect(r.dirEntries()).toEqual(snapshot.dirEntries);
     expect(r.linkPaths()).toEqual(snapshot.linkPaths);
+    expect(r.impliedDirs).toEqual(['usr/local/bin']);
     for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
   });
 });
