@@ -12,7 +12,7 @@ import { blobImage } from './blob-image.js';
 import { digestHex, type Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
-import { configMatches, entryFor, formatPlatform, platformMatches } from './platform.js';
+import { configMatches, followIndex, formatPlatform, platformMatches } from './platform.js';
 import type { Descriptor, Image, Platform } from './types.js';
 import { digestInMessage, verifyBytes, verifyingStream } from './verify.js';
 
@@ -49,7 +49,7 @@ export async function openLayoutImage(dir: string, opts: OpenOptions = {}): Prom
   await checkLayoutFile(dir, label);
   const index = parseIndex(await readSmall(join(dir, 'index.json'), label), `${label} index.json`);
   const desc = chooseEntry(index.manifests, opts, label);
-  return resolveDescriptor(dir, desc, opts.platform, label, 0, opts.preferred);
+  return resolveDescriptor(dir, desc, opts.platform, label, opts.preferred);
 }
 
 async function checkLayoutFile(dir: string, label: string): Promise<void> {
@@ -76,13 +76,15 @@ function chooseEntry(entries: Descriptor[], opts: OpenOptions, label: string): D
   throw usageError(`${label}: the layout holds ${found.length} images${known}`, 'name one as oci:DIR:TAG');
 }
 
-async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platform | undefined, label: string, depth: number, preferred?: Platform): Promise<Image> {
-  const raw = await readBlob(dir, desc, label);
+async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platform | undefined, label: string, preferred?: Platform): Promise<Image> {
+  const wanted = platform ?? preferred;
   if (isIndexMediaType(desc.mediaType)) {
-    if (depth > 3) throw buildError(`${label}: indexes nested too deeply`);
-    const index = parseIndex(raw, `${label} index ${digestInMessage(desc.digest)}`);
-    return resolveDescriptor(dir, choosePlatform(index.manifests, platform ?? preferred, label), platform, label, depth + 1, preferred);
+    const entries = indexEntries(await readBlob(dir, desc, label), desc, label);
+    // With a platform: followIndex (an index of indexes included); without one, its only image.
+    const chosen = wanted ? await followIndex(manifestsOf(entries), wanted, async (d) => (isIndexMediaType(d.mediaType) ? { doc: d, entries: manifestsOf(indexEntries(await readBlob(dir, d, label), d, label)) } : { doc: d }), label) : onlyEntry(entries, label);
+    return resolveDescriptor(dir, chosen, platform, label, preferred);
   }
+  const raw = await readBlob(dir, desc, label);
   if (!isManifestMediaType(desc.mediaType)) throw buildError(`${label}: unexpected media type ${desc.mediaType}`);
   const manifest = parseManifest(raw, `${label} manifest`);
   const rawConfig = await readBlob(dir, manifest.config, label);
@@ -93,15 +95,17 @@ async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platfo
   return blobImage({ rawManifest: raw, manifest, rawConfig, config, label, openLayer: (d) => openBlob(dir, d, label) });
 }
 
-function choosePlatform(entries: Descriptor[], platform: Platform | undefined, label: string): Descriptor {
-  const candidates = entries.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
-  if (platform) {
-    const best = entryFor(candidates, platform);
-    if (best) return best;
-  } else if (candidates.length === 1) return candidates[0] as Descriptor;
+const indexEntries = (raw: Uint8Array, desc: Descriptor, label: string) => parseIndex(raw, `${label} index ${digestInMessage(desc.digest)}`).manifests;
+
+/** An index's entries that are images or indexes (not attestations or other artifacts). */
+const manifestsOf = (entries: readonly Descriptor[]) => entries.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
+
+/** The index's one image, when no platform is asked for. */
+function onlyEntry(entries: readonly Descriptor[], label: string): Descriptor {
+  const candidates = manifestsOf(entries);
+  if (candidates.length === 1) return candidates[0] as Descriptor;
   const offered = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
-  if (!platform) throw usageError(`${label} is a multi-platform index (${offered}); a platform must be chosen`);
-  throw usageError(`${label} has no image for ${formatPlatform(platform)}; it offers ${offered}`);
+  throw usageError(`${label} is a multi-platform index (${offered}); a platform must be chosen`);
 }
 
 function blobPath(dir: string, d: Digest): string {

@@ -3,7 +3,7 @@
  * messages ("linux/arm64/v8"), and choosing the right manifest from an index the way container
  * engines do (arm64 means arm64/v8 unless told otherwise; a request without a variant takes any).
  */
-import { usageError } from '../errors.js';
+import { ImgbuildError, usageError } from '../errors.js';
 import { isIndexMediaType } from './media-types.js';
 import type { Descriptor, Platform } from './types.js';
 
@@ -66,19 +66,44 @@ export function bestMatch<T extends { platform?: Platform | undefined }>(entries
   return fitting.find((e) => variantOf(e.platform!) === variantOf(wanted)) ?? fitting[0];
 }
 
-/**
- * The index entry to follow for `wanted`: its best match, else an entry that is itself an index
- * and names no platform (an index of indexes, which engines follow; whether it holds `wanted` is
- * known once it is read).
- */
-export function entryFor(entries: readonly Descriptor[], wanted: Platform): Descriptor | undefined {
-  return bestMatch(entries, wanted) ?? entries.find((e) => !e.platform && isIndexMediaType(e.mediaType));
+/** An index (and the indexes it holds) offers no image for the platform asked for. */
+export class PlatformNotOffered extends ImgbuildError {
+  constructor(what: string, platform: Platform, offered: readonly string[]) {
+    super('usage', `${what} has no image for platform ${formatPlatform(platform)}`, offered.length ? `it offers: ${offered.join(', ')}` : 'it lists no platforms');
+  }
 }
 
 /** The entry of an index for `platform`, or a usage error listing what the index offers. */
 export function selectPlatform(manifests: readonly Descriptor[], platform: Platform, what: string): Descriptor {
-  const found = entryFor(manifests, platform);
+  const found = bestMatch(manifests, platform);
   if (found) return found;
-  const offered = [...new Set(manifests.flatMap((m) => (m.platform ? [formatPlatform(m.platform)] : [])))];
-  throw usageError(`${what} has no image for platform ${formatPlatform(platform)}`, offered.length ? `it offers: ${offered.join(', ')}` : 'it lists no platforms');
+  throw new PlatformNotOffered(what, platform, [...new Set(manifests.flatMap((m) => (m.platform ? [formatPlatform(m.platform)] : [])))]);
+}
+
+/** What `followIndex` reads of an entry: the document, and its entries when it is an index. */
+export interface IndexStep<T> {
+  doc: T;
+  entries?: readonly Descriptor[];
+}
+
+/**
+ * Follow an index to the document for `wanted`: its best match, else, in order, each entry that
+ * is itself an index naming no platform (an index of indexes), until one holds `wanted`, as
+ * containerd does; a few levels deep at most. A usage error lists every platform seen when none
+ * does.
+ */
+export async function followIndex<T>(entries: readonly Descriptor[], wanted: Platform, read: (d: Descriptor) => Promise<IndexStep<T>>, what: string, seen = new Set<string>(), depth = 0): Promise<T> {
+  for (const e of entries) if (e.platform) seen.add(formatPlatform(e.platform));
+  const best = bestMatch(entries, wanted);
+  for (const d of best ? [best] : entries.filter((e) => !e.platform && isIndexMediaType(e.mediaType))) {
+    const step = await read(d);
+    if (!step.entries) return step.doc;
+    if (depth >= 3) throw usageError(`${what} nests indexes too deeply`);
+    try {
+      return await followIndex(step.entries, wanted, read, what, seen, depth + 1);
+    } catch (e) {
+      if (!(e instanceof PlatformNotOffered) || best) throw e;
+    }
+  }
+  throw new PlatformNotOffered(what, wanted, [...seen]);
 }

@@ -15,7 +15,7 @@ import { isIndexMediaType } from '../image/media-types.js';
 import type { Descriptor, Image, ImageConfigFile, ImageIndex, ImageIndexSource, ImageManifest, Layer, Platform } from '../image/types.js';
 import type { ManifestResult, RegistryClient } from './client.js';
 import { parseConfig } from '../image/parse.js';
-import { configMatches, formatPlatform, selectPlatform } from '../image/platform.js';
+import { configMatches, followIndex, formatPlatform, type IndexStep } from '../image/platform.js';
 import { parseIndex, parseManifest } from './documents.js';
 import { InterruptedTransfer } from './errors.js';
 import { readAll } from './http.js';
@@ -166,13 +166,11 @@ export class RemoteIndex implements ImageIndexSource {
 export async function resolvePlatformImage(client: RegistryClient, ref: ParsedRef | string, platform: Platform, opts: RemoteOptions = {}): Promise<RemoteImage> {
   const reference = typeof ref === 'string' ? ref : refReference(ref);
   const what = `${client.registry}/${client.repository}:${reference}`;
-  let m = await client.getManifest(reference);
-  // Nested indexes are legal; follow a few levels, no more.
-  for (let depth = 0; isIndexMediaType(m.mediaType); depth++) {
-    if (depth >= 4) throw new ImgbuildError('registry', `${what} nests indexes too deeply`);
-    const desc = selectPlatform(parseIndex(m.bytes, m.mediaType, what).manifests, platform, what);
-    m = await client.getManifest(desc.digest);
-  }
+  const top = await client.getManifest(reference);
+  // Nested indexes are legal (an index of indexes): followIndex goes a few levels, no more.
+  const step = (m: ManifestResult): IndexStep<ManifestResult> => (isIndexMediaType(m.mediaType) ? { doc: m, entries: parseIndex(m.bytes, m.mediaType, what).manifests } : { doc: m });
+  const first = step(top);
+  const m = first.entries ? await followIndex(first.entries, platform, async (d) => step(await client.getManifest(d.digest)), what) : top;
   const image = new RemoteImage(client, m, opts);
   const cfg = await image.configFile();
   if (opts.exact !== false && !configMatches(platform, cfg)) {

@@ -74,20 +74,28 @@ describe('openLayoutImage', () => {
     expect(await (await openLayoutImage(plain, { tag: 'p', platform: { os: 'linux', architecture: 'arm', variant: 'v7' } })).digest()).toBe(await arm.digest());
   });
 
-  it('follows an index entry that is itself an index and names no platform, as engines do', async () => {
+  it('follows index entries that are themselves indexes and name no platform, each in turn, as engines do', async () => {
     const dir = join(work, 'nested');
     const amd = await randomImage({ seed: 'n1', layers: 1 });
     const arm = await randomImage({ seed: 'n2', layers: 1, platform: { os: 'linux', architecture: 'arm64' } });
-    const inner = assembleIndex([{ image: amd, platform: { os: 'linux', architecture: 'amd64' } }, { image: arm, platform: { os: 'linux', architecture: 'arm64' } }], {});
-    await writeOciLayout(dir, { index: inner }, ['inner']);
-    // An outer index whose one entry is the inner index, with no platform (none is required there).
-    const outer = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ mediaType: MediaType.ociIndex, digest: await inner.digest(), size: (await inner.rawIndex()).byteLength }] }));
+    const amdIndex = assembleIndex([{ image: amd, platform: { os: 'linux', architecture: 'amd64' } }], {});
+    const armIndex = assembleIndex([{ image: arm, platform: { os: 'linux', architecture: 'arm64' } }], {});
+    await writeOciLayout(dir, { index: amdIndex }, ['amd']);
+    await writeOciLayout(dir, { index: armIndex }, ['arm']);
+    // An outer index whose entries are the two indexes, with no platform (none is required there).
+    const entry = async (i: typeof amdIndex) => ({ mediaType: MediaType.ociIndex, digest: await i.digest(), size: (await i.rawIndex()).byteLength });
+    const outer = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [await entry(amdIndex), await entry(armIndex)] }));
     await writeFile(join(dir, 'blobs', 'sha256', digestHex(sha256(outer))), outer);
     const top = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as ImageIndex;
     top.manifests.push({ mediaType: MediaType.ociIndex, digest: sha256(outer), size: outer.byteLength, annotations: { 'org.opencontainers.image.ref.name': 'outer' } });
     await writeFile(join(dir, 'index.json'), JSON.stringify(top));
+    expect(await (await openLayoutImage(dir, { tag: 'outer', platform: { os: 'linux', architecture: 'amd64' } })).digest()).toBe(await amd.digest());
     expect(await (await openLayoutImage(dir, { tag: 'outer', platform: { os: 'linux', architecture: 'arm64' } })).digest()).toBe(await arm.digest());
-    await expect(openLayoutImage(dir, { tag: 'outer', platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('no image for linux/s390x; it offers linux/amd64, linux/arm64') });
+    await expect(openLayoutImage(dir, { tag: 'outer', platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({
+      kind: 'usage',
+      message: expect.stringContaining('has no image for platform linux/s390x'),
+      hint: 'it offers: linux/amd64, linux/arm64',
+    });
   });
 
   it('takes arm/v7 for plain linux/arm from an index that lists arm/v6 first, as engines do', async () => {
@@ -116,7 +124,7 @@ describe('openLayoutImage', () => {
     const got = await openLayoutImage(dir, { tag: 'multi', platform: { os: 'linux', architecture: 'arm64' } });
     expect(await got.digest()).toBe(await arm.digest());
     await expect(openLayoutImage(dir, { tag: 'multi' })).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('linux/amd64, linux/arm64/v8') });
-    await expect(openLayoutImage(dir, { tag: 'multi', platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({ message: expect.stringContaining('no image for linux/s390x') });
+    await expect(openLayoutImage(dir, { tag: 'multi', platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({ message: expect.stringContaining('no image for platform linux/s390x'), hint: 'it offers: linux/amd64, linux/arm64/v8' });
   });
 
   it('refuses a corrupted layer when it is read, so nothing built from it is written', async () => {
