@@ -7,10 +7,21 @@
  * and the process ends by the signal itself. Every output is replaced by a rename, so each
  * is as it was or complete. Watch mode handles the signals itself: it lets a build finish.
  */
+import { writeSync } from 'node:fs';
 import { constants } from 'node:os';
+import { isatty } from 'node:tty';
 import { removeLiveTempsSync } from '../store/atomic.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** A write that cannot fail the exit it comes before (a closed pipe, a full disk). */
+function writeQuiet(fd: number, text: string): void {
+  try {
+    writeSync(fd, text);
+  } catch {
+    // Nothing to tell it to.
+  }
+}
 const SHOW_CURSOR = '\u001B[?25h';
 
 /** Exit on the first SIGINT or SIGTERM from now on, as above; the returned function stops that. */
@@ -18,10 +29,12 @@ export function exitOnInterrupt(json: boolean | undefined): () => void {
   const handler = (signal: (typeof SIGNALS)[number]) => {
     removeLiveTempsSync();
     const exitCode = 128 + constants.signals[signal];
-    for (const stream of [process.stdout, process.stderr]) if (stream.isTTY) stream.write(SHOW_CURSOR);
+    // Straight to the file descriptors: the progress display holds back what goes through
+    // process.stderr while it draws, and would never let this out.
+    for (const fd of [1, 2]) if (isatty(fd)) writeQuiet(fd, SHOW_CURSOR);
     const message = `interrupted (${signal}): every output is as it was or complete`;
-    if (json) process.stdout.write(`${JSON.stringify({ type: 'error', exitCode, message })}\n`);
-    process.stderr.write(`\n${message}\n`);
+    if (json) writeQuiet(1, `${JSON.stringify({ type: 'error', exitCode, message })}\n`);
+    writeQuiet(2, `\n${message}\n`);
     // Ended by the signal itself (stdout and stderr writes to pipes and terminals are synchronous
     // here), so a parent sees what it sent: `make` and a shell's `$?` tell it from a failure.
     for (const s of SIGNALS) process.off(s, handler);
