@@ -69,6 +69,7 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
   const refuse = (name: string, why: string) =>
     buildError(`${label} holds a hostile entry ${JSON.stringify(name)} (${why})`, 'imgbuild refuses base images whose layers could write outside the image root; use another base');
   const links = new Set<string>();
+  const targets = new Map<string, string>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
     // The extract's own error (what the pipeline reports) also destroys the entry in progress.
@@ -78,9 +79,13 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     const why = hostilePath(header.name) ?? (header.type === 'link' && header.linkname ? hostilePath(header.linkname) : undefined);
     const via = throughSymlink(name, links) ?? (header.type === 'link' && header.linkname ? throughSymlink(clean(header.linkname), links) : undefined);
     if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
-    if (header.type === 'symlink') {
+    // A hard link to a symlink is a symlink too (same inode), with the same target.
+    const linkedTarget = header.type === 'link' && header.linkname ? targets.get(clean(header.linkname)) : undefined;
+    if (header.type === 'symlink' || linkedTarget !== undefined) {
+      const target = linkedTarget ?? header.linkname ?? '';
       links.add(name);
-      found.links.push([name, header.linkname ?? '']);
+      targets.set(name, target);
+      found.links.push([name, target]);
     } else if (header.type === 'directory') found.dirs.push(name);
     const slash = name.lastIndexOf('/');
     const deleted = whiteoutTarget(name.slice(slash + 1));

@@ -34,7 +34,8 @@ const validator = await loadValidator();
 function asWritten(src: SpecSource, pointer: string): string | undefined {
   const range = (nodeAt(src, pointer) as { range?: [number, number, number] } | undefined)?.range;
   const text = range && src.text.slice(range[0], range[1]);
-  return text && /^[^\s"'#]+$/.test(text) ? text : undefined;
+  // An alias (`*port`), an anchor or a tag is not the value's text.
+  return text && /^[^\s"'#*&!]+$/.test(text) ? text : undefined;
 }
 
 function kindOf(v: unknown): string {

@@ -58,6 +58,10 @@ describe('linksAfter', () => {
     expect([...links]).toEqual([['bin', 'usr/bin'], ['etc/alt', '/y']]);
   });
 
+  it('takes a hard link to a symlink for a symlink with the same target', async () => {
+    expect(await check([{ name: 'lnk', type: 'symlink', linkname: 'usr/bin' }, { name: 'bin', type: 'link', linkname: 'lnk' }])).toMatchObject({ links: [['lnk', 'usr/bin'], ['bin', 'usr/bin']] });
+  });
+
   it('reads what a layer does to links from its tar', async () => {
     expect(await check([{ name: 'bin', type: 'symlink', linkname: 'usr/bin' }, { name: 'usr/', type: 'directory' }, { name: 'x/.wh.lib' }, { name: 'opt/.wh..wh..opq' }])).toEqual({
       links: [['bin', 'usr/bin']],

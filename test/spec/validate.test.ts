@@ -50,6 +50,10 @@ describe('schema', () => {
     expect(brief(minimal('config:\n  workdir: 42\n'))[0]).toMatch(/^8:12 config.workdir must be a string, not the number 42 \(quote it: "42"\)$/);
   });
 
+  it('does not offer to quote an alias as if it were the text', () => {
+    expect(brief(minimal('x-port: &port 8080\nconfig:\n  env: { PORT: *port }\n')).filter((l) => l.includes('config.env.PORT'))).toEqual(['9:16 config.env.PORT must be a string, not number 8080']);
+  });
+
   it('says a rule given by a pattern in words, not as the pattern', () => {
     expect(brief(minimal('config:\n  stopSignal: TERM\n'))).toEqual(['8:15 config.stopSignal "TERM" is not valid (Signal that stops the container: its name with SIG ("SIGTERM") or its number.)']);
   });
