@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { impliedDirs, throughLink } from '../plan/parents.js';
+import { throughLink } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
@@ -36,7 +36,8 @@ function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<st
     holds(e.path);
     if (e.type === 'dir' && !explicit.has(e.path)) dirs.set(e.path, true);
   }
-  for (const dir of isUnchanged(layer) ? layer.implied : impliedDirs(layer.entries)) if (!dirs.has(dir)) dirs.set(dir, false);
+  // A listed layer's entries gave every parent; an unchanged one's record keeps those no entry is.
+  if (isUnchanged(layer)) for (const dir of layer.implied) if (!dirs.has(dir)) dirs.set(dir, false);
   return dirs;
 }
 
