@@ -110,10 +110,10 @@ function archiveFile(base: { path: string; tag?: string }, baseDir: string): { f
 /**
  * Which rules a clean mark stands for: a mark made under weaker ones (before symlinks spelled
  * "a/./l" or "a//l", and whiteouts of "..", were refused; before a layer's tar was checked
- * against its diff_id; before a mark held the layer's links) is no mark, and the layer is read
- * again.
+ * against its diff_id; before a mark held the layer's links; before a hard link to a symlink
+ * counted as one) is no mark, and the layer is read again.
  */
-const CHECK_RULES = 4;
+const CHECK_RULES = 5;
 
 /** A mark's links, or undefined when there is no mark (or one this code cannot read). */
 async function readMark(mark: string): Promise<LayerLinks | undefined> {
