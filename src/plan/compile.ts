@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { linkAt, lowerDirsAndLinks, settleParents, throughLink, type ThroughLink } from './parents.js';
+import { followLinks, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -135,20 +135,21 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   }
   const throughLinks: ThroughLink[] = [];
   const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => rel(d.path)));
-  const entries = settleParents(all, implied, lowerDirsAndLinks(lower), spec.base.kind === 'scratch', throughLinks, explicitDirs);
-  refuseThroughLinks(spec, name, throughLinks);
+  const below = lowerDirsAndLinks(lower);
+  const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
+  refuseThroughLinks(spec, name, throughLinks, below);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
 /** A layer that writes below a symlink of a lower layer of ours (settleParents) is refused at the layer. */
-function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly ThroughLink[]): void {
+function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly ThroughLink[], lower: ReadonlyMap<string, Lower>): void {
   if (throughLinks.length === 0) return;
   const i = spec.layers.findIndex((l) => l.name === name);
   throw new SpecError(
     throughLinks.map(({ path, target, onto }) => ({
       position: spec.layers[i]!.at,
       message: `layer "${name}" ${onto ? 'copies a directory onto' : 'writes below'} /${path}, which a lower layer made a symlink${target === undefined ? '' : ` to ${target}`}`,
-      hint: `write below ${target === undefined ? "the link's target" : throughLink(path, target, '')} instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)`,
+      hint: `write below ${target === undefined ? "the link's target" : followLinks(path, (p) => linkAt(lower, p)?.target)} instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)`,
       pointer: `/layers/${i}`,
     })),
   );
@@ -175,7 +176,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   const throughLinks: ThroughLink[] = [];
   const below = lowerDirsAndLinks(lower);
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), below, spec.base.kind === 'scratch', throughLinks);
-  refuseThroughLinks(spec, name, throughLinks);
+  refuseThroughLinks(spec, name, throughLinks, below);
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {
@@ -191,7 +192,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
-  refuseThroughLinks(spec, name, throughLinks);
+  refuseThroughLinks(spec, name, throughLinks, below);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 

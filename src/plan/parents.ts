@@ -19,7 +19,7 @@ export interface Link {
   link: true;
   target: string | undefined;
 }
-type Lower = DirMeta | Link;
+export type Lower = DirMeta | Link;
 const isLink = (l: Lower | undefined): l is Link => l !== undefined && 'link' in l;
 
 /** The symlink a lower layer left at `path`, if it did. */
@@ -81,6 +81,23 @@ export function throughLink(link: string, target: string, below: string): string
   const resolved = posix.normalize(target.startsWith('/') ? target : posix.join(posix.dirname(link), target)).replace(/^(\.\.\/|\/)+/, '');
   const joined = posix.join(resolved === '..' || resolved === '.' ? '' : resolved, below);
   return joined === '.' ? '/' : `/${joined}`.replace(/\/$/, '');
+}
+
+/**
+ * Where `path` lands inside the image root once every symlink along it is followed (a link to a
+ * link too; 40 hops at most, as the kernel): `targetOf` gives a link's target, or undefined where
+ * there is no link (or its target is not known).
+ */
+export function followLinks(path: string, targetOf: (linkPath: string) => string | undefined): string {
+  let at = path.replace(/^\/+/, '');
+  for (let hop = 0; hop < 40; hop++) {
+    const parts = at.split('/');
+    const k = parts.findIndex((_, i) => targetOf(parts.slice(0, i + 1).join('/')) !== undefined);
+    if (k < 0) break;
+    const link = parts.slice(0, k + 1).join('/');
+    at = throughLink(link, targetOf(link)!, parts.slice(k + 1).join('/')).replace(/^\/+/, '');
+  }
+  return `/${at}`;
 }
 
 /** The directories entries lie in that are not entries themselves: the deepest of each chain (their own parents follow from them). */

@@ -13,31 +13,35 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { throughLink } from '../plan/parents.js';
+import { followLinks } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
+/** A directory a layer writes in: copied itself (it would land on a link at its path), or only holding what is written; `sample`, a path written there, for the hint. */
+interface WrittenDir {
+  copied: boolean;
+  sample: string;
+}
+
 /**
- * The directories a layer writes in, each with whether it is itself written as a copied
- * directory (which would land on a link at its path) or only holds what is written: every
- * entry's parent and, for a copied directory, the directory itself. A layer found unchanged, and
- * so not listed, gives them from its walk record (its directory entries and the directories its
- * entries imply).
+ * The directories a layer writes in: every entry's parent and, for a copied directory, the
+ * directory itself. A layer found unchanged, and so not listed, gives them from its walk record
+ * (its directory entries and the directories its entries imply).
  */
-function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<string, boolean> {
-  const dirs = new Map<string, boolean>();
+function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<string, WrittenDir> {
+  const dirs = new Map<string, WrittenDir>();
   const holds = (path: string) => {
     const parent = posix.dirname(path);
-    if (parent !== '.' && !dirs.has(parent)) dirs.set(parent, false);
+    if (parent !== '.' && !dirs.has(parent)) dirs.set(parent, { copied: false, sample: path });
   };
   const entries = isUnchanged(layer) ? [...layer.dirs, ...layer.links.map((path) => ({ path, type: 'symlink' as const }))] : layer.entries;
   for (const e of entries) {
     holds(e.path);
-    if (e.type === 'dir' && !explicit.has(e.path)) dirs.set(e.path, true);
+    if (e.type === 'dir' && !explicit.has(e.path)) dirs.set(e.path, { copied: true, sample: e.path });
   }
   // A listed layer's entries gave every parent; an unchanged one's record keeps those no entry is.
-  if (isUnchanged(layer)) for (const dir of layer.implied) if (!dirs.has(dir)) dirs.set(dir, false);
+  if (isUnchanged(layer)) for (const dir of layer.implied) if (!dirs.has(dir)) dirs.set(dir, { copied: false, sample: dir });
   return dirs;
 }
 
@@ -45,25 +49,6 @@ function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<st
 function placed(layer: PlannedLayer, spec: NormalizedLayer): string[] {
   const links = isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path);
   return [...spec.dirs.map((d) => rel(d.path)), ...links];
-}
-
-/** Follow `path` through the links, to where it lands inside the root (a link to a link too; 40 hops at most, as the kernel). */
-function resolveThrough(links: ReadonlyMap<string, string>, path: string): string {
-  let at = rel(path);
-  for (let hop = 0; hop < 40; hop++) {
-    const parts = at.split('/');
-    let moved = false;
-    for (let k = 1; k <= parts.length; k++) {
-      const prefix = parts.slice(0, k).join('/');
-      const target = links.get(prefix);
-      if (target === undefined) continue;
-      at = rel(throughLink(prefix, target, parts.slice(k).join('/')));
-      moved = true;
-      break;
-    }
-    if (!moved) break;
-  }
-  return `/${at}`;
 }
 
 /** A problem for every layer that writes below, or copies a directory onto, a symlink `links` holds (path -> target, the base's). */
@@ -77,20 +62,22 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
     for (const p of placed(layer, own)) standing.add(p);
     removed.push(...own.removes.map((r) => rel(r.path)));
     const cleared = (p: string) => standing.has(p) || removed.some((r) => p === r || p.startsWith(`${r}/`));
-    const refuse = (link: string, message: string, below: string) => {
+    // Where a path lands through the links still standing (not those our layers replaced or removed).
+    const landing = (path: string) => followLinks(path, (p) => (cleared(p) ? undefined : links.get(p)));
+    const refuse = (link: string, message: string, sample: string) => {
       problems.push({
         position: own.at,
         message: `layer "${layer.name}" ${message} /${link}, which is a symlink to ${links.get(link)} in the base image ${baseLabel}`,
-        hint: `write to ${resolveThrough(links, `${link}${below ? `/${below}` : ''}`)} instead: a base's symlink is replaced by a directory (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, does so for anything written below it)`,
+        hint: `write to ${landing(sample)} instead: a base's symlink is replaced by a directory (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, does so for anything written below it)`,
         pointer: `/layers/${i}`,
       });
     };
-    for (const [dir, copied] of writtenDirs(layer, new Set(own.dirs.map((d) => rel(d.path))))) {
+    for (const [dir, { copied, sample }] of writtenDirs(layer, new Set(own.dirs.map((d) => rel(d.path))))) {
       // The directory itself, when it is copied onto a link; then every directory above it.
-      if (copied && links.has(dir) && !cleared(dir)) return refuse(dir, 'copies a directory onto', '');
+      if (copied && links.has(dir) && !cleared(dir)) return refuse(dir, 'copies a directory onto', sample);
       for (let cut = dir.indexOf('/'); ; cut = dir.indexOf('/', cut + 1)) {
         const p = cut === -1 ? dir : dir.slice(0, cut);
-        if (links.has(p) && !cleared(p)) return refuse(p, 'writes below', cut === -1 ? '' : dir.slice(cut + 1));
+        if (links.has(p) && !cleared(p)) return refuse(p, 'writes below', sample);
         if (cut === -1) break;
       }
     }

@@ -326,6 +326,12 @@ describe('implied parent directories', () => {
     }
   });
 
+  it('name the path through a chain of a lower layer\'s links', async () => {
+    const dir = makeContext();
+    const err = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }, { path: /sbin, target: bin }]\n  - name: top\n    files: [{ path: /sbin/x, content: x }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => d.hint?.split(':')[0])).toEqual(['write below /usr/bin instead']);
+  });
+
   it('refuse a copied directory landing on a lower layer\'s symlink, which it would replace; a dirs: entry there may', async () => {
     const dir = makeContext();
     const base = `  - name: base\n    dirs: [{ path: /srv/app }]\n    symlinks: [{ path: /app, target: /srv/app }]\n`;
