@@ -14,12 +14,21 @@ import { removeLiveTempsSync } from '../store/atomic.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
-/** A write that cannot fail the exit it comes before (a closed pipe, a full disk). */
+/**
+ * A write that cannot fail the exit it comes before (a closed pipe, a full disk). A pipe Node has
+ * made non-blocking answers EAGAIN while it is full: the write waits for the reader, a second at
+ * most.
+ */
 function writeQuiet(fd: number, text: string): void {
-  try {
-    writeSync(fd, text);
-  } catch {
-    // Nothing to tell it to.
+  let rest = Buffer.from(text);
+  for (let waits = 0; rest.length > 0 && waits < 200; ) {
+    try {
+      rest = rest.subarray(writeSync(fd, rest));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      waits++;
+    }
   }
 }
 const SHOW_CURSOR = '\u001B[?25h';
