@@ -13,6 +13,7 @@ import { isatty } from 'node:tty';
 import { removeLiveTempsSync } from '../store/atomic.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const SHOW_CURSOR = '\u001B[?25h';
 
 /**
  * A write that cannot fail the exit it comes before (a closed pipe, a full disk). A pipe Node has
@@ -31,7 +32,6 @@ function writeQuiet(fd: number, text: string): void {
     }
   }
 }
-const SHOW_CURSOR = '\u001B[?25h';
 
 /** Exit on the first SIGINT or SIGTERM from now on, as above; the returned function stops that. */
 export function exitOnInterrupt(json: boolean | undefined): () => void {
@@ -44,8 +44,8 @@ export function exitOnInterrupt(json: boolean | undefined): () => void {
     const message = `interrupted (${signal}): every output is as it was or complete`;
     if (json) writeQuiet(1, `${JSON.stringify({ type: 'error', exitCode, message })}\n`);
     writeQuiet(2, `\n${message}\n`);
-    // Ended by the signal itself (stdout and stderr writes to pipes and terminals are synchronous
-    // here), so a parent sees what it sent: `make` and a shell's `$?` tell it from a failure.
+    // Ended by the signal itself, once the writes above are out, so a parent sees what it sent:
+    // `make` and a shell's `$?` tell it from a failure.
     for (const s of SIGNALS) process.off(s, handler);
     process.kill(process.pid, signal);
   };
