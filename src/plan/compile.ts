@@ -125,7 +125,7 @@ async function resolveLayer(spec: NormalizedSpec, layer: NormalizedLayer, contex
 }
 
 /** A merged layer: its entries, with settled parents, as a complete layer plan. With `stamps`, its files are noted for recording. */
-async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly PlannedLayer[], digester: FileDigester, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
+async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candidate[], lower: readonly PlannedLayer[], digester: FileDigester, hashLater: boolean, refusals: Diagnostic[], stamps?: WalkStamps): Promise<LayerPlan> {
   const implied = new Set<string>();
   const all: PlanEntry[] = [];
   const toHash: ToHash[] = [];
@@ -137,22 +137,25 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => rel(d.path)));
   const below = lowerDirsAndLinks(lower);
   const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
-  refuseThroughLinks(spec, name, throughLinks, below);
+  refuseThroughLinks(spec, name, throughLinks, below, refusals);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
-/** A layer that writes below a symlink of a lower layer of ours (settleParents) is refused at the layer. */
-function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly ThroughLink[], lower: ReadonlyMap<string, Lower>): void {
-  if (throughLinks.length === 0) return;
+/**
+ * A layer that writes below a symlink of a lower layer of ours (settleParents) is refused at the
+ * layer: its problems go to `refusals`, and the plan goes on to the layers above, so that every
+ * such layer is reported at once.
+ */
+function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: readonly ThroughLink[], lower: ReadonlyMap<string, Lower>, refusals: Diagnostic[]): void {
   const i = spec.layers.findIndex((l) => l.name === name);
-  throw new SpecError(
-    throughLinks.map(({ path, target, onto }) => ({
+  for (const { path, target, onto } of throughLinks) {
+    refusals.push({
       position: spec.layers[i]!.at,
       message: `layer "${name}" ${onto ? 'copies a directory onto' : 'writes below'} /${path}, which a lower layer made a symlink${target === undefined ? '' : ` to ${target}`}`,
       hint: `write below ${target === undefined ? "the link's target" : followLinks(path, (p) => linkAt(lower, p)?.target)} instead: below a lower layer's symlink, runtimes differ (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, replaces the link with a directory)`,
       pointer: `/layers/${i}`,
-    })),
-  );
+    });
+  }
 }
 
 /** The parent directories of an image path, outermost first ("a/b/c" -> "a", "a/b"). */
@@ -170,13 +173,12 @@ function parentsOf(path: string): string[] {
  * those). The entries are what `finishLayer` gives for the same copy; a test holds the two equal.
  * With `stamps`, what the walk saw is noted for recording (unchanged-layer.ts).
  */
-async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, stamps?: WalkStamps): Promise<LayerPlan> {
+async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, refusals: Diagnostic[], stamps?: WalkStamps): Promise<LayerPlan> {
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
   const throughLinks: ThroughLink[] = [];
   const below = lowerDirsAndLinks(lower);
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), below, spec.base.kind === 'scratch', throughLinks);
-  refuseThroughLinks(spec, name, throughLinks, below);
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {
@@ -192,7 +194,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
-  refuseThroughLinks(spec, name, throughLinks, below);
+  refuseThroughLinks(spec, name, throughLinks, below, refusals);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
@@ -212,16 +214,19 @@ const stampsFor = (reuse: WalkReuse | undefined, hashLater: boolean) => (reuse &
  * hashing (a live file system) makes the layer be listed again: it was never there for the whole
  * build, so it is simply not part of it.
  */
-async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
+async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, refusals: Diagnostic[], first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
     const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, hashLater, stampsFor(reuse, hashLater));
+    const own: Diagnostic[] = [];
     try {
       let listed: LayerPlan;
-      if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, r.stamps);
-      else if (r.candidates) listed = await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater, r.stamps);
+      if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, own, r.stamps);
+      else if (r.candidates) listed = await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater, own, r.stamps);
       else throw new SpecError(r.problems);
-      if (reuse && r.stamps) await reuse.record(index, lower, listed, r.stamps, digester);
+      refusals.push(...own);
+      // A refused layer's walk is not recorded: it would be found unchanged, and its refusal lost.
+      if (reuse && r.stamps && own.length === 0) await reuse.record(index, lower, listed, r.stamps, digester);
       return listed;
     } catch (e) {
       if (!(e instanceof FileChangedError) || e.reason === 'changed' || attempt >= PLAN_ATTEMPTS) throw e;
@@ -249,7 +254,10 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  */
 export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly PlannedLayer[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
   const contextReal = await contextRealPath(spec);
-  return planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false);
+  const refusals: Diagnostic[] = [];
+  const layer = await planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false, refusals);
+  if (refusals.length > 0) throw new SpecError(refusals);
+  return layer;
 }
 
 export interface CompileOptions {
@@ -296,12 +304,14 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
   if (problems.length > 0) for (const r of results) if (r.ordered) problems.push(...orderedProblems(r.ordered, skip));
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
   const firstListed = layers.length;
+  const refusals: Diagnostic[] = [];
   for (const r of results) {
     const i = layers.length;
     // Above a layer that had to be listed, one may still be unchanged (that layer's key came out the same).
     const unchanged = reuse && i > firstListed ? await reuse.unchanged(i, layers) : undefined;
-    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, hashLater, r, reuse)));
+    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, hashLater, refusals, r, reuse)));
   }
+  if (refusals.length > 0) throw new SpecError(refusals);
   return {
     specFile: spec.specFile,
     specDigest: spec.specDigest,

@@ -326,6 +326,12 @@ describe('implied parent directories', () => {
     }
   });
 
+  it('are refused in every layer at once', async () => {
+    const dir = makeContext();
+    const err = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n  - name: one\n    files: [{ path: /bin/a, content: a }]\n  - name: two\n    copy: [{ from: app/bin/, to: /bin/sub/ }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`)).toEqual(['7 layer "one" writes below /bin, which a lower layer made a symlink to usr/bin', '9 layer "two" writes below /bin, which a lower layer made a symlink to usr/bin']);
+  });
+
   it('name the path through a chain of a lower layer\'s links', async () => {
     const dir = makeContext();
     const err = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }, { path: /sbin, target: bin }]\n  - name: top\n    files: [{ path: /sbin/x, content: x }]`).catch((e) => e);
