@@ -53,7 +53,8 @@ export async function describeImage(source: string, platform: Platform | undefin
     ...(config.created ? { created: config.created } : {}),
     config: config.config ?? {},
     layers,
-    size: manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
+    // As `apply` counts an image: every blob it references, its manifest too.
+    size: (await image.rawManifest()).byteLength + manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
     annotations: manifest.annotations ?? {},
   };
 }

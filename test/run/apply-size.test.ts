@@ -21,6 +21,12 @@ describe('apply', () => {
     expect(result.size).toBe(written);
   });
 
+  it('reports a single-platform image\'s size as inspect does', async () => {
+    writeFileSync(join(dir, 'one.yaml'), 'apiVersion: imgbuild/v1\nname: t/one\ncontext: .\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./one\n');
+    const result = await apply(join(dir, 'one.yaml'), { cacheDir: join(dir, 'cache'), env: {} });
+    expect((await describeImage(`oci:${join(dir, 'one')}`, undefined, [], join(dir, 'cache'))).size).toBe(result.size);
+  });
+
   it('tells each platform\'s own manifest in its image event, beside the index the outputs get', async () => {
     const events: ApplyEvent[] = [];
     const result = await apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {}, report: (e) => events.push(e) });

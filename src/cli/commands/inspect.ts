@@ -14,7 +14,7 @@ function render(d: ImageDescription): string {
     `${d.source}`,
     `  digest     ${d.digest}`,
     `  platform   ${d.platform}${d.created ? `, created ${d.created}` : ''}`,
-    `  size       ${formatBytes(d.size)} compressed, ${d.layers.length} layers`,
+    `  size       ${formatBytes(d.size)} (manifest, config and ${d.layers.length === 1 ? '1 layer' : `${d.layers.length} layers`}, compressed)`,
   ];
   if (c.Entrypoint) lines.push(`  entrypoint ${JSON.stringify(c.Entrypoint)}`);
   if (c.Cmd) lines.push(`  cmd        ${JSON.stringify(c.Cmd)}`);
