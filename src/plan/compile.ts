@@ -188,8 +188,12 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         continue;
       }
       // A copied directory landing on a lower layer's symlink would replace it (settleParents).
+      // A copied directory landing on a lower layer's symlink: refused, and left out (settleParents).
       const link = c.kind === 'dir' ? linkAt(below, c.path) : undefined;
-      if (link) throughLinks.push({ path: c.path, target: link.target, onto: true });
+      if (link) {
+        throughLinks.push({ path: c.path, target: link.target, onto: true });
+        continue;
+      }
       noteFile(stamps, c, addEntry(c, digester, entries, toHash));
     }
   }
@@ -252,11 +256,14 @@ async function contextRealPath(spec: NormalizedSpec): Promise<string> {
  * rules as a full compile. Layers above it may need compiling again too (their implied parents
  * inherit from it).
  */
-export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly PlannedLayer[], digester: FileDigester, ignore: readonly string[] = []): Promise<LayerPlan> {
+export async function compileOneLayer(spec: NormalizedSpec, index: number, lower: readonly PlannedLayer[], digester: FileDigester, ignore: readonly string[] = [], refusals?: Diagnostic[]): Promise<LayerPlan> {
   const contextReal = await contextRealPath(spec);
-  const refusals: Diagnostic[] = [];
-  const layer = await planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false, refusals);
-  if (refusals.length > 0) throw new SpecError(refusals);
+  // With `refusals`, a layer refused for writing below a lower layer's symlink adds its problems
+  // there, for the caller to report with those of the layers above; without, it is thrown.
+  const own: Diagnostic[] = [];
+  const layer = await planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false, own);
+  if (!refusals && own.length > 0) throw new SpecError(own);
+  refusals?.push(...own);
   return layer;
 }
 

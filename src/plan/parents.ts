@@ -48,7 +48,7 @@ export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, L
       if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
       else if (e.type === 'symlink') dirs.set(e.path, { link: true, target: e.target });
     }
-    if (isUnchanged(layer)) for (const path of layer.links) dirs.set(path, { link: true, target: undefined });
+    if (isUnchanged(layer)) layer.links.forEach((path, k) => dirs.set(path, { link: true, target: layer.linkTargets[k] }));
   }
   return dirs;
 }
@@ -64,8 +64,10 @@ export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>
   for (const e of entries) {
     if (!implied.has(e.path)) {
       const at = e.type === 'dir' && !explicitDirs.has(e.path) ? linkAt(lower, e.path) : undefined;
+      // Refused, and left out: kept, it would stand over the link for the layers above, whose own
+      // writes below it would go unreported.
       if (at) throughLinks.push({ path: e.path, target: at.target, onto: true });
-      out.push(e);
+      else out.push(e);
       continue;
     }
     const below = lower.get(e.path);

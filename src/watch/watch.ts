@@ -9,6 +9,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { sha256, type Digest } from '../image/digest.js';
+import { SpecError, type Diagnostic } from '../errors.js';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
@@ -86,7 +87,10 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   // from below. Their files are not read again (the stat cache knows them).
   const lowest = Math.min(...affected);
   const layers: LayerPlan[] = [];
-  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, [s.opts.cacheDir]));
+  const refusals: Diagnostic[] = [];
+  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, [s.opts.cacheDir], refusals));
+  // Every layer refused at once, as a plan reports them.
+  if (refusals.length > 0) throw new SpecError(refusals);
   const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
   return { planned, layers: [...affected].sort((a, b) => a - b) };
 }

@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync, utim
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SpecError } from '../../src/errors.js';
+import { SpecError, type Diagnostic } from '../../src/errors.js';
 import { FileChangedError } from '../../src/layer/stable-read.js';
-import { compilePlan } from '../../src/plan/compile.js';
+import { compileOneLayer, compilePlan } from '../../src/plan/compile.js';
 import { throughLink } from '../../src/plan/parents.js';
 import type { BuildPlan, PlanEntry } from '../../src/plan/types.js';
 import { loadSpec } from '../../src/spec/load.js';
@@ -330,6 +330,28 @@ describe('implied parent directories', () => {
     const dir = makeContext();
     const err = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n  - name: one\n    files: [{ path: /bin/a, content: a }]\n  - name: two\n    copy: [{ from: app/bin/, to: /bin/sub/ }]`).catch((e) => e);
     expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`)).toEqual(['7 layer "one" writes below /bin, which a lower layer made a symlink to usr/bin', '9 layer "two" writes below /bin, which a lower layer made a symlink to usr/bin']);
+  });
+
+  it('are refused in every layer at once, a directory copied onto the link not standing over it for the layers above', async () => {
+    const dir = makeContext();
+    mkdirSync(join(dir, 'root', 'bin'), { recursive: true });
+    writeFileSync(join(dir, 'root', 'bin', 'x'), 'x');
+    const err = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n  - name: one\n    copy: [{ from: root/, to: / }]\n  - name: two\n    files: [{ path: /bin/two, content: t }]`).catch((e) => e);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`)).toEqual(['7 layer "one" copies a directory onto /bin, which a lower layer made a symlink to usr/bin', '9 layer "two" writes below /bin, which a lower layer made a symlink to usr/bin']);
+  });
+
+  it('are collected layer by layer when a caller re-plans one layer at a time (watch mode)', async () => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: base\n    dirs: [{ path: /usr/bin }]\n  - name: one\n    files: [{ path: /bin/one, content: a }]\n  - name: two\n    files: [{ path: /bin/two, content: b }]\n`);
+    const spec = await loadSpec(join(dir, 'image.yaml'), { env: {} });
+    const first = await compilePlan(spec, new UncachedDigester());
+    // The base now holds the link, as after a file change in its context.
+    const base = { ...first.layers[0]!, entries: [...first.layers[0]!.entries, { path: 'bin', mode: 0o777, uid: 0, gid: 0, type: 'symlink' as const, target: 'usr/bin' }] };
+    const refusals: Diagnostic[] = [];
+    const layers = [base];
+    for (const i of [1, 2]) layers.push(await compileOneLayer(spec, i, layers, new UncachedDigester(), [], refusals));
+    expect(refusals.map((d) => d.message)).toEqual(['layer "one" writes below /bin, which a lower layer made a symlink to usr/bin', 'layer "two" writes below /bin, which a lower layer made a symlink to usr/bin']);
+    await expect(compileOneLayer(spec, 1, [base], new UncachedDigester())).rejects.toBeInstanceOf(SpecError);
   });
 
   it('name the path through a chain of a lower layer\'s links', async () => {
