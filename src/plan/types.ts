@@ -91,6 +91,8 @@ export interface UnchangedLayer extends LayerSummary {
   dirs: DirEntry[];
   /** Its symlinks' paths: an implied parent in a layer above never replaces one. */
   links: ImagePath[];
+  /** Where each of `links` points, in the same order. */
+  linkTargets: string[];
   /** The paths its whiteouts delete (its spec's `remove:`), which no implied parent above may take metadata from. */
   removed: ImagePath[];
   /** Directories its entries lie in that it holds no entry for (implied parents left out on a base), for the base's symlinks to be checked against. */

@@ -110,7 +110,7 @@ export class WalkReuse {
     }
     const name = this.spec.layers[index]!.name;
     const removed = this.spec.layers[index]!.removes.map((r) => r.path.replace(/^\/+/, ''));
-    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), removed, implied: [...rec.impliedDirs] };
+    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), linkTargets: [...rec.linkTargets], removed, implied: [...rec.impliedDirs] };
   }
 
   /**
@@ -126,6 +126,7 @@ export class WalkReuse {
     for (const { index, entry } of walk.hashedLater) {
       if (digester.known(walk.filePaths[index]!, walk.fileStat(index)) !== entry.source.digest) return;
     }
+    const links = layer.entries.filter((e) => e.type === 'symlink');
     const snapshot: WalkSnapshot = {
       inputs,
       cacheKey: layer.cacheKey,
@@ -136,7 +137,8 @@ export class WalkReuse {
       filePaths: walk.filePaths,
       fileStats: walk.fileStats.values(),
       dirEntries: layer.entries.filter((e): e is DirEntry => e.type === 'dir'),
-      linkPaths: layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path),
+      linkPaths: links.map((e) => e.path),
+      linkTargets: links.map((e) => e.target),
       impliedDirs: impliedDirs(layer.entries),
     };
     // Only an optimisation: a record that cannot be written (a full disk) costs the next build a listing, never this one.

@@ -24,8 +24,8 @@ import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn 
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
-/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs). */
-const FORMAT = 3;
+/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets). */
+const FORMAT = 4;
 const HEADER = MAGIC.length + 7 * 4;
 const ENTRY_NUMS = 3;
 
@@ -51,6 +51,8 @@ export interface WalkSnapshot {
   linkPaths: readonly string[];
   /** Directories its entries lie in that it holds no entry for (few: kept in the record's JSON part). */
   impliedDirs: readonly string[];
+  /** Where each of `linkPaths` points, in the same order (the JSON part too). */
+  linkTargets: readonly string[];
 }
 
 const DIR_FIELDS = ['mtimeMs', 'ctimeMs', 'ino', 'dev'] as const;
@@ -92,6 +94,7 @@ export class WalkRecord {
     private readonly paths: string[],
     private readonly nums: Float64Array,
     readonly impliedDirs: readonly string[],
+    readonly linkTargets: readonly string[],
   ) {}
 
   dirPath(i: number): string {
@@ -132,7 +135,7 @@ export class WalkRecord {
   }
 
   static encode(w: WalkSnapshot): Buffer[] {
-    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes, implied: w.impliedDirs }), 'utf8');
+    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes, implied: w.impliedDirs, targets: w.linkTargets }), 'utf8');
     const entryNums = new Float64Array(w.dirEntries.length * ENTRY_NUMS);
     w.dirEntries.forEach((e, i) => entryNums.set([e.mode, e.uid, e.gid], i * ENTRY_NUMS));
     const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path), w.linkPaths]);
@@ -161,14 +164,14 @@ export class WalkRecord {
     } catch {
       return undefined;
     }
-    const { inputs, cacheKey, files, bytes, implied } = meta;
+    const { inputs, cacheKey, files, bytes, implied, targets } = meta;
     if (!isDigestValue(inputs) || !isDigestValue(cacheKey) || !isCount(files) || !isCount(bytes)) return undefined;
-    if (!Array.isArray(implied) || !implied.every((p) => typeof p === 'string')) return undefined;
+    if (!isStrings(implied) || !isStrings(targets) || targets.length !== linkCount) return undefined;
     const count = dirCount + fileCount + entryCount + linkCount;
     const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
     if (paths.length !== count) return undefined;
     const nums = fromLittleEndian(buf.subarray(numsAt, pathsAt));
-    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums, implied as string[]);
+    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums, implied, targets);
   }
 }
 
@@ -202,4 +205,5 @@ export class WalkRecords {
 }
 
 const isDigestValue = (v: unknown): v is Digest => typeof v === 'string' && isDigest(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

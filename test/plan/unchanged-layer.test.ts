@@ -176,7 +176,8 @@ describe('unchanged layers', () => {
     await reusing();
     expect(kinds((await reusing()).plan)).toEqual([U, U]);
     writeFileSync(file(), spec('/opt/current/app/'));
-    const refused = { message: expect.stringContaining('1 problem'), diagnostics: [expect.objectContaining({ message: expect.stringMatching(/^layer "app" writes below \/opt\/current, which a lower layer made a symlink/) })] };
+    // The unchanged layer's record keeps its links' targets: the hint names the same path as a listing's.
+    const refused = { message: expect.stringContaining('1 problem'), diagnostics: [expect.objectContaining({ message: 'layer "app" writes below /opt/current, which a lower layer made a symlink to lib', hint: expect.stringMatching(/^write below \/opt\/lib instead/) })] };
     await expect(reusing()).rejects.toMatchObject(refused);
     await expect(listing()).rejects.toMatchObject(refused);
   });
@@ -280,6 +281,7 @@ describe('walk records', () => {
     dirEntries: [{ path: 'opt/lib', mode: 0o750, uid: 1000, gid: 1001, type: 'dir' }],
     linkPaths: ['bin', 'opt/lib/current'],
     impliedDirs: ['usr/local/bin'],
+    linkTargets: ['usr/bin', '../lib'],
   };
 
   it('round-trips, and reads anything cut short as no record', () => {
@@ -297,6 +299,7 @@ describe('walk records', () => {
     expect(r.dirEntries()).toEqual(snapshot.dirEntries);
     expect(r.linkPaths()).toEqual(snapshot.linkPaths);
     expect(r.impliedDirs).toEqual(['usr/local/bin']);
+    expect(r.linkTargets).toEqual(['usr/bin', '../lib']);
     for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
   });
 });
