@@ -6,6 +6,7 @@
  * Builds never overlap: changes that arrive during a build are queued and built next, so the
  * outputs always end with the newest state.
  */
+import { lstatSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { sha256, type Digest } from '../image/digest.js';
@@ -177,7 +178,12 @@ const isTarget = (s: State, path: string) => s.targets.has(path);
 function changedPath(s: State, watched: string | undefined, name: string | null): string | undefined {
   if (watched === undefined) return undefined;
   if (!name || (isTarget(s, watched) && basename(watched) === name)) return watched;
-  return join(watched, name);
+  const path = join(watched, name);
+  // A watched directory removed or renamed reports itself by its own name: `dir/bin` gone says
+  // "bin", not a `dir/bin/bin` that never was (a child of that name that is gone too is covered:
+  // the same layers read its directory).
+  if (basename(watched) === name && lstatSync(path, { throwIfNoEntry: false }) === undefined) return watched;
+  return path;
 }
 
 function resetInputs(s: State): void {
