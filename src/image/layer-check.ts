@@ -44,7 +44,7 @@ export function hostilePath(name: string): string | undefined {
 /** One spelling per path ("a/./l", "a//l/" and "./a/l" are "a/l"), after hostilePath has seen the name as written. */
 const clean = (name: string) => posix.normalize(name.replace(/^(\.\/)+/, '')).replace(/\/+$/, '');
 
-function throughSymlink(path: string, links: ReadonlySet<string>): string | undefined {
+function throughSymlink(path: string, links: ReadonlyMap<string, string>): string | undefined {
   for (let cut = path.indexOf('/'); cut > 0; cut = path.indexOf('/', cut + 1)) {
     if (links.has(path.slice(0, cut))) return path.slice(0, cut);
   }
@@ -68,8 +68,8 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
   const found: LayerLinks = { links: [], dirs: [], removed: [], emptied: [] };
   const refuse = (name: string, why: string) =>
     buildError(`${label} holds a hostile entry ${JSON.stringify(name)} (${why})`, 'imgbuild refuses base images whose layers could write outside the image root; use another base');
-  const links = new Set<string>();
-  const targets = new Map<string, string>();
+  // The layer's symlinks so far, path -> target.
+  const links = new Map<string, string>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
     // The extract's own error (what the pipeline reports) also destroys the entry in progress.
@@ -80,11 +80,10 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     const via = throughSymlink(name, links) ?? (header.type === 'link' && header.linkname ? throughSymlink(clean(header.linkname), links) : undefined);
     if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
     // A hard link to a symlink is a symlink too (same inode), with the same target.
-    const linkedTarget = header.type === 'link' && header.linkname ? targets.get(clean(header.linkname)) : undefined;
+    const linkedTarget = header.type === 'link' && header.linkname ? links.get(clean(header.linkname)) : undefined;
     if (header.type === 'symlink' || linkedTarget !== undefined) {
       const target = linkedTarget ?? header.linkname ?? '';
-      links.add(name);
-      targets.set(name, target);
+      links.set(name, target);
       found.links.push([name, target]);
     } else if (header.type === 'directory') found.dirs.push(name);
     const slash = name.lastIndexOf('/');
@@ -94,6 +93,9 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     stream.on('end', () => next());
   });
   const unzip = decompressor(mediaType);
+  const broken = 'the base image is broken: build or pull it again, or use another base';
+  // Hashed on the way, compared only once the tar has read whole (not a VerifyingStream, which
+  // fails at the input's end): a tar cut short is damaged, which says more than a wrong digest.
   const hash = createHash('sha256');
   const hashing = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -106,11 +108,11 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
   } catch (e) {
     if (e instanceof ImgbuildError) throw e;
     // zlib's and the tar reader's own words ("invalid bit length repeat", "Unexpected end of data").
-    throw buildError(`${label} is damaged: ${(e as Error).message}`, 'the base image is broken: build or pull it again, or use another base');
+    throw buildError(`${label} is damaged: ${(e as Error).message}`, broken);
   }
   const actual = digestOf(hash);
   if (diffId !== undefined && actual !== diffId) {
-    throw buildError(`${label} does not match its image's config: its tar hashes to ${actual}, the config's diff_id is ${diffId}`, 'the base image is broken: build or pull it again, or use another base');
+    throw buildError(`${label} does not match its image's config: its tar hashes to ${actual}, the config's diff_id is ${diffId}`, broken);
   }
   return found;
 }
