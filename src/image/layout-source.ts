@@ -12,7 +12,7 @@ import { blobImage } from './blob-image.js';
 import { digestHex, type Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './media-types.js';
 import { MAX_JSON_BLOB, parseConfig, parseIndex, parseJson, parseManifest } from './parse.js';
-import { configMatches, followIndex, formatPlatform, platformMatches } from './platform.js';
+import { configMatches, followIndex, formatPlatform, platformMatches, type IndexStep } from './platform.js';
 import type { Descriptor, Image, Platform } from './types.js';
 import { digestInMessage, verifyBytes, verifyingStream } from './verify.js';
 
@@ -79,9 +79,11 @@ function chooseEntry(entries: Descriptor[], opts: OpenOptions, label: string): D
 async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platform | undefined, label: string, preferred?: Platform): Promise<Image> {
   const wanted = platform ?? preferred;
   if (isIndexMediaType(desc.mediaType)) {
-    const entries = indexEntries(await readBlob(dir, desc, label), desc, label);
+    // An entry as followIndex reads it: an index's own entries, or the image it names.
+    const step = async (d: Descriptor): Promise<IndexStep<Descriptor>> => (isIndexMediaType(d.mediaType) ? { doc: d, entries: indexEntries(await readBlob(dir, d, label), d, label) } : { doc: d });
+    const { entries } = await step(desc);
     // With a platform: followIndex (an index of indexes included); without one, its only image.
-    const chosen = wanted ? await followIndex(manifestsOf(entries), wanted, async (d) => (isIndexMediaType(d.mediaType) ? { doc: d, entries: manifestsOf(indexEntries(await readBlob(dir, d, label), d, label)) } : { doc: d }), label) : onlyEntry(entries, label);
+    const chosen = wanted ? await followIndex(entries!, wanted, step, label) : onlyEntry(entries!, label);
     return resolveDescriptor(dir, chosen, platform, label, preferred);
   }
   const raw = await readBlob(dir, desc, label);
@@ -95,14 +97,12 @@ async function resolveDescriptor(dir: string, desc: Descriptor, platform: Platfo
   return blobImage({ rawManifest: raw, manifest, rawConfig, config, label, openLayer: (d) => openBlob(dir, d, label) });
 }
 
-const indexEntries = (raw: Uint8Array, desc: Descriptor, label: string) => parseIndex(raw, `${label} index ${digestInMessage(desc.digest)}`).manifests;
-
 /** An index's entries that are images or indexes (not attestations or other artifacts). */
-const manifestsOf = (entries: readonly Descriptor[]) => entries.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
+const indexEntries = (raw: Uint8Array, desc: Descriptor, label: string) =>
+  parseIndex(raw, `${label} index ${digestInMessage(desc.digest)}`).manifests.filter((d) => isManifestMediaType(d.mediaType) || isIndexMediaType(d.mediaType));
 
 /** The index's one image, when no platform is asked for. */
-function onlyEntry(entries: readonly Descriptor[], label: string): Descriptor {
-  const candidates = manifestsOf(entries);
+function onlyEntry(candidates: readonly Descriptor[], label: string): Descriptor {
   if (candidates.length === 1) return candidates[0] as Descriptor;
   const offered = candidates.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
   throw usageError(`${label} is a multi-platform index (${offered}); a platform must be chosen`);
