@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { followLinks, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
+import { copiedOntoLink, followLinks, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -187,11 +187,9 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         problems.push(c);
         continue;
       }
-      // A copied directory landing on a lower layer's symlink would replace it (settleParents).
-      // A copied directory landing on a lower layer's symlink: refused, and left out (settleParents).
-      const link = c.kind === 'dir' ? linkAt(below, c.path) : undefined;
-      if (link) {
-        throughLinks.push({ path: c.path, target: link.target, onto: true });
+      const onto = copiedOntoLink(below, { path: c.path, type: c.kind === 'dir' ? 'dir' : 'file' });
+      if (onto) {
+        throughLinks.push(onto);
         continue;
       }
       noteFile(stamps, c, addEntry(c, digester, entries, toHash));

@@ -28,6 +28,17 @@ export function linkAt(lower: ReadonlyMap<string, Lower>, path: string): Link | 
   return isLink(at) ? at : undefined;
 }
 
+/**
+ * A copied directory entry (not one of `explicitDirs`, the spec's own `dirs:`, which replace a
+ * link on purpose) landing on a lower layer's symlink, as a refusal. The caller leaves the entry
+ * out: kept, it would stand over the link for the layers above, whose writes below it would go
+ * unreported.
+ */
+export function copiedOntoLink(lower: ReadonlyMap<string, Lower>, e: Pick<PlanEntry, 'path' | 'type'>, explicitDirs: ReadonlySet<string> = new Set()): ThroughLink | undefined {
+  const link = e.type === 'dir' && !explicitDirs.has(e.path) ? linkAt(lower, e.path) : undefined;
+  return link && { path: e.path, target: link.target, onto: true };
+}
+
 /** An implied parent where a lower layer left a symlink, or (`onto`) a copied directory landing on one. */
 export interface ThroughLink {
   path: string;
@@ -63,10 +74,8 @@ export function settleParents(entries: PlanEntry[], implied: ReadonlySet<string>
   const out: PlanEntry[] = [];
   for (const e of entries) {
     if (!implied.has(e.path)) {
-      const at = e.type === 'dir' && !explicitDirs.has(e.path) ? linkAt(lower, e.path) : undefined;
-      // Refused, and left out: kept, it would stand over the link for the layers above, whose own
-      // writes below it would go unreported.
-      if (at) throughLinks.push({ path: e.path, target: at.target, onto: true });
+      const onto = copiedOntoLink(lower, e, explicitDirs);
+      if (onto) throughLinks.push(onto);
       else out.push(e);
       continue;
     }
