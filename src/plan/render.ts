@@ -122,7 +122,7 @@ export function renderPlanText(plan: BuildPlan, lock?: BaseLock): string {
     for (const path of removedBy(l)) lines.push(`        ${' '.repeat(width)}  ${'removes'.padStart(9)}  ${path}`);
     const n = notable(l);
     const note = (what: string, text: string) => lines.push(`        ${' '.repeat(width)}  ${what.padStart(9)}  ${text}`);
-    for (const m of n.modes) note('mode', `${m.path} ${m.mode} (${m.why})`);
+    for (const text of some(n.modes.map((m) => `${m.path} ${m.mode} (${m.why})`), 10)) note('mode', text);
     for (const text of some(n.links.map((k) => `${k.path} -> ${k.target}`), 5)) note('symlink', text);
     for (const o of n.owners) note('owner', `${o.owner} (${o.entries} ${o.entries === 1 ? 'entry' : 'entries'})`);
   });
@@ -174,7 +174,8 @@ export function renderPlanMarkdown(plan: BuildPlan, lock?: BaseLock): string {
   const notes = plan.layers.flatMap((l) => {
     const n = notable(l);
     return [
-      ...n.modes.map((m) => `- layer ${code(l.name)}: **${m.why}** ${code(m.path)} (${m.mode})`),
+      // A tree unpacked with 0777 everywhere is one finding, not thousands of lines.
+      ...some(n.modes.map((m) => `**${m.why}** ${code(m.path)} (${m.mode})`), 10).map((text) => `- layer ${code(l.name)}: ${text}`),
       ...(n.links.length ? [`- layer ${code(l.name)} links ${some(n.links.map((k) => `${code(k.path)} → ${code(k.target)}`), 5).join(', ')}`] : []),
       ...(n.owners.length ? [`- layer ${code(l.name)} owners ${n.owners.map((o) => `${code(o.owner)} (${o.entries})`).join(', ')}`] : []),
     ];
