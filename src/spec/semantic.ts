@@ -79,6 +79,8 @@ function checkConfig(spec: ImageSpec, check: Check): void {
 function checkTop(spec: ImageSpec, check: Check): void {
   check('/name', v.parseRepository(spec.name));
   spec.tags?.forEach((t, i) => check(`/tags/${i}`, v.parseTag(t)));
+  // No platform builds an index of no image (and a lock that pins nothing), with exit 0.
+  if (spec.platforms?.length === 0) check('/platforms', { ok: false, message: 'platforms is empty: there is no image to build', hint: 'list at least one, e.g. [linux/amd64], or leave platforms out for linux/amd64' });
   const seen = new Map<string, string>();
   spec.platforms?.forEach((p, i) => {
     const parsed = v.parsePlatform(p);

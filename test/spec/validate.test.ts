@@ -135,6 +135,10 @@ describe('schema', () => {
     expect(brief(minimal('platforms: [linux/amd64, linux/arm/v7]\noutput:\n  - oci: ./out\n'))).toEqual([]);
   });
 
+  it('refuses an empty list of platforms, which built an index of no image', () => {
+    expect(brief(minimal('platforms: []\n'))).toEqual(['7:12 platforms is empty: there is no image to build (list at least one, e.g. [linux/amd64], or leave platforms out for linux/amd64)']);
+  });
+
   it('folds a failed union into one message', () => {
     expect(brief(minimal('config:\n  ports: [[1]]\n'))).toEqual(['8:11 config.ports.0 must be a whole number or a string, not a list (A port the container listens on.)']);
   });
