@@ -1,8 +1,8 @@
 /**
  * Bases and the lock together: `lockBases` resolves a spec's base for each platform and
  * records the digests (what `imgbuild lock` writes); `resolveBases` opens the bases for a build,
- * pinned by a fresh lock, refusing (with --locked) a lock that is missing or stale, or a local
- * base whose bytes no longer match what was locked.
+ * pinned by a fresh lock, refusing a lock that is missing or stale (with --locked) and a local
+ * base whose bytes no longer match what was locked (with or without).
  */
 import { dirname } from 'node:path';
 import { ImgbuildError, usageError } from '../errors.js';
@@ -60,9 +60,12 @@ export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(
         const file = lockPathFor(req.specFile);
         throw new ImgbuildError('registry', `${e.message}: the base ${describeBase(req.base)} for ${formatPlatform(p)} is pinned to ${pinned} in ${file}, and the registry no longer has it`, `run \`imgbuild lock ${req.specFile}\` to pin what ${describeBase(req.base)} names now, and commit ${file}`);
       });
+      // A registry base is fetched by its pin; a local one (oci:, docker-archive:) is read as it is
+      // now, so one that changed since it was locked is refused with or without --locked: building
+      // on it while the plan says the lock pins another digest would make an image the lock disowns.
       const actual = image && (await image.digest());
-      if (locked && pinned && actual !== pinned) {
-        throw usageError(`--locked: the base ${describeBase(req.base)} for ${formatPlatform(p)} is ${actual}, but the lock pins ${pinned}`, `run \`imgbuild lock ${req.specFile}\` if the change is intended`);
+      if (pinned && actual !== pinned) {
+        throw usageError(`${locked ? '--locked: ' : ''}the base ${describeBase(req.base)} for ${formatPlatform(p)} is ${actual}, but the lock pins ${pinned}`, `run \`imgbuild lock ${req.specFile}\` if the change is intended`);
       }
       if (image) await checkBaseLayers(image, req.store, describeBase(req.base));
       return image;

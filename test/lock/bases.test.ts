@@ -1,6 +1,7 @@
 /**
  * `--locked` holds a scratch spec to its lock too: nothing to pin, but the lock must say scratch.
- * A pinned registry base the registry no longer has is said to be the lock's pin.
+ * A pinned registry base the registry no longer has is said to be the lock's pin. A local base
+ * that changed since it was locked is refused, with or without --locked.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../../src/image/digest.js';
 import { lockBases, resolveBases } from '../../src/lock/bases.js';
 import { lockPathFor, writeLock } from '../../src/lock/lockfile.js';
+import { writeOciLayout } from '../../src/output/oci-layout.js';
 import { pushImage } from '../../src/registry/push.js';
 import { parseRef } from '../../src/registry/reference.js';
 import { ContentStore } from '../../src/store/content-store.js';
@@ -28,6 +30,25 @@ describe('resolveBases on scratch', () => {
     await expect(resolveBases(req, true)).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('is stale') });
     await writeLock(lockPathFor(req.specFile), await lockBases(req));
     expect(await resolveBases(req, true)).toEqual([undefined]);
+  });
+});
+
+describe('resolveBases on a local base', () => {
+  it('refuses a layout whose tag moved since the lock, without --locked too (the plan says the lock pins it)', async () => {
+    const layout = join(dir, 'layout');
+    await writeOciLayout(layout, { image: await memImage([await memLayer('v1')]) }, ['1']);
+    const specFile = join(dir, 'local.yaml');
+    const base = { kind: 'oci', path: './layout', tag: '1' } as const;
+    const req = { specFile, base, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-local')) };
+    const lock = await lockBases(req);
+    await writeLock(lockPathFor(specFile), lock);
+    const pinned = lock.base.digests['linux/amd64']!;
+    expect(await Promise.all((await resolveBases(req, false)).map((i) => i!.digest()))).toEqual([pinned]);
+    const moved = await memImage([await memLayer('v2')]);
+    await writeOciLayout(layout, { image: moved }, ['1']);
+    const refusal = { kind: 'usage', message: `the base oci:./layout:1 for linux/amd64 is ${await moved.digest()}, but the lock pins ${pinned}`, hint: `run \`imgbuild lock ${specFile}\` if the change is intended` };
+    await expect(resolveBases(req, false)).rejects.toMatchObject(refusal);
+    await expect(resolveBases(req, true)).rejects.toMatchObject({ ...refusal, message: `--locked: ${refusal.message}` });
   });
 });
 
