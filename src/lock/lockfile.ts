@@ -50,8 +50,10 @@ export async function readLock(file: string): Promise<LockFile | undefined> {
   return parseLock(text, file);
 }
 
-export async function writeLock(file: string, lock: LockFile): Promise<void> {
-  const header = `# Written by \`imgbuild lock\`: the exact base image of ${basename(file).replace(/\.lock$/, '.yaml')}, per platform.\n# Commit it; \`imgbuild apply --locked\` fails when it is missing or stale.\n`;
+/** Write the lock of `specFile` beside it (lockPathFor); its header names the spec as it is spelled (.yaml or .yml). */
+export async function writeLock(specFile: string, lock: LockFile): Promise<void> {
+  const file = lockPathFor(specFile);
+  const header = `# Written by \`imgbuild lock\`: the exact base image of ${basename(specFile)}, per platform.\n# Commit it; \`imgbuild apply --locked\` fails when it is missing or stale.\n`;
   await writeFileAtomic(dirname(file), file, header + stringify(lock));
 }
 

@@ -26,9 +26,9 @@ describe('resolveBases on scratch', () => {
     const req = { specFile: join(dir, 'image.yaml'), base: { kind: 'scratch' } as const, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache')) };
     expect(await resolveBases(req, false)).toEqual([undefined]);
     await expect(resolveBases(req, true)).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('there is no lock file') });
-    await writeLock(lockPathFor(req.specFile), { version: 1, base: { ref: '127.0.0.1:5000/base:1', digests: {} } });
+    await writeLock(req.specFile, { version: 1, base: { ref: '127.0.0.1:5000/base:1', digests: {} } });
     await expect(resolveBases(req, true)).rejects.toMatchObject({ kind: 'usage', message: expect.stringContaining('is stale') });
-    await writeLock(lockPathFor(req.specFile), await lockBases(req));
+    await writeLock(req.specFile, await lockBases(req));
     expect(await resolveBases(req, true)).toEqual([undefined]);
   });
 });
@@ -41,7 +41,7 @@ describe('resolveBases on a local base', () => {
     const base = { kind: 'oci', path: './layout', tag: '1' } as const;
     const req = { specFile, base, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-local')) };
     const lock = await lockBases(req);
-    await writeLock(lockPathFor(specFile), lock);
+    await writeLock(specFile, lock);
     const pinned = lock.base.digests['linux/amd64']!;
     expect(await Promise.all((await resolveBases(req, false)).map((i) => i!.digest()))).toEqual([pinned]);
     const moved = await memImage([await memLayer('v2')]);
@@ -61,7 +61,7 @@ describe.skipIf(missingTools('docker-registry').length > 0)('resolveBases on a r
       const base = { kind: 'registry', ref: `${reg.host}/base:1` } as const;
       const req = { specFile, base, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-pinned')) };
       const gone = `sha256:${'b'.repeat(64)}` as Digest;
-      await writeLock(lockPathFor(specFile), { version: 1, base: { ref: base.ref, digests: { 'linux/amd64': gone } } });
+      await writeLock(specFile, { version: 1, base: { ref: base.ref, digests: { 'linux/amd64': gone } } });
       await expect(resolveBases(req, true)).rejects.toMatchObject({
         kind: 'registry',
         message: expect.stringContaining(`the base ${base.ref} for linux/amd64 is pinned to ${gone} in ${lockPathFor(specFile)}, and the registry no longer has it`),

@@ -18,7 +18,7 @@ export function registerLock(program: Command): void {
       const lock = await lockBases({ specFile: spec.specFile, base: spec.base, platforms: spec.platforms, store, insecure: flags.insecureRegistry });
       const path = lockPathFor(spec.specFile);
       const before = await readLock(path).catch(() => undefined);
-      await writeLock(path, lock);
+      await writeLock(spec.specFile, lock);
       const lines = Object.entries(lock.base.digests).map(([p, d]) => {
         const old = before?.base.ref === lock.base.ref ? before.base.digests[p] : undefined;
         return `  ${p}  ${d}${old && old !== d ? `  (was ${old})` : old ? '  (unchanged)' : ''}`;
