@@ -46,6 +46,8 @@ export function sniffCompression(head: Uint8Array): Compression {
 
 async function tarInput(file: string, label: string): Promise<{ stream: Readable; compressed: boolean }> {
   const fh = await open(file).catch((e: NodeJS.ErrnoException) => {
+    // A path that names nothing is the spec's or the command line's to fix, as a missing layout is.
+    if (e.code === 'ENOENT') throw usageError(`${label}: ${file} does not exist`);
     throw buildError(`${label}: cannot read ${file}: ${e.code ?? e.message}`);
   });
   const head = Buffer.alloc(2);

@@ -123,6 +123,11 @@ describe('openArchiveImage', () => {
     await expect(layerBytes(read)).rejects.toMatchObject({ kind: 'build', message: expect.stringContaining('corrupt') });
   });
 
+  it('calls a missing archive a usage error naming it, as a missing layout is', async () => {
+    const file = join(work, 'no-such.tar');
+    await expect(openArchiveImage(file)).rejects.toMatchObject({ kind: 'usage', message: `docker-archive:${file}: ${file} does not exist` });
+  });
+
   it('says what is wrong with a tar that is not a docker archive', async () => {
     const file = join(work, 'nothing.tar');
     const pack = tar.pack();
