@@ -22,6 +22,8 @@ export interface BaseRequest {
   platforms: readonly Platform[];
   store: ContentStore;
   insecure?: string[];
+  /** Told what did not stop the build but makes it other than the lock says (a stale lock, without --locked). */
+  warn?: (message: string) => void;
 }
 
 export async function lockBases(req: BaseRequest): Promise<LockFile> {
@@ -43,6 +45,10 @@ async function usableLock(req: BaseRequest, locked: boolean): Promise<LockFile |
   }
   const why = staleness(lock, req.base, req.platforms);
   if (why && locked) throw usageError(`--locked: ${file} is stale: ${why}`, fix);
+  // Without --locked a stale lock pins nothing, so every platform's base is what its reference
+  // names today: said, as only `plan` showed it.
+  const now = req.base.kind === 'scratch' ? '' : `: the base is what ${describeBase(req.base)} names now`;
+  if (why) req.warn?.(`${file} is stale (${why}), so it pins nothing${now}; ${fix}`);
   return why ? undefined : lock;
 }
 

@@ -147,7 +147,8 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
 
 async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise<void> {
   const { plan } = ctx.planned;
-  const req = { specFile: plan.specFile, base: plan.base, platforms: plan.platforms, store: ctx.store, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) };
+  const warn = (message: string) => report({ type: 'warning', message });
+  const req = { specFile: plan.specFile, base: plan.base, platforms: plan.platforms, store: ctx.store, warn, ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) };
   // Loaded only when there is a base (or a lock) to resolve: it brings the registry client.
   const { resolveBases } = await import('../lock/bases.js');
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));

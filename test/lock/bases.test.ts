@@ -31,6 +31,21 @@ describe('resolveBases on scratch', () => {
     await writeLock(req.specFile, await lockBases(req));
     expect(await resolveBases(req, true)).toEqual([undefined]);
   });
+
+  it('without --locked, says that a stale lock pins nothing (and a fresh or missing one says nothing)', async () => {
+    const specFile = join(dir, 'warned.yaml');
+    const warnings: string[] = [];
+    const req = { specFile, base: { kind: 'scratch' } as const, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache')), warn: (m: string) => warnings.push(m) };
+    await resolveBases(req, false);
+    await writeLock(specFile, await lockBases(req));
+    await resolveBases(req, false);
+    expect(warnings).toEqual([]);
+    await writeLock(specFile, { version: 1, base: { ref: '127.0.0.1:5000/base:1', digests: {} } });
+    expect(await resolveBases(req, false)).toEqual([undefined]);
+    expect(warnings).toEqual([
+      `${join(dir, 'warned.lock')} is stale (it pins 127.0.0.1:5000/base:1, but the spec's base is scratch), so it pins nothing; run \`imgbuild lock ${specFile}\` and commit ${join(dir, 'warned.lock')}`,
+    ]);
+  });
 });
 
 describe('resolveBases on a local base', () => {
