@@ -110,6 +110,15 @@ async function missing(c: CopySource, contextDir: string): Promise<Diagnostic> {
   return problem(c, `source "${c.from}" does not exist in the context`, hint);
 }
 
+/**
+ * A copy that reads one of the build's outputs or its cache directory, which are never inputs:
+ * it would copy nothing from a layout or the cache (silently an empty directory, and the layout
+ * written among the sources), and a docker archive it named would hold the previous build's.
+ */
+const ownOutput = (c: CopySource): Diagnostic =>
+  problem(c, `source "${c.from}" is one of this build's outputs or its cache directory, which are never copied into the image`,
+    'write the output or the cache outside what the copies read, or copy another path');
+
 /** The copy's own excludes (relative to `root`) and the host paths that are never inputs. */
 function excluder(c: CopySource, skip: HostFilter): PathFilter {
   if (c.exclude.length === 0) return (_rel, abs) => skip(abs);
@@ -132,6 +141,7 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string, 
   const { glob } = picomatch.scan(c.from);
   const root = copyRoot(c, contextDir);
   if (!(await insideContext(contextReal, join(root, 'x')))) return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`)] };
+  if (skip(root)) return { candidates: [], problems: [ownOutput(c)] };
   const matches = picomatch(glob, { dot: true });
   const walked = withoutEmptiedDirs(await walkTree(root, excluder(c, skip), walkOptions(opts)), skip);
   const chosen = new Set(walked.filter((e) => matches(e.rel)).map((e) => e.rel));
@@ -225,7 +235,7 @@ async function locate(c: CopySource, contextDir: string, contextReal: string): P
 export async function orderedCopy(c: CopySource, contextDir: string, contextReal: string, skip: HostFilter): Promise<OrderedCopy | undefined> {
   if (picomatch.scan(c.from).isGlob) return undefined;
   const { root, st } = await locate(c, contextDir, contextReal);
-  return st?.isDirectory() && !skip.holdsExcluded?.(root) ? { copy: c, root, rootStat: st } : undefined;
+  return st?.isDirectory() && !skip(root) && !skip.holdsExcluded?.(root) ? { copy: c, root, rootStat: st } : undefined;
 }
 
 /**
@@ -248,6 +258,7 @@ export async function resolveCopy(c: CopySource, contextDir: string, contextReal
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
   if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
+  if (skip(abs)) return { candidates: [], problems: [ownOutput(c)] };
   if (st.isDirectory()) {
     const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip), walkOptions(opts)), skip);
     return collect(c, c.to === '/' ? walked : [walkedEntry('', abs, st), ...walked], imageJoiner(c.to));

@@ -296,6 +296,23 @@ describe('host paths named through a symlink, or holding the context', () => {
   });
 });
 
+describe('a copy that reads an output or the cache', () => {
+  it.each([
+    ['an OCI layout written into the copied directory', 'app/', 'output:\n  - oci: ./app\n', {}],
+    ['an OCI layout below the copied directory', 'app/src/lib/', 'output:\n  - oci: ./app/src\n', {}],
+    ['the docker archive it copies', 'app.tar', 'output:\n  - docker-archive: ./app.tar\n', {}],
+    ['the cache directory', 'app/', '', { ignore: ['app'] }],
+  ])('is refused at the copy for %s (it copied nothing, or the last build\'s archive)', async (_what, from, output, opts) => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'app.tar'), 'last build');
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: app\n    copy: [{ from: ${from}, to: /x/ }]\n${output}`);
+    const ignore = (opts as { ignore?: string[] }).ignore?.map((p) => join(dir, p));
+    const err = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), ignore ? { ignore } : {}).catch((e) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`)).toEqual([`5 source "${from.replace(/\/$/, '')}" is one of this build's outputs or its cache directory, which are never copied into the image`]);
+  });
+});
+
 describe('outputs nested in the context', () => {
   it('leave no trace, however deep, so a rebuild plans what the first build planned', async () => {
     const dir = makeContext();
