@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ImgbuildError } from '../errors.js';
-import { DOCKER_HUB } from './reference.js';
+import { DOCKER_HUB, isValidHost } from './reference.js';
 
 export type Credentials =
   | { kind: 'basic'; username: string; password: string }
@@ -78,6 +78,17 @@ function envCredentials(host: string, env: NodeJS.ProcessEnv): Credentials | und
 export function normaliseHost(key: string): string {
   const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
   return host === 'index.docker.io' || host === 'docker.io' || host === 'registry.hub.docker.com' ? DOCKER_HUB : host;
+}
+
+/**
+ * The registry `imgbuild login <arg>` names, read as `docker login` reads it: a URL names its host
+ * (`https://index.docker.io/v1/`), and the Hub's names are its registry's. So the login is checked
+ * where pushes go, not at `docker.io` or at a host called `https://ghcr.io`.
+ */
+export function loginHost(arg: string): string {
+  const host = normaliseHost(arg.trim());
+  if (!isValidHost(host)) throw new ImgbuildError('usage', `${JSON.stringify(arg)} is not a registry host`, 'give the host (and port) alone, e.g. ghcr.io or 127.0.0.1:5000');
+  return host;
 }
 
 function helperKey(host: string): string {

@@ -108,6 +108,11 @@ export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
+/** Whether `host` is a registry's host[:port] as a reference names it. */
+export function isValidHost(host: string): boolean {
+  return HOST_RE.test(host);
+}
+
 /** Loopback hosts may speak plain HTTP without being listed as insecure. */
 export function isLoopbackHost(registry: string): boolean {
   const host = registry.startsWith('[') ? registry.slice(0, registry.indexOf(']') + 1) : registry.split(':')[0]!;

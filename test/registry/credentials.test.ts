@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImgbuildError } from '../../src/errors.js';
-import { credentialsFor, saveLogin } from '../../src/registry/credentials.js';
+import { credentialsFor, loginHost, saveLogin } from '../../src/registry/credentials.js';
 
 let dir: string;
 let bin: string;
@@ -105,6 +105,23 @@ describe('credentialsFor', () => {
     writeFileSync(path.join(dir, 'config.json'), '{nope');
     const err = await credentialsFor('x.example.com', { env: env(), configDir: dir }).catch((e: unknown) => e as ImgbuildError);
     expect((err as ImgbuildError).message).toBe(`docker config ${path.join(dir, 'config.json')} is not valid JSON`);
+  });
+});
+
+describe('loginHost', () => {
+  it('reads the registry a login names as docker login does: a URL names its host, the Hub is its registry', () => {
+    expect(loginHost('ghcr.io')).toBe('ghcr.io');
+    expect(loginHost('127.0.0.1:5000')).toBe('127.0.0.1:5000');
+    expect(loginHost('https://ghcr.io')).toBe('ghcr.io');
+    expect(loginHost('HTTPS://Ghcr.IO/')).toBe('ghcr.io');
+    expect(loginHost('http://127.0.0.1:5000/v2/')).toBe('127.0.0.1:5000');
+    for (const hub of ['docker.io', 'index.docker.io', 'https://index.docker.io/v1/']) expect(loginHost(hub), hub).toBe('registry-1.docker.io');
+  });
+
+  it('refuses what names no host, as a usage error', () => {
+    for (const bad of ['', 'https://', 'ghcr io', 'a_b:5000']) {
+      expect(() => loginHost(bad), bad).toThrow(expect.objectContaining({ kind: 'usage', message: `${JSON.stringify(bad)} is not a registry host` }));
+    }
   });
 });
 

@@ -18,13 +18,14 @@ export function registerLogin(program: Command): void {
     .option('--password-stdin', 'read the password (or token) from standard input'))
     .action(async (host: string, flags: { username: string; passwordStdin?: boolean; insecureRegistry?: string[] }) => {
       if (!flags.passwordStdin) throw usageError('pass the password on standard input with --password-stdin', 'e.g. echo "$TOKEN" | imgbuild login ghcr.io -u me --password-stdin');
+      const [{ loginHost, saveLogin }, { RegistryClient }] = await Promise.all([import('../../registry/credentials.js'), import('../../registry/client.js')]);
+      const registry = loginHost(host);
       const password = await readStdin();
       if (!password) throw usageError('no password on standard input');
-      const [{ saveLogin }, { RegistryClient }] = await Promise.all([import('../../registry/credentials.js'), import('../../registry/client.js')]);
       // As docker login does: credentials the registry refuses are not saved, to fail a push later.
-      const client = RegistryClient.for({ registry: host, repository: '' }, { credentials: async () => ({ kind: 'basic', username: flags.username, password }), insecure: flags.insecureRegistry });
+      const client = RegistryClient.for({ registry, repository: '' }, { credentials: async () => ({ kind: 'basic', username: flags.username, password }), insecure: flags.insecureRegistry });
       await client.checkLogin();
-      const file = await saveLogin(host, flags.username, password);
-      process.stdout.write(`saved credentials for ${host} in ${file}\n`);
+      const file = await saveLogin(registry, flags.username, password);
+      process.stdout.write(`saved credentials for ${registry} in ${file}\n`);
     });
 }
