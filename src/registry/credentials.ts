@@ -50,7 +50,7 @@ export async function credentialsFor(host: string, opts: CredentialOptions = {})
   const fromEnv = envCredentials(host, opts.env ?? process.env);
   if (fromEnv) return fromEnv;
   const cfg = await readDockerConfig(dockerConfigPath(opts));
-  const helper = cfg.credHelpers?.[host] ?? (host === DOCKER_HUB ? cfg.credHelpers?.['docker.io'] : undefined);
+  const helper = helperFor(cfg, host);
   if (helper) return runCredentialHelper(helper, helperKey(host), opts.env);
   // An empty entry is what `docker login` leaves in auths when a credsStore holds the secret.
   const entry = findAuthEntry(cfg.auths ?? {}, host);
@@ -89,6 +89,11 @@ export function loginHost(arg: string): string {
   const host = normaliseHost(arg.trim());
   if (!isValidHost(host)) throw new ImgbuildError('usage', `${JSON.stringify(arg)} is not a registry host`, 'give the host (and port) alone, e.g. ghcr.io or 127.0.0.1:5000');
   return host;
+}
+
+/** The credential helper the config names for `host` (normalised), which wins over its auths. */
+function helperFor(cfg: DockerConfig, host: string): string | undefined {
+  return cfg.credHelpers?.[host] ?? (host === DOCKER_HUB ? cfg.credHelpers?.['docker.io'] : undefined);
 }
 
 function helperKey(host: string): string {
@@ -155,6 +160,17 @@ export async function runCredentialHelper(name: string, server: string, env?: No
   return { kind: 'basic', username: out.Username ?? '', password: out.Secret };
 }
 
+/** `docker-credential-<name> store`; its output is never shown (a helper may echo what it was given). */
+async function storeWithHelper(name: string, server: string, username: string, password: string, env?: NodeJS.ProcessEnv): Promise<string> {
+  const prog = `docker-credential-${name}`;
+  const { code, spawnError } = await run(prog, ['store'], JSON.stringify({ ServerURL: server, Username: username, Secret: password }), env);
+  if (spawnError || code !== 0) {
+    throw new ImgbuildError('registry', `credential helper ${prog} could not store the login for ${server} (${spawnError ?? `exit ${code}`})`,
+      `the docker config sends ${server} to ${prog}: fix or install it, or remove it from credHelpers`);
+  }
+  return prog;
+}
+
 interface RunResult {
   code: number | null;
   stdout: string;
@@ -176,10 +192,16 @@ function run(prog: string, args: string[], input: string, env?: NodeJS.ProcessEn
   });
 }
 
-/** Record a login for `host` in the docker config file: temp file, mode 0600, rename. */
+/**
+ * Record a login for `host` in the docker config file (temp file, mode 0600, rename), or, when
+ * the config names a credential helper for the host, in that helper, as `docker login` does: the
+ * helper is asked before auths, so an auths entry would never be read. Returns where it went.
+ */
 export async function saveLogin(host: string, username: string, password: string, opts: CredentialOptions = {}): Promise<string> {
   const file = dockerConfigPath(opts);
   const cfg = await readDockerConfig(file);
+  const helper = helperFor(cfg, normaliseHost(host));
+  if (helper) return storeWithHelper(helper, helperKey(normaliseHost(host)), username, password, opts.env);
   // "docker.io", "index.docker.io": the Hub, which Docker itself keys as HUB_KEY.
   const key = normaliseHost(host) === DOCKER_HUB ? HUB_KEY : host;
   const auths = { ...(cfg.auths ?? {}) };

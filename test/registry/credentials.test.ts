@@ -140,6 +140,25 @@ describe('saveLogin', () => {
     expect(creds).toEqual({ kind: 'basic', username: 'new', password: 'n3w:pass' });
   });
 
+  it('stores a login for a host the config sends to a credential helper in that helper, which is asked first', async () => {
+    const cfgDir = path.join(dir, 'helped');
+    const store = path.join(cfgDir, 'store.json');
+    mkdirSync(cfgDir, { recursive: true });
+    // A helper that keeps what `store` is given in a file, and gives it back on `get`.
+    writeFileSync(path.join(bin, 'docker-credential-memo'), `#!/bin/sh\ncase "$1" in\n  store) cat > ${store} ;;\n  get) cat ${store} 2>/dev/null || { echo 'credentials not found'; exit 1; } ;;\nesac\n`);
+    chmodSync(path.join(bin, 'docker-credential-memo'), 0o755);
+    const config = JSON.stringify({ credHelpers: { 'helped.example.com': 'memo' } });
+    writeFileSync(path.join(cfgDir, 'config.json'), config);
+    expect(await saveLogin('helped.example.com', 'u', 'new-pass', { configDir: cfgDir, env: env() })).toBe('docker-credential-memo');
+    expect(await credentialsFor('helped.example.com', { env: env(), configDir: cfgDir })).toEqual({ kind: 'basic', username: 'u', password: 'new-pass' });
+    expect(readFileSync(path.join(cfgDir, 'config.json'), 'utf8')).toBe(config);
+    // A helper that cannot store says so, without its output.
+    writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ credHelpers: { 'broken.example.com': 'test' } }));
+    await expect(saveLogin('broken.example.com', 'u', 'p', { configDir: cfgDir, env: env() })).rejects.toMatchObject({
+      message: 'credential helper docker-credential-test could not store the login for broken.example.com (exit 2)',
+    });
+  });
+
   it('creates the config directory and uses the Docker Hub key, however the Hub is spelled', async () => {
     for (const hub of ['registry-1.docker.io', 'docker.io', 'index.docker.io']) {
       const cfgDir = path.join(dir, 'fresh', hub);
