@@ -103,9 +103,13 @@ export class RegistryClient {
   async request(spec: RequestSpec): Promise<HttpResponse> {
     const url = typeof spec.path === 'string' ? new URL(spec.path, this.baseUrl) : spec.path;
     let sent: string | undefined;
+    // Credentials go to the registry's own host only (a storage backend elsewhere gets none), and
+    // never over plain http when the registry speaks https: a TLS proxy whose registry names
+    // http:// in its Location headers would have them sent in the clear.
+    const ours = url.host === this.baseUrl.host && (url.protocol === 'https:' || url.protocol === this.baseUrl.protocol);
     const attempt = async () => {
       sent = await this.auth.header(spec.scopes);
-      const headers = { ...spec.headers, ...(sent && url.host === this.baseUrl.host ? { authorization: sent } : {}) };
+      const headers = { ...spec.headers, ...(sent && ours ? { authorization: sent } : {}) };
       return send({ method: spec.method, url, headers, body: spec.body });
     };
     const policy = spec.retry === false ? { ...this.retry, retries: 0 } : this.retry;

@@ -199,3 +199,28 @@ describe.skipIf(missingTools('docker-registry').length > 0)('bearer token flow (
     for (const t of front.issued) expect(`${err.message}${err.hint}`).not.toContain(t);
   });
 });
+
+describe('credentials and the scheme a registry names', () => {
+  it('sends no credentials over plain http to a Location on the host of an https registry (a TLS proxy in front of it, misconfigured)', async () => {
+    // The registry is 127.0.0.2, not a loopback name imgbuild speaks plain http to: its base is https.
+    // Only a plain-http server listens, as the http:// Location a proxy's registry names would reach.
+    const seen: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+    });
+    server.listen(0, '127.0.0.2');
+    await once(server, 'listening');
+    const host = `127.0.0.2:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const client = RegistryClient.for({ registry: host, repository: 'app' }, { retries: 0, credentials: async () => ({ kind: 'basic', username: USER, password: PASSWORD }) });
+      expect(client.baseUrl.protocol).toBe('https:');
+      const res = await client.request({ method: 'GET', path: new URL(`http://${host}/v2/app/blobs/uploads/x`), scopes: [client.pushScope], ctx: client.ctx() });
+      res.body.resume();
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen).toEqual(seen.map(() => undefined));
+    } finally {
+      server.close();
+    }
+  });
+});
