@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import type { Diagnostic } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { schemaJson } from './schema-file.js';
-import { diagnostic, nodeAt, type SpecSource } from './source.js';
+import { diagnostic, nodeAt, pointerSegments, type SpecSource } from './source.js';
 
 interface Validate {
   (value: unknown): boolean;
@@ -55,8 +55,9 @@ const TYPE_WORDS: Record<string, string> = {
   object: 'a map',
 };
 
+/** A pointer as people read it: "config.labels.a/b" for /config/labels/a~1b (its ~0 and ~1 unescaped). */
 function where(pointer: string): string {
-  return pointer === '' ? 'the spec' : pointer.slice(1).replace(/\//g, '.');
+  return pointer === '' ? 'the spec' : pointerSegments(pointer).join('.');
 }
 
 function describeBranches(branches: unknown[]): string {

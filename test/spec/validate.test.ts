@@ -86,6 +86,13 @@ describe('schema', () => {
     ]);
   });
 
+  it('names a key holding "/" or "~" as written, not as a JSON pointer escapes it', () => {
+    expect(brief(minimal('config:\n  labels: { "com.example/team": 1, "a~b": 2 }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '8:33 config.labels.com.example/team must be a string, not the number 1',
+      '8:43 config.labels.a~b must be a string, not the number 2',
+    ]);
+  });
+
   it('refuses an image path with a name that would read as a whiteout', () => {
     expect(brief(minimal('    dirs: [{ path: /etc/.wh..wh..opq }]\n    symlinks: [{ path: /.wh.d/x, target: /y }]\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
       '7:20 "/etc/.wh..wh..opq" has a name starting with ".wh."',
