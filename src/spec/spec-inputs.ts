@@ -17,7 +17,9 @@ export interface LoadOptions {
 
 export async function readSpecFile(file: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    // A byte order mark is no part of the text: editors count no column for it, and the first
+    // line's positions would be one to the right of theirs.
+    return (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw usageError(`spec file ${file} does not exist`, 'pass the path of an image.yaml, or run `imgbuild init` to write one');

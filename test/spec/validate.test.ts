@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { generateSchemaJson as schemaJson } from '../../src/spec/schema.js';
-import { brief, load, minimal, problems } from './helpers.js';
+import { brief, load, loadError, minimal, problems } from './helpers.js';
 
 describe('schema', () => {
   it('accepts the bundled example', () => {
@@ -186,6 +186,12 @@ describe('schema', () => {
   it('refuses aliases that expand the spec without bound, as a spec error', () => {
     const laughs = minimal('annotations: { a: &a x }\nlabels:\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n');
     expect(brief(laughs)).toEqual(['1:1 aliases expand this spec too far (refer to anchors (*name) less often, or write the values out)']);
+  });
+
+  it('counts no column for a byte order mark, as editors do', async () => {
+    const err = await loadError(`\uFEFF${minimal().replace('imgbuild/v1', 'imgbuild/v2')}`);
+    expect(err.diagnostics.map((d) => `${d.position.line}:${d.position.col} ${d.message}`)).toEqual(['1:13 apiVersion must be "imgbuild/v1"']);
+    expect(err.source?.text.startsWith('apiVersion')).toBe(true);
   });
 
   it('refuses duplicate keys', () => {
