@@ -1,5 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SpecError } from '../../src/errors.js';
+import { loadSpec } from '../../src/spec/load.js';
 import { generateSchemaJson as schemaJson } from '../../src/spec/schema.js';
 import { brief, load, loadError, minimal, problems } from './helpers.js';
 
@@ -192,6 +196,16 @@ describe('schema', () => {
     const err = await loadError(`\uFEFF${minimal().replace('imgbuild/v1', 'imgbuild/v2')}`);
     expect(err.diagnostics.map((d) => `${d.position.line}:${d.position.col} ${d.message}`)).toEqual(['1:13 apiVersion must be "imgbuild/v1"']);
     expect(err.source?.text.startsWith('apiVersion')).toBe(true);
+  });
+
+  it('refuses a spec that is not UTF-8 at its first bad byte, not building another character', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-spec-'));
+    const file = join(dir, 'image.yaml');
+    // A U+FFFD written as UTF-8 is text; the Latin-1 "é" (0xe9) after it is not.
+    writeFileSync(file, Buffer.concat([Buffer.from(`\uFEFF${minimal()}    symlinks: [{ path: /a, target: "\uFFFD caf`), Buffer.from([0xe9]), Buffer.from('" }]\n')]));
+    const err = await loadSpec(file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line}:${d.position.col} ${d.message}`)).toEqual(['7:42 the bytes here are not UTF-8 text']);
   });
 
   it('refuses duplicate keys', () => {
