@@ -11,7 +11,7 @@ import { normalizeSpec } from './normalize.js';
 import type { ImageSpec } from './schema.js';
 import { readSpecFile, type LoadOptions } from './spec-inputs.js';
 import { checkSemantics } from './semantic.js';
-import { parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
+import { mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
 import { validateSchema } from './validate-schema.js';
 
 export type { LoadOptions };
@@ -20,6 +20,7 @@ export type { LoadOptions };
 const MAX_ALIASES = 100;
 
 function yamlDiagnostics(src: SpecSource): Diagnostic[] {
+  if (src.doc.errors.length === 0) return mergeDiagnostics(src);
   return src.doc.errors.map((e) => {
     const position = positionAt(src, e.pos[0]);
     // yaml's own words for this one name an API of the library.

@@ -3,7 +3,7 @@
  * to turn a JSON pointer into a file:line:col and a code frame. Every later check reports its
  * findings through this, so every error points at the exact place in the file.
  */
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { Diagnostic, SourcePosition } from '../errors.js';
 
 export interface SpecSource {
@@ -16,7 +16,9 @@ export interface SpecSource {
 
 export function parseSpecSource(file: string, text: string): SpecSource {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Merge keys (`<<: *common`), as YAML 1.1 and most tools read them: entries that share an
+  // owner and modes say them once. Without, "<<" was an unknown key.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   return { file, text, doc, lines };
 }
 
@@ -34,14 +36,44 @@ export function pointerSegments(pointer: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function childNode(node: Node, seg: string, wantKey: boolean): Node | undefined {
+const isMergeKey = (key: unknown) => isScalar(key) && typeof key.value === 'symbol' && key.value.description === '<<';
+
+/** What a merge key's value names: each map (or anything else, which mergeDiagnostics refuses), through aliases. */
+function mergeSources(src: SpecSource, value: unknown): unknown[] {
+  const resolve = (n: unknown) => (isAlias(n) ? n.resolve(src.doc) : n);
+  const v = resolve(value);
+  return (isSeq(v) ? v.items : [v]).map(resolve);
+}
+
+function childNode(src: SpecSource, node: Node, seg: string, wantKey: boolean): Node | undefined {
   if (isMap(node)) {
     const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
-    if (!pair) return undefined;
-    return (wantKey ? pair.key : pair.value) as Node | undefined;
+    if (pair) return (wantKey ? pair.key : pair.value) as Node | undefined;
+    // A key a merge brought in is found where its anchored map writes it (the first map wins, as in the merge).
+    for (const p of node.items) {
+      if (!isMergeKey(p.key)) continue;
+      for (const from of mergeSources(src, p.value)) {
+        const found = isMap(from) ? childNode(src, from, seg, wantKey) : undefined;
+        if (found) return found;
+      }
+    }
+    return undefined;
   }
   if (isSeq(node)) return node.items[Number(seg)] as Node | undefined;
   return undefined;
+}
+
+/** Merge keys whose value is not a map or a list of maps (yaml would throw as it makes the value). */
+export function mergeDiagnostics(src: SpecSource): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  visit(src.doc, {
+    Pair(_, pair) {
+      if (!isMergeKey(pair.key) || mergeSources(src, pair.value).every((from) => isMap(from))) return;
+      const at = (pair.value as Node | null)?.range?.[0] ?? (pair.key as Node).range?.[0] ?? 0;
+      found.push({ position: positionAt(src, at), message: 'a merge key ("<<") takes a map, or a list of maps', hint: 'refer to an anchored map, e.g. `<<: *common`, or write the keys out', pointer: '' });
+    },
+  });
+  return found;
 }
 
 /**
@@ -53,7 +85,7 @@ export function nodeAt(src: SpecSource, pointer: string, key = false): Node | un
   let node = src.doc.contents as Node | null | undefined;
   if (!node) return undefined;
   for (let i = 0; i < segs.length; i++) {
-    const next = childNode(node, segs[i]!, key && i === segs.length - 1);
+    const next = childNode(src, node, segs[i]!, key && i === segs.length - 1);
     if (!next) break;
     node = next;
   }

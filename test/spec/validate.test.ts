@@ -208,6 +208,14 @@ describe('schema', () => {
     expect((err as SpecError).diagnostics.map((d) => `${d.position.line}:${d.position.col} ${d.message}`)).toEqual(['7:42 the bytes here are not UTF-8 text']);
   });
 
+  it('reads merge keys, pointing at a merged value where its anchor writes it', async () => {
+    const merged = minimal('    copy:\n      - &app { from: src/, to: /app/, owner: "1000" }\n      - { <<: *app, from: lib/ }\n');
+    expect(problems(merged)).toEqual([]);
+    expect((await load(merged)).layers[0]!.copies.map((c) => `${c.from} ${c.to} ${c.owner.uid}`)).toEqual(['src /app 1000', 'lib /app 1000']);
+    expect(brief(merged.replace('"1000"', '"root"')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['8:46 owner "root" is not "uid:gid"']);
+    expect(brief(minimal('    copy:\n      - { <<: [5], from: src/, to: /app/ }\n'))).toEqual(['8:15 a merge key ("<<") takes a map, or a list of maps (refer to an anchored map, e.g. `<<: *common`, or write the keys out)']);
+  });
+
   it('refuses duplicate keys', () => {
     expect(brief(minimal('name: again\n')).join()).toMatch(/Map keys must be unique/);
   });
