@@ -111,24 +111,24 @@ export function renderPlanText(plan: BuildPlan, lock?: BaseLock): string {
   const pinned = lockText(plan, lock, (s) => s);
   const lines = [
     `plan for ${plan.name} (${relative(process.cwd(), plan.specFile)})`,
-    `  base        ${describeBase(plan.base)}${pinned ? `, ${pinned}` : ''}`,
+    `  base        ${oneLine(describeBase(plan.base))}${pinned ? `, ${pinned}` : ''}`,
     `  platforms   ${plan.platforms.map(platformName).join(', ')}`,
     `  tags        ${plan.tags.join(', ')}`,
     `  layers      ${plan.compression.algorithm}${plan.compression.algorithm === 'none' ? '' : ` level ${plan.compression.level}`}, mtime ${new Date(plan.epoch * 1000).toISOString()}`,
   ];
   plan.layers.forEach((l, i) => {
     lines.push(`    ${String(i + 1).padStart(2)}  ${l.name.padEnd(width)}  ${String(l.files).padStart(6)} ${l.files === 1 ? 'file ' : 'files'}  ${bytesText(l.bytes).padStart(9)}  key ${l.cacheKey ? shortDigest(l.cacheKey) : 'after build'}`);
-    for (const f of largestFiles(l, 3)) lines.push(`        ${' '.repeat(width)}  ${formatBytes(f.size).padStart(9)}  /${f.path}`);
-    for (const path of removedBy(l)) lines.push(`        ${' '.repeat(width)}  ${'removes'.padStart(9)}  ${path}`);
+    for (const f of largestFiles(l, 3)) lines.push(`        ${' '.repeat(width)}  ${formatBytes(f.size).padStart(9)}  ${oneLine(`/${f.path}`)}`);
+    for (const path of removedBy(l)) lines.push(`        ${' '.repeat(width)}  ${'removes'.padStart(9)}  ${oneLine(path)}`);
     const n = notable(l);
     const note = (what: string, text: string) => lines.push(`        ${' '.repeat(width)}  ${what.padStart(9)}  ${text}`);
-    for (const text of some(n.modes.map((m) => `${m.path} ${m.mode} (${m.why})`), 10)) note('mode', text);
-    for (const text of some(n.links.map((k) => `${k.path} -> ${k.target}`), 5)) note('symlink', text);
+    for (const text of some(n.modes.map((m) => `${oneLine(m.path)} ${m.mode} (${m.why})`), 10)) note('mode', text);
+    for (const text of some(n.links.map((k) => `${oneLine(k.path)} -> ${oneLine(k.target)}`), 5)) note('symlink', text);
     for (const o of n.owners) note('owner', `${o.owner} (${o.entries} ${o.entries === 1 ? 'entry' : 'entries'})`);
   });
   lines.push(`  total       ${plural(plan.layers.reduce((n, l) => n + l.files, 0), 'file')}, ${bytesText(totalBytes(plan.layers))} before compression`);
-  for (const [what, value] of configFields(plan)) lines.push(`  config      ${what} ${value}`);
-  for (const o of plan.outputs) lines.push(`  output      ${describeOutput(o)}`);
+  for (const [what, value] of configFields(plan)) lines.push(`  config      ${what} ${oneLine(value)}`);
+  for (const o of plan.outputs) lines.push(`  output      ${oneLine(describeOutput(o))}`);
   return lines.join('\n');
 }
 
@@ -146,10 +146,19 @@ export function totalBytes(layers: readonly LayerSummary[]): number | undefined 
 }
 
 /**
- * A code span holding `s` as it is, whatever it holds: fenced with more backticks than any run
- * of them in it, and (in a table cell) with its pipes escaped, which GitHub reads inside code too.
+ * `s` on one line: a name holding a line break or another control character (a file in the
+ * context may be called "a\nb") is shown quoted with its escapes, as JSON writes it; as it is,
+ * it broke a Markdown table's row in two and passed for two entries in the terminal.
  */
-export function code(s: string, inTable = false): string {
+export const oneLine = (s: string) => (/[\u0000-\u001f\u007f]/.test(s) ? JSON.stringify(s) : s);
+
+/**
+ * A code span holding `s` as it is, whatever it holds: fenced with more backticks than any run
+ * of them in it, and (in a table cell) with its pipes escaped, which GitHub reads inside code too;
+ * on one line (`oneLine`).
+ */
+export function code(text: string, inTable = false): string {
+  const s = oneLine(text);
   const longest = Math.max(0, ...(s.match(/`+/g) ?? []).map((run) => run.length));
   const fence = '`'.repeat(longest + 1);
   const body = inTable ? s.replace(/\|/g, '\\|') : s;

@@ -65,6 +65,23 @@ describe('plan rendering', () => {
     expect(md).not.toContain('secret-value');
   });
 
+  it('keeps a name holding a line break on one line, quoted with its escapes, in the table and in the terminal', async () => {
+    const plan = await planOf(`apiVersion: imgbuild/v1
+name: t/md
+layers:
+  - name: nl
+    files: [{ path: "/srv/two\\nlines", content: "xx" }]
+    symlinks: [{ path: /srv/l, target: "a\\nb" }]
+`);
+    const md = renderPlanMarkdown(plan);
+    for (const row of md.split('\n').filter((l) => l.startsWith('|'))) expect(row.split('|').length, row).toBe(8);
+    expect(md).toContain('| `"/srv/two\\nlines"` (2 B) |');
+    expect(md).toContain('`/srv/l` → `"a\\nb"`');
+    const text = renderPlanText(plan);
+    expect(text).toMatch(/2 B {2}"\/srv\/two\\nlines"\n/);
+    expect(text).toContain('/srv/l -> "a\\nb"');
+  });
+
   it('shows removals and whole words in the terminal too', async () => {
     const text = renderPlanText(await planOf(SPEC.replace("    copy: [{ from: ctx/, to: /srv/ }]", '    files: [{ path: /srv/one, content: "1" }]')));
     expect(text).toMatch(/ 1 file +\d/);
