@@ -138,6 +138,22 @@ export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
         break;
       }
     }
+    // A path the layer removes and writes, or writes below: its whiteout and its entry would be
+    // one layer's two answers for one path. The plan refuses them; validate, reading no context,
+    // sees the entries and every copy's `to` (written whatever the source is) just as well.
+    const writes = [...[...seen].map(([path, { ptr }]) => ({ path, ptr })), ...(layer.copy ?? []).flatMap((c, j) => {
+      const to = v.parseImagePath(c.to);
+      return to.ok && to.value !== '/' ? [{ path: to.value, ptr: `/layers/${i}/copy/${j}/to` }] : [];
+    })];
+    layer.remove?.forEach((r, j) => {
+      const removed = v.parseImagePath(r);
+      if (!removed.ok || removed.value === '/') return;
+      const w = writes.find(({ path }) => path === removed.value || path.startsWith(`${removed.value}/`));
+      if (!w) return;
+      const same = w.path === removed.value;
+      const what = same ? `${w.path} is removed and written in layer "${layer.name}"` : `${removed.value} is removed in layer "${layer.name}", which writes ${w.path} below it`;
+      check(`/layers/${i}/remove/${j}`, { ok: false, message: what, hint: `line ${lineOf(w.ptr)} writes ${same ? 'it' : w.path}; remove ${removed.value} in a layer below this one (a remove deletes from the layers below; a file written here replaces a lower one anyway)` });
+    });
   });
   return found;
 }

@@ -122,6 +122,24 @@ layers:
     expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:17 /x is written twice in layer "a"', '8:11 layer name "a" is used twice']);
   });
 
+  it('refuses a path one layer removes and writes, or writes below, as the plan does, without reading the context', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+layers:
+  - name: a
+    files: [{ path: /etc/a, content: "1" }]
+    dirs: [{ path: /var/cache }]
+    copy: [{ from: conf/, to: /etc/nginx/conf.d/ }, { from: app, to: /srv/app }]
+    remove: [/etc/a, /var/cache, /etc/nginx, /srv/app/old, /usr/share/doc]
+`;
+    expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '8:14 /etc/a is removed and written in layer "a"',
+      '8:22 /var/cache is removed and written in layer "a"',
+      '8:34 /etc/nginx is removed in layer "a", which writes /etc/nginx/conf.d below it',
+    ]);
+    expect(brief(spec)[2]).toMatch(/\(line 7 writes \/etc\/nginx\/conf\.d; remove \/etc\/nginx in a layer below this one/);
+  });
+
   it('refuses a file or symlink path ending with "/", which a directory path may', () => {
     const spec = `apiVersion: imgbuild/v1
 name: example/app
