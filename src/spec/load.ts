@@ -11,7 +11,7 @@ import { normalizeSpec } from './normalize.js';
 import type { ImageSpec } from './schema.js';
 import { readSpecFile, type LoadOptions } from './spec-inputs.js';
 import { checkSemantics } from './semantic.js';
-import { mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
+import { duplicateKey, mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
 import { validateSchema } from './validate-schema.js';
 
 export type { LoadOptions };
@@ -25,6 +25,7 @@ function yamlDiagnostics(src: SpecSource): Diagnostic[] {
     const position = positionAt(src, e.pos[0]);
     // yaml's own words for this one name an API of the library.
     if (e.code === 'MULTIPLE_DOCS') return { position, message: 'a spec is one YAML document, and "---" here starts another', hint: 'remove this line, and move what follows it to a spec of its own', pointer: '' };
+    if (e.code === 'DUPLICATE_KEY') return duplicateKey(src, e.pos[0]) ?? { position, message: 'a key is given twice in this map', hint: 'keep one', pointer: '' };
     return { position, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), hint: 'fix the YAML syntax here', pointer: '' };
   });
 }

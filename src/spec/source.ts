@@ -63,6 +63,24 @@ function childNode(src: SpecSource, node: Node, seg: string, wantKey: boolean): 
   return undefined;
 }
 
+/** yaml's "Map keys must be unique" at `offset` in words that name the key and where it is given first. */
+export function duplicateKey(src: SpecSource, offset: number): Diagnostic | undefined {
+  let found: Diagnostic | undefined;
+  visit(src.doc, {
+    Map(_, map) {
+      const keys = map.items.map((p) => p.key as Node | null);
+      const at = keys.findIndex((k) => k?.range?.[0] === offset);
+      if (at < 0 || !isScalar(keys[at])) return undefined;
+      const name = (keys[at] as { value: unknown }).value;
+      const first = keys.find((k) => isScalar(k) && k.value === name);
+      const line = positionAt(src, first?.range?.[0] ?? offset).line;
+      found = { position: positionAt(src, offset), message: `key ${JSON.stringify(String(name))} is given twice in this map`, hint: `line ${line} gives it already; keep one`, pointer: '' };
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
 /** Merge keys whose value is not a map or a list of maps (yaml would throw as it makes the value). */
 export function mergeDiagnostics(src: SpecSource): Diagnostic[] {
   const found: Diagnostic[] = [];

@@ -216,8 +216,9 @@ describe('schema', () => {
     expect(brief(minimal('    copy:\n      - { <<: [5], from: src/, to: /app/ }\n'))).toEqual(['8:15 a merge key ("<<") takes a map, or a list of maps (refer to an anchored map, e.g. `<<: *common`, or write the keys out)']);
   });
 
-  it('refuses duplicate keys', () => {
-    expect(brief(minimal('name: again\n')).join()).toMatch(/Map keys must be unique/);
+  it('refuses duplicate keys, naming the key and where it is given first', () => {
+    expect(brief(minimal('name: again\n'))).toEqual(['7:1 key "name" is given twice in this map (line 2 gives it already; keep one)']);
+    expect(brief(minimal('config:\n  env:\n    A: "1"\n    "A": "2"\n'))).toEqual(['10:5 key "A" is given twice in this map (line 9 gives it already; keep one)']);
   });
 });
 
