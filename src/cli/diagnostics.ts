@@ -25,7 +25,9 @@ function codeFrame(lines: string[], line: number, col: number): string {
   for (let n = from; n <= line && n <= lines.length; n++) {
     out.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1]}`);
   }
-  if (line <= lines.length) out.push(`  ${' '.repeat(width)} | ${' '.repeat(Math.max(0, col - 1))}^`);
+  // The caret's lead keeps the line's tabs, so it stands under the column however wide the terminal draws a tab.
+  const lead = (lines[line - 1] ?? '').slice(0, Math.max(0, col - 1)).replace(/[^\t]/g, ' ').padEnd(Math.max(0, col - 1));
+  if (line <= lines.length) out.push(`  ${' '.repeat(width)} | ${lead}^`);
   return out.join('\n');
 }
 
