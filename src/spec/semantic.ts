@@ -129,8 +129,19 @@ export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
       check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${lineOf(prev.ptr)} writes it already; keep one` });
     };
     checkLayer(layer, `/layers/${i}`, check, dup);
-    // A path below a file or a symlink the same layer writes (copies are checked when planned).
-    for (const [path, { ptr }] of seen) {
+    // A copy writes its `to` whatever its source is: as a file, or as a directory it fills.
+    const copied = (layer.copy ?? []).flatMap((c, j) => {
+      const to = v.parseImagePath(c.to);
+      return to.ok && to.value !== '/' ? [{ path: to.value, ptr: `/layers/${i}/copy/${j}/to` }] : [];
+    });
+    // A copy's `to` that a file or symlink entry writes too (a dirs entry may set the mode of a
+    // directory a copy fills); the rest of what a copy writes is found when planned.
+    for (const { path, ptr } of copied) {
+      const prev = seen.get(path);
+      if (prev && prev.kind !== 'dirs') check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${lineOf(prev.ptr)} writes it already; keep one` });
+    }
+    // A path below a file or a symlink the same layer writes, a copy's `to` among them.
+    for (const [path, { ptr }] of [...seen, ...copied.map((c) => [c.path, c] as const)]) {
       for (let cut = path.lastIndexOf('/'); cut > 0; cut = path.lastIndexOf('/', cut - 1)) {
         const parent = seen.get(path.slice(0, cut));
         if (!parent || parent.kind === 'dirs') continue;
@@ -140,11 +151,8 @@ export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
     }
     // A path the layer removes and writes, or writes below: its whiteout and its entry would be
     // one layer's two answers for one path. The plan refuses them; validate, reading no context,
-    // sees the entries and every copy's `to` (written whatever the source is) just as well.
-    const writes = [...[...seen].map(([path, { ptr }]) => ({ path, ptr })), ...(layer.copy ?? []).flatMap((c, j) => {
-      const to = v.parseImagePath(c.to);
-      return to.ok && to.value !== '/' ? [{ path: to.value, ptr: `/layers/${i}/copy/${j}/to` }] : [];
-    })];
+    // sees the entries and every copy's `to` just as well.
+    const writes = [...[...seen].map(([path, { ptr }]) => ({ path, ptr })), ...copied];
     layer.remove?.forEach((r, j) => {
       const removed = v.parseImagePath(r);
       if (!removed.ok || removed.value === '/') return;

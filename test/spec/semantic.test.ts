@@ -140,6 +140,23 @@ layers:
     expect(brief(spec)[2]).toMatch(/\(line 7 writes \/etc\/nginx\/conf\.d; remove \/etc\/nginx in a layer below this one/);
   });
 
+  it('refuses a copy whose `to` a file or symlink entry of its layer writes, or makes no directory', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+layers:
+  - name: a
+    files: [{ path: /app/x, content: "1" }, { path: /opt, content: "2" }]
+    symlinks: [{ path: /srv, target: /app }]
+    dirs: [{ path: /data }]
+    copy: [{ from: x, to: /app/x }, { from: y, to: /opt/y/ }, { from: z, to: /srv/z }, { from: d, to: /data }]
+`;
+    expect(brief(spec)).toEqual([
+      '8:27 /app/x is written twice in layer "a" (line 5 writes it already; keep one)',
+      '8:52 /opt/y needs /opt to be a directory (line 5 makes /opt a file)',
+      '8:78 /srv/z needs /srv to be a directory (line 6 makes /srv a symlink)',
+    ]);
+  });
+
   it('refuses a file or symlink path ending with "/", which a directory path may', () => {
     const spec = `apiVersion: imgbuild/v1
 name: example/app
