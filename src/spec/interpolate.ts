@@ -40,6 +40,12 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
       problems.push({ index, text: match, message: `"${match}" is not a valid variable reference`, hint: 'use ${NAME} or ${NAME:-default}' });
       return match;
     }
+    // REF ends a reference at its first "}", so `${A:-${B}}` would leave "${B}" in the value as
+    // text: a default is plain text, said so rather than half-expanded.
+    if (sep >= 0 && body.includes('${', sep)) {
+      problems.push({ index, text: match, message: `the default of ${name} holds another reference; a default is plain text`, hint: `write the default out, or set ${name}` });
+      return match;
+    }
     looked?.add(name);
     // Own values only: `${constructor}` must not find what every object inherits.
     const v = Object.hasOwn(vars, name) ? vars[name] : undefined;

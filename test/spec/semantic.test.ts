@@ -60,6 +60,11 @@ describe('interpolation', () => {
     ]);
   });
 
+  it('refuses a reference in a default, which would stay in the value as text', () => {
+    expect(brief(minimal('annotations: { a: "x${A:-${B}}" }\n'))).toEqual(['7:21 the default of A holds another reference; a default is plain text (write the default out, or set A)']);
+    expect(brief(minimal('annotations: { a: "${A:-plain}" }\n'))).toEqual([]);
+  });
+
   it('never interpolates keys', () => {
     expect(brief(minimal('annotations: { "${K}": v }\n'))).toEqual([]);
   });
