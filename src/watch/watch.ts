@@ -69,6 +69,10 @@ interface State {
   stopped: boolean;
   /** Paths of the one check made when watching starts; a rebuild of only these that changes nothing is not reported. */
   catchUp?: Set<string>;
+  /** The spec bytes (digest) that `inputs` and the watcher follow: the last planned, or an edited one that failed to plan. */
+  inputsOf: string;
+  /** What the last failed rebuild said (see failureKey); cleared by a success. */
+  lastFailure?: string;
 }
 
 function specPaths(s: State): Set<string> {
@@ -111,8 +115,9 @@ async function rebuild(s: State, batch: Set<string>): Promise<void> {
     for (const e of held.splice(0)) s.opts.report?.(e);
   };
   try {
-    const { planned, layers } = await replan(s, changed).catch((e: unknown) => {
+    const { planned, layers } = await replan(s, changed).catch(async (e: unknown) => {
       for (const p of changed) s.owed.add(p);
+      await followUnplannedSpec(s);
       throw e;
     });
     if (layers.length === 0) return;
@@ -133,13 +138,38 @@ async function rebuild(s: State, batch: Set<string>): Promise<void> {
     const result = await apply(s.file, { ...s.opts, ...(report ? { report } : {}), renderer: 'silent', planned, ...(sameSpec ? { bases: s.last.bases } : {}) });
     const previous = s.last;
     s.last = lastImage(result);
+    s.lastFailure = undefined;
     if (onlyCatchUp && result.digest === previous.digest) return;
     release();
     s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
   } catch (e) {
+    // A check that fails as the rebuild before it did (the catch-up of followUnplannedSpec's
+    // watcher, while the source is still missing) tells nothing new: said once.
+    const failure = failureKey(e);
+    const repeated = onlyCatchUp && failure === s.lastFailure;
+    s.lastFailure = failure;
+    if (repeated) return;
     release();
     s.opts.onRebuild({ kind: 'error', text: '', files, error: e });
   }
+}
+
+const failureKey = (e: unknown) => (e instanceof SpecError ? JSON.stringify(e.diagnostics) : String(e));
+
+/**
+ * An edited spec whose plan failed is still followed for what it reads, when it loads: a layer
+ * added before its source exists fails to plan, and the source made then is in no directory the
+ * last good spec's watcher watches, so nothing would plan it again (the image stayed stale until
+ * some other input changed). Its inputs are watched as a planned spec's are (see rewatch); the
+ * spec's paths stay owed, so the next batch plans the whole spec again.
+ */
+async function followUnplannedSpec(s: State): Promise<void> {
+  if (![...specPaths(s)].some((p) => s.owed.has(p))) return;
+  const { loadSpec } = await import('../spec/load.js');
+  const spec = await loadSpec(s.file, { vars: s.opts.vars ?? {}, env: s.opts.env ?? process.env }).catch(() => undefined);
+  if (spec === undefined || spec.specDigest === s.inputsOf) return;
+  setInputs(s, spec);
+  await rewatch(s);
 }
 
 /** Entries of the old plan's layers that the new plan does not keep. */
@@ -187,7 +217,12 @@ function changedPath(s: State, watched: string | undefined, name: string | null)
 }
 
 function resetInputs(s: State): void {
-  s.inputs = layerInputs(s.planned.spec, s.opts.cacheDir);
+  setInputs(s, s.planned.spec);
+}
+
+function setInputs(s: State, spec: PlannedSpec['spec']): void {
+  s.inputs = layerInputs(spec, s.opts.cacheDir);
+  s.inputsOf = spec.specDigest;
   s.targets = new Set(watchTargets(s));
 }
 
@@ -231,8 +266,8 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
   // Listed in full: a watch re-plans layers on top of the entries of the layers below.
   const first = await apply(file, { ...opts, reuseWalks: false });
   const planned = listedPlan(first.planned);
-  const s = { file, opts, planned, last: lastImage(first), inputs: layerInputs(planned.spec, opts.cacheDir), pending: new Set<string>(), owed: new Set<string>(), stopped: false } as State;
-  s.targets = new Set(watchTargets(s));
+  const s = { file, opts, planned, last: lastImage(first), pending: new Set<string>(), owed: new Set<string>(), stopped: false } as State;
+  resetInputs(s);
   const coalescer: Coalescer = new Coalescer({ quietMs: opts.quietMs ?? 60, maxWaitMs: opts.maxWaitMs ?? 2000 }, (batch) => schedule(s, batch, coalescer));
   s.coalescer = coalescer;
   s.openWatcher = () => InputWatcher.open(

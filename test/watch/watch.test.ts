@@ -260,6 +260,29 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(readFileSync(join(rootfs, 'low/a.txt'), 'utf8')).toBe('a2');
   });
 
+  it('builds a layer added to the spec before its source exists once the source is made', async () => {
+    const layer = (name: string) => `  - name: ${name}\n    copy: [{ from: ${name}/, to: /${name}/ }]\n`;
+    const dir = contextWith({ 'app/a.txt': 'a1' }, `layers:\n${layer('app')}`);
+    const spec = join(dir, 'image.yaml');
+    const w = await watching(spec);
+    const failed = w.next();
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('output:', `${layer('more')}output:`));
+    expect(await failed).toMatchObject({ kind: 'error' });
+    // The watcher of what the edited spec reads is opened after the error: write until a write is
+    // seen, rather than race the moment it is ready (what a one-shot build says is not in question).
+    mkdirSync(join(dir, 'more'));
+    const rebuilt = w.next();
+    for (let i = 0; w.lines.at(-1)?.kind !== 'rebuilt' && i < 50; i++) {
+      writeFileSync(join(dir, 'more/m.txt'), 'm1');
+      await Promise.race([rebuilt, settle(200)]);
+    }
+    expect(w.lines.at(-1)).toMatchObject({ kind: 'rebuilt', rebuilt: ['more'] });
+    const rootfs = await umociUnpack(join(dir, 'out/img'), 'latest', join(dir, 'bundle'));
+    expect(readFileSync(join(rootfs, 'more/m.txt'), 'utf8')).toBe('m1');
+    // The check the new watcher makes when it opens, which failed as the edit did, was not said again.
+    expect(w.lines.filter((l) => l.kind === 'error')).toHaveLength(1);
+  });
+
   it('plans again, with the next batch, the files of a batch whose plan failed', async () => {
     const dir = contextWith({ 'src/a.js': 'a1', 'dist/old.js': 'o1' }, 'layers:\n  - name: dist\n    copy: [{ from: dist/, to: /d/ }]\n  - name: js\n    copy: [{ from: "src/**/*.js", to: /js/ }]\n');
     const w = await watching(join(dir, 'image.yaml'));
