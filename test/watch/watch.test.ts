@@ -191,6 +191,18 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect((back as { text: string }).text).not.toContain('no layer changed');
   });
 
+  it('names a layer taken out of the spec as removed, not "no layer changed"', async () => {
+    const layers = 'layers:\n  - name: low\n    copy: [{ from: low/, to: /low/ }]\n  - name: high\n    copy: [{ from: high/, to: /high/ }]\n';
+    const dir = contextWith({ 'low/a.txt': 'a', 'high/b.txt': 'b' }, layers);
+    const spec = join(dir, 'image.yaml');
+    const w = await watching(spec);
+    const next = w.next();
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace(/  - name: high\n.*\n/, ''));
+    const line = await next;
+    expect(line).toMatchObject({ kind: 'rebuilt', rebuilt: [], removed: ['high'] });
+    expect((line as { text: string }).text).toContain('-> removed high ->');
+  });
+
   it('watches what an edited spec reads from then on: a directory no longer excluded', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-respec-'));
     mkdirSync(join(dir, 'src/gen'), { recursive: true });
