@@ -13,6 +13,7 @@ import { missingTools } from '../helpers/tools.js';
 import { planSpec } from '../../src/plan/plan-spec.js';
 import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
 import type { WatchLine } from '../../src/watch/report.js';
+import type { ApplyEvent } from '../../src/run/events.js';
 
 const repo = new URL('../..', import.meta.url).pathname;
 
@@ -173,6 +174,24 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     await settle(1500);
     expect(events.slice(atReady)).toEqual([]);
     expect(lines).toEqual([]);
+  });
+
+  it('says in its plan and done events what the rebuild hashed, not all hashed since it started', async () => {
+    const dir = contextWith({ 'a/1.txt': '1', 'a/2.txt': '2', 'a/3.txt': '3' }, 'layers:\n  - name: a\n    copy: [{ from: a/, to: /a/ }]\n');
+    // Files changed in the instant before they are hashed are hashed again by the next plan (a
+    // later write in the same clock tick would not show in their stats): these were not.
+    await settle(200);
+    const events: ApplyEvent[] = [];
+    const lines: WatchLine[] = [];
+    handle = await watchApply(join(dir, 'image.yaml'), { cacheDir: join(dir, '.cache'), env: {}, report: (e) => events.push(e), onRebuild: (l) => lines.push(l) });
+    const atReady = events.length;
+    writeFileSync(join(dir, 'a/2.txt'), 'two');
+    for (let i = 0; i < 100 && lines.length === 0; i++) await settle(100);
+    expect(lines[0]).toMatchObject({ kind: 'rebuilt' });
+    const rebuild = events.slice(atReady);
+    expect(rebuild.find((e) => e.type === 'plan')).toMatchObject({ filesHashed: 1, bytesHashed: 3 });
+    // The layer writer reads every file of the layer again, and hashes none it has a digest of.
+    expect(rebuild.find((e) => e.type === 'done')).toMatchObject({ filesHashed: 1, bytesHashed: 3 });
   });
 
   it('names a layer that changed back to content the cache holds, though nothing was built', async () => {
