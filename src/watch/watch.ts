@@ -67,7 +67,10 @@ interface State {
    */
   owed: Set<string>;
   stopped: boolean;
-  /** Paths of the one check made when watching starts; a rebuild of only these that changes nothing is not reported. */
+  /**
+   * Paths of the one check made when watching starts, or when the watcher watches a directory
+   * anew; a rebuild of only these that changes nothing is not reported.
+   */
   catchUp?: Set<string>;
   /** The spec bytes (digest) that `inputs` and the watcher follow: the last planned, or an edited one that failed to plan. */
   inputsOf: string;
@@ -290,7 +293,15 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
         const changed = changedPath(s, (details as { watchedPath?: string } | undefined)?.watchedPath, name);
         if (changed !== undefined && !ignoredByAll(changed, false, s.inputs)) coalescer.add(changed);
       },
-      replaced: (path) => coalescer.add(path),
+      replaced: (path, recheck) => {
+        // A directory watched anew is a check, as at start-up: after `rm -rf lib && mkdir lib`,
+        // the reconcile's reports of the instances it reopened (".", "out") were a line of their
+        // own, "no layer changed (same image)", naming paths nobody touched. A path replaced for
+        // real is reported whatever the rebuild finds.
+        if (recheck) (s.catchUp ??= new Set()).add(path);
+        else s.catchUp?.delete(path);
+        if (isTarget(s, path) || !ignoredByAll(path, true, s.inputs)) coalescer.add(path);
+      },
     },
   );
   s.watcher = await s.openWatcher();

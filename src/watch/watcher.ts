@@ -41,8 +41,12 @@ export interface WatchEvents {
   all(event: string, path: string): void;
   /** chokidar's raw events: what a directory's own watch reports about the files in it. */
   raw(event: string, name: string | null, details: unknown): void;
-  /** A given path itself was created, removed or replaced (seen through its parent directory). */
-  replaced(path: string): void;
+  /**
+   * A given path itself was created, removed or replaced (seen through its parent directory); or,
+   * with `recheck`, a directory watched anew, reported for what it may have gained while it was
+   * not watched (nothing, often).
+   */
+  replaced(path: string, recheck?: boolean): void;
 }
 
 const GROUPS = 16;
@@ -233,7 +237,7 @@ export class InputWatcher {
       reported.push(...roots);
     }
     for (const p of directoriesIn(dir)) if (!this.#identities.has(p)) this.#knownDirs.add(p);
-    for (const p of reported) this.#events.replaced(p);
+    for (const p of reported) this.#events.replaced(p, true);
   }
 
   /**
@@ -269,7 +273,7 @@ export class InputWatcher {
     this.add(missing);
     for (const dir of missing) {
       this.#knownDirs.add(dir);
-      this.#events.replaced(dir);
+      this.#events.replaced(dir, true);
     }
   }
 
@@ -337,7 +341,7 @@ export class InputWatcher {
       // A directory may have filled before its new watch: reported again (the coalescer takes a
       // path reported twice once). A file (an editor's atomic save of the spec) is not: the build
       // its first report started reads it whole, and a second would build the same save twice.
-      if (isDirectory(path)) this.#events.replaced(path);
+      if (isDirectory(path)) this.#events.replaced(path, true);
     });
   }
 }
