@@ -149,9 +149,15 @@ async function copyGlob(c: CopySource, contextDir: string, contextReal: string, 
   // A name that is not UTF-8 is matched as read (U+FFFD for its bad bytes, which a wildcard
   // matches): refused if it matches, left out like any other name if it does not. A directory
   // so named is refused wherever the glob looks, as what it holds cannot be listed to match.
-  const kept = walked.filter((e) => under(e.rel) || e.undecodableDir === true);
-  if (kept.length === 0) return { candidates: [], problems: [problem(c, `glob "${c.from}" matches nothing in the context`, 'check the pattern, or remove the entry')] };
-  return collect(c, kept, imageJoiner(c.to));
+  const matched = walked.filter((e) => under(e.rel) || e.undecodableDir === true);
+  if (matched.length === 0) return { candidates: [], problems: [problem(c, `glob "${c.from}" matches nothing in the context`, 'check the pattern, or remove the entry')] };
+  // The directories between the glob's base and its matches come too, as a directory copy's do,
+  // with the copy's owner and dirMode: left as implied parents, they were root's and 0755 whatever
+  // the copy said (an app owning its files could not write beside them).
+  const holders = new Set<string>();
+  for (const e of matched) for (let cut = e.rel.lastIndexOf('/'); cut > 0; cut = e.rel.lastIndexOf('/', cut - 1)) holders.add(e.rel.slice(0, cut));
+  const kept = new Set(matched);
+  return collect(c, walked.filter((e) => kept.has(e) || holders.has(e.rel)), imageJoiner(c.to));
 }
 
 /**

@@ -73,6 +73,24 @@ describe('compile', () => {
     expect(p.layers[0]!.entries.filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['js/A-upper.js', 'js/a.js', 'js/b.js', 'js/lib/z.js']);
   });
 
+  it("gives the directories between a glob's base and its matches the copy's owner and dirMode, as a directory copy does", async () => {
+    const dir = makeContext();
+    mkdirSync(join(dir, 'app/src/lib/deep/er'), { recursive: true });
+    writeFileSync(join(dir, 'app/src/lib/deep/er/y.js'), 'y');
+    const p = await plan(dir, `  - name: l\n    copy:\n      - { from: "app/src/**/*.js", to: /js/, owner: "1000:1000", dirMode: "0750" }`);
+    expect(p.layers[0]!.entries.map(show)).toEqual([
+      'dir js 755 0:0',
+      'file js/A-upper.js 644 1000:1000 1',
+      'file js/a.js 644 1000:1000 1',
+      'file js/b.js 644 1000:1000 1',
+      'dir js/lib 750 1000:1000',
+      'dir js/lib/deep 750 1000:1000',
+      'dir js/lib/deep/er 750 1000:1000',
+      'file js/lib/deep/er/y.js 644 1000:1000 1',
+      'file js/lib/z.js 644 1000:1000 2',
+    ]);
+  });
+
   it('adds inline files, dirs, symlinks and whiteouts; a whiteout brings no parent directories of its own', async () => {
     const dir = makeContext();
     const p = await plan(dir, `  - name: l\n    files: [{ path: /etc/c.conf, content: "héllo", mode: "0600" }]\n    dirs: [{ path: /tmp, mode: "1777" }]\n    symlinks: [{ path: /bin/sh, target: busybox }]\n    remove: [/usr/share/doc]`);
