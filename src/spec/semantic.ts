@@ -3,6 +3,7 @@
  * paths absolute with no "..", sources inside the context, unique layer names, no two entries
  * of one layer writing the same path. Pure: reads no files, returns every problem it finds.
  */
+import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
 import { platformKey } from '../image/platform.js';
 import { didYouMean } from './did-you-mean.js';
@@ -35,6 +36,9 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: Written): v
   layer.copy?.forEach((c, i) => {
     const p = `${at}/copy/${i}`;
     check(`${p}/from`, v.parseContextPath(c.from));
+    // A shell's "src/*/" names directories only; a glob here matches files and directories alike,
+    // so the "/" would be dropped and the files beside them copied too.
+    if (c.from.endsWith('/') && picomatch.scan(c.from).isGlob) check(`${p}/from`, { ok: false, message: `glob ${JSON.stringify(c.from)} ends with "/", but a glob here matches files as well as directories`, hint: `drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own` });
     // Whether `to` names a file or a directory depends on the source: clashes are found at plan time.
     check(`${p}/to`, v.parseImagePath(c.to));
     if (c.mode !== undefined) check(`${p}/mode`, v.parseMode(c.mode));

@@ -60,6 +60,11 @@ describe('interpolation', () => {
     ]);
   });
 
+  it('refuses a glob ending in "/", which would copy the files beside the directories too', () => {
+    const spec = 'apiVersion: imgbuild/v1\nname: example/app\nlayers:\n  - name: a\n    copy: [{ from: "src/*/", to: /x/ }, { from: src/, to: /y/ }, { from: "lib/**", to: /z/ }]\n';
+    expect(brief(spec)).toEqual(['5:20 glob "src/*/" ends with "/", but a glob here matches files as well as directories (drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own)']);
+  });
+
   it('refuses a reference in a default, which would stay in the value as text', () => {
     expect(brief(minimal('annotations: { a: "x${A:-${B}}" }\n'))).toEqual(['7:21 the default of A holds another reference; a default is plain text (write the default out, or set A)']);
     expect(brief(minimal('annotations: { a: "${A:-plain}" }\n'))).toEqual([]);
