@@ -2,11 +2,15 @@
 import { Option, type Command } from 'commander';
 import { usageError } from '../errors.js';
 import { resolveCacheDir } from '../store/cache-dir.js';
+import { VARIABLE_NAME } from '../spec/variable-name.js';
 
 export function collectVar(kv: string, acc: Record<string, string> = {}): Record<string, string> {
   const eq = kv.indexOf('=');
   if (eq <= 0) throw usageError(`--var ${kv} is not KEY=VALUE`, 'e.g. --var GIT_SHA=$(git rev-parse --short HEAD)');
-  return { ...acc, [kv.slice(0, eq)]: kv.slice(eq + 1) };
+  const key = kv.slice(0, eq);
+  // A key no `${...}` can name would be set for nothing, silently.
+  if (!VARIABLE_NAME.test(key)) throw usageError(`--var ${kv}: ${JSON.stringify(key)} is not a variable name`, 'names are letters, digits and "_", not starting with a digit, as ${NAME} in the spec');
+  return { ...acc, [key]: kv.slice(eq + 1) };
 }
 
 /** `--var`, for every command that reads a spec. */

@@ -8,11 +8,11 @@
 import { isPair, isScalar, isSeq, Scalar, visit, type Node } from 'yaml';
 import type { Diagnostic } from '../errors.js';
 import { diagnostic, type SpecSource } from './source.js';
+import { VARIABLE_NAME } from './variable-name.js';
 
 export type Vars = Readonly<Record<string, string | undefined>>;
 
 const REF = /\$\$|\$\{([^}]*)\}|\$\{/g;
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 interface Problem {
   index: number;
@@ -36,7 +36,7 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
     }
     const sep = body.indexOf(':-');
     const name = sep < 0 ? body : body.slice(0, sep);
-    if (!NAME.test(name)) {
+    if (!VARIABLE_NAME.test(name)) {
       problems.push({ index, text: match, message: `"${match}" is not a valid variable reference`, hint: 'use ${NAME} or ${NAME:-default}' });
       return match;
     }
