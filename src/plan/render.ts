@@ -113,7 +113,7 @@ export function renderPlanText(plan: BuildPlan, lock?: BaseLock): string {
     `plan for ${plan.name} (${relative(process.cwd(), plan.specFile)})`,
     `  base        ${oneLine(describeBase(plan.base))}${pinned ? `, ${pinned}` : ''}`,
     `  platforms   ${plan.platforms.map(platformName).join(', ')}`,
-    `  tags        ${plan.tags.join(', ')}`,
+    `  tags        ${plan.tags.join(', ') || '(none: by digest only)'}`,
     `  layers      ${plan.compression.algorithm}${plan.compression.algorithm === 'none' ? '' : ` level ${plan.compression.level}`}, mtime ${new Date(plan.epoch * 1000).toISOString()}`,
   ];
   plan.layers.forEach((l, i) => {

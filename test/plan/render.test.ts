@@ -82,6 +82,11 @@ layers:
     expect(text).toContain('/srv/l -> "a\\nb"');
   });
 
+  it('says an image without tags is addressed by its digest alone', async () => {
+    expect(renderPlanText(await planOf(SPEC.replace('name: t/md\n', 'name: t/md\ntags: []\n')))).toContain('tags        (none: by digest only)');
+    expect(renderPlanText(await planOf(SPEC))).toContain('tags        latest');
+  });
+
   it('shows removals and whole words in the terminal too', async () => {
     const text = renderPlanText(await planOf(SPEC.replace("    copy: [{ from: ctx/, to: /srv/ }]", '    files: [{ path: /srv/one, content: "1" }]')));
     expect(text).toMatch(/ 1 file +\d/);

@@ -33,7 +33,7 @@ export function rendererFor(flags: { json?: boolean }): RendererKind {
 export function summary(r: BuiltImage, formatBytes: (n: number) => string): string {
   const built = r.layers.filter((l) => !l.cached).length;
   return [
-    `built ${r.name}:${r.tags.join(',')} in ${(r.ms / 1000).toFixed(2)}s`,
+    `built ${r.name}${r.tags.length ? `:${r.tags.join(',')}` : ' (no tags: by digest only)'} in ${(r.ms / 1000).toFixed(2)}s`,
     `  digest  ${r.digest}`,
     `  size    ${formatBytes(r.size)}`,
     `  layers  ${built} built, ${r.layers.length - built} cached`,
