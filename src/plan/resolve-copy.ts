@@ -263,8 +263,9 @@ export async function resolveCopy(c: CopySource, contextDir: string, contextReal
   if (outside) {
     return { candidates: [], problems: [problem(c, `source "${c.from}" leads outside the context through a symlink`, 'symlinks are stored as links, never followed out of the context')] };
   }
-  if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
+  // Before the missing check: a first build, whose output is not written yet, is refused as the next one is.
   if (skip(abs)) return { candidates: [], problems: [ownOutput(c)] };
+  if (!st) return { candidates: [], problems: [await missing(c, contextDir)] };
   if (st.isDirectory()) {
     const walked = withoutEmptiedDirs(await walkTree(abs, excluder(c, skip), walkOptions(opts)), skip);
     return collect(c, c.to === '/' ? walked : [walkedEntry('', abs, st), ...walked], imageJoiner(c.to));

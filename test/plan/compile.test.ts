@@ -319,6 +319,8 @@ describe('a copy that reads an output or the cache', () => {
     ['an OCI layout written into the copied directory', 'app/', 'output:\n  - oci: ./app\n', {}],
     ['an OCI layout below the copied directory', 'app/src/lib/', 'output:\n  - oci: ./app/src\n', {}],
     ['the docker archive it copies', 'app.tar', 'output:\n  - docker-archive: ./app.tar\n', {}],
+    ['an OCI layout not written yet (a first build)', 'out/', 'output:\n  - oci: ./out\n', {}],
+    ['a docker archive not written yet (a first build)', 'out.tar', 'output:\n  - docker-archive: ./out.tar\n', {}],
     ['the cache directory', 'app/', '', { ignore: ['app'] }],
   ])('is refused at the copy for %s (it copied nothing, or the last build\'s archive)', async (_what, from, output, opts) => {
     const dir = makeContext();
