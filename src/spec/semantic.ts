@@ -127,10 +127,12 @@ export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
     else names.set(layer.name, i);
     const seen = new Map<string, { ptr: string; kind: string }>();
     const lineOf = (ptr: string) => diagnostic(src, ptr, '').position.line;
+    const twice = (ptr: string, path: string, prev: { ptr: string }) =>
+      check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${lineOf(prev.ptr)} writes it already; keep one` });
     const dup: Written = (ptr, path, kind) => {
       const prev = seen.get(path);
       if (prev === undefined) return void seen.set(path, { ptr, kind });
-      check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${lineOf(prev.ptr)} writes it already; keep one` });
+      twice(ptr, path, prev);
     };
     checkLayer(layer, `/layers/${i}`, check, dup);
     // A copy writes its `to` whatever its source is: as a file, or as a directory it fills.
@@ -142,7 +144,7 @@ export function checkSemantics(src: SpecSource, spec: ImageSpec): Diagnostic[] {
     // directory a copy fills); the rest of what a copy writes is found when planned.
     for (const { path, ptr } of copied) {
       const prev = seen.get(path);
-      if (prev && prev.kind !== 'dirs') check(ptr, { ok: false, message: `${path} is written twice in layer "${layer.name}"`, hint: `line ${lineOf(prev.ptr)} writes it already; keep one` });
+      if (prev && prev.kind !== 'dirs') twice(ptr, path, prev);
     }
     // A path below a file or a symlink the same layer writes, a copy's `to` among them.
     for (const [path, { ptr }] of [...seen, ...copied.map((c) => [c.path, c] as const)]) {
