@@ -200,12 +200,13 @@ function run(prog: string, args: string[], input: string, env?: NodeJS.ProcessEn
 export async function saveLogin(host: string, username: string, password: string, opts: CredentialOptions = {}): Promise<string> {
   const file = dockerConfigPath(opts);
   const cfg = await readDockerConfig(file);
-  const helper = helperFor(cfg, normaliseHost(host));
-  if (helper) return storeWithHelper(helper, helperKey(normaliseHost(host)), username, password, opts.env);
+  const registry = normaliseHost(host);
+  const helper = helperFor(cfg, registry);
+  if (helper) return storeWithHelper(helper, helperKey(registry), username, password, opts.env);
   // "docker.io", "index.docker.io": the Hub, which Docker itself keys as HUB_KEY.
-  const key = normaliseHost(host) === DOCKER_HUB ? HUB_KEY : host;
+  const key = registry === DOCKER_HUB ? HUB_KEY : host;
   const auths = { ...(cfg.auths ?? {}) };
-  for (const k of Object.keys(auths)) if (normaliseHost(k) === normaliseHost(key)) delete auths[k];
+  for (const k of Object.keys(auths)) if (normaliseHost(k) === registry) delete auths[k];
   auths[key] = { auth: Buffer.from(`${username}:${password}`, 'utf8').toString('base64') };
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
