@@ -7,7 +7,7 @@
  * outputs always end with the newest state.
  */
 import { lstatSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { sha256, type Digest } from '../image/digest.js';
 import { SpecError, type Diagnostic } from '../errors.js';
@@ -17,6 +17,7 @@ import type { LayerPlan } from '../plan/types.js';
 import { listedPlan, planSpec, type PlannedSpec } from '../plan/plan-spec.js';
 import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
 import type { ApplyEvent } from '../run/events.js';
+import { readSpecFile } from '../spec/spec-inputs.js';
 import { Coalescer } from './coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy, type LayerInput } from './inputs.js';
 import { rebuildLine, type WatchLine } from './report.js';
@@ -251,8 +252,9 @@ async function rewatch(s: State): Promise<void> {
 async function specPathsChangedSince(s: State, first: ApplyResult): Promise<string[]> {
   const { specFile, specDigest } = s.planned.spec;
   const changed: string[] = [];
-  const text = await readFile(specFile).catch(() => undefined);
-  if (!text || sha256(text) !== specDigest) changed.push(specFile);
+  // Read as it was loaded, which is what specDigest hashes: a byte order mark dropped.
+  const text = await readSpecFile(specFile).catch(() => undefined);
+  if (text === undefined || sha256(text) !== specDigest) changed.push(specFile);
   const lock = lockPathFor(specFile);
   const lockTime = await stat(lock).then((st) => st.mtimeMs, () => undefined);
   if (lockTime !== undefined && lockTime > Date.now() - first.ms - 1000) changed.push(lock);

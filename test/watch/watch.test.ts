@@ -178,6 +178,17 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(w.lines).toHaveLength(1);
   });
 
+  it('takes a spec saved with a byte order mark as the one it built: its start-up check re-plans no spec and opens no second watcher', async () => {
+    const dir = contextWith({ 'src/a.txt': 'a' }, 'layers:\n  - name: src\n    copy: [{ from: src/, to: /app/ }]\n');
+    const spec = join(dir, 'image.yaml');
+    writeFileSync(spec, `\uFEFF${readFileSync(spec, 'utf8')}`);
+    const w = await watching(spec);
+    await settle(1500);
+    // One check of the inputs; a spec taken as changed was planned whole, watched anew, and checked again.
+    expect(w.replaced).toHaveLength(1);
+    expect(w.lines).toEqual([]);
+  });
+
   it('reports no build after it is watching until something changes: its start-up check that finds nothing is silent', async () => {
     const { dir, spec } = exampleCopy();
     const events: string[] = [];
