@@ -116,7 +116,7 @@ async function missing(c: CopySource, contextDir: string): Promise<Diagnostic> {
  * written among the sources), and a docker archive it named would hold the previous build's.
  */
 const ownOutput = (c: CopySource): Diagnostic =>
-  problem(c, `source "${c.from}" is one of this build's outputs or its cache directory, which are never copied into the image`,
+  problem(c, `source "${c.from}" is, or lies in, one of this build's outputs or its cache directory, which are never copied into the image`,
     'write the output or the cache outside what the copies read, or copy another path');
 
 /** The copy's own excludes (relative to `root`) and the host paths that are never inputs. */

@@ -329,7 +329,7 @@ describe('a copy that reads an output or the cache', () => {
     const ignore = (opts as { ignore?: string[] }).ignore?.map((p) => join(dir, p));
     const err = await compilePlan(await loadSpec(join(dir, 'image.yaml'), { env: {} }), new UncachedDigester(), ignore ? { ignore } : {}).catch((e) => e);
     expect(err).toBeInstanceOf(SpecError);
-    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`)).toEqual([`5 source "${from.replace(/\/$/, '')}" is one of this build's outputs or its cache directory, which are never copied into the image`]);
+    expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`)).toEqual([`5 source "${from.replace(/\/$/, '')}" is, or lies in, one of this build's outputs or its cache directory, which are never copied into the image`]);
   });
 });
 
