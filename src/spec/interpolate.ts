@@ -41,8 +41,9 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
       return match;
     }
     // REF ends a reference at its first "}", so `${A:-${B}}` would leave "${B}" in the value as
-    // text: a default is plain text, said so rather than half-expanded.
-    if (sep >= 0 && body.includes('${', sep)) {
+    // text: a default is plain text, said so rather than half-expanded ("$$" in it is a "$").
+    const fallback = sep < 0 ? undefined : body.slice(sep + 2);
+    if (fallback?.replace(/\$\$/g, '').includes('${')) {
       problems.push({ index, text: match, message: `the default of ${name} holds another reference; a default is plain text`, hint: `write the default out, or set ${name}` });
       return match;
     }
@@ -52,7 +53,7 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
     // As in the shell and Compose, ":-" stands for a variable that is unset or empty (a CI job
     // often exports GIT_SHA= when it has none); a bare ${NAME} set to "" is "".
     if (v !== undefined && (sep < 0 || v !== '')) return v;
-    if (sep >= 0) return body.slice(sep + 2);
+    if (fallback !== undefined) return fallback.replace(/\$\$/g, '$');
     problems.push({ index, text: match, message: `variable ${name} is not defined`, hint: `pass --var ${name}=..., set it in the environment, or write \${${name}:-default}` });
     return match;
   });

@@ -68,6 +68,9 @@ describe('interpolation', () => {
   it('refuses a reference in a default, which would stay in the value as text', () => {
     expect(brief(minimal('annotations: { a: "x${A:-${B}}" }\n'))).toEqual(['7:21 the default of A holds another reference; a default is plain text (write the default out, or set A)']);
     expect(brief(minimal('annotations: { a: "${A:-plain}" }\n'))).toEqual([]);
+    // "$$" is a "$" in a default too: `${A:-$${B}` is the text "${B" (the reference ends at the first "}").
+    expect(expand('x${A:-$${B}}', {})).toEqual({ value: 'x${B}', problems: [] });
+    expect(expand('${A:-$$5}', {})).toEqual({ value: '$5', problems: [] });
   });
 
   it('never interpolates keys', () => {
