@@ -171,6 +171,9 @@ export const ImageSpecSchema = Type.Object(
     title: 'imgbuild image spec',
     description: 'A declarative description of an OCI container image, built by `imgbuild apply`.',
     additionalProperties: false,
+    // As in Compose files: a place to hold anchors (`x-common: &common {...}`) that merge keys
+    // (`<<: *common`) bring into entries; imgbuild reads nothing from them.
+    patternProperties: { '^x-': {} },
   },
 );
 

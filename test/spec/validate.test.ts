@@ -216,6 +216,14 @@ describe('schema', () => {
     expect(brief(minimal('    copy:\n      - { <<: [5], from: src/, to: /app/ }\n'))).toEqual(['8:15 a merge key ("<<") takes a map, or a list of maps (refer to an anchored map, e.g. `<<: *common`, or write the keys out)']);
   });
 
+  it('ignores top-level keys starting with "x-", a place for anchors as in Compose files, and only those', async () => {
+    const spec = 'apiVersion: imgbuild/v1\nname: example/app\nx-owned: &owned { owner: "1000:1000", mode: "0600" }\nlayers:\n  - name: a\n    files:\n      - { path: /a, content: "a", <<: *owned }\n';
+    expect(problems(spec)).toEqual([]);
+    expect((await load(spec)).layers[0]!.files.map((f) => `${f.path} ${f.mode.toString(8)} ${f.owner.uid}`)).toEqual(['/a 600 1000']);
+    expect(brief(`${spec}x: 1\n`).map((s) => s.replace(/ \(.*/, ''))).toEqual(['8:1 unknown key "x" in the spec']);
+    expect(brief(spec.replace('  - name: a\n', '  - name: a\n    x-note: 1\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['6:5 unknown key "x-note" in layers.0']);
+  });
+
   it('refuses duplicate keys, naming the key and where it is given first', () => {
     expect(brief(minimal('name: again\n'))).toEqual(['7:1 key "name" is given twice in this map (line 2 gives it already; keep one)']);
     expect(brief(minimal('config:\n  env:\n    A: "1"\n    "A": "2"\n'))).toEqual(['10:5 key "A" is given twice in this map (line 9 gives it already; keep one)']);
