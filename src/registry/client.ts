@@ -106,7 +106,8 @@ export class RegistryClient {
     // Credentials go to the registry's own host only (a storage backend elsewhere gets none), and
     // never over plain http when the registry speaks https: a TLS proxy whose registry names
     // http:// in its Location headers would have them sent in the clear.
-    const ours = url.host === this.baseUrl.host && (url.protocol === 'https:' || url.protocol === this.baseUrl.protocol);
+    const downgraded = url.host === this.baseUrl.host && url.protocol === 'http:' && this.baseUrl.protocol === 'https:';
+    const ours = url.host === this.baseUrl.host && !downgraded;
     const attempt = async () => {
       sent = await this.auth.header(spec.scopes);
       const headers = { ...spec.headers, ...(sent && ours ? { authorization: sent } : {}) };
@@ -118,6 +119,14 @@ export class RegistryClient {
       if (res.status === 401 && (await this.auth.onUnauthorized(res, spec.scopes, sent)) && spec.retry !== false) {
         drain(res.body);
         res = await withRetries(attempt, policy);
+      }
+      if (res.status === 401 && downgraded) {
+        drain(res.body);
+        throw new ImgbuildError(
+          'registry',
+          `${this.registry} sent imgbuild to ${url.origin} (plain http), where it sends no credentials, and was refused there`,
+          'a registry behind a TLS proxy names http:// locations unless told otherwise: have the proxy set X-Forwarded-Proto: https, or set http.relativeurls: true in the registry (CNCF Distribution)',
+        );
       }
       return res;
     } catch (e) {
