@@ -1,12 +1,12 @@
 /**
  * The layer cache: layer cache key -> what building that layer produced, one small JSON file
  * per key under `<root>/layers/<hex>.json`, replaced atomically. A record is only an
- * optimisation, so `get` treats anything doubtful (missing, unreadable, malformed, or its
- * blob gone from the store) as a miss and the layer is simply rebuilt.
+ * optimisation, so `get` treats anything doubtful (missing, unreadable, malformed, not matching
+ * its own check, or its blob gone from the store) as a miss and the layer is simply rebuilt.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestHex, isDigest, type Digest } from '../image/digest.js';
+import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import { writeFileAtomic } from './atomic.js';
 import type { ContentStore } from './content-store.js';
 
@@ -40,7 +40,7 @@ export class LayerIndex {
   async get(cacheKey: Digest): Promise<LayerRecord | undefined> {
     let rec: LayerRecord | undefined;
     try {
-      rec = parseRecord(JSON.parse(await readFile(this.recordPath(cacheKey), 'utf8')));
+      rec = parseRecord(cacheKey, JSON.parse(await readFile(this.recordPath(cacheKey), 'utf8')));
     } catch {
       return undefined;
     }
@@ -50,12 +50,23 @@ export class LayerIndex {
 
   async put(cacheKey: Digest, rec: LayerRecord): Promise<void> {
     const { digest, diffId, size, mediaType, uncompressedSize } = rec;
-    const json = JSON.stringify({ digest, diffId, size, mediaType, uncompressedSize });
+    const fields = { digest, diffId, size, mediaType, uncompressedSize };
+    const json = JSON.stringify({ ...fields, check: checkOf(cacheKey, fields) });
     await writeFileAtomic(this.store.tmpDir, this.recordPath(cacheKey), json);
   }
 }
 
-function parseRecord(v: unknown): LayerRecord | undefined {
+/**
+ * The digest of a record's fields and its key. The blob is checked against `digest` whenever it
+ * is used, but nothing else checks the rest: a byte flipped in a diffId's hex digit or in a size
+ * still parses, and went into the image's config or manifest as read (a wrong image, exit 0, or
+ * an output refused on every build). A record without it (an older one) is a miss, built once.
+ */
+function checkOf(cacheKey: Digest, r: LayerRecord): Digest {
+  return sha256(JSON.stringify([cacheKey, r.digest, r.diffId, r.size, r.mediaType, r.uncompressedSize]));
+}
+
+function parseRecord(cacheKey: Digest, v: unknown): LayerRecord | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const r = v as Record<string, unknown>;
   const ok =
@@ -63,7 +74,9 @@ function parseRecord(v: unknown): LayerRecord | undefined {
     typeof r.diffId === 'string' && isDigest(r.diffId) &&
     isSize(r.size) && isSize(r.uncompressedSize) &&
     typeof r.mediaType === 'string';
-  return ok ? (r as unknown as LayerRecord) : undefined;
+  if (!ok) return undefined;
+  const rec = { digest: r.digest, diffId: r.diffId, size: r.size, mediaType: r.mediaType, uncompressedSize: r.uncompressedSize } as LayerRecord;
+  return r.check === checkOf(cacheKey, rec) ? rec : undefined;
 }
 
 const isSize = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/image/digest.js';
@@ -46,6 +46,24 @@ describe('LayerIndex', () => {
     expect(await index.get(key)).toBeUndefined();
     writeFileSync(index.recordPath(key), JSON.stringify({ ...rec, size: -1 }));
     expect(await index.get(key)).toBeUndefined();
+  });
+
+  it('treats a record with a field changed that still parses as a miss (it would go into the image as read)', async () => {
+    const { index, rec, key } = await setup();
+    await index.put(key, rec);
+    const text = readFileSync(index.recordPath(key), 'utf8');
+    // A bit flipped in one hex digit of the diffId ("3" <-> "2"), in the size, or the record under another key's name.
+    const flippedDiffId = text.replace(`"diffId":"${rec.diffId}"`, `"diffId":"${rec.diffId.replace(/[0-9a-f]$/, (c) => (parseInt(c, 16) ^ 1).toString(16))}"`);
+    for (const bad of [flippedDiffId, text.replace('"size":10', '"size":11')]) {
+      expect(bad).not.toBe(text);
+      writeFileSync(index.recordPath(key), bad);
+      expect(await index.get(key)).toBeUndefined();
+    }
+    const other = sha256('another key');
+    writeFileSync(index.recordPath(other), text);
+    expect(await index.get(other)).toBeUndefined();
+    writeFileSync(index.recordPath(key), text);
+    expect(await index.get(key)).toEqual(rec);
   });
 });
 
