@@ -22,9 +22,10 @@ import { writeFileAtomic } from './atomic.js';
 
 /**
  * Changing what a record holds, or how a spec is normalised, changes this (2: inputs are the
- * names a load looked up; 3: the path as it was given; 4: excludes without a trailing "/"; 5: where `context:` is written).
+ * names a load looked up; 3: the path as it was given; 4: excludes without a trailing "/"; 5: where `context:` is written;
+ * 6: the record's check).
  */
-const FORMAT = 5;
+const FORMAT = 6;
 
 /** What a spec was loaded from: its absolute path and the digest of its bytes. */
 export interface SpecKey {
@@ -51,6 +52,8 @@ interface SpecRecord {
   shownAs: string;
   inputs: SpecInputs;
   spec: NormalizedSpec;
+  /** The digest of the JSON of the fields above, in that order (see `checked`). */
+  check: Digest;
 }
 
 /** The records of one cache root (nothing is created until one is saved). */
@@ -65,19 +68,30 @@ export class SpecRecords {
   async load(key: SpecKey): Promise<RecordedSpec | undefined> {
     const text = await readFile(this.#file(key.specFile), 'utf8').catch(() => undefined);
     const r = text === undefined ? undefined : parseRecord(text);
-    if (!r?.spec || !isInputs(r.inputs)) return undefined;
+    if (!r?.spec || !isInputs(r.inputs) || !checked(r)) return undefined;
     const same = r.format === FORMAT && r.imgbuild === packageVersion() && r.spec.specFile === key.specFile && r.spec.specDigest === key.specDigest && r.shownAs === key.shownAs;
     return same ? { spec: r.spec, inputs: r.inputs } : undefined;
   }
 
   /** Record `spec`, loaded from exactly `key` (its own path and digest are the key's) with `inputs`. */
   async save(key: SpecKey, spec: NormalizedSpec, inputs: SpecInputs): Promise<void> {
-    const record: SpecRecord = { format: FORMAT, imgbuild: packageVersion(), shownAs: key.shownAs, inputs, spec };
+    const fields = { format: FORMAT, imgbuild: packageVersion(), shownAs: key.shownAs, inputs, spec };
+    const record: SpecRecord = { ...fields, check: sha256(JSON.stringify(fields)) };
     const tmpDir = join(this.root, 'tmp');
     await mkdir(join(this.root, 'specs'), { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     await writeFileAtomic(tmpDir, this.#file(key.specFile), JSON.stringify(record));
   }
+}
+
+/**
+ * Whether the record's fields are those it was saved with. The key only says which spec the record
+ * is for; a byte flipped in the normalised spec itself (a mode, a tag, a file's content) still
+ * parses, and was built as read, a wrong image on every build until the spec was edited.
+ */
+function checked(r: Partial<SpecRecord>): boolean {
+  const { check, ...fields } = r;
+  return check === sha256(JSON.stringify(fields));
 }
 
 const isInputs = (v: unknown): v is SpecInputs => typeof v === 'object' && v !== null && typeof (v as SpecInputs).vars === 'object' && (v as SpecInputs).vars !== null;
