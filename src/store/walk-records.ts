@@ -10,13 +10,18 @@
  *   "imgbwalk" | u32 version | u32 meta bytes | u32 dirs | u32 files | u32 dir entries | u32 path bytes
  *   | meta (JSON: inputs, cacheKey, files, bytes) | zero padding to 8
  *   | float64 LE: dir stamps (4 each), file stats (5 each), dir entry metadata (3 each)
- *   | paths (UTF-8, joined by NUL): dirs, files, dir entries
+ *   | paths (UTF-8, joined by NUL): dirs, files, dir entries, links
+ *   | sha256 of all the bytes before it (32 bytes)
  *
  * A record is only an optimisation: anything that does not add up reads as no record, and the
- * layer is walked again.
+ * layer is walked again. The stats and their paths are checked against the file system when the
+ * record is used, but the rest is taken as read: a byte flipped in a directory entry's mode (for
+ * the implied parents of the layers above), a link target or the key went into the next image,
+ * which the trailing digest stops.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import type { DirEntry } from '../plan/types.js';
 import { writeFileAtomic } from './atomic.js';
@@ -24,8 +29,9 @@ import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn 
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
-/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets). */
-const FORMAT = 4;
+/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets); 5: the trailing digest. */
+const FORMAT = 5;
+const CHECK_BYTES = 32;
 const HEADER = MAGIC.length + 7 * 4;
 const ENTRY_NUMS = 3;
 
@@ -147,7 +153,10 @@ export class WalkRecord {
     meta.copy(head, HEADER);
     // Copies, not views: the columns may change once this returns, while the pieces are written.
     const nums = [w.dirStamps, w.fileStats, entryNums].map((col) => Buffer.from(toLittleEndian(col)));
-    return [head, ...nums, ...paths];
+    const pieces = [head, ...nums, ...paths];
+    const check = createHash('sha256');
+    for (const piece of pieces) check.update(piece);
+    return [...pieces, check.digest()];
   }
 
   /** The record in `buf`, or undefined when it is not one this version wrote whole. */
@@ -157,7 +166,9 @@ export class WalkRecord {
     if (format !== FORMAT) return undefined;
     const numsAt = align8(HEADER + metaLen);
     const pathsAt = numsAt + (dirCount * DIR_FIELDS.length + fileCount * FILE_FIELDS.length + entryCount * ENTRY_NUMS) * 8;
-    if (buf.length !== pathsAt + pathLen) return undefined;
+    if (buf.length !== pathsAt + pathLen + CHECK_BYTES) return undefined;
+    const end = pathsAt + pathLen;
+    if (!createHash('sha256').update(buf.subarray(0, end)).digest().equals(buf.subarray(end))) return undefined;
     let meta: Record<string, unknown>;
     try {
       meta = JSON.parse(buf.toString('utf8', HEADER, HEADER + metaLen)) as Record<string, unknown>;

@@ -302,4 +302,15 @@ describe('walk records', () => {
     expect(r.linkTargets).toEqual(['usr/bin', '../lib']);
     for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
   });
+
+  it('reads a record with any byte flipped as no record (a directory entry mode or link target would go into the image as read)', () => {
+    const buf = Buffer.concat(WalkRecord.encode(snapshot));
+    const read: number[] = [];
+    for (let i = 0; i < buf.length; i++) {
+      const bad = Buffer.from(buf);
+      bad[i]! ^= 0x10;
+      if (WalkRecord.decode(bad) !== undefined) read.push(i);
+    }
+    expect(read).toEqual([]);
+  });
 });
