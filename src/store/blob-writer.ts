@@ -5,7 +5,8 @@
  * blobs/, so a crash or `abort` at any point leaves the store valid.
  */
 import { createHash } from 'node:crypto';
-import { close, fstat, fsync, open, rename, write, writev, access, type Stats } from 'node:fs';
+import { close, fstat, fsync, open, rename, write, writev, type Stats } from 'node:fs';
+import { lstat, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -128,12 +129,15 @@ export class BlobWriter extends Writable {
 
   /** True if this writer's file is now the blob; false if the blob was there already. */
   async #publish(dest: string): Promise<boolean> {
-    const exists = await new Promise<boolean>((res) => access(dest, (err) => res(!err)));
-    if (exists) {
+    const there = await lstat(dest).catch(() => undefined);
+    if (there?.isFile()) {
       await unlinkQuiet(this.tempPath);
       settledTemp(this.tempPath);
       return false;
     }
+    // Anything else under a blob's name (a directory) is no blob, and the store's `has` says so:
+    // kept, every build that built the blob again failed as it linked or read the directory.
+    if (there) await rm(dest, { recursive: true, force: true });
     await new Promise<void>((res, rej) => rename(this.tempPath, dest, (err) => (err ? rej(err) : res())));
     settledTemp(this.tempPath);
     return true;

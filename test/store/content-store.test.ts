@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, utimesSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, utimesSync, existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -114,6 +114,18 @@ describe('ContentStore', () => {
     const w = store.createWriter();
     w.end(Buffer.from('same'));
     expect((await w.commit(d)).digest).toBe(d);
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('a directory under a blob\'s name is no blob: committing the blob puts it in place of the directory', async () => {
+    const store = await ContentStore.open(root);
+    const bytes = Buffer.from('layer');
+    const d = sha256(bytes);
+    mkdirSync(join(store.blobPath(d), 'inside'), { recursive: true });
+    expect(await store.has(d)).toBe(false);
+    expect(await store.putBytes(bytes)).toBe(d);
+    expect(await store.has(d)).toBe(true);
+    expect(await text(store.readStream(d))).toBe('layer');
     expect(tmpFiles()).toEqual([]);
   });
 
