@@ -17,7 +17,7 @@
  * paths, so loading and saving 20,000 of them costs a few milliseconds.
  */
 import { lstatSync, readFileSync } from 'node:fs';
-import { access, mkdir, unlink } from 'node:fs/promises';
+import { access, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
@@ -220,7 +220,16 @@ export class FileDigestCache implements FileDigester {
   /** Persist the map (atomic replace; with concurrent builds the last save wins, intact). */
   async save(): Promise<void> {
     if (!this.#dirty) return;
-    await writeFileAtomic(this.tmpDir, this.file, this.#state.records.encode(this.contextDir));
+    try {
+      await writeFileAtomic(this.tmpDir, this.file, this.#state.records.encode(this.contextDir));
+    } catch (e) {
+      // Still say the context was built here, with an empty file (a full disk has room for one:
+      // it takes no block), if none is there. With no file the next plan leaves hashing to the
+      // layer writer (see `isNew`), finds no layer in the cache and writes every one again: on
+      // the disk that just filled up, it failed, where a plan that hashes finds them all.
+      await writeFile(this.file, '', { flag: 'a' }).catch(() => undefined);
+      throw e;
+    }
     this.#dirty = false;
     await unlink(legacyFile(this.file)).catch(() => undefined);
   }

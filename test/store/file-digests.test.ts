@@ -144,6 +144,19 @@ describe('the stat cache file', () => {
     expect(again.filesHashed).toBe(3);
   });
 
+  it('a save that fails (a full disk) still leaves the context known, so the next plan hashes and finds its layers', async () => {
+    const [p] = makeFiles(1);
+    const first = await FileDigestCache.open(root, ctx, later);
+    expect(first.isNew).toBe(true);
+    await first.digest(p!, st(p!));
+    // Where the temp file goes cannot be written, as on a full disk.
+    rmSync(join(root, 'tmp'), { recursive: true });
+    writeFileSync(join(root, 'tmp'), '');
+    await expect(first.save()).rejects.toThrow();
+    rmSync(join(root, 'tmp'));
+    expect((await FileDigestCache.open(root, ctx, later)).isNew).toBe(false);
+  });
+
   it('leaves the previous format (JSON) unread, and removes it on save', async () => {
     const [p] = makeFiles(1) as [string];
     const first = await FileDigestCache.open(root, ctx, later);
