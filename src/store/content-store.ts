@@ -6,7 +6,7 @@
  * and removed, never handed on as if it were good.
  */
 import { createReadStream, type Stats } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -33,9 +33,7 @@ export class ContentStore {
   /** Create the layout if needed and sweep temp files left by killed processes. */
   static async open(root: string): Promise<ContentStore> {
     const store = new ContentStore(root);
-    await ensureCacheDir(root);
-    await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
-    await mkdir(store.tmpDir, { recursive: true });
+    await ensureCacheDir(root, join(root, 'blobs', 'sha256'), store.tmpDir);
     await sweepStaleTemps(store.tmpDir);
     return store;
   }

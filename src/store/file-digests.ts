@@ -17,12 +17,13 @@
  * paths, so loading and saving 20,000 of them costs a few milliseconds.
  */
 import { lstatSync, readFileSync } from 'node:fs';
-import { access, mkdir, unlink, writeFile } from 'node:fs/promises';
+import { access, unlink, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
 import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
+import { ensureCacheDir } from './cache-dir.js';
 import { StatRecords } from './stat-records.js';
 
 /** The stat fields the stat cache keys on: what a plain (non-BigInt) `lstat` gives. */
@@ -111,8 +112,7 @@ export class FileDigestCache implements FileDigester {
     const ctx = resolve(contextDir);
     const dir = join(root, 'stat');
     const tmpDir = join(root, 'tmp');
-    await mkdir(dir, { recursive: true });
-    await mkdir(tmpDir, { recursive: true });
+    await ensureCacheDir(root, dir, tmpDir);
     const file = join(dir, `${digestHex(sha256(ctx))}.stat`);
     // A file of no use still says the context was built here (a format-2 file, a damaged one).
     const neverSaved = !(await exists(file)) && !(await exists(legacyFile(file)));

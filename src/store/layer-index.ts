@@ -4,10 +4,11 @@
  * optimisation, so `get` treats anything doubtful (missing, unreadable, malformed, not matching
  * its own check, or its blob gone from the store) as a miss and the layer is simply rebuilt.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
 import { writeFileAtomic } from './atomic.js';
+import { ensureCacheDir } from './cache-dir.js';
 import type { ContentStore } from './content-store.js';
 
 export interface LayerRecord {
@@ -29,7 +30,7 @@ export class LayerIndex {
 
   static async open(store: ContentStore): Promise<LayerIndex> {
     const dir = join(store.root, 'layers');
-    await mkdir(dir, { recursive: true });
+    await ensureCacheDir(store.root, dir);
     return new LayerIndex(store, dir);
   }
 

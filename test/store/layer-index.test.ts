@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/image/digest.js';
@@ -7,6 +7,7 @@ import { MediaType } from '../../src/image/media-types.js';
 import { ContentStore } from '../../src/store/content-store.js';
 import { LayerIndex, type LayerRecord } from '../../src/store/layer-index.js';
 import { resolveCacheDir } from '../../src/store/cache-dir.js';
+import { FileDigestCache } from '../../src/store/file-digests.js';
 
 let root: string;
 beforeEach(() => {
@@ -84,5 +85,19 @@ describe('resolveCacheDir', () => {
       message: `cannot use ${join(root, 'file', 'cache')} as the cache directory: ENOTDIR`,
       hint: expect.stringContaining('IMGBUILD_CACHE_DIR'),
     });
+  });
+
+  it('names a folder of the cache that is a file (EEXIST from deep inside it said neither), and says the cache may go', async () => {
+    for (const part of ['tmp', 'blobs', 'layers', 'stat']) {
+      const cache = join(root, `broken-${part}`);
+      mkdirSync(cache, { recursive: true });
+      writeFileSync(join(cache, part), 'x');
+      const opened = ContentStore.open(cache).then((store) => LayerIndex.open(store)).then(() => FileDigestCache.open(cache, root));
+      await expect(opened, part).rejects.toMatchObject({
+        kind: 'usage',
+        message: expect.stringMatching(new RegExp(`^cannot use ${cache} as the cache directory: ${part}(/sha256)? in it is not a directory$`)),
+        hint: `remove ${cache} (a cache only makes builds faster), or pass --cache-dir DIR`,
+      });
+    }
   });
 });
