@@ -101,5 +101,13 @@ function explain(e: unknown, flowError: unknown, layerName: string): unknown {
   if (isImgbuildError(flowError)) return flowError;
   const cause = (flowError ?? e) as NodeJS.ErrnoException;
   if (cause?.name === 'AbortError') return cause;
-  return new ImgbuildError('build', `writing layer "${layerName}" failed: ${cause?.message ?? String(cause)}`);
+  return new ImgbuildError('build', `writing layer "${layerName}" failed: ${cause?.message ?? String(cause)}`, WRITE_HINTS[cause?.code ?? '']);
 }
+
+/** What to do about the usual reasons a layer cannot be written (the message names the path: in the cache, usually). */
+const WRITE_HINTS: Record<string, string> = {
+  EACCES: 'imgbuild may not write there: make the cache directory writable, or pass --cache-dir DIR',
+  EROFS: 'the file system is read-only: pass --cache-dir DIR on a writable one',
+  ENOSPC: 'the disk is full: free space, or pass --cache-dir DIR on another disk',
+  EDQUOT: 'the disk quota is used up: free space, or pass --cache-dir DIR on another disk',
+};

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { ContentStore } from '../../src/store/content-store.js';
+import { BlobWriter } from '../../src/store/blob-writer.js';
 import { buildLayer } from '../../src/layer/build-layer.js';
 import { FileChangedError, SMALL_FILE_MAX } from '../../src/layer/stable-read.js';
 import { compilePlan } from '../../src/plan/compile.js';
@@ -294,5 +295,25 @@ describe('a first build: sizes and exec-bit modes left to the layer writer', () 
       ['app/lib/a.js', '644', 20],
       ['app/lib/big.bin', '644', SMALL_FILE_MAX + 1],
     ]);
+  });
+});
+
+describe('buildLayer on a cache it cannot write', () => {
+  it('says what to do about a full disk, beside the path it could not write', async () => {
+    const full = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    class FullDisk extends BlobWriter {
+      override _write(_chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+        cb(full());
+      }
+      override _writev(_chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+        cb(full());
+      }
+    }
+    store.createWriter = () => new FullDisk(join(store.tmpDir, 'full.tmp'), (d) => store.blobPath(d));
+    await expect(build(source())).rejects.toMatchObject({
+      kind: 'build',
+      message: 'writing layer "test" failed: ENOSPC: no space left on device, write',
+      hint: 'the disk is full: free space, or pass --cache-dir DIR on another disk',
+    });
   });
 });
