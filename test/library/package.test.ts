@@ -1,0 +1,29 @@
+// The package as `npm pack` and `npm publish` make it: what an installed imgbuild has.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertCliBuilt, REPO_ROOT } from '../helpers/imgbuild.js';
+
+const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { main: string; types: string; bin: Record<string, string>; scripts: Record<string, string> };
+let packed: string[] = [];
+
+describe('the packed package', () => {
+  beforeAll(() => {
+    assertCliBuilt();
+    // --ignore-scripts: the files of the build already made, not another build.
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    packed = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+  });
+
+  it('is built as it is packed: dist/ is not in git, so a clean checkout has none to pack', () => {
+    expect(readFileSync(join(REPO_ROOT, '.gitignore'), 'utf8').split('\n')).toContain('dist/');
+    expect(pkg.scripts.prepack).toBe('npm run build');
+  });
+
+  it('holds what an installed imgbuild reads, and no tests or sources', () => {
+    const needed = [pkg.main, pkg.types, ...Object.values(pkg.bin), 'dist/bin/schema-validator.js', 'schemas/image.schema.json', 'templates/node.yaml', 'templates/static.yaml', 'templates/binary.yaml', 'package.json'];
+    expect(packed).toEqual(expect.arrayContaining(needed.map((p) => normalize(p))));
+    expect(packed.filter((p) => /^(test|bench|src|scripts)\//.test(p))).toEqual([]);
+  });
+});
