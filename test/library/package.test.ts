@@ -26,4 +26,14 @@ describe('the packed package', () => {
     expect(packed).toEqual(expect.arrayContaining(needed.map((p) => normalize(p))));
     expect(packed.filter((p) => /^(test|bench|src|scripts)\//.test(p))).toEqual([]);
   });
+
+  it('has source maps that name only files it holds, or hold the sources themselves', () => {
+    const maps = packed.filter((p) => p.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(0);
+    const missing = maps.flatMap((map) => {
+      const { sources, sourcesContent } = JSON.parse(readFileSync(join(REPO_ROOT, map), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
+      return sources.filter((s, i) => typeof sourcesContent?.[i] !== 'string' && !packed.includes(join(dirname(map), s))).map((s) => `${map}: ${s}`);
+    });
+    expect(missing).toEqual([]);
+  });
 });
