@@ -1,7 +1,7 @@
 /** `imgbuild init`: write a starter spec from a template (node, static, binary). */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { packageFile } from '../../package-files.js';
@@ -21,6 +21,24 @@ async function templateNames(): Promise<string[]> {
 export function nameFor(dir: string): string {
   const name = basename(dir).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return name === '' ? 'app' : name;
+}
+
+/** Where the templates' first line points editors, relative to the spec as yaml-language-server reads it. */
+const SCHEMA = 'node_modules/imgbuild/schemas/image.schema.json';
+
+/**
+ * The `$schema` path for a spec in `specDir`: the schema of the nearest imgbuild installed at or
+ * above it (`../node_modules/...` for app/image.yaml), or the templates' `./node_modules/...`
+ * when there is none (imgbuild not installed yet, or run from elsewhere).
+ */
+export function schemaPathFor(specDir: string): string {
+  for (let dir = specDir; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, SCHEMA))) {
+      const path = relative(specDir, join(dir, SCHEMA));
+      return path.startsWith('../') ? path : `./${path}`;
+    }
+    if (dirname(dir) === dir) return `./${SCHEMA}`;
+  }
 }
 
 export function registerInit(program: Command): void {
@@ -43,7 +61,8 @@ export function registerInit(program: Command): void {
       const named = parseRepository(name);
       if (!named.ok) throw usageError(`--name ${named.message}`, named.hint);
       // A function, so "$&" or "$1" in a name is not read as a replacement pattern.
-      const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', () => name);
+      const text = (await readFile(join(templatesDir, `${flags.template}.yaml`), 'utf8')).replace('${NAME}', () => name)
+        .replace(`$schema=./${SCHEMA}`, () => `$schema=${schemaPathFor(dirname(resolve(file)))}`);
       // A spec for a folder not made yet (init app/image.yaml) makes it, as `git init dir` does.
       await mkdir(dirname(resolve(file)), { recursive: true });
       await writeFile(file, text, { flag: flags.force ? 'w' : 'wx' });
