@@ -24,6 +24,6 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
-// validate-schema.js imports the precompiled validator from next to itself by a computed name,
-// which a bundler cannot follow: it sits next to the bundle too.
-copyFileSync(new URL('../dist/spec/schema-validator.js', import.meta.url), new URL('schema-validator.js', out));
+// validate-schema.js requires the precompiled validator from next to itself, which a bundler
+// does not follow: it sits next to the bundle too.
+copyFileSync(new URL('../dist/spec/schema-validator.cjs', import.meta.url), new URL('schema-validator.cjs', out));

@@ -3,6 +3,7 @@
  * once, each pointing at its line and column, unknown keys with a did-you-mean, and ajv's
  * branch-by-branch noise for unions folded into one message.
  */
+import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
 import type { Diagnostic } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
@@ -16,19 +17,21 @@ interface Validate {
 
 /**
  * The build precompiles the schema (scripts/build-validator.mjs); from sources (tests) it is
- * compiled here, with the same options, on first use.
+ * compiled here, with the same options. Loaded synchronously on first use: an `await` at the top
+ * of this module made the library an async module, which `require('imgbuild')` refuses.
  */
-async function loadValidator(): Promise<Validate> {
-  const generated = './schema-validator.js';
+const requireHere = createRequire(import.meta.url);
+let validator: Validate | undefined;
+function schemaValidator(): Validate {
+  if (validator) return validator;
   try {
-    return ((await import(generated)) as { validate: Validate }).validate;
+    validator = (requireHere('./schema-validator.cjs') as { default: Validate }).default;
   } catch {
-    const { Ajv } = await import('ajv');
-    return new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schemaJson());
+    const { Ajv } = requireHere('ajv') as typeof import('ajv');
+    validator = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schemaJson());
   }
+  return validator;
 }
-
-const validator = await loadValidator();
 
 /** A plain scalar's text as written in the file, or undefined. */
 function asWritten(src: SpecSource, pointer: string): string | undefined {
@@ -137,8 +140,9 @@ function withoutMisspeltRequired(errors: ErrorObject[]): ErrorObject[] {
 
 /** What the schema refuses: `shown` to people, and `all` of it, which is what to prune. */
 export function validateSchema(src: SpecSource, value: unknown): { shown: Diagnostic[]; all: Diagnostic[] } {
-  if (validator(value)) return { shown: [], all: [] };
-  const errors = foldUnions(validator.errors ?? []);
+  const validate = schemaValidator();
+  if (validate(value)) return { shown: [], all: [] };
+  const errors = foldUnions(validate.errors ?? []);
   const shown = new Set(withoutMisspeltRequired(errors));
   const all = errors.map((e) => ({ e, d: toDiagnostic(src, e) }));
   return { shown: all.filter(({ e }) => shown.has(e)).map(({ d }) => d), all: all.map(({ d }) => d) };

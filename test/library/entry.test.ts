@@ -1,4 +1,5 @@
 // The package's main entry (package.json "main" and "types"), as a script that imports imgbuild gets it.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +15,11 @@ describe('the library entry', () => {
   it('exists where package.json says, with its type declarations', () => {
     expect(existsSync(join(repo, pkg.main))).toBe(true);
     expect(existsSync(join(repo, pkg.types))).toBe(true);
+  });
+
+  it('can be required from CommonJS (Node 20.19 requires an ES module that has no top-level await)', () => {
+    const script = `const lib = require(${JSON.stringify(join(repo, pkg.main))}); process.stdout.write(typeof lib.apply + ' ' + typeof lib.planSpec);`;
+    expect(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toBe('function function');
   });
 
   it('plans and builds a spec, reporting its events', async () => {
