@@ -95,8 +95,9 @@ function epochFrom(env: Vars): number {
   return Number(raw);
 }
 
+/** The spec in `file`, checked and normalised; `${...}` and SOURCE_DATE_EPOCH read `opts.env`, the process's environment by default, as `apply` and `planSpec` read it. */
 export async function loadSpec(file: string, opts: LoadOptions = {}): Promise<NormalizedSpec> {
-  return loadSpecText(file, await readSpecFile(file), opts);
+  return loadSpecText(file, await readSpecFile(file), { ...opts, env: opts.env ?? process.env });
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Vars } from './interpolate.js';
 export interface LoadOptions {
   /** `--var K=V` values; they win over the environment. */
   vars?: Vars;
+  /** What `${...}` and SOURCE_DATE_EPOCH are read from after `vars`. */
   env?: Vars;
 }
 

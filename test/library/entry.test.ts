@@ -45,3 +45,19 @@ describe('the library entry', () => {
     await expect(lib.apply(spec, { cacheDir })).rejects.toBeInstanceOf(lib.SpecError);
   });
 });
+
+describe('loadSpec', () => {
+  it('reads ${...} from the environment by default, as apply and planSpec do', async () => {
+    const lib = (await import(join(repo, pkg.main))) as typeof import('../../src/index.js');
+    const dir = await temp.make();
+    const spec = join(dir, 'image.yaml');
+    await writeFile(spec, 'apiVersion: imgbuild/v1\nname: lib/test\ntags: ["${IMGBUILD_TEST_TAG}"]\nlayers: []\n');
+    process.env.IMGBUILD_TEST_TAG = 'from-env';
+    try {
+      expect((await lib.loadSpec(spec)).tags).toEqual(['from-env']);
+      expect((await lib.loadSpec(spec, { env: { IMGBUILD_TEST_TAG: 'given' } })).tags).toEqual(['given']);
+    } finally {
+      delete process.env.IMGBUILD_TEST_TAG;
+    }
+  });
+});
