@@ -117,17 +117,31 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
   return found;
 }
 
-/** The symlinks (path -> target) left by layers applied in order, bottom first. */
-export function linksAfter(layers: readonly LayerLinks[]): Map<string, string> {
+/** What a base leaves at paths that the layers on top must respect: its symlinks (path -> target) and its directories. */
+export interface BaseShape {
+  links: Map<string, string>;
+  dirs: Set<string>;
+}
+
+/** The symlinks and directories left by layers applied in order, bottom first. */
+export function shapeAfter(layers: readonly LayerLinks[]): BaseShape {
   const links = new Map<string, string>();
+  const dirs = new Set<string>();
   const dropUnder = (dir: string, self: boolean) => {
-    for (const path of links.keys()) if ((self && path === dir) || dir === '' || path.startsWith(`${dir}/`)) links.delete(path);
+    for (const at of [links, dirs]) for (const path of at.keys()) if ((self && path === dir) || dir === '' || path.startsWith(`${dir}/`)) at.delete(path);
   };
   for (const layer of layers) {
     for (const dir of layer.emptied) dropUnder(dir, false);
     for (const path of layer.removed) dropUnder(path, true);
-    for (const dir of layer.dirs) links.delete(dir);
-    for (const [path, target] of layer.links) links.set(path, target);
+    for (const dir of layer.dirs) {
+      links.delete(dir);
+      dirs.add(dir);
+    }
+    // A link where a directory was hides it and all below it.
+    for (const [path, target] of layer.links) {
+      dropUnder(path, true);
+      links.set(path, target);
+    }
   }
-  return links;
+  return { links, dirs };
 }

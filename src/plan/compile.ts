@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { copiedOntoLink, followLinks, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
+import { copiedOntoLink, fileOntoDir, followLinks, isDir, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -138,6 +138,7 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   const below = lowerDirsAndLinks(lower);
   const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
+  refuseFileOntoDir(spec, name, entries, below, refusals);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 
@@ -156,6 +157,19 @@ function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: re
       pointer: `/layers/${i}`,
     });
   }
+}
+
+/**
+ * A layer that copies a file onto a directory of a lower layer of ours is refused at the layer,
+ * as one writing below a lower symlink is: the file would replace the directory and all it holds
+ * (`copy: { from: app.conf, to: /app }`, its "/" forgotten, took /app away). The base's
+ * directories are checked once the base is read (run/base-links.ts).
+ */
+function refuseFileOntoDir(spec: NormalizedSpec, name: string, entries: readonly PlanEntry[], lower: ReadonlyMap<string, Lower>, refusals: Diagnostic[]): void {
+  const onto = entries.find((e) => e.type === 'file' && e.source.kind === 'path' && isDir(lower.get(e.path)));
+  if (!onto) return;
+  const i = spec.layers.findIndex((l) => l.name === name);
+  refusals.push(fileOntoDir(name, onto.path, 'a directory of a layer below', spec.layers[i]!.at, i));
 }
 
 /** The parent directories of an image path, outermost first ("a/b/c" -> "a", "a/b"). */
@@ -197,6 +211,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   }
   if (problems.length > 0) throw new SpecError(problems);
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
+  refuseFileOntoDir(spec, name, entries, below, refusals);
   return completeLayer(spec, name, entries, toHash, digester, hashLater);
 }
 

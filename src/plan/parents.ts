@@ -11,6 +11,7 @@
  * Only on scratch does it become a plain 0755 root-owned directory.
  */
 import { posix } from 'node:path';
+import type { Diagnostic } from '../errors.js';
 import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
@@ -21,6 +22,8 @@ export interface Link {
 }
 export type Lower = DirMeta | Link;
 const isLink = (l: Lower | undefined): l is Link => l !== undefined && 'link' in l;
+/** A lower layer left a directory there. */
+export const isDir = (l: Lower | undefined): l is DirMeta => l !== undefined && !('link' in l);
 
 /** The symlink a lower layer left at `path`, if it did. */
 export function linkAt(lower: ReadonlyMap<string, Lower>, path: string): Link | undefined {
@@ -120,4 +123,14 @@ export function impliedDirs(entries: readonly PlanEntry[]): string[] {
     if (cut > 0 && !held.has(e.path.slice(0, cut))) out.add(e.path.slice(0, cut));
   }
   return [...out].sort();
+}
+
+/** The problem of a layer that copies a file onto what is a directory below it (`where`: in the base, or in a layer of ours). */
+export function fileOntoDir(layerName: string, path: string, where: string, position: Diagnostic['position'], index: number): Diagnostic {
+  return {
+    position,
+    message: `layer "${layerName}" copies a file onto /${path}, which is ${where}: the file would replace the directory and all it holds`,
+    hint: `to copy it into the directory, end the copy's \`to\` with "/" (/${path}/); to replace the directory, remove it in a layer below this one`,
+    pointer: `/layers/${index}`,
+  };
 }

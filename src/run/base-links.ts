@@ -13,8 +13,9 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { followLinks } from '../plan/parents.js';
+import { fileOntoDir, followLinks } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
+import type { BaseShape } from '../image/layer-check.js';
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
@@ -85,8 +86,31 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
   return problems;
 }
 
-/** Throws the problems of `belowBaseLinks` as one spec error. */
-export function refuseBelowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLayer[], links: ReadonlyMap<string, string>, baseLabel: string): void {
-  const problems = belowBaseLinks(spec, layers, links, baseLabel);
+/**
+ * A problem for every layer that copies a file onto a directory of the base: the file replaces
+ * the directory and all it holds, in every runtime (`copy: { from: nginx.conf, to: /etc }` made
+ * an image with no /etc). Unless a layer of ours below took the directory away first (removed it,
+ * or put a symlink there), which is how a directory is replaced on purpose. A layer found
+ * unchanged has no entries to look at (its walk record keeps its directories and links, not its
+ * files): it was looked at when it was listed, and a base that gained a directory under one of its
+ * files since is not seen until the layer is listed again.
+ */
+export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlySet<string>, baseLabel: string): Diagnostic[] {
+  if (dirs.size === 0) return [];
+  const gone: string[] = [];
+  const problems: Diagnostic[] = [];
+  layers.forEach((layer, i) => {
+    const own = spec.layers[i]!;
+    const cleared = (p: string) => gone.some((r) => p === r || p.startsWith(`${r}/`));
+    const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
+    if (onto) problems.push(fileOntoDir(layer.name, onto.path, `a directory in the base image ${baseLabel}`, own.at, i));
+    gone.push(...own.removes.map((r) => rel(r.path)), ...(isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path)));
+  });
+  return problems;
+}
+
+/** Throws the problems of `belowBaseLinks` and `filesOntoBaseDirs` as one spec error. */
+export function refuseBelowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLayer[], base: BaseShape, baseLabel: string): void {
+  const problems = [...belowBaseLinks(spec, layers, base.links, baseLabel), ...filesOntoBaseDirs(spec, layers, base.dirs, baseLabel)];
   if (problems.length > 0) throw new SpecError(problems);
 }

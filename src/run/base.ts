@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { openArchiveImage } from '../image/archive-source.js';
 import { blobImage } from '../image/blob-image.js';
 import { digestHex, type Digest } from '../image/digest.js';
-import { checkLayerEntries, linksAfter, type LayerLinks } from '../image/layer-check.js';
+import { checkLayerEntries, shapeAfter, type BaseShape, type LayerLinks } from '../image/layer-check.js';
 import { openLayoutImage } from '../image/layout-source.js';
 import { parseConfig, parseManifest } from '../image/parse.js';
 import type { Image, Platform } from '../image/types.js';
@@ -127,11 +127,12 @@ async function readMark(mark: string): Promise<LayerLinks | undefined> {
 
 /**
  * Read each base layer once and refuse one with hostile entries; a layer found clean is marked in
- * the store (`checked-<rules>/<hex>`, holding what it does to symlinks), so later builds on the
- * same base read nothing. Returns the symlinks the whole base leaves (path -> target), which the
- * layers on top must not write below (base-links.ts).
+ * the store (`checked-<rules>/<hex>`, holding what it does to symlinks and directories), so later
+ * builds on the same base read nothing. Returns the symlinks the whole base leaves (path ->
+ * target), which the layers on top must not write below, and its directories, which they must not
+ * copy a file onto (base-links.ts).
  */
-export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<Map<string, string>> {
+export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<BaseShape> {
   const dir = join(store.root, `checked-${CHECK_RULES}`);
   await mkdir(dir, { recursive: true });
   const layers: LayerLinks[] = [];
@@ -147,5 +148,5 @@ export async function checkBaseLayers(image: Image, store: ContentStore, label: 
     await writeFileAtomic(store.tmpDir, mark, JSON.stringify(found));
     layers.push(found);
   }
-  return linksAfter(layers);
+  return shapeAfter(layers);
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { sha256 } from '../../src/image/digest.js';
 import { describe, expect, it } from 'vitest';
-import { checkLayerEntries, linksAfter } from '../../src/image/layer-check.js';
+import { checkLayerEntries, shapeAfter } from '../../src/image/layer-check.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { packTar, type TarEntry } from '../helpers/tar.js';
 
@@ -48,14 +48,22 @@ describe('base layer check', () => {
   });
 });
 
-describe('linksAfter', () => {
-  const layer = (l: Partial<Parameters<typeof linksAfter>[0][number]>) => ({ links: [], dirs: [], removed: [], emptied: [], ...l });
+describe('shapeAfter', () => {
+  const layer = (l: Partial<Parameters<typeof shapeAfter>[0][number]>) => ({ links: [], dirs: [], removed: [], emptied: [], ...l });
   it('keeps the links the layers leave: a later directory, whiteout or opaque directory takes one away', () => {
-    const links = linksAfter([
+    const { links } = shapeAfter([
       layer({ links: [['bin', 'usr/bin'], ['lib', '/usr/lib'], ['opt/a/l', 'x'], ['sbin', 'usr/sbin'], ['etc/alt', '/x']] }),
       layer({ dirs: ['sbin'], removed: ['lib'], emptied: ['opt'], links: [['etc/alt', '/y']] }),
     ]);
     expect([...links]).toEqual([['bin', 'usr/bin'], ['etc/alt', '/y']]);
+  });
+
+  it('keeps the directories the layers leave: a whiteout, an opaque directory above or a link takes one away, with what is below it', () => {
+    const { dirs } = shapeAfter([
+      layer({ dirs: ['etc', 'etc/ssl', 'opt', 'opt/a', 'var', 'var/log', 'srv', 'srv/x'] }),
+      layer({ removed: ['var'], emptied: ['opt'], links: [['srv', 'data']], dirs: ['usr'] }),
+    ]);
+    expect([...dirs].sort()).toEqual(['etc', 'etc/ssl', 'opt', 'usr']);
   });
 
   it('takes a hard link to a symlink for a symlink with the same target', async () => {

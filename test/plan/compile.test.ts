@@ -363,6 +363,21 @@ describe('implied parent directories', () => {
     }
   });
 
+  it('a copied file landing on a lower layer\'s directory is refused, in a merged layer and an ordered one; a removed directory is no longer one', async () => {
+    const dir = makeContext();
+    mkdirSync(join(dir, 'conf', 'app'), { recursive: true });
+    writeFileSync(join(dir, 'conf', 'app', 'lib'), 'not a directory');
+    const lower = `  - name: base\n    copy: [{ from: app/src/, to: /app/ }]\n`;
+    for (const top of [`  - name: top\n    copy: [{ from: app/README.md, to: /app }]`, `  - name: top\n    copy: [{ from: conf/, to: / }]`]) {
+      const err = await plan(dir, lower + top).catch((e) => e);
+      expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`), top).toEqual([
+        `6 layer "top" copies a file onto /${top.includes('conf/') ? 'app/lib' : 'app'}, which is a directory of a layer below: the file would replace the directory and all it holds`,
+      ]);
+    }
+    await expect(plan(dir, `${lower}  - name: top\n    copy: [{ from: app/README.md, to: /app/ }]`)).resolves.toBeDefined();
+    await expect(plan(dir, `${lower}  - name: gone\n    remove: [/app]\n  - name: top\n    copy: [{ from: app/README.md, to: /app }]`)).resolves.toBeDefined();
+  });
+
   it('are refused in every layer at once', async () => {
     const dir = makeContext();
     const err = await plan(dir, `  - name: base\n    dirs: [{ path: /usr/bin }]\n    symlinks: [{ path: /bin, target: usr/bin }]\n  - name: one\n    files: [{ path: /bin/a, content: a }]\n  - name: two\n    copy: [{ from: app/bin/, to: /bin/sub/ }]`).catch((e) => e);

@@ -66,6 +66,19 @@ describe('a layer on a base with symlinked directories', () => {
     }
   });
 
+  it('is refused where it copies a file onto a directory of the base, and builds into it, or once a layer below removed it', async () => {
+    const onto = await onBase(`  - name: conf\n    copy: [{ from: tool, to: /usr/bin }]\n`);
+    writeFileSync(join(onto.dir, 'tool'), 't');
+    expect(problems(await onto.build().catch((e) => e))).toEqual([
+      '5 layer "conf" copies a file onto /usr/bin, which is a directory in the base image oci:./base:1: the file would replace the directory and all it holds | to copy it into the directory, end the copy\'s `to` with "/" (/usr/bin/); to replace the directory, remove it in a layer below this one',
+    ]);
+    for (const layers of [`  - name: conf\n    copy: [{ from: tool, to: /usr/bin/ }]\n`, `  - name: gone\n    remove: [/usr/bin]\n  - name: conf\n    copy: [{ from: tool, to: /usr/bin }]\n`]) {
+      const { dir, build } = await onBase(layers);
+      writeFileSync(join(dir, 'tool'), 't');
+      await expect(build(), layers).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
+    }
+  });
+
   it('builds where a later base layer removed the link', async () => {
     const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`, `  - name: unlinked\n    remove: [/bin]\n`);
     await expect(build()).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
