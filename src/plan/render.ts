@@ -192,7 +192,7 @@ export function renderPlanMarkdown(plan: BuildPlan, lock?: BaseLock): string {
   return [
     `### Image plan: ${code(plan.name)}`,
     '',
-    `Base ${code(describeBase(plan.base))}${pinned ? `, ${lock?.stale ? `**${pinned}**` : pinned}` : ''} · platforms ${plan.platforms.map((p) => code(platformName(p))).join(', ')} · tags ${plan.tags.map((t) => code(t)).join(', ')}`,
+    `Base ${code(describeBase(plan.base))}${pinned ? `, ${lock?.stale ? `**${pinned}**` : pinned}` : ''} · platforms ${plan.platforms.map((p) => code(platformName(p))).join(', ')} · tags ${plan.tags.map((t) => code(t)).join(', ') || '(none: by digest only)'}`,
     '',
     '| # | layer | files | size | cache key | largest file |',
     '|---|---|---:|---:|---|---|',

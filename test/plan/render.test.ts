@@ -85,6 +85,8 @@ layers:
   it('says an image without tags is addressed by its digest alone', async () => {
     expect(renderPlanText(await planOf(SPEC.replace('name: t/md\n', 'name: t/md\ntags: []\n')))).toContain('tags        (none: by digest only)');
     expect(renderPlanText(await planOf(SPEC))).toContain('tags        latest');
+    expect(renderPlanMarkdown(await planOf(SPEC.replace('name: t/md\n', 'name: t/md\ntags: []\n')))).toContain(' · tags (none: by digest only)\n');
+    expect(renderPlanMarkdown(await planOf(SPEC))).toContain(' · tags `latest`\n');
   });
 
   it('shows removals and whole words in the terminal too', async () => {
