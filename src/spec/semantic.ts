@@ -37,8 +37,8 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: Written): v
     const p = `${at}/copy/${i}`;
     check(`${p}/from`, v.parseContextPath(c.from));
     // A shell's "src/*/" names directories only; a glob here matches files and directories alike,
-    // so the "/" would be dropped and the files beside them copied too.
-    if (c.from.endsWith('/') && picomatch.scan(c.from).isGlob) check(`${p}/from`, { ok: false, message: `glob ${JSON.stringify(c.from)} ends with "/", but a glob here matches files as well as directories`, hint: `drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own` });
+    // so the "/" would be dropped and the files beside them copied too ("src/*/." as well).
+    if (/\/\.?$/.test(c.from) && picomatch.scan(c.from).isGlob) check(`${p}/from`, { ok: false, message: `glob ${JSON.stringify(c.from)} ends with "/", but a glob here matches files as well as directories`, hint: `drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own` });
     // Whether `to` names a file or a directory depends on the source: what a copy writes below `to`
     // is checked when planned (`to` itself, against the layer's entries, in checkSemantics).
     check(`${p}/to`, v.parseImagePath(c.to));

@@ -63,6 +63,7 @@ describe('interpolation', () => {
   it('refuses a glob ending in "/", which would copy the files beside the directories too', () => {
     const spec = 'apiVersion: imgbuild/v1\nname: example/app\nlayers:\n  - name: a\n    copy: [{ from: "src/*/", to: /x/ }, { from: src/, to: /y/ }, { from: "lib/**", to: /z/ }]\n';
     expect(brief(spec)).toEqual(['5:20 glob "src/*/" ends with "/", but a glob here matches files as well as directories (drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own)']);
+    expect(brief(spec.replace('"src/*/"', '"src/*/."'))).toEqual(['5:20 glob "src/*/." ends with "/", but a glob here matches files as well as directories (drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own)']);
   });
 
   it('refuses a reference in a default, which would stay in the value as text', () => {
