@@ -41,9 +41,10 @@ export function expand(text: string, vars: Vars, looked?: Set<string>): { value:
       return match;
     }
     // REF ends a reference at its first "}", so `${A:-${B}}` would leave "${B}" in the value as
-    // text: a default is plain text, said so rather than half-expanded ("$$" in it is a "$").
+    // text (and `${A:-$${B}}` with A set, "1}"): a default is plain text with no "${" in it, said
+    // so rather than half-expanded ("$$" in it is a "$").
     const fallback = sep < 0 ? undefined : body.slice(sep + 2);
-    if (fallback?.replace(/\$\$/g, '').includes('${')) {
+    if (fallback?.includes('${')) {
       problems.push({ index, text: match, message: `the default of ${name} holds another reference; a default is plain text`, hint: `write the default out, or set ${name}` });
       return match;
     }

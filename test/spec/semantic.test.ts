@@ -69,8 +69,9 @@ describe('interpolation', () => {
   it('refuses a reference in a default, which would stay in the value as text', () => {
     expect(brief(minimal('annotations: { a: "x${A:-${B}}" }\n'))).toEqual(['7:21 the default of A holds another reference; a default is plain text (write the default out, or set A)']);
     expect(brief(minimal('annotations: { a: "${A:-plain}" }\n'))).toEqual([]);
-    // "$$" is a "$" in a default too: `${A:-$${B}` is the text "${B" (the reference ends at the first "}").
-    expect(expand('x${A:-$${B}}', {})).toEqual({ value: 'x${B}', problems: [] });
+    // "$$" is a "$" in a default too, but a "${" is refused however it is escaped: the reference
+    // ends at the first "}", so `${A:-$${B}}` with A set would be "1}".
+    for (const vars of [{}, { A: '1' }]) expect(expand('x${A:-$${B}}', vars).problems.map((p) => p.message)).toEqual(['the default of A holds another reference; a default is plain text']);
     expect(expand('${A:-$$5}', {})).toEqual({ value: '$5', problems: [] });
   });
 
