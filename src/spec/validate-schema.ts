@@ -26,7 +26,9 @@ function schemaValidator(): Validate {
   if (validator) return validator;
   try {
     validator = (requireHere('./schema-validator.cjs') as { default: Validate }).default;
-  } catch {
+  } catch (e) {
+    // Only a missing one (sources, not a build) is compiled here: a broken one is a broken build.
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
     const { Ajv } = requireHere('ajv') as typeof import('ajv');
     validator = new Ajv({ allErrors: true, verbose: true, strict: false }).compile(schemaJson());
   }

@@ -22,7 +22,7 @@ describe('the packed package', () => {
   });
 
   it('holds what an installed imgbuild reads, and no tests or sources', () => {
-    const needed = [pkg.main, pkg.types, ...Object.values(pkg.bin), 'dist/bin/schema-validator.cjs', 'schemas/image.schema.json', 'templates/node.yaml', 'templates/static.yaml', 'templates/binary.yaml', 'package.json'];
+    const needed = [pkg.main, pkg.types, ...Object.values(pkg.bin), 'dist/bin/schema-validator.cjs', 'dist/spec/schema-validator.cjs', 'schemas/image.schema.json', 'templates/node.yaml', 'templates/static.yaml', 'templates/binary.yaml', 'package.json'];
     expect(packed).toEqual(expect.arrayContaining(needed.map((p) => normalize(p))));
     expect(packed.filter((p) => /^(test|bench|src|scripts)\//.test(p))).toEqual([]);
   });
