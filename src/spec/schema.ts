@@ -158,7 +158,7 @@ export const ImageSpecSchema = Type.Object(
     platforms: Type.Optional(
       Type.Array(str('"os/arch[/variant]", e.g. "linux/amd64".'), { description: 'Platforms to build. Default ["linux/amd64"]; several make an image index.' }),
     ),
-    context: Type.Optional(str('Directory that sources are read from, relative to the spec file. Default "."; never above it.')),
+    context: Type.Optional(str('Directory that sources are read from, relative to the spec file. Default "."; never above it as written (a context that is a symlink is read where it points, wherever that is).')),
     defaults: Type.Optional(Defaults),
     layers: Type.Array(Layer, { description: 'The layers, bottom first.' }),
     config: Type.Optional(Config),
