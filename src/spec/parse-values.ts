@@ -66,6 +66,19 @@ export function parsePort(p: number | string): Parsed<string> {
   return ok(`${n}/${m[2] ?? 'tcp'}`);
 }
 
+/** Linux's signal names (the image's kernel, whatever the host's), and the real-time ones runtimes take as SIGRTMIN+n and SIGRTMAX-n. */
+const SIGNALS = ['SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCLD', 'SIGCONT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGIO', 'SIGIOT', 'SIGKILL', 'SIGPIPE', 'SIGPOLL', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTKFLT', 'SIGSTOP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ', 'SIGRTMIN', 'SIGRTMAX'];
+const LAST_SIGNAL = 64;
+
+/** A stop signal a runtime can send: a Linux signal's name, a real-time one's (SIGRTMIN+3), or a number from 1 to 64. */
+export function parseStopSignal(s: string): Parsed<string> {
+  const rt = /^SIGRT(MIN|MAX)([+-])(\d+)$/.exec(s);
+  const fine = /^\d+$/.test(s) ? Number(s) >= 1 && Number(s) <= LAST_SIGNAL : rt ? (rt[1] === 'MIN') === (rt[2] === '+') && Number(rt[3]) <= 30 : SIGNALS.includes(s);
+  if (fine) return ok(s);
+  const guess = didYouMean(s, SIGNALS);
+  return bad(`stopSignal ${JSON.stringify(s)} is not a signal`, guess ? `did you mean "${guess}"?` : `use a Linux signal's name, e.g. "SIGTERM" or "SIGQUIT", or its number from 1 to ${LAST_SIGNAL}`);
+}
+
 const OSES = ['linux', 'windows', 'freebsd'];
 const ARCHES = ['amd64', 'arm64', 'arm', '386', 'ppc64le', 's390x', 'riscv64', 'mips64le', 'loong64'];
 

@@ -79,6 +79,7 @@ function checkConfig(spec: ImageSpec, check: Check): void {
   if (c.workdir !== undefined) check('/config/workdir', v.parseImagePath(c.workdir));
   c.ports?.forEach((port, i) => check(`/config/ports/${i}`, v.parsePort(port)));
   c.volumes?.forEach((vol, i) => check(`/config/volumes/${i}`, v.parseImagePath(vol)));
+  if (c.stopSignal !== undefined) check('/config/stopSignal', v.parseStopSignal(c.stopSignal));
 }
 
 function checkTop(spec: ImageSpec, check: Check): void {

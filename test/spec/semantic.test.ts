@@ -81,6 +81,13 @@ describe('interpolation', () => {
 });
 
 describe('value formats', () => {
+  it('parses stop signals: Linux names, real-time ones, numbers from 1 to 64', () => {
+    for (const good of ['SIGTERM', 'SIGQUIT', 'SIGWINCH', 'SIGRTMIN', 'SIGRTMIN+3', 'SIGRTMAX-2', '9', '64']) expect(v.parseStopSignal(good), good).toEqual({ ok: true, value: good });
+    for (const badSignal of ['SIGFOO', '0', '99', 'SIGRTMIN-1', 'SIGRTMAX+1', 'SIGTEMR']) expect(v.parseStopSignal(badSignal).ok, badSignal).toBe(false);
+    expect(v.parseStopSignal('SIGTEMR')).toMatchObject({ hint: 'did you mean "SIGTERM"?' });
+    expect(brief(minimal('config: { stopSignal: SIGFOO }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:23 stopSignal "SIGFOO" is not a signal']);
+  });
+
   it('parses modes', () => {
     expect(v.parseMode('0644')).toEqual({ ok: true, value: 0o644 });
     expect(v.parseMode('1777')).toEqual({ ok: true, value: 0o1777 });
