@@ -206,6 +206,7 @@ export function renderPlanMarkdown(plan: BuildPlan, lock?: BaseLock): string {
   ].join('\n');
 }
 
-export function renderPlanJson(plan: BuildPlan): string {
-  return JSON.stringify(plan, null, 2);
+/** The plan as data, with `lock`: what the lock file pins (or that it is stale), null without one. */
+export function renderPlanJson(plan: BuildPlan, lock?: BaseLock): string {
+  return JSON.stringify({ ...plan, lock: lock ?? null }, null, 2);
 }

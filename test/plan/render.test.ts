@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compilePlan } from '../../src/plan/compile.js';
-import { code, renderPlanMarkdown, renderPlanText } from '../../src/plan/render.js';
+import { code, renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../src/plan/render.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { UncachedDigester } from '../../src/store/file-digests.js';
 
@@ -80,6 +80,14 @@ layers:
     const text = renderPlanText(plan);
     expect(text).toMatch(/2 B {2}"\/srv\/two\\nlines"\n/);
     expect(text).toContain('/srv/l -> "a\\nb"');
+  });
+
+  it('puts the lock into the JSON plan too, or null without one', async () => {
+    const plan = await planOf(SPEC);
+    const digest = `sha256:${'b'.repeat(64)}`;
+    expect(JSON.parse(renderPlanJson(plan)).lock).toBeNull();
+    expect(JSON.parse(renderPlanJson(plan, { file: '/x/image.lock', digests: { 'linux/amd64': digest }, stale: 'it pins a/b:1' })).lock).toEqual({ file: '/x/image.lock', digests: { 'linux/amd64': digest }, stale: 'it pins a/b:1' });
+    expect(JSON.parse(renderPlanJson(plan)).layers).toEqual(JSON.parse(JSON.stringify(plan.layers)));
   });
 
   it('says an image without tags is addressed by its digest alone', async () => {

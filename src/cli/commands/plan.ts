@@ -24,13 +24,13 @@ export function registerPlan(program: Command): void {
           import('../../lock/lockfile.js'),
         ]);
         const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
-        if (format === 'json') return void process.stdout.write(`${renderPlanJson(plan)}\n`);
         // What a reviewer must see of the lock: what it pins, or that it no longer fits the spec.
         const lockFile = lockPathFor(plan.specFile);
         const lock = await readLock(lockFile);
         const stale = lock && staleness(lock, plan.base, plan.platforms);
         const shown = lock && { file: lockFile, digests: lock.base.digests, ...(stale ? { stale } : {}) };
-        process.stdout.write(`${(format === 'markdown' ? renderPlanMarkdown : renderPlanText)(plan, shown)}\n`);
+        const render = format === 'json' ? renderPlanJson : format === 'markdown' ? renderPlanMarkdown : renderPlanText;
+        process.stdout.write(`${render(plan, shown)}\n`);
       });
     });
 }
