@@ -193,9 +193,11 @@ function run(prog: string, args: string[], input: string, env?: NodeJS.ProcessEn
 }
 
 /**
- * Record a login for `host` in the docker config file (temp file, mode 0600, rename), or, when
- * the config names a credential helper for the host, in that helper, as `docker login` does: the
- * helper is asked before auths, so an auths entry would never be read. Returns where it went.
+ * Record a login for `host` as `docker login` does: in the credential helper the config names for
+ * the host (asked before auths, so an auths entry would never be read), else in its `credsStore`
+ * (the system's keychain, where Docker Desktop keeps logins) with an empty auths entry saying
+ * there is one, else base64 in the config file's auths (temp file, mode 0600, rename). Returns
+ * where it went.
  */
 export async function saveLogin(host: string, username: string, password: string, opts: CredentialOptions = {}): Promise<string> {
   const file = dockerConfigPath(opts);
@@ -203,11 +205,12 @@ export async function saveLogin(host: string, username: string, password: string
   const registry = normaliseHost(host);
   const helper = helperFor(cfg, registry);
   if (helper) return storeWithHelper(helper, helperKey(registry), username, password, opts.env);
+  const stored = cfg.credsStore ? await storeWithHelper(cfg.credsStore, helperKey(registry), username, password, opts.env) : undefined;
   // "docker.io", "index.docker.io": the Hub, which Docker itself keys as HUB_KEY.
   const key = registry === DOCKER_HUB ? HUB_KEY : host;
   const auths = { ...(cfg.auths ?? {}) };
   for (const k of Object.keys(auths)) if (normaliseHost(k) === registry) delete auths[k];
-  auths[key] = { auth: Buffer.from(`${username}:${password}`, 'utf8').toString('base64') };
+  auths[key] = stored ? {} : { auth: Buffer.from(`${username}:${password}`, 'utf8').toString('base64') };
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
@@ -218,5 +221,5 @@ export async function saveLogin(host: string, username: string, password: string
     await fs.rm(tmp, { force: true });
     throw new ImgbuildError('registry', `cannot write docker config ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  return file;
+  return stored ?? file;
 }

@@ -129,11 +129,11 @@ describe('saveLogin', () => {
   it('writes auths with mode 0600, keeps other settings, replaces an older entry, leaves no temp file', async () => {
     const cfgDir = path.join(dir, 'login');
     mkdirSync(cfgDir, { recursive: true });
-    writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'x', auths: { 'https://r.example.com/': { auth: b64('old:old') } } }));
+    writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ experimental: 'enabled', auths: { 'https://r.example.com/': { auth: b64('old:old') } } }));
     const file = await saveLogin('r.example.com', 'new', 'n3w:pass', { configDir: cfgDir });
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const cfg = JSON.parse(readFileSync(file, 'utf8'));
-    expect(cfg.credsStore).toBe('x');
+    expect(cfg.experimental).toBe('enabled');
     expect(Object.keys(cfg.auths)).toEqual(['r.example.com']);
     expect(readdirSync(cfgDir)).toEqual(['config.json']);
     const creds = await credentialsFor('r.example.com', { env: env(), configDir: cfgDir });
@@ -157,6 +157,19 @@ describe('saveLogin', () => {
     await expect(saveLogin('broken.example.com', 'u', 'p', { configDir: cfgDir, env: env() })).rejects.toMatchObject({
       message: 'credential helper docker-credential-test could not store the login for broken.example.com (exit 2)',
     });
+  });
+
+  it('stores a login in the credsStore when no helper is named for the host, leaving an empty auths entry, as docker login does', async () => {
+    const cfgDir = path.join(dir, 'stored');
+    const store = path.join(cfgDir, 'store.json');
+    mkdirSync(cfgDir, { recursive: true });
+    writeFileSync(path.join(bin, 'docker-credential-keychain'), `#!/bin/sh\ncase "$1" in\n  store) cat > ${store} ;;\n  get) cat ${store} 2>/dev/null || { echo 'credentials not found'; exit 1; } ;;\nesac\n`);
+    chmodSync(path.join(bin, 'docker-credential-keychain'), 0o755);
+    writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'keychain', auths: { 'stored.example.com': { auth: b64('old:old') } } }));
+    expect(await saveLogin('stored.example.com', 'u', 'secret', { configDir: cfgDir, env: env() })).toBe('docker-credential-keychain');
+    expect(JSON.parse(readFileSync(path.join(cfgDir, 'config.json'), 'utf8')).auths).toEqual({ 'stored.example.com': {} });
+    expect(readFileSync(path.join(cfgDir, 'config.json'), 'utf8')).not.toContain(b64('u:secret'));
+    expect(await credentialsFor('stored.example.com', { env: env(), configDir: cfgDir })).toEqual({ kind: 'basic', username: 'u', password: 'secret' });
   });
 
   it('creates the config directory and uses the Docker Hub key, however the Hub is spelled', async () => {
