@@ -26,11 +26,12 @@
  * (and refused).
  */
 import { lstatSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { sha256, type Digest } from '../image/digest.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 import { changedTooRecently, type FileDigester, type FileStat } from '../store/file-digests.js';
 import { NumberColumn } from '../store/columns.js';
-import { fileStatAt, stampDir, statFile, type WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
+import { fileStatAt, stampDir, statFile, WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
 import { packageVersion } from '../package-files.js';
 import { KEY_VERSION } from './cache-key.js';
 import { copyInsideContext } from './resolve-copy.js';
@@ -81,6 +82,24 @@ export class WalkStamps {
   fileStat(i: number): FileStat {
     return fileStatAt(this.fileStats.values(), i);
   }
+}
+
+/** Which record file a layer's walk goes to: one per layer of a spec, replaced by its next walk. */
+function walkIdentity(contextReal: string, specFile: string, layerName: string): string {
+  return JSON.stringify([contextReal, specFile, layerName]);
+}
+
+/**
+ * Forget the recorded walks of every layer of `spec`, so the next plan lists them all: for a build
+ * refused by what only the base tells (a file copied onto a base directory, which a record keeps
+ * nothing to check by), whose layers' walks the plan had recorded already. Found unchanged next
+ * time, a refused layer would build.
+ */
+export async function forgetWalks(cacheDir: string, spec: NormalizedSpec): Promise<void> {
+  const records = await WalkRecords.open(cacheDir).catch(() => undefined);
+  if (!records) return;
+  const contextReal = await realpath(spec.contextDir).catch(() => spec.contextDir);
+  await Promise.all(spec.layers.map((l) => records.forget(walkIdentity(contextReal, spec.specFile, l.name))));
 }
 
 /** Finding layers unchanged, and recording the walks that can tell it next time: a plan for a build only. */
@@ -154,8 +173,7 @@ export class WalkReuse {
     return sha256(JSON.stringify(inputs, (k, v: unknown) => (k === 'at' ? undefined : v)));
   }
 
-  /** Which record file a layer's walk goes to: one per layer of a spec, replaced by its next walk. */
   #identity(index: number): string {
-    return JSON.stringify([this.contextReal, this.spec.specFile, this.spec.layers[index]!.name]);
+    return walkIdentity(this.contextReal, this.spec.specFile, this.spec.layers[index]!.name);
   }
 }

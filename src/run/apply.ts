@@ -5,12 +5,14 @@
  */
 import { availableParallelism } from 'node:os';
 import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
+import { SpecError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
 import { describeBase, formatBytes, plural, shortDigest, totalBytes } from '../plan/render.js';
 import type { PlannedSpec } from '../plan/plan-spec.js';
 import { planSpec } from '../plan/plan-spec.js';
+import { forgetWalks } from '../plan/unchanged-layer.js';
 import type { Vars } from '../spec/interpolate.js';
 import { ContentStore } from '../store/content-store.js';
 import type { FileDigestCache } from '../store/file-digests.js';
@@ -155,7 +157,14 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
   // Resolving checked each base layer and marked it with its links: this reads the marks.
   const [{ checkBaseLayers }, { refuseBelowBaseLinks }] = await Promise.all([import('./base.js'), import('./base-links.js')]);
-  for (const b of ctx.bases) if (b) refuseBelowBaseLinks(ctx.planned.spec, plan.layers, await checkBaseLayers(b, ctx.store, describeBase(plan.base)), describeBase(plan.base));
+  try {
+    for (const b of ctx.bases) if (b) refuseBelowBaseLinks(ctx.planned.spec, plan.layers, await checkBaseLayers(b, ctx.store, describeBase(plan.base)), describeBase(plan.base));
+  } catch (e) {
+    // The plan recorded its walks before the base was read: a refused layer found unchanged next
+    // time would not be looked at again (a record keeps no file paths to check against the base).
+    if (e instanceof SpecError) await forgetWalks(opts.cacheDir, ctx.planned.spec);
+    throw e;
+  }
 }
 
 async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {

@@ -19,7 +19,7 @@
  * the implied parents of the layers above), a link target or the key went into the next image,
  * which the trailing digest stops.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { digestHex, isDigest, sha256, type Digest } from '../image/digest.js';
@@ -212,6 +212,11 @@ export class WalkRecords {
 
   async save(identity: string, walk: WalkSnapshot): Promise<void> {
     await writeFileAtomic(this.tmpDir, this.#file(identity), WalkRecord.encode(walk));
+  }
+
+  /** Drop the record: the layer is listed again next time. */
+  async forget(identity: string): Promise<void> {
+    await unlink(this.#file(identity)).catch(() => undefined);
   }
 }
 

@@ -3,7 +3,7 @@
  * merged-/usr distribution) is refused with the path to write instead: containerd's overlayfs
  * snapshotter would replace the link with a directory holding only the new file.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -77,6 +77,15 @@ describe('a layer on a base with symlinked directories', () => {
       writeFileSync(join(dir, 'tool'), 't');
       await expect(build(), layers).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
     }
+  });
+
+  it('is refused again on the next build, though the plan recorded the layer\'s walk before the base refused it', async () => {
+    const { dir, build } = await onBase(`  - name: conf\n    copy: [{ from: tool, to: /usr/lib/tool }]\n`);
+    writeFileSync(join(dir, 'tool'), 't');
+    await build();
+    await build(); // the stat cache knows the file: this plan records the layer's walk
+    writeFileSync(join(dir, 'image.yaml'), readFileSync(join(dir, 'image.yaml'), 'utf8').replace('to: /usr/lib/tool', 'to: /usr/lib'));
+    for (let i = 0; i < 3; i++) expect(problems(await build().catch((e) => e)), `build ${i}`).toEqual([expect.stringMatching(/^5 layer "conf" copies a file onto \/usr\/lib, which is a directory in the base image/)]);
   });
 
   it('builds where a later base layer removed the link', async () => {
