@@ -66,14 +66,22 @@ export function parsePort(p: number | string): Parsed<string> {
   return ok(`${n}/${m[2] ?? 'tcp'}`);
 }
 
-/** Linux's signal names (the image's kernel, whatever the host's), and the real-time ones runtimes take as SIGRTMIN+n and SIGRTMAX-n. */
+/**
+ * Linux's signal names (the image's kernel, whatever the host's), and the real-time ones runtimes
+ * take: SIGRTMIN+1 to +15 and SIGRTMAX-14 to -1 (Docker's and containerd's
+ * table: no SIGRTMIN+16 nor SIGRTMAX-15, though the kernel has them, nor SIGRTMIN+0).
+ */
 const SIGNALS = ['SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCLD', 'SIGCONT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGIO', 'SIGIOT', 'SIGKILL', 'SIGPIPE', 'SIGPOLL', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTKFLT', 'SIGSTOP', 'SIGSYS', 'SIGTERM', 'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ', 'SIGRTMIN', 'SIGRTMAX'];
 const LAST_SIGNAL = 64;
+/** How far above SIGRTMIN, and below SIGRTMAX, a real-time signal's name may say. */
+const RT_OFFSETS = { MIN: 15, MAX: 14 };
 
 /** A stop signal a runtime can send: a Linux signal's name, a real-time one's (SIGRTMIN+3), or a number from 1 to 64. */
 export function parseStopSignal(s: string): Parsed<string> {
-  const rt = /^SIGRT(MIN|MAX)([+-])(\d+)$/.exec(s);
-  const fine = /^\d+$/.test(s) ? Number(s) >= 1 && Number(s) <= LAST_SIGNAL : rt ? (rt[1] === 'MIN') === (rt[2] === '+') && Number(rt[3]) <= 30 : SIGNALS.includes(s);
+  // Written as the runtimes' table has them: "SIGRTMIN+03" is not there.
+  const rt = /^SIGRT(MIN|MAX)([+-])([1-9]\d*)$/.exec(s);
+  const rtFine = (m: RegExpExecArray) => (m[1] === 'MIN') === (m[2] === '+') && Number(m[3]) <= RT_OFFSETS[m[1] as 'MIN' | 'MAX'];
+  const fine = /^\d+$/.test(s) ? Number(s) >= 1 && Number(s) <= LAST_SIGNAL : rt ? rtFine(rt) : SIGNALS.includes(s);
   if (fine) return ok(s);
   const guess = didYouMean(s, SIGNALS);
   return bad(`stopSignal ${JSON.stringify(s)} is not a signal`, guess ? `did you mean "${guess}"?` : `use a Linux signal's name, e.g. "SIGTERM" or "SIGQUIT", or its number from 1 to ${LAST_SIGNAL}`);

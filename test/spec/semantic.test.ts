@@ -82,8 +82,8 @@ describe('interpolation', () => {
 
 describe('value formats', () => {
   it('parses stop signals: Linux names, real-time ones, numbers from 1 to 64', () => {
-    for (const good of ['SIGTERM', 'SIGQUIT', 'SIGWINCH', 'SIGRTMIN', 'SIGRTMIN+3', 'SIGRTMAX-2', '9', '64']) expect(v.parseStopSignal(good), good).toEqual({ ok: true, value: good });
-    for (const badSignal of ['SIGFOO', '0', '99', 'SIGRTMIN-1', 'SIGRTMAX+1', 'SIGTEMR']) expect(v.parseStopSignal(badSignal).ok, badSignal).toBe(false);
+    for (const good of ['SIGTERM', 'SIGQUIT', 'SIGWINCH', 'SIGRTMIN', 'SIGRTMIN+3', 'SIGRTMIN+15', 'SIGRTMAX-2', 'SIGRTMAX-14', '9', '64']) expect(v.parseStopSignal(good), good).toEqual({ ok: true, value: good });
+    for (const badSignal of ['SIGFOO', '0', '99', 'SIGRTMIN-1', 'SIGRTMAX+1', 'SIGRTMIN+0', 'SIGRTMIN+03', 'SIGRTMIN+16', 'SIGRTMAX-15', 'SIGRTMAX-30', 'SIGTEMR']) expect(v.parseStopSignal(badSignal).ok, badSignal).toBe(false);
     expect(v.parseStopSignal('SIGTEMR')).toMatchObject({ hint: 'did you mean "SIGTERM"?' });
     expect(brief(minimal('config: { stopSignal: SIGFOO }\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual(['7:23 stopSignal "SIGFOO" is not a signal']);
   });
