@@ -53,21 +53,19 @@ function throughSymlink(path: string, links: ReadonlyMap<string, string>): strin
 
 /**
  * What a layer does at paths a layer above may write below: the symlinks it adds (path and
- * target), the directories it adds (which replace a link below), its other entries (a file, a
- * hard link: each replaces a directory or a link below, with all under it), the paths its
- * whiteouts delete and the directories it empties (`.wh..wh..opq`). Paths are clean ("a/b").
+ * target), the directories it adds (which replace a link below), the paths its whiteouts delete
+ * and the directories it empties (`.wh..wh..opq`). Paths are clean ("a/b").
  */
 export interface LayerLinks {
   links: [path: string, target: string][];
   dirs: string[];
-  files: string[];
   removed: string[];
   emptied: string[];
 }
 
 /** `diffId`: what the image's config says the uncompressed tar hashes to. */
 export async function checkLayerEntries(blob: Readable, mediaType: string, label: string, diffId?: Digest): Promise<LayerLinks> {
-  const found: LayerLinks = { links: [], dirs: [], files: [], removed: [], emptied: [] };
+  const found: LayerLinks = { links: [], dirs: [], removed: [], emptied: [] };
   const refuse = (name: string, why: string) =>
     buildError(`${label} holds a hostile entry ${JSON.stringify(name)} (${why})`, 'imgbuild refuses base images whose layers could write outside the image root; use another base');
   // The layer's symlinks so far, path -> target.
@@ -83,14 +81,13 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
     if (why || via) return next(refuse(header.name, why ?? `written through the symlink ${via}`));
     // A hard link to a symlink is a symlink too (same inode), with the same target.
     const linkedTarget = header.type === 'link' && header.linkname ? links.get(clean(header.linkname)) : undefined;
-    const slash = name.lastIndexOf('/');
-    const deleted = whiteoutTarget(name.slice(slash + 1));
     if (header.type === 'symlink' || linkedTarget !== undefined) {
       const target = linkedTarget ?? header.linkname ?? '';
       links.set(name, target);
       found.links.push([name, target]);
     } else if (header.type === 'directory') found.dirs.push(name);
-    else if (deleted === undefined) found.files.push(name);
+    const slash = name.lastIndexOf('/');
+    const deleted = whiteoutTarget(name.slice(slash + 1));
     if (deleted === '.wh..opq') found.emptied.push(name.slice(0, Math.max(slash, 0)));
     else if (deleted !== undefined) found.removed.push(name.slice(0, slash + 1) + deleted);
     stream.on('end', () => next());
@@ -136,8 +133,6 @@ export function shapeAfter(layers: readonly LayerLinks[]): BaseShape {
   for (const layer of layers) {
     for (const dir of layer.emptied) dropUnder(dir, false);
     for (const path of layer.removed) dropUnder(path, true);
-    // A file where a directory or a link was replaces it, and all below it.
-    for (const path of layer.files) if (dirs.has(path) || links.has(path)) dropUnder(path, true);
     for (const dir of layer.dirs) {
       links.delete(dir);
       dirs.add(dir);
