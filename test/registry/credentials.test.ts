@@ -125,6 +125,14 @@ describe('loginHost', () => {
   });
 });
 
+/** `docker-credential-<name>`: keeps what `store` is given in a file of `cfgDir` (made here), and gives it back on `get`. */
+function keepingHelper(name: string, cfgDir: string): void {
+  const store = path.join(cfgDir, 'store.json');
+  mkdirSync(cfgDir, { recursive: true });
+  writeFileSync(path.join(bin, `docker-credential-${name}`), `#!/bin/sh\ncase "$1" in\n  store) cat > ${store} ;;\n  get) cat ${store} 2>/dev/null || { echo 'credentials not found'; exit 1; } ;;\nesac\n`);
+  chmodSync(path.join(bin, `docker-credential-${name}`), 0o755);
+}
+
 describe('saveLogin', () => {
   it('writes auths with mode 0600, keeps other settings, replaces an older entry, leaves no temp file', async () => {
     const cfgDir = path.join(dir, 'login');
@@ -142,11 +150,7 @@ describe('saveLogin', () => {
 
   it('stores a login for a host the config sends to a credential helper in that helper, which is asked first', async () => {
     const cfgDir = path.join(dir, 'helped');
-    const store = path.join(cfgDir, 'store.json');
-    mkdirSync(cfgDir, { recursive: true });
-    // A helper that keeps what `store` is given in a file, and gives it back on `get`.
-    writeFileSync(path.join(bin, 'docker-credential-memo'), `#!/bin/sh\ncase "$1" in\n  store) cat > ${store} ;;\n  get) cat ${store} 2>/dev/null || { echo 'credentials not found'; exit 1; } ;;\nesac\n`);
-    chmodSync(path.join(bin, 'docker-credential-memo'), 0o755);
+    keepingHelper('memo', cfgDir);
     const config = JSON.stringify({ credHelpers: { 'helped.example.com': 'memo' } });
     writeFileSync(path.join(cfgDir, 'config.json'), config);
     expect(await saveLogin('helped.example.com', 'u', 'new-pass', { configDir: cfgDir, env: env() })).toBe('docker-credential-memo');
@@ -161,10 +165,7 @@ describe('saveLogin', () => {
 
   it('stores a login in the credsStore when no helper is named for the host, leaving an empty auths entry, as docker login does', async () => {
     const cfgDir = path.join(dir, 'stored');
-    const store = path.join(cfgDir, 'store.json');
-    mkdirSync(cfgDir, { recursive: true });
-    writeFileSync(path.join(bin, 'docker-credential-keychain'), `#!/bin/sh\ncase "$1" in\n  store) cat > ${store} ;;\n  get) cat ${store} 2>/dev/null || { echo 'credentials not found'; exit 1; } ;;\nesac\n`);
-    chmodSync(path.join(bin, 'docker-credential-keychain'), 0o755);
+    keepingHelper('keychain', cfgDir);
     writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ credsStore: 'keychain', auths: { 'stored.example.com': { auth: b64('old:old') } } }));
     expect(await saveLogin('stored.example.com', 'u', 'secret', { configDir: cfgDir, env: env() })).toBe('docker-credential-keychain');
     expect(JSON.parse(readFileSync(path.join(cfgDir, 'config.json'), 'utf8')).auths).toEqual({ 'stored.example.com': {} });
