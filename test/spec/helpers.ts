@@ -40,3 +40,10 @@ layers:
     files:
       - { path: /etc/app.conf, content: "x=1\\n" }
 ${extra}`;
+
+/** A spec of one layer, "a", whose keys are `body` (lines indented under it): its first key is on line 5. */
+export const oneLayer = (body: string) => `apiVersion: imgbuild/v1
+name: example/app
+layers:
+  - name: a
+${body}`;

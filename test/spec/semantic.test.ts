@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expand } from '../../src/spec/interpolate.js';
 import * as v from '../../src/spec/parse-values.js';
-import { brief, load, loadError, minimal } from './helpers.js';
+import { brief, load, loadError, minimal, oneLayer } from './helpers.js';
 
 describe('interpolation', () => {
   it('expands variables, defaults and $$', () => {
@@ -61,7 +61,7 @@ describe('interpolation', () => {
   });
 
   it('refuses a glob ending in "/", which would copy the files beside the directories too', () => {
-    const spec = 'apiVersion: imgbuild/v1\nname: example/app\nlayers:\n  - name: a\n    copy: [{ from: "src/*/", to: /x/ }, { from: src/, to: /y/ }, { from: "lib/**", to: /z/ }]\n';
+    const spec = oneLayer('    copy: [{ from: "src/*/", to: /x/ }, { from: src/, to: /y/ }, { from: "lib/**", to: /z/ }]\n');
     expect(brief(spec)).toEqual(['5:20 glob "src/*/" ends with "/", but a glob here matches files as well as directories (drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own)']);
     expect(brief(spec.replace('"src/*/"', '"src/*/."'))).toEqual(['5:20 glob "src/*/." ends with "/", but a glob here matches files as well as directories (drop the "/" and exclude what is not wanted, or copy each directory with an entry of its own)']);
   });
@@ -145,15 +145,11 @@ layers:
   });
 
   it('refuses a path one layer removes and writes, or writes below, as the plan does, without reading the context', () => {
-    const spec = `apiVersion: imgbuild/v1
-name: example/app
-layers:
-  - name: a
-    files: [{ path: /etc/a, content: "1" }]
+    const spec = oneLayer(`    files: [{ path: /etc/a, content: "1" }]
     dirs: [{ path: /var/cache }]
     copy: [{ from: conf/, to: /etc/nginx/conf.d/ }, { from: app, to: /srv/app }]
     remove: [/etc/a, /var/cache, /etc/nginx, /srv/app/old, /usr/share/doc]
-`;
+`);
     expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual([
       '8:14 /etc/a is removed and written in layer "a"',
       '8:22 /var/cache is removed and written in layer "a"',
@@ -163,15 +159,11 @@ layers:
   });
 
   it('refuses a copy whose `to` a file or symlink entry of its layer writes, or makes no directory', () => {
-    const spec = `apiVersion: imgbuild/v1
-name: example/app
-layers:
-  - name: a
-    files: [{ path: /app/x, content: "1" }, { path: /opt, content: "2" }]
+    const spec = oneLayer(`    files: [{ path: /app/x, content: "1" }, { path: /opt, content: "2" }]
     symlinks: [{ path: /srv, target: /app }]
     dirs: [{ path: /data }]
     copy: [{ from: x, to: /app/x }, { from: y, to: /opt/y/ }, { from: z, to: /srv/z }, { from: d, to: /data }]
-`;
+`);
     expect(brief(spec)).toEqual([
       '8:27 /app/x is written twice in layer "a" (line 5 writes it already; keep one)',
       '8:52 /opt/y needs /opt to be a directory (line 5 makes /opt a file)',
@@ -180,14 +172,10 @@ layers:
   });
 
   it('refuses a file or symlink path ending with "/", which a directory path may', () => {
-    const spec = `apiVersion: imgbuild/v1
-name: example/app
-layers:
-  - name: a
-    files: [{ path: /etc/app/, content: "1" }]
+    const spec = oneLayer(`    files: [{ path: /etc/app/, content: "1" }]
     symlinks: [{ path: /usr/local/bin/, target: /x }]
     dirs: [{ path: /srv/ }]
-`;
+`);
     expect(brief(spec)).toEqual([
       '5:21 /etc/app/ ends with "/", but a file is not a directory (write its own name: /etc/app/<name>, or /etc/app without the "/")',
       '6:24 /usr/local/bin/ ends with "/", but a symlink is not a directory (write its own name: /usr/local/bin/<name>, or /usr/local/bin without the "/")',
@@ -195,15 +183,11 @@ layers:
   });
 
   it('lets a dirs entry set the mode of a directory a copy fills, and refuses entries at the root', () => {
-    const spec = `apiVersion: imgbuild/v1
-name: example/app
-layers:
-  - name: a
-    copy: [{ from: app, to: /app }]
+    const spec = oneLayer(`    copy: [{ from: app, to: /app }]
     dirs: [{ path: /app, mode: "0700" }, { path: / }]
     files: [{ path: /, content: x }]
     remove: ["/"]
-`;
+`);
     expect(brief(spec).map((s) => s.replace(/ \(.*/, ''))).toEqual([
       '6:50 dir entries cannot name the image root "/"',
       '7:21 file entries cannot name the image root "/"',
