@@ -137,9 +137,10 @@ export function shapeAfter(layers: readonly LayerLinks[]): BaseShape {
       links.delete(dir);
       dirs.add(dir);
     }
-    // A link where a directory was hides it and all below it.
+    // A link where a directory was hides it and all below it; anywhere else it holds nothing below
+    // it to drop (a base layer has hundreds of links, its base thousands of directories).
     for (const [path, target] of layer.links) {
-      dropUnder(path, true);
+      if (dirs.has(path)) dropUnder(path, true);
       links.set(path, target);
     }
   }
