@@ -26,6 +26,7 @@ interface CandidateBase {
 export type Candidate =
   | (CandidateBase & { kind: 'file'; abs: string; st: FileStat })
   | (CandidateBase & { kind: 'inline'; content: string })
-  | (CandidateBase & { kind: 'dir' })
+  /** `destination`: a directory copy's own `to`, which keeps what a lower layer of ours made of it (parents.ts). */
+  | (CandidateBase & { kind: 'dir'; destination?: true })
   | (CandidateBase & { kind: 'symlink'; target: string })
   | (CandidateBase & { kind: 'whiteout' });

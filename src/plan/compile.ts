@@ -19,7 +19,7 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { copiedOntoLink, fileOntoDir, followLinks, isDir, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
+import { copiedOntoLink, fileOntoDir, followLinks, isDir, keepLowerDestination, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
 import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
@@ -129,13 +129,13 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   const implied = new Set<string>();
   const all: PlanEntry[] = [];
   const toHash: ToHash[] = [];
+  const below = lowerDirsAndLinks(lower);
   for (const c of candidates) {
     if (c.strength === Strength.Implied) implied.add(c.path);
-    noteFile(stamps, c, addEntry(c, digester, all, toHash));
+    noteFile(stamps, c, addEntry(keepLowerDestination(c, below), digester, all, toHash));
   }
   const throughLinks: ThroughLink[] = [];
   const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => rel(d.path)));
-  const below = lowerDirsAndLinks(lower);
   const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
   refuseFileOntoDir(spec, name, entries, below, refusals);
@@ -206,7 +206,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         throughLinks.push(onto);
         continue;
       }
-      noteFile(stamps, c, addEntry(c, digester, entries, toHash));
+      noteFile(stamps, c, addEntry(keepLowerDestination(c, below), digester, entries, toHash));
     }
   }
   if (problems.length > 0) throw new SpecError(problems);

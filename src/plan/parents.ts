@@ -12,6 +12,7 @@
  */
 import { posix } from 'node:path';
 import type { Diagnostic } from '../errors.js';
+import type { Candidate } from './candidates.js';
 import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
@@ -112,6 +113,19 @@ export function followLinks(path: string, targetOf: (linkPath: string) => string
     at = throughLink(link, targetOf(link)!, parts.slice(k + 1).join('/')).replace(/^\/+/, '');
   }
   return `/${at}`;
+}
+
+/**
+ * A directory copy's destination that a lower layer of ours left as a directory keeps that
+ * directory's owner and mode, as `COPY` leaves an existing destination as it is: a /tmp made 1777
+ * below stays 1777 when a layer copies `seed/` into it, and an /app owned by the app's user stays
+ * its. Every other candidate is returned as it is. (The base's directories are known only once
+ * the base is read: a build warns where a copy changes one, run/base-links.ts.)
+ */
+export function keepLowerDestination(c: Candidate, lower: ReadonlyMap<string, Lower>): Candidate {
+  if (c.kind !== 'dir' || !c.destination) return c;
+  const below = lower.get(c.path);
+  return isDir(below) ? { ...c, mode: below.mode, uid: below.uid, gid: below.gid } : c;
 }
 
 /** The directories entries lie in that are not entries themselves: the deepest of each chain (their own parents follow from them). */

@@ -73,7 +73,8 @@ function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | D
     case EntryType.File:
       return { kind: 'file', path, mode: c.fileMode ?? (e.exec === undefined ? FROM_FILE : defaultFileMode(e.exec)), uid, gid, origin: c.at, strength: Strength.Tree, abs: e.abs, st: e };
     case EntryType.Dir:
-      return { kind: 'dir', path, mode: c.dirMode, uid, gid, origin: c.at, strength: Strength.Tree };
+      // The walk's root is a directory copy's destination (a glob's fixed prefix is never walked as an entry).
+      return { kind: 'dir', path, mode: c.dirMode, uid, gid, origin: c.at, strength: Strength.Tree, ...(e.rel === '' ? { destination: true as const } : {}) };
     case EntryType.Symlink:
       return { kind: 'symlink', path, mode: 0o777, uid, gid, origin: c.at, strength: Strength.Tree, target: readlinkSync(e.abs) };
     case EntryType.Undecodable:

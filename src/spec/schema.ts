@@ -40,7 +40,7 @@ const CopyEntry = strict(
       }),
     ),
     mode: Type.Optional(ModeString('Mode for the copied files.')),
-    dirMode: Type.Optional(ModeString('Mode for the directories this copy brings: a directory copy\'s own and those below it, a glob\'s between its base and its matches (they take `owner` too).')),
+    dirMode: Type.Optional(ModeString('Mode for the directories this copy brings: a directory copy\'s own (unless a lower layer made it) and those below it, a glob\'s between its base and its matches (they take `owner` too).')),
     owner: Type.Optional(Owner),
   },
   'Copy files from the build context into the image.',

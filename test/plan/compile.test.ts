@@ -218,6 +218,24 @@ describe('a layer of one directory copy', () => {
     expect(p.layers[1]!.entries.map(show)).toEqual(['dir srv 750 1000:1000', 'dir srv/app 755 0:0', 'file srv/app/run 755 0:0 10']);
   });
 
+  it('keeps its destination as a lower layer made it, as COPY leaves an existing destination; a new one takes the copy\'s owner and dirMode', async () => {
+    const dir = makeContext();
+    const lower = `  - name: base\n    dirs: [{ path: /tmp, mode: "1777" }, { path: /srv, owner: "5:5", mode: "0750" }]\n`;
+    // One copy is listed as it is walked; with a second entry the layer is merged: the same entries either way.
+    for (const extra of ['', '      - { from: app/README.md, to: /doc/ }\n']) {
+      const p = await plan(dir, `${lower}  - name: app\n    owner: "1000:1000"\n    copy:\n      - { from: app/bin/, to: /tmp/, dirMode: "0700" }\n${extra}`);
+      expect(p.layers[1]!.entries.filter((e) => e.type === 'dir').map(show), extra).toEqual([...(extra ? ['dir doc 755 0:0'] : []), 'dir tmp 1777 0:0']);
+      const into = await plan(dir, `${lower}  - name: app\n    copy:\n      - { from: app/src/, to: /srv/src/, owner: "1000:1000", dirMode: "0700" }\n      - { from: app/bin/, to: /srv/, owner: "1000:1000" }\n${extra}`);
+      expect(into.layers[1]!.entries.filter((e) => e.type === 'dir').map(show), extra).toEqual([...(extra ? ['dir doc 755 0:0'] : []), 'dir srv 750 5:5', 'dir srv/src 700 1000:1000', 'dir srv/src/lib 700 1000:1000']);
+    }
+    // A layer's own dirs: entry says what the destination is to be.
+    const own = await plan(dir, `${lower}  - name: app\n    dirs: [{ path: /tmp, mode: "0700" }]\n    copy: [{ from: app/bin/, to: /tmp/ }]\n`);
+    expect(own.layers[1]!.entries.filter((e) => e.type === 'dir').map(show)).toEqual(['dir tmp 700 0:0']);
+    // Removed below, it is made anew.
+    const gone = await plan(dir, `${lower}  - name: gone\n    remove: [/tmp]\n  - name: app\n    copy: [{ from: app/bin/, to: /tmp/, dirMode: "0700" }]\n`);
+    expect(gone.layers[2]!.entries.filter((e) => e.type === 'dir').map(show)).toEqual(['dir tmp 700 0:0']);
+  });
+
   it('reports a special file in it together with the problems of other layers', async () => {
     const dir = makeContext();
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
