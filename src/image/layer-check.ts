@@ -53,12 +53,13 @@ function throughSymlink(path: string, links: ReadonlyMap<string, string>): strin
 
 /**
  * What a layer does at paths a layer above may write below: the symlinks it adds (path and
- * target), the directories it adds (which replace a link below), the paths its whiteouts delete
- * and the directories it empties (`.wh..wh..opq`). Paths are clean ("a/b").
+ * target), the directories it adds (which replace a link below; with the mode and owner that a
+ * layer above writing one again would change), the paths its whiteouts delete and the
+ * directories it empties (`.wh..wh..opq`). Paths are clean ("a/b").
  */
 export interface LayerLinks {
   links: [path: string, target: string][];
-  dirs: string[];
+  dirs: BaseDir[];
   removed: string[];
   emptied: string[];
 }
@@ -85,7 +86,7 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
       const target = linkedTarget ?? header.linkname ?? '';
       links.set(name, target);
       found.links.push([name, target]);
-    } else if (header.type === 'directory') found.dirs.push(name);
+    } else if (header.type === 'directory') found.dirs.push({ path: name, mode: (header.mode ?? 0o755) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 });
     const slash = name.lastIndexOf('/');
     const deleted = whiteoutTarget(name.slice(slash + 1));
     if (deleted === '.wh..opq') found.emptied.push(name.slice(0, Math.max(slash, 0)));
@@ -117,25 +118,35 @@ export async function checkLayerEntries(blob: Readable, mediaType: string, label
   return found;
 }
 
+/** A directory of a base layer: its path, and the mode and owner a layer above would change by writing it again. */
+export interface BaseDir extends DirMeta {
+  path: string;
+}
+export interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 /** What a base leaves at paths that the layers on top must respect: its symlinks (path -> target) and its directories. */
 export interface BaseShape {
   links: Map<string, string>;
-  dirs: Set<string>;
+  dirs: Map<string, DirMeta>;
 }
 
 /** The symlinks and directories left by layers applied in order, bottom first. */
 export function shapeAfter(layers: readonly LayerLinks[]): BaseShape {
   const links = new Map<string, string>();
-  const dirs = new Set<string>();
+  const dirs = new Map<string, DirMeta>();
   const dropUnder = (dir: string, self: boolean) => {
     for (const at of [links, dirs]) for (const path of at.keys()) if ((self && path === dir) || dir === '' || path.startsWith(`${dir}/`)) at.delete(path);
   };
   for (const layer of layers) {
     for (const dir of layer.emptied) dropUnder(dir, false);
     for (const path of layer.removed) dropUnder(path, true);
-    for (const dir of layer.dirs) {
-      links.delete(dir);
-      dirs.add(dir);
+    for (const { path, mode, uid, gid } of layer.dirs) {
+      links.delete(path);
+      dirs.set(path, { mode, uid, gid });
     }
     // A link where a directory was hides it and all below it; anywhere else it holds nothing below
     // it to drop (a base layer has hundreds of links, its base thousands of directories).

@@ -156,9 +156,21 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
   // Resolving checked each base layer and marked it with its links: this reads the marks.
-  const [{ checkBaseLayers }, { refuseBelowBaseLinks }] = await Promise.all([import('./base.js'), import('./base-links.js')]);
+  const [{ checkBaseLayers }, { refuseBelowBaseLinks, baseDirsChanged }] = await Promise.all([import('./base.js'), import('./base-links.js')]);
+  const label = describeBase(plan.base);
+  const warned = new Set<string>();
   try {
-    for (const b of ctx.bases) if (b) refuseBelowBaseLinks(ctx.planned.spec, plan.layers, await checkBaseLayers(b, ctx.store, describeBase(plan.base)), describeBase(plan.base));
+    for (const b of ctx.bases) {
+      if (!b) continue;
+      const shape = await checkBaseLayers(b, ctx.store, label);
+      refuseBelowBaseLinks(ctx.planned.spec, plan.layers, shape, label);
+      // Once each, though every platform's base may say it.
+      for (const message of baseDirsChanged(ctx.planned.spec, plan.layers, shape.dirs, label)) {
+        if (warned.has(message)) continue;
+        warned.add(message);
+        warn(message);
+      }
+    }
   } catch (e) {
     // The plan recorded its walks before the base was read: a refused layer found unchanged next
     // time would not be looked at again (a record keeps no file paths to check against the base).

@@ -15,7 +15,7 @@ import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import { fileOntoDir, followLinks } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
-import type { BaseShape } from '../image/layer-check.js';
+import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
 const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
@@ -95,7 +95,7 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
  * files): it was looked at when it was listed, and a base that gained a directory under one of its
  * files since is not seen until the layer is listed again.
  */
-export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlySet<string>, baseLabel: string): Diagnostic[] {
+export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlyMap<string, DirMeta>, baseLabel: string): Diagnostic[] {
   if (dirs.size === 0) return [];
   const gone: string[] = [];
   const problems: Diagnostic[] = [];
@@ -113,4 +113,46 @@ export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly Planned
 export function refuseBelowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLayer[], base: BaseShape, baseLabel: string): void {
   const problems = [...belowBaseLinks(spec, layers, base.links, baseLabel), ...filesOntoBaseDirs(spec, layers, base.dirs, baseLabel)];
   if (problems.length > 0) throw new SpecError(problems);
+}
+
+/** How many of a layer's changed directories a warning names. */
+const NAMED = 3;
+const described = (d: DirMeta) => `${d.mode.toString(8).padStart(4, '0')} ${d.uid}:${d.gid}`;
+
+/**
+ * A warning for every layer that writes a directory of the base again with another mode or
+ * owner. A copied directory, a directory copy's destination among them, takes the copy's
+ * `dirMode` and owner: `{ from: seed/, to: /tmp/ }` makes a base's 1777 /tmp 0755, and a copy
+ * owned by the app's user gives it /etc, where `COPY` leaves an existing destination as it is.
+ * The build goes on, as the change may be the point; a directory listed under the layer's
+ * `dirs:` is changed on purpose and not named. What a layer of ours below wrote or removed at
+ * a path is no longer the base's: the plan settles those (parents.ts).
+ */
+export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlyMap<string, DirMeta>, baseLabel: string): string[] {
+  if (dirs.size === 0) return [];
+  const ours = new Set<string>();
+  const gone: string[] = [];
+  const warnings: string[] = [];
+  layers.forEach((layer, i) => {
+    const own = spec.layers[i]!;
+    const explicit = new Set(own.dirs.map((d) => rel(d.path)));
+    const theBase = (p: string) => !ours.has(p) && !gone.some((r) => p === r || p.startsWith(`${r}/`));
+    const written = isUnchanged(layer) ? layer.dirs : layer.entries.filter((e) => e.type === 'dir');
+    const changed: string[] = [];
+    for (const e of written) {
+      const was = dirs.get(e.path);
+      if (!was || explicit.has(e.path) || !theBase(e.path)) continue;
+      if (was.mode !== e.mode || was.uid !== e.uid || was.gid !== e.gid) changed.push(`/${e.path} (${described(was)} -> ${described(e)})`);
+    }
+    if (changed.length > 0) {
+      const more = changed.length > NAMED ? ` and ${changed.length - NAMED} more` : '';
+      warnings.push(
+        `layer "${layer.name}" changes the mode or owner of ${changed.slice(0, NAMED).join(', ')}${more}, ${changed.length === 1 ? 'a directory' : 'directories'} of the base image ${baseLabel}: ` +
+          'a copied directory takes the copy\'s dirMode and owner. To keep the base\'s, copy what the directory holds with a glob (from: "dir/*"); to change it on purpose, list it under the layer\'s dirs:',
+      );
+    }
+    for (const e of written) ours.add(e.path);
+    gone.push(...own.removes.map((r) => rel(r.path)), ...(isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path)));
+  });
+  return warnings;
 }

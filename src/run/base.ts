@@ -111,15 +111,17 @@ function archiveFile(base: { path: string; tag?: string }, baseDir: string): { f
  * Which rules a clean mark stands for: a mark made under weaker ones (before symlinks spelled
  * "a/./l" or "a//l", and whiteouts of "..", were refused; before a layer's tar was checked
  * against its diff_id; before a mark held the layer's links; before a hard link to a symlink
- * counted as one) is no mark, and the layer is read again.
+ * counted as one; before it held its directories' modes and owners) is no mark, and the layer is
+ * read again.
  */
-const CHECK_RULES = 5;
+const CHECK_RULES = 6;
 
 /** A mark's links, or undefined when there is no mark (or one this code cannot read). */
 async function readMark(mark: string): Promise<LayerLinks | undefined> {
   try {
     const m = JSON.parse(await readFile(mark, 'utf8')) as LayerLinks;
-    return Array.isArray(m.links) && Array.isArray(m.dirs) && Array.isArray(m.removed) && Array.isArray(m.emptied) ? m : undefined;
+    const dirsRead = Array.isArray(m.dirs) && m.dirs.every((d) => typeof d?.path === 'string' && Number.isInteger(d.mode) && Number.isInteger(d.uid) && Number.isInteger(d.gid));
+    return Array.isArray(m.links) && dirsRead && Array.isArray(m.removed) && Array.isArray(m.emptied) ? m : undefined;
   } catch {
     return undefined;
   }

@@ -6,11 +6,14 @@ export interface TarEntry {
   type?: 'file' | 'directory' | 'symlink' | 'link';
   linkname?: string;
   body?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
 }
 
 export async function packTar(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
-  for (const e of entries) pack.entry({ name: e.name, type: e.type ?? 'file', ...(e.linkname ? { linkname: e.linkname } : {}) }, e.body ?? '');
+  for (const { body, ...header } of entries) pack.entry({ ...header, type: header.type ?? 'file' }, body ?? '');
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of pack as AsyncIterable<Buffer>) chunks.push(chunk);

@@ -12,7 +12,7 @@ const check = async (entries: Entry[]) => checkLayerEntries(Readable.from([gzipS
 
 describe('base layer check', () => {
   it('accepts an ordinary layer, absolute symlink targets included', async () => {
-    await expect(check([{ name: './etc/', type: 'directory' }, { name: './etc/os-release', body: 'x' }, { name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' }])).resolves.toMatchObject({ links: [["bin/sh", "/bin/busybox"]], dirs: ["etc"] });
+    await expect(check([{ name: './etc/', type: 'directory' }, { name: './etc/os-release', body: 'x' }, { name: 'bin/sh', type: 'symlink', linkname: '/bin/busybox' }])).resolves.toMatchObject({ links: [["bin/sh", "/bin/busybox"]], dirs: [{ path: 'etc' }] });
     await expect(check([{ name: 'etc/.wh..wh..opq' }, { name: 'etc/.wh.old.conf' }, { name: 'a..b/c' }])).resolves.toMatchObject({ emptied: ["etc"], removed: ["etc/old.conf"] });
   });
 
@@ -49,7 +49,8 @@ describe('base layer check', () => {
 });
 
 describe('shapeAfter', () => {
-  const layer = (l: Partial<Parameters<typeof shapeAfter>[0][number]>) => ({ links: [], dirs: [], removed: [], emptied: [], ...l });
+  type Layer = Parameters<typeof shapeAfter>[0][number];
+  const layer = ({ dirs = [], ...l }: Partial<Omit<Layer, 'dirs'>> & { dirs?: string[] }): Layer => ({ links: [], removed: [], emptied: [], ...l, dirs: dirs.map((path) => ({ path, mode: 0o755, uid: 0, gid: 0 })) });
   it('keeps the links the layers leave: a later directory, whiteout or opaque directory takes one away', () => {
     const { links } = shapeAfter([
       layer({ links: [['bin', 'usr/bin'], ['lib', '/usr/lib'], ['opt/a/l', 'x'], ['sbin', 'usr/sbin'], ['etc/alt', '/x']] }),
@@ -63,7 +64,7 @@ describe('shapeAfter', () => {
       layer({ dirs: ['etc', 'etc/ssl', 'opt', 'opt/a', 'var', 'var/log', 'srv', 'srv/x'] }),
       layer({ removed: ['var'], emptied: ['opt'], links: [['srv', 'data']], dirs: ['usr'] }),
     ]);
-    expect([...dirs].sort()).toEqual(['etc', 'etc/ssl', 'opt', 'usr']);
+    expect([...dirs.keys()].sort()).toEqual(['etc', 'etc/ssl', 'opt', 'usr']);
   });
 
   it('takes a hard link to a symlink for a symlink with the same target', async () => {
@@ -73,9 +74,18 @@ describe('shapeAfter', () => {
   it('reads what a layer does to links from its tar', async () => {
     expect(await check([{ name: 'bin', type: 'symlink', linkname: 'usr/bin' }, { name: 'usr/', type: 'directory' }, { name: 'x/.wh.lib' }, { name: 'opt/.wh..wh..opq' }])).toEqual({
       links: [['bin', 'usr/bin']],
-      dirs: ['usr'],
+      dirs: [{ path: 'usr', mode: 0o755, uid: 0, gid: 0 }],
       removed: ['x/lib'],
       emptied: ['opt'],
     });
+  });
+});
+
+describe('a base layer\'s directories', () => {
+  it('are read with their mode (sticky bit included) and owner, and the last layer to write one says what it is', async () => {
+    const found = await check([{ name: 'tmp/', type: 'directory', mode: 0o1777 }, { name: 'home/app/', type: 'directory', mode: 0o700, uid: 1000, gid: 1001 }]);
+    expect(found.dirs).toEqual([{ path: 'tmp', mode: 0o1777, uid: 0, gid: 0 }, { path: 'home/app', mode: 0o700, uid: 1000, gid: 1001 }]);
+    const again = await check([{ name: 'tmp/', type: 'directory', mode: 0o755 }]);
+    expect(shapeAfter([found, again]).dirs).toEqual(new Map([['tmp', { mode: 0o755, uid: 0, gid: 0 }], ['home/app', { mode: 0o700, uid: 1000, gid: 1001 }]]));
   });
 });

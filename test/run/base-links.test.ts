@@ -112,3 +112,47 @@ describe('a layer on a base with symlinked directories', () => {
     expect(problems(err)).toEqual([expect.stringMatching(/^5 layer "tools" writes below \/bin, which is a symlink to usr\/bin/)]);
   });
 });
+
+describe('a layer that writes a directory of its base again', () => {
+  const DIRS = `  - name: dirs\n    dirs: [{ path: /tmp, mode: "1777" }, { path: /etc }, { path: /srv, owner: "5:5" }]\n`;
+  const warnings = (events: ApplyEvent[]) => events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
+
+  /** Warnings of three builds of `layers` on a base with a 1777 /tmp, an /etc and a /srv of uid 5 (the third finds a copying layer unchanged). */
+  async function warned(layers: string): Promise<string[][]> {
+    const { dir } = await onBase('', DIRS);
+    for (const sub of ['seed', 'conf']) {
+      mkdirSync(join(dir, sub));
+      writeFileSync(join(dir, sub, 'x'), 'x');
+    }
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base:1\nlayers:\n${layers}output:\n  - oci: ./out\n`);
+    const out: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const events: ApplyEvent[] = [];
+      await apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {}, report: (e) => events.push(e) });
+      // (A layer of declared entries only has no walk to record.)
+      if (i === 2 && layers.includes('copy')) expect(events.find((e) => e.type === 'plan'), 'the third build finds the layer unchanged').toMatchObject({ layersUnchanged: 1 });
+      out.push(warnings(events));
+    }
+    return out;
+  }
+
+  it('is warned of where a copied directory changes the base\'s mode or owner, listed or found unchanged', async () => {
+    const expected = [
+      'layer "seed" changes the mode or owner of /tmp (1777 0:0 -> 0755 0:0), a directory of the base image oci:./base:1: a copied directory takes the copy\'s dirMode and owner. To keep the base\'s, copy what the directory holds with a glob (from: "dir/*"); to change it on purpose, list it under the layer\'s dirs:',
+    ];
+    expect(await warned(`  - name: seed\n    copy: [{ from: seed/, to: /tmp/ }]\n`)).toEqual([expected, expected, expected]);
+    const owned = await warned(`  - name: conf\n    copy: [{ from: conf/, to: /etc/, owner: "1000:1000" }, { from: seed/, to: /srv/ }]\n`);
+    expect(owned[2]).toEqual([expect.stringMatching(/^layer "conf" changes the mode or owner of \/etc \(0755 0:0 -> 0755 1000:1000\), \/srv \(0755 5:5 -> 0755 0:0\), directories of the base image/)]);
+  });
+
+  it('is not warned of where it keeps them, says so under dirs:, copies with a glob, or a layer of its own wrote the directory below', async () => {
+    for (const layers of [
+      `  - name: seed\n    copy: [{ from: seed/, to: /etc/ }, { from: conf/, to: /tmp/, dirMode: "1777" }]\n`,
+      `  - name: seed\n    dirs: [{ path: /tmp, mode: "0700" }]\n    copy: [{ from: seed/, to: /tmp/ }]\n`,
+      `  - name: seed\n    copy: [{ from: "seed/*", to: /tmp/ }]\n`,
+      `  - name: mine\n    dirs: [{ path: /tmp, mode: "0700" }]\n  - name: seed\n    files: [{ path: /tmp/y, content: y }]\n`,
+    ]) {
+      expect((await warned(layers)).flat(), layers).toEqual([]);
+    }
+  });
+});
