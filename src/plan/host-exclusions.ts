@@ -1,8 +1,9 @@
 /**
  * Paths that are never inputs, even inside the context: the build's own outputs (an OCI layout
- * directory, a docker archive and its temp files) and the cache directory. Without this, the
- * default `./out/` inside the default context `.` would be copied into the next image, and watch
- * mode would rebuild forever on its own writes.
+ * directory, a docker archive and its temp files), the cache directory, and the files the
+ * process's output is redirected to. Without this, the default `./out/` inside the default
+ * context `.` would be copied into the next image, and watch mode would rebuild forever on its
+ * own writes.
  */
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
@@ -76,4 +77,17 @@ export function hostExclusions(outputs: readonly OutputTarget[], alsoDirs: reado
   const skip: HostFilter = (abs) => tests.some((t) => t(abs));
   skip.holdsExcluded = (abs) => roots.some((r) => r.startsWith(abs + sep));
   return skip;
+}
+
+/**
+ * What a plan leaves out besides the spec's outputs: the cache directory, and those of `logFiles`
+ * (the files this process's stdout and stderr are redirected to, `> build.log`) that lie in the
+ * context. A log in the context would be read while it is written (a build that copies the
+ * context fails with "changed while being read", and a watcher rebuilds on each line it writes
+ * itself); one elsewhere is left out of the list, which walk records hold, so that a build
+ * logging to /tmp finds the same layers unchanged as one logging to a terminal.
+ */
+export function neverInputs(cacheDir: string, logFiles: readonly string[], contextReal: string | undefined): string[] {
+  const inside = contextReal === undefined ? [] : logFiles.filter((f) => realAsFarAsItExists(f).startsWith(contextReal + sep));
+  return [cacheDir, ...inside];
 }

@@ -13,7 +13,7 @@ import { FileDigestCache } from '../store/file-digests.js';
 import { SpecRecords } from '../store/spec-records.js';
 import { WalkRecords } from '../store/walk-records.js';
 import { compilePlan } from './compile.js';
-import { hostExclusions } from './host-exclusions.js';
+import { hostExclusions, neverInputs } from './host-exclusions.js';
 import { walkCovers } from './resolve-copy.js';
 import { isUnchanged, type BuildPlan, type LayerPlan, type LayerSummary, type PlannedLayer } from './types.js';
 
@@ -34,6 +34,8 @@ export interface PlanOptions {
    * (plan/unchanged-layer.ts): for a build that needs only their keys.
    */
   reuseWalks?: boolean;
+  /** The files this process's output goes to (see `neverInputs`): never inputs when they are in the context. */
+  logFiles?: readonly string[];
 }
 
 export interface PlannedSpec<L extends LayerSummary = LayerPlan> {
@@ -54,15 +56,26 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const digests = await FileDigestCache.open(opts.cacheDir, spec.contextDir);
   // Walk records only save time: a build goes on without them if they cannot be kept.
   const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir).catch(() => undefined) : undefined;
-  const plan = await compilePlan(spec, digests, { ignore: [opts.cacheDir], hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
+  const contextReal = realContext(spec.contextDir);
+  const ignore = neverInputs(opts.cacheDir, opts.logFiles ?? [], contextReal);
+  const plan = await compilePlan(spec, digests, { ignore, hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
   // Every file the listed layers' walks list was just looked up: a record of one that was not is
   // gone. (An unchanged layer lost no file since the walk that listed it, and forgot those gone then.)
-  const skip = hostExclusions(spec.outputs, [opts.cacheDir], { dir: spec.contextDir, real: realpathSync.native(spec.contextDir) });
+  const skip = hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal ?? realpathSync.native(spec.contextDir) });
   const covers = spec.layers.flatMap((l, i) => (isUnchanged(plan.layers[i]!) ? [] : l.copies.map((c) => walkCovers(c, spec.contextDir, skip))));
   if (covers.length > 0) digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   // Only an optimisation, as the spec and walk records are: a plan is not refused for it.
   if (!opts.forBuild) await digests.save().catch(() => undefined);
   return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+}
+
+/** The context's real path; undefined when it is missing, which the plan refuses at `context:`. */
+export function realContext(contextDir: string): string | undefined {
+  try {
+    return realpathSync.native(contextDir);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -46,6 +46,8 @@ export interface ApplyOptions {
    * default true. Watch mode, which keeps its plan's entries, sets it false.
    */
   reuseWalks?: boolean;
+  /** The files this process's output goes to (`> build.log`): never inputs when they are in the context (plan/host-exclusions.ts). */
+  logFiles?: readonly string[];
   /** Base images opened by an earlier build of the same spec (watch mode), to skip resolving them again. */
   bases?: (Image | undefined)[];
   signal?: AbortSignal;
@@ -136,7 +138,7 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
 
 async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
   const started = Date.now();
-  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: opts.reuseWalks ?? true }));
+  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: opts.reuseWalks ?? true, ...(opts.logFiles ? { logFiles: opts.logFiles } : {}) }));
   ctx.store = await ContentStore.open(opts.cacheDir);
   ctx.index = await LayerIndex.open(ctx.store);
   ctx.digester = ctx.planned.digests;

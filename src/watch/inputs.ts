@@ -4,10 +4,11 @@
  * maps to exactly the layers that would see it. Excluded paths and paths no layer reads map to
  * none, and cause no rebuild.
  */
-import { lstatSync, realpathSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { hostExclusions } from '../plan/host-exclusions.js';
+import { realContext } from '../plan/plan-spec.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 
 export interface LayerInput {
@@ -22,15 +23,11 @@ export interface LayerInput {
 
 const toPosix = (p: string) => (sep === '/' ? p : p.split(sep).join('/'));
 
-export function layerInputs(spec: NormalizedSpec, cacheDir?: string): LayerInput[] {
-  const real = (() => {
-    try {
-      return realpathSync.native(spec.contextDir);
-    } catch {
-      return undefined; // planned and refused elsewhere
-    }
-  })();
-  const skip = hostExclusions(spec.outputs, cacheDir ? [cacheDir] : [], real === undefined ? undefined : { dir: spec.contextDir, real });
+/** `ignore`: host paths that are never inputs besides the outputs (the cache, our own logs: `neverInputs`). */
+export function layerInputs(spec: NormalizedSpec, ignore: readonly string[] = []): LayerInput[] {
+  // A missing context is planned and refused elsewhere.
+  const real = realContext(spec.contextDir);
+  const skip = hostExclusions(spec.outputs, ignore, real === undefined ? undefined : { dir: spec.contextDir, real });
   return spec.layers.flatMap((layer, i) =>
     layer.copies.map((c) => {
       const scan = picomatch.scan(c.from);

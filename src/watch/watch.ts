@@ -14,7 +14,8 @@ import { SpecError, type Diagnostic } from '../errors.js';
 import { lockPathFor } from '../lock/lockfile.js';
 import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
-import { listedPlan, planSpec, type PlannedSpec } from '../plan/plan-spec.js';
+import { listedPlan, planSpec, realContext, type PlannedSpec } from '../plan/plan-spec.js';
+import { neverInputs } from '../plan/host-exclusions.js';
 import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
 import type { ApplyEvent } from '../run/events.js';
 import { readSpecFile } from '../spec/spec-inputs.js';
@@ -79,6 +80,9 @@ interface State {
   lastFailure?: string;
 }
 
+/** Host paths never read besides the outputs: the cache and our own logs in the context, as a one-shot plan leaves out. */
+const notInputs = (s: State, spec: PlannedSpec['spec']) => neverInputs(s.opts.cacheDir, s.opts.logFiles ?? [], realContext(spec.contextDir));
+
 function specPaths(s: State): Set<string> {
   return new Set([s.planned.spec.specFile, lockPathFor(s.planned.spec.specFile)]);
 }
@@ -86,7 +90,7 @@ function specPaths(s: State): Set<string> {
 async function replan(s: State, changed: Set<string>): Promise<{ planned: PlannedSpec; layers: number[] }> {
   const specChanged = [...specPaths(s)].some((p) => changed.has(p));
   if (specChanged) {
-    const planned = await planSpec(s.file, { vars: s.opts.vars ?? {}, env: s.opts.env ?? process.env, cacheDir: s.opts.cacheDir });
+    const planned = await planSpec(s.file, { vars: s.opts.vars ?? {}, env: s.opts.env ?? process.env, cacheDir: s.opts.cacheDir, ...(s.opts.logFiles ? { logFiles: s.opts.logFiles } : {}) });
     return { planned, layers: planned.plan.layers.map((_, i) => i) };
   }
   const affected = new Set<number>();
@@ -100,7 +104,7 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   const lowest = Math.min(...affected);
   const layers: LayerPlan[] = [];
   const refusals: Diagnostic[] = [];
-  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, [s.opts.cacheDir], refusals));
+  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, notInputs(s, spec), refusals));
   // Every layer refused at once, as a plan reports them.
   if (refusals.length > 0) throw new SpecError(refusals);
   const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
@@ -228,7 +232,7 @@ function resetInputs(s: State): void {
 }
 
 function setInputs(s: State, spec: PlannedSpec['spec']): void {
-  s.inputs = layerInputs(spec, s.opts.cacheDir);
+  s.inputs = layerInputs(spec, notInputs(s, spec));
   s.inputsOf = spec.specDigest;
   s.targets = new Set(watchTargets(s));
 }

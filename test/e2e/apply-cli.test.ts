@@ -4,11 +4,13 @@
  * build failure such as a file the build cannot read (named, no stack trace); and with
  * `--json`, stdout carries JSON lines only, success or failure.
  */
-import { chmod, chown, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, chown, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { eventsOf, parseEvents, runCli, spawnCli, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
+import type { BuildPlan } from '../../src/plan/types.js';
+import { CLI, eventsOf, parseEvents, runCli, spawnCli, TempDirs, writeSpec, writeTree } from '../helpers/imgbuild.js';
 
 const temps = new TempDirs();
 afterAll(() => temps.cleanup());
@@ -43,6 +45,25 @@ describe('imgbuild apply on the command line', () => {
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['plan', 'layer-done', 'image', 'output-done', 'done']));
     expect(events.at(-1)!.type).toBe('done');
     expect(eventsOf(events, 'output-done')[0]!.digest).toBe(eventsOf(events, 'done')[0]!.digest);
+  });
+
+  it('leaves out of a context it copies the files its own output goes to (a build logging into it, a plan written into it)', async () => {
+    await writeTree(join(dir, 'logged'), { 'a.txt': 'a\n' });
+    const spec = await writeSpec(dir, { name: 'e2e/logged', context: 'logged', layers: [{ name: 'all', copy: [{ from: '.', to: '/srv/' }] }], output: [{ oci: './out/logged' }] }, 'logged.yaml');
+    /** Runs the CLI with stdout and stderr redirected to `file`, as `> file 2>&1` does, and returns what it wrote. */
+    const into = async (file: string, args: string[]) => {
+      const out = await open(file, 'w');
+      const exitCode = await new Promise<number | null>((done) => spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', out.fd, out.fd] }).on('close', done));
+      await out.close();
+      const text = await readFile(file, 'utf8');
+      expect(exitCode, text).toBe(0);
+      return text;
+    };
+    const built = parseEvents(await into(join(dir, 'logged', 'build.log'), ['apply', spec, '--json', '--cache-dir', join(dir, 'cache')]));
+    expect(eventsOf(built, 'plan')[0]).toMatchObject({ files: 1 });
+    const plan = JSON.parse(await into(join(dir, 'logged', 'plan.json'), ['plan', spec, '--json', '--cache-dir', join(dir, 'cache')])) as BuildPlan;
+    // The build's log is a file like any other now: only this run's own output is left out.
+    expect(plan.layers[0]!.entries.map((e) => e.path)).toEqual(['srv', 'srv/a.txt', 'srv/build.log']);
   });
 
   it('exits 0 without --json and prints a summary naming the digest', async () => {

@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { neverInputs } from '../../src/plan/host-exclusions.js';
 import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from '../../src/watch/coalesce.js';
 import { ignoredByAll, layerInputs, layersAffectedBy } from '../../src/watch/inputs.js';
@@ -33,6 +34,15 @@ describe('layer inputs', () => {
     expect(at('package.json')).toEqual([1]);
     expect(at('package-lock.json')).toEqual([]);
     expect(at('node_modules')).toEqual([0]);
+  });
+
+  it('maps the files our own output goes to, when they are in the context, to no layer; one outside it is not a plan input at all', async () => {
+    const s = await load(spec, {}, ctx);
+    writeFileSync(`${ctx}/node_modules/watch.log`, '');
+    const inputs = layerInputs(s, neverInputs('/tmp/imgbuild-watch-cache', [`${ctx}/node_modules/watch.log`, '/tmp/elsewhere.log'], realpathSync(ctx)));
+    expect([...layersAffectedBy(`${ctx}/node_modules/watch.log`, inputs)]).toEqual([]);
+    expect([...layersAffectedBy(`${ctx}/node_modules/a/index.js`, inputs)]).toEqual([0]);
+    expect(neverInputs('/tmp/imgbuild-watch-cache', ['/tmp/elsewhere.log'], realpathSync(ctx))).toEqual(['/tmp/imgbuild-watch-cache']);
   });
 
   it('counts a directory under a glob\'s root, or a path gone from there, whatever its name: it may hold or have held matches', async () => {

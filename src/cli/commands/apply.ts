@@ -6,6 +6,7 @@ import type { Reporter } from '../../run/events.js';
 import { describeError, errorEvent, reportingJson } from '../exit-codes.js';
 import type { WatchLine } from '../../watch/report.js';
 import { exitOnInterrupt, interruptible } from '../interrupt.js';
+import { logFiles } from '../log-files.js';
 import { cacheDirOf, withRegistryOptions, withSpecOptions, type SpecFlags } from '../options.js';
 import { ArrayBufferGuard, collectGarbage } from '../collect-garbage.js';
 import { letYoungGenerationGrow } from '../young-generation.js';
@@ -55,6 +56,7 @@ function applyOptions(flags: ApplyFlags, ndjson: () => Reporter, observe?: Repor
     vars: flags.var,
     env: process.env,
     cacheDir: cacheDirOf(flags),
+    logFiles: logFiles(),
     ...(parseJobs(flags.jobs) ? { jobs: parseJobs(flags.jobs)! } : {}),
     renderer: rendererFor(flags),
     report,

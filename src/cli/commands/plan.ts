@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { usageError } from '../../errors.js';
 import { reportingJson } from '../exit-codes.js';
+import { logFiles } from '../log-files.js';
 import { cacheDirOf, withSpecOptions, type SpecFlags } from '../options.js';
 
 interface PlanFlags extends SpecFlags {
@@ -23,7 +24,7 @@ export function registerPlan(program: Command): void {
           import('../../plan/render.js'),
           import('../../lock/lockfile.js'),
         ]);
-        const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags) });
+        const { plan } = await planSpec(file, { vars: flags.var, env: process.env, cacheDir: cacheDirOf(flags), logFiles: logFiles() });
         // What a reviewer must see of the lock: what it pins, or that it no longer fits the spec.
         const lockFile = lockPathFor(plan.specFile);
         const lock = await readLock(lockFile);
