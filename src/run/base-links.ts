@@ -46,9 +46,12 @@ function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<st
   return dirs;
 }
 
+/** The symlinks a layer writes: its entries', or an unchanged layer's from its walk record. */
+const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+
 /** What a layer puts at paths on purpose, which stands over a base's link: its `dirs:` and its symlinks (copied ones too). */
 function placed(layer: PlannedLayer, spec: NormalizedLayer): string[] {
-  const links = isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path);
+  const links = symlinksOf(layer);
   return [...spec.dirs.map((d) => rel(d.path)), ...links];
 }
 
@@ -104,7 +107,7 @@ export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly Planned
     const cleared = (p: string) => gone.some((r) => p === r || p.startsWith(`${r}/`));
     const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
     if (onto) problems.push(fileOntoDir(layer.name, onto.path, `a directory in the base image ${baseLabel}`, own.at, i));
-    gone.push(...own.removes.map((r) => rel(r.path)), ...(isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path)));
+    gone.push(...own.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
   });
   return problems;
 }
@@ -152,7 +155,7 @@ export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLa
       );
     }
     for (const e of written) ours.add(e.path);
-    gone.push(...own.removes.map((r) => rel(r.path)), ...(isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path)));
+    gone.push(...own.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
   });
   return warnings;
 }
