@@ -46,6 +46,8 @@ export interface PlannedSpec<L extends LayerSummary = LayerPlan> {
   bytesHashed: number;
   /** The stat cache used, still open: a replan during the build reuses it. */
   digests: FileDigestCache;
+  /** The host paths the plan left out besides the outputs (`neverInputs`): a replan during the build leaves out the same. */
+  ignore: readonly string[];
 }
 
 export async function planSpec(file: string, opts: PlanOptions & { reuseWalks?: false }): Promise<PlannedSpec>;
@@ -66,7 +68,7 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   if (covers.length > 0) digests.forgetUnseen((path) => covers.some((covered) => covered(path)));
   // Only an optimisation, as the spec and walk records are: a plan is not refused for it.
   if (!opts.forBuild) await digests.save().catch(() => undefined);
-  return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
+  return { spec, plan, digests, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed, ignore };
 }
 
 /** The context's real path; undefined when it is missing, which the plan refuses at `context:`. */

@@ -99,7 +99,7 @@ function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask
   return ctx.planned.plan.layers.map((layer, i) => ({
     title: `${layer.name} (${plural(layer.files, 'file')}${layer.bytes === undefined ? '' : `, ${formatBytes(layer.bytes)}`})`,
     task: (_, task) => tracked(ctx, (async () => {
-      const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, report, ...(signal ? { signal } : {}) };
+      const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, ignore: ctx.planned.ignore, report, ...(signal ? { signal } : {}) };
       const out = await materializeLayer(lctx, i, (files, bytes) => {
         task.output = `${files}/${layer.files} files, ${formatBytes(bytes)}${layer.bytes === undefined ? '' : ` of ${formatBytes(layer.bytes)}`}`;
       });

@@ -25,6 +25,8 @@ export interface LayerContext {
   store: ContentStore;
   index: LayerIndex;
   digester: FileDigester;
+  /** What the plan left out besides the outputs (the cache, our own logs): a replan of a layer leaves out the same. */
+  ignore: readonly string[];
   report: Reporter;
   signal?: AbortSignal;
 }
@@ -37,7 +39,7 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
     ctx.report({ type: 'layer-done', layer: planned.name, cached: true, digest: hit.digest, diffId: hit.diffId, size: hit.size, ms: Date.now() - started });
     return { name: planned.name, cached: true, record: hit };
   }
-  const replan = () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, [ctx.store.root]);
+  const replan = () => compileOneLayer(ctx.spec, i, ctx.plan.layers.slice(0, i), ctx.digester, ctx.ignore);
   // Unchanged, but its blob has left the cache: its entries are needed after all.
   const layer = isUnchanged(planned) ? await replan() : planned;
   ctx.report({ type: 'layer-start', layer: layer.name, files: layer.files, ...(layer.bytes === undefined ? {} : { bytes: layer.bytes }) });

@@ -257,6 +257,21 @@ describe('unchanged layers', () => {
     expect(third.digest).toBe(first.digest);
     expect(readdirSync(blobs)).toEqual(expect.arrayContaining(first.layers.map((l) => l.record.digest.slice('sha256:'.length))));
   });
+
+  it('a build logging into its context lists an unchanged layer that lost its blob without its log, as its plan did', async () => {
+    const log = join(dir, 'build.log');
+    w('build.log', 'a line of the log\n');
+    const build = () => apply(file(), { cacheDir, env: {}, logFiles: [log] });
+    const first = await build();
+    await settle();
+    await build(); // records the walks
+    const blobs = join(cacheDir, 'blobs', 'sha256');
+    for (const layer of first.layers) rmSync(join(blobs, layer.record.digest.slice('sha256:'.length)));
+    writeFileSync(log, 'a line of the log\nand another\n');
+    const third = await build();
+    expect(kinds(third.planned.plan)).toEqual(ALL_UNCHANGED);
+    expect(third.digest).toBe(first.digest);
+  });
 });
 
 describe('walk records', () => {
