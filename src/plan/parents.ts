@@ -54,14 +54,40 @@ export interface ThroughLink {
 }
 
 /**
+ * The paths below any of `links` (symlink paths), as a test: each path's parents are looked up
+ * only while they lead toward a link, so the many directories beside a node_modules/.bin cost a
+ * lookup or three each.
+ */
+function belowLinks(links: ReadonlySet<string>): (path: string) => boolean {
+  const toward = new Set<string>();
+  for (const link of links) for (let cut = link.indexOf('/'); cut > 0; cut = link.indexOf('/', cut + 1)) toward.add(link.slice(0, cut));
+  return (path) => {
+    for (let cut = path.indexOf('/'); cut > 0; cut = path.indexOf('/', cut + 1)) {
+      const parent = path.slice(0, cut);
+      if (links.has(parent)) return true;
+      if (!toward.has(parent)) return false;
+    }
+    return false;
+  };
+}
+
+/**
  * Directories and symlinks as the lower layers leave them: a later layer overrides an earlier
  * one, and a whiteout deletes a path and all below it (first: a layer's own entries stand over it).
+ * A symlink hides what was below its path as a whiteout would: a directory there is gone, even
+ * once a layer above makes the path a directory again, and gives an implied parent or a copy's
+ * destination nothing.
  */
 export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, Lower> {
   const dirs = new Map<string, Lower>();
   for (const layer of lower) {
     const removed = isUnchanged(layer) ? layer.removed : layer.entries.filter((e) => e.type === 'whiteout').map((e) => e.path);
     for (const path of removed) for (const dir of dirs.keys()) if (dir === path || dir.startsWith(`${path}/`)) dirs.delete(dir);
+    const links = new Set(isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+    if (links.size > 0) {
+      const hidden = belowLinks(links);
+      for (const path of dirs.keys()) if (hidden(path)) dirs.delete(path);
+    }
     for (const e of isUnchanged(layer) ? layer.dirs : layer.entries) {
       if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
       else if (e.type === 'symlink') dirs.set(e.path, { link: true, target: e.target });

@@ -43,7 +43,7 @@ import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } fro
  * must change this; every release changes the package version, which the inputs hold too, so a
  * record never outlives the imgbuild that wrote it.
  */
-const INPUTS_VERSION = 3;
+const INPUTS_VERSION = 4;
 const LSTAT_OPTIONS = { bigint: false, throwIfNoEntry: false } as const;
 
 /** What one walk saw, taken as it goes: each directory's stamp and each file's stat, as columns. */

@@ -236,6 +236,22 @@ describe('a layer of one directory copy', () => {
     expect(gone.layers[2]!.entries.filter((e) => e.type === 'dir').map(show)).toEqual(['dir tmp 700 0:0']);
   });
 
+  it('takes nothing for its destination, or an implied parent, from a directory a lower symlink hid', async () => {
+    const dir = makeContext();
+    // /srv/data (0700 5:5) is gone once /srv is a link, and gone still when a layer makes /srv a directory again.
+    const lower = `  - name: base\n    dirs: [{ path: /srv/data, owner: "5:5", mode: "0700" }]\n  - name: link\n    symlinks: [{ path: /srv, target: /opt }]\n  - name: again\n    dirs: [{ path: /srv }]\n`;
+    for (const extra of ['', '      - { from: app/README.md, to: /doc/ }\n']) {
+      const p = await plan(dir, `${lower}  - name: app\n    copy:\n      - { from: app/bin/, to: /srv/data/, dirMode: "0750" }\n${extra}`);
+      expect(p.layers[3]!.entries.filter((e) => e.type === 'dir').map(show), extra).toEqual([...(extra ? ['dir doc 755 0:0'] : []), 'dir srv 755 0:0', 'dir srv/data 750 0:0']);
+    }
+    const implied = await plan(dir, `${lower}  - name: app\n    files: [{ path: /srv/data/x, content: x }]\n`);
+    expect(implied.layers[3]!.entries.filter((e) => e.type === 'dir').map(show)).toEqual(['dir srv 755 0:0', 'dir srv/data 755 0:0']);
+    // On a base, where /srv was never an entry of ours (the base's stands), the link hides /srv/data all the same.
+    const copied = `  - name: base\n    copy: [{ from: app/bin/, to: /srv/data/, dirMode: "0700" }]\n  - name: link\n    symlinks: [{ path: /srv, target: /opt }]\n  - name: again\n    dirs: [{ path: /srv }]\n`;
+    const onBase = await plan(dir, `${copied}  - name: app\n    copy: [{ from: app/bin/, to: /srv/data/, dirMode: "0750" }]\n`, 'from: docker.io/library/alpine:3.20\n');
+    expect(onBase.layers[3]!.entries.filter((e) => e.type === 'dir').map(show)).toEqual(['dir srv 755 0:0', 'dir srv/data 750 0:0']);
+  });
+
   it('reports a special file in it together with the problems of other layers', async () => {
     const dir = makeContext();
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
