@@ -8,11 +8,14 @@
  */
 import { fstatSync, readlinkSync } from 'node:fs';
 
-export function logFiles(): string[] {
+/** `fds`: stdout and stderr, unless a test names others. */
+export function logFiles(fds: readonly number[] = [1, 2]): string[] {
   const found = new Set<string>();
-  for (const fd of [1, 2]) {
+  for (const fd of fds) {
     try {
-      if (!fstatSync(fd).isFile()) continue;
+      const st = fstatSync(fd);
+      // One deleted while open is at no path (/proc names it "build.log (deleted)"): a file there now is another.
+      if (!st.isFile() || st.nlink === 0) continue;
       const path = readlinkSync(`/proc/self/fd/${fd}`);
       if (path.startsWith('/')) found.add(path);
     } catch {
