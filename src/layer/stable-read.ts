@@ -4,14 +4,17 @@
  * between: same size, mtime and inode, and the same ctime unless the link count moved (a store
  * optimiser hard-linking the file changes ctime and nlink, not the content). Small files are
  * read whole and retried a few times; large files are streamed, so a change is only known at
- * the end and the caller must start over. A path that is gone or no longer a regular file is
- * reported as such, never silently skipped.
+ * the end and the caller must start over, unless only the ctime moved (a link made and removed
+ * again during the stream leaves the link count as it was): then a second read that sees nothing
+ * move at all decides. A path that is gone or no longer a regular file is reported as such,
+ * never silently skipped.
  */
+import { createHash } from 'node:crypto';
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgbuildError } from '../errors.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { digestOf, sha256, type Digest } from '../image/digest.js';
 
 /**
  * Files up to this size are read into memory whole, first synchronously (readSmallSync,
@@ -74,8 +77,12 @@ function changeMessage(path: string, reason: ChangeReason): string {
  * closer than that are also within the racy margin, which is waited out before any read.
  */
 export function sameContentStat(a: Stats, b: Stats): boolean {
-  if (a.size !== b.size || a.mtimeMs !== b.mtimeMs || a.ino !== b.ino || a.dev !== b.dev) return false;
-  return a.ctimeMs === b.ctimeMs || a.nlink !== b.nlink;
+  return sameSizeAndMtime(a, b) && (a.ctimeMs === b.ctimeMs || a.nlink !== b.nlink);
+}
+
+/** The same file with the same size and mtime: the ctime may still say its bytes changed (a rewrite whose mtime was put back). */
+function sameSizeAndMtime(a: Stats, b: Stats): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino && a.dev === b.dev;
 }
 
 /** An open regular file and its stat at open time. The caller must close it. */
@@ -231,26 +238,62 @@ async function readWhole(file: OpenFile): Promise<Buffer | undefined> {
 
 /**
  * Stream exactly `stat.size` bytes of an open file to `onChunk` (which may apply backpressure),
- * then check the file held still. Throws FileChangedError('changed') if it did not; the bytes
- * already delivered are then worthless and the caller must start over. Always closes the file.
+ * then check the file held still; resolves to the sha256 of the bytes streamed. Throws
+ * FileChangedError('changed') if it did not; the bytes already delivered are then worthless and
+ * the caller must start over. Always closes the file.
+ *
+ * When only the ctime moved (size, mtime and link count as they were), the stream may have met a
+ * hard link made and removed again, which a store optimiser does, or a rewrite whose mtime was
+ * put back: the file is read again, and the stream stands if a read that saw nothing move holds
+ * the same bytes. Restarting instead failed every build of a large file that such a tool kept
+ * linking.
  *
  * A chunk is valid until `onChunk` returns (or its promise settles): one buffer is read into
  * again and again. The reads are synchronous, like the small files': on the thread pool each
  * waited behind the gzip's blocks, and the layer's input stalled while a large file was read.
  */
-export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+export async function streamStable(file: OpenFile, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<Digest> {
   try {
     const size = file.stat.size;
     const buf = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, size));
+    const hash = createHash('sha256');
     for (let pos = 0; pos < size; ) {
       const bytesRead = readSync(file.fd, buf, 0, Math.min(buf.length, size - pos), pos);
       if (bytesRead === 0) throw new FileChangedError(file.path, 'changed');
       pos += bytesRead;
-      await onChunk(buf.subarray(0, bytesRead));
+      const chunk = buf.subarray(0, bytesRead);
+      hash.update(chunk);
+      await onChunk(chunk);
     }
-    if (!sameContentStat(file.stat, await fstatP(file.fd))) throw new FileChangedError(file.path, 'changed');
+    const digest = digestOf(hash);
+    const after = await fstatP(file.fd);
+    if (sameContentStat(file.stat, after)) return digest;
+    if (sameSizeAndMtime(file.stat, after) && (await readsAgainAs(file, buf, digest))) return digest;
+    throw new FileChangedError(file.path, 'changed');
   } finally {
     await closeFile(file);
   }
 }
 
+/**
+ * Whether the open file, read again whole while nothing about it moves, holds the bytes whose
+ * digest is `digest`. A read that sees the size or mtime move is a real change (false); one that
+ * sees only the ctime move again is retried, a few times.
+ */
+async function readsAgainAs(file: OpenFile, buf: Buffer, digest: Digest): Promise<boolean> {
+  const size = file.stat.size;
+  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+    const before = await fstatP(file.fd);
+    if (!sameSizeAndMtime(file.stat, before)) return false;
+    const hash = createHash('sha256');
+    for (let pos = 0; pos < size; ) {
+      const bytesRead = readSync(file.fd, buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) return false;
+      pos += bytesRead;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+    if (sameContentStat(before, await fstatP(file.fd))) return digestOf(hash) === digest;
+    await sleep(10 * 2 ** attempt);
+  }
+  return false;
+}

@@ -11,8 +11,7 @@
  * path, which waits and retries. Larger files are streamed, so a change is only seen at the
  * end and the layer starts over (build-layer.ts).
  */
-import { createHash } from 'node:crypto';
-import { digestOf, sha256, type Digest } from '../image/digest.js';
+import { sha256, type Digest } from '../image/digest.js';
 import { defaultFileMode, FROM_FILE, UNHASHED, type FileEntry, type PlanEntry } from '../plan/types.js';
 import type { FileStat, HashedFile } from '../store/file-digests.js';
 import { readSmallSync, readStable, Scratch, SMALL_FILE_MAX, streamStable, type OpenFile } from './stable-read.js';
@@ -139,13 +138,11 @@ function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
 /** A large file: header first (size from the open fstat), then the body with backpressure. */
 async function streamFile(tar: TarChunks, e: FileEntry, file: OpenFile, epoch: number): Promise<Digest> {
   const size = file.stat.size;
-  const hash = createHash('sha256');
   tar.write(encodeTarHeader(tarHeader(e, epoch, size)));
-  await streamStable(file, async (chunk) => {
-    hash.update(chunk);
+  const digest = await streamStable(file, async (chunk) => {
     tar.write(chunk);
     if (tar.full) await tar.room();
   });
   tar.pad(size);
-  return digestOf(hash);
+  return digest;
 }

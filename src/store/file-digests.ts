@@ -18,9 +18,8 @@
  */
 import { lstatSync, readFileSync } from 'node:fs';
 import { access, unlink, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { digestHex, digestOf, sha256, type Digest } from '../image/digest.js';
+import { digestHex, sha256, type Digest } from '../image/digest.js';
 import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
 import { ensureCacheDir } from './cache-dir.js';
@@ -60,10 +59,8 @@ export async function hashFileStable(absPath: string): Promise<HashedFile> {
   for (let attempt = 1; ; attempt++) {
     const r = await readStable(absPath);
     if (r.kind === 'bytes') return { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
-    const hash = createHash('sha256');
     try {
-      await streamStable(r.file, (chunk) => void hash.update(chunk));
-      return { digest: digestOf(hash), size: r.file.stat.size, stat: r.file.stat };
+      return { digest: await streamStable(r.file, () => undefined), size: r.file.stat.size, stat: r.file.stat };
     } catch (e) {
       if (!(e instanceof FileChangedError && e.reason === 'changed')) throw e;
       if (attempt === LARGE_ATTEMPTS) throw keptChanging(absPath);

@@ -2,10 +2,12 @@
  * The "racily clean" guard: a file modified a moment ago may be mid-write, or be rewritten to the
  * same size within one timestamp tick (invisible to fstat), so it is not read until it is older.
  */
-import { openSync, closeSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { openSync, closeSync, linkSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileChangedError, isRacy, openRegular, readSmallSync, readStable, streamStable } from '../../src/layer/stable-read.js';
+import { sha256 } from '../../src/image/digest.js';
 import { tempDir } from './fixtures.js';
 
 describe('racily clean files', () => {
@@ -62,6 +64,63 @@ describe('racily clean files', () => {
         closeSync(fd);
       });
       await expect(stream).rejects.toBeInstanceOf(FileChangedError);
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  // A store optimiser (nix-store --optimise, a backup tool's hard-link snapshots) may link a file
+  // and unlink it again while it is streamed: the link count is back where it was, only the
+  // change time moved, and the bytes are the file's. Those bytes are kept, checked against a
+  // read that saw nothing move at all.
+  it('keeps a streamed file hard-linked and unlinked again while it was read', async () => {
+    const d = tempDir();
+    try {
+      const path = join(d.path, 'big.bin');
+      const body = Buffer.alloc(9 * (1 << 20), 'a');
+      writeFileSync(path, body);
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(path, old, old);
+      const file = await openRegular(path);
+      let first = true;
+      const digest = await streamStable(file, async () => {
+        if (!first) return;
+        first = false;
+        // Past the kernel's timestamp tick, so the change time really moves.
+        await sleep(20);
+        linkSync(path, `${path}.link`);
+        unlinkSync(`${path}.link`);
+      });
+      const now = statSync(path);
+      expect(now.ctimeMs).not.toBe(file.stat.ctimeMs);
+      expect(now.nlink).toBe(file.stat.nlink);
+      expect(digest).toBe(sha256(body));
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  it('refuses a streamed file rewritten while it was read and its mtime put back, though only the change time shows it', async () => {
+    const d = tempDir();
+    try {
+      const path = join(d.path, 'big.bin');
+      const size = 3 * (1 << 20);
+      writeFileSync(path, Buffer.alloc(size, 'a'));
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(path, old, old);
+      const file = await openRegular(path);
+      let first = true;
+      const stream = streamStable(file, async () => {
+        if (!first) return;
+        first = false;
+        await sleep(20);
+        const fd = openSync(path, 'r+');
+        writeSync(fd, Buffer.alloc(size, 'b'), 0, size, 0);
+        closeSync(fd);
+        utimesSync(path, old, old);
+      });
+      await expect(stream).rejects.toBeInstanceOf(FileChangedError);
+      expect(statSync(path).mtimeMs).toBe(file.stat.mtimeMs);
     } finally {
       d.cleanup();
     }
