@@ -308,6 +308,12 @@ async function unchangedBottom(spec: NormalizedSpec, reuse: WalkReuse | undefine
   return layers;
 }
 
+/** Nothing, for a path that vanished or changed type as it was listed (planLayer lists the layer again); any other error stands. */
+function relistLater(e: unknown): undefined {
+  if (e instanceof FileChangedError && e.reason !== 'changed') return undefined;
+  throw e;
+}
+
 /** The whole plan. */
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts?: CompileOptions & { walks?: undefined }): Promise<BuildPlan>;
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions): Promise<BuildPlan<PlannedLayer>>;
@@ -318,10 +324,11 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
   const reuse = opts.walks && new WalkReuse(opts.walks, spec, contextReal, opts.ignore ?? []);
   const layers = await unchangedBottom(spec, reuse);
   const rest = spec.layers.slice(layers.length);
-  const results = await Promise.all(rest.map((l) => resolveLayer(spec, l, contextReal, skip, hashLater, stampsFor(reuse, hashLater))));
-  const problems = results.flatMap((r) => r.problems);
+  // A layer whose symlink went between listing and reading it is resolved again when it is planned (planLayer).
+  const results = await Promise.all(rest.map((l) => resolveLayer(spec, l, contextReal, skip, hashLater, stampsFor(reuse, hashLater)).catch(relistLater)));
+  const problems = results.flatMap((r) => r?.problems ?? []);
   // A layer listed in order is walked only when it is planned: walk it now for its problems too, so they all show at once.
-  if (problems.length > 0) for (const r of results) if (r.ordered) problems.push(...orderedProblems(r.ordered, skip));
+  if (problems.length > 0) for (const r of results) if (r?.ordered) problems.push(...orderedProblems(r.ordered, skip));
   if (problems.length > 0) throw new SpecError(problems.sort((a, b) => a.position.line - b.position.line || a.position.col - b.position.col));
   const firstListed = layers.length;
   const refusals: Diagnostic[] = [];

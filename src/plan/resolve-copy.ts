@@ -9,6 +9,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
+import { FileChangedError } from '../layer/stable-read.js';
 import { isWhiteoutName } from '../image/whiteout.js';
 import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
@@ -76,11 +77,26 @@ function toCandidate(c: CopySource, e: WalkedEntry, path: string): Candidate | D
       // The walk's root is a directory copy's destination (a glob's fixed prefix is never walked as an entry).
       return { kind: 'dir', path, mode: c.dirMode, uid, gid, origin: c.at, strength: Strength.Tree, ...(e.rel === '' ? { destination: true as const } : {}) };
     case EntryType.Symlink:
-      return { kind: 'symlink', path, mode: 0o777, uid, gid, origin: c.at, strength: Strength.Tree, target: readlinkSync(e.abs) };
+      return { kind: 'symlink', path, mode: 0o777, uid, gid, origin: c.at, strength: Strength.Tree, target: linkTarget(e.abs) };
     case EntryType.Undecodable:
       return problem(c, `${e.shown ?? e.abs} has a name that is not UTF-8`, 'image layers name files in UTF-8: rename it (e.g. with convmv), or exclude it');
     default:
       return problem(c, `${e.abs} is a special file (socket, pipe or device)`, 'imgbuild copies files, directories and symlinks; exclude it');
+  }
+}
+
+/**
+ * Where a listed symlink points. One removed or replaced since its directory was listed (a live
+ * file system) is gone: the plan lists its layer again (compile.ts's planLayer), as it does for a
+ * file that vanished before it was hashed.
+ */
+function linkTarget(abs: string): string {
+  try {
+    return readlinkSync(abs);
+  } catch (e) {
+    // EINVAL: the name is no longer a symlink.
+    if (['ENOENT', 'ENOTDIR', 'EINVAL'].includes((e as NodeJS.ErrnoException).code ?? '')) throw new FileChangedError(abs, 'vanished');
+    throw e;
   }
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, rmdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { SpecError, type Diagnostic } from '../../src/errors.js';
 import { FileChangedError } from '../../src/layer/stable-read.js';
 import { compileOneLayer, compilePlan } from '../../src/plan/compile.js';
 import { throughLink } from '../../src/plan/parents.js';
+import { resolveCopy } from '../../src/plan/resolve-copy.js';
 import type { BuildPlan, PlanEntry } from '../../src/plan/types.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { UncachedDigester } from '../../src/store/file-digests.js';
@@ -302,6 +303,53 @@ describe('whole context and a live file system', () => {
     };
     const p = await compilePlan(spec, flaky);
     expect(p.layers[0]!.entries.filter((e) => e.type === 'file').map((e) => e.path)).toEqual(['s/A-upper.js', 's/a.js', 's/lib/NOTES.md', 's/lib/z.js']);
+  });
+
+  it('lists a layer again when a symlink is replaced by a file between listing its directory and reading the link', async () => {
+    const dir = makeContext();
+    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: l\n    copy: [{ from: app/, to: /s/, exclude: ["**/*.md"] }]\n`);
+    const spec = await loadSpec(join(dir, 'image.yaml'), { env: {} });
+    const real = new UncachedDigester();
+    let replaced = false;
+    // app/ is listed, then bin/ below it (its run looked up here), then the rest of app/: link-in among it.
+    const swapping = {
+      known: (abs: string) => {
+        if (!replaced && abs.endsWith('bin/run')) {
+          replaced = true;
+          rmSync(join(dir, 'app/link-in'));
+          writeFileSync(join(dir, 'app/link-in'), 'now a file');
+        }
+        return undefined;
+      },
+      digest: (abs: string) => real.digest(abs),
+    };
+    const p = await compilePlan(spec, swapping);
+    expect(replaced).toBe(true);
+    expect(p.layers[0]!.entries.find((e) => e.path === 's/link-in')).toMatchObject({ type: 'file', size: 10 });
+  });
+
+  it('reports a symlink gone between listing and reading the link as a change to list again, not an error of the system', async () => {
+    const dir = makeContext();
+    const spec = await loadSpec((writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nlayers:\n  - name: l\n    copy: [{ from: app/, to: /s/ }]\n`), join(dir, 'image.yaml')), { env: {} });
+    for (const [what, swap] of [
+      ['replaced by a file', (p: string) => (rmSync(p), writeFileSync(p, 'x'))],
+      ['removed', (p: string) => rmSync(p)],
+    ] as const) {
+      symlinkSync('src/a.js', join(dir, 'app/late-link'));
+      const listed: string[] = [];
+      // Every directory is listed before any entry is made: the link goes while lib/ is listed.
+      const witness = {
+        before: (d: string) => {
+          listed.push(d);
+          if (d.endsWith('/lib')) swap(join(dir, 'app/late-link'));
+        },
+        unstampable: () => undefined,
+      };
+      const err = await resolveCopy(spec.layers[0]!.copies[0]!, dir, realpathSync(dir), () => false, { witness }).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(FileChangedError);
+      expect((err as FileChangedError).path, what).toBe(join(dir, 'app/late-link'));
+      rmSync(join(dir, 'app/late-link'), { force: true });
+    }
   });
 });
 
