@@ -25,7 +25,6 @@
  * copy's root is resolved again, as a listing would, and a layer with one gone outside is listed
  * (and refused).
  */
-import { lstatSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { sha256, type Digest } from '../image/digest.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
@@ -36,6 +35,7 @@ import { packageVersion } from '../package-files.js';
 import { KEY_VERSION } from './cache-key.js';
 import { copyInsideContext } from './resolve-copy.js';
 import { impliedDirs } from './parents.js';
+import { lstatOrUndefined } from './walk.js';
 import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
 
 /**
@@ -44,7 +44,6 @@ import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } fro
  * record never outlives the imgbuild that wrote it.
  */
 const INPUTS_VERSION = 4;
-const LSTAT_OPTIONS = { bigint: false, throwIfNoEntry: false } as const;
 
 /** What one walk saw, taken as it goes: each directory's stamp and each file's stat, as columns. */
 export class WalkStamps {
@@ -60,7 +59,7 @@ export class WalkStamps {
   /** For the walk's `beforeListing`. */
   readonly before = (dirAbs: string): void => {
     const seenAt = Date.now();
-    const st = lstatSync(dirAbs, LSTAT_OPTIONS);
+    const st = lstatOrUndefined(dirAbs);
     if (!st?.isDirectory() || changedTooRecently(st.ctimeMs, seenAt)) this.unrecordable = true;
     else {
       this.dirPaths.push(dirAbs);
@@ -120,11 +119,11 @@ export class WalkReuse {
     if (!rec || rec.inputs !== inputs) return undefined;
     for (const c of this.spec.layers[index]!.copies) if (!copyInsideContext(c, this.spec.contextDir, this.contextReal)) return undefined;
     for (let i = 0; i < rec.dirCount; i++) {
-      const st = lstatSync(rec.dirPath(i), LSTAT_OPTIONS);
+      const st = lstatOrUndefined(rec.dirPath(i));
       if (!st?.isDirectory() || !rec.dirMatches(i, st)) return undefined;
     }
     for (let i = 0; i < rec.fileCount; i++) {
-      const st = lstatSync(rec.filePath(i), LSTAT_OPTIONS);
+      const st = lstatOrUndefined(rec.filePath(i));
       if (!st?.isFile() || !rec.fileMatches(i, st)) return undefined;
     }
     const name = this.spec.layers[index]!.name;

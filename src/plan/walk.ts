@@ -85,9 +85,18 @@ export function walkedEntry(rel: string, abs: string, st: Stats): WalkedEntry {
   return { rel, abs, type: typeOf(st), exec: (st.mode & 0o111) !== 0, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev };
 }
 
-/** The lstat of `abs`, or undefined when it vanished between readdir and lstat (a live file system): it is simply not there now. */
+/**
+ * The lstat of `abs`, or undefined when it vanished between readdir and lstat (a live file
+ * system): it is simply not there now. So when a directory above it became a file (ENOTDIR),
+ * which `throwIfNoEntry` does not cover.
+ */
 export function lstatOrUndefined(abs: string): Stats | undefined {
-  return lstatSync(abs, LSTAT_OPTIONS);
+  try {
+    return lstatSync(abs, LSTAT_OPTIONS);
+  } catch (e) {
+    if (GONE.has((e as NodeJS.ErrnoException).code ?? '')) return undefined;
+    throw e;
+  }
 }
 
 /**

@@ -201,6 +201,22 @@ describe('unchanged layers', () => {
     rmSync(outside, { recursive: true, force: true });
   });
 
+  it('refuses a copy whose root\'s parent directory became a file as a listing does, though its walk was recorded', async () => {
+    writeFileSync(join(dir, 'deep.yaml'), `apiVersion: imgbuild/v1\nname: t/deep\ncontext: ctx\nlayers:\n  - name: l\n    copy:\n      - { from: a/b/, to: /x/ }\noutput:\n  - oci: ../out-deep\n`);
+    w('ctx/a/b/f.txt', 'public');
+    await settle();
+    const plan = async () => kinds((await planSpec(join(dir, 'deep.yaml'), { cacheDir, env: {}, reuseWalks: true })).plan);
+    await plan();
+    await settle();
+    await plan();
+    expect(await plan()).toEqual(['unchanged']);
+    rmSync(join(dir, 'ctx/a'), { recursive: true });
+    writeFileSync(join(dir, 'ctx/a'), 'now a file');
+    const err = (await plan().catch((e: unknown) => e)) as SpecError;
+    expect(err).toBeInstanceOf(SpecError);
+    expect(err.diagnostics.map((d) => d.message)).toEqual(['source "a/b" does not exist in the context']);
+  });
+
   it('always lists a layer that copies a symlink on its own, which no stamp covers', async () => {
     writeFileSync(join(dir, 'link.yaml'), `apiVersion: imgbuild/v1\nname: t/link\ncontext: .\nlayers:\n  - name: l\n    copy:\n      - { from: lib/link, to: /link }\noutput:\n  - oci: ./out-link\n`);
     const plan = async () => kinds((await planSpec(join(dir, 'link.yaml'), { cacheDir, env: {}, reuseWalks: true })).plan);
@@ -242,6 +258,10 @@ describe('unchanged layers', () => {
     const gone = new WalkStamps();
     gone.before(join(dir, 'nowhere'));
     expect(gone.unrecordable).toBe(true);
+    // Its parent replaced by a file since it was listed.
+    const underFile = new WalkStamps();
+    underFile.before(join(dir, 'lib/a.txt/sub'));
+    expect(underFile.unrecordable).toBe(true);
   });
 
   it('a build whose unchanged layer lost its blob lists and builds it again, to the same image', async () => {

@@ -4,7 +4,7 @@ import { join, posix } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { imageJoiner, walkCovers } from '../../src/plan/resolve-copy.js';
 import type { CopySource } from '../../src/spec/normalized.js';
-import { EntryType, walkSorted, walkTree } from '../../src/plan/walk.js';
+import { EntryType, lstatOrUndefined, walkSorted, walkTree } from '../../src/plan/walk.js';
 
 let dir: string;
 beforeEach(() => {
@@ -36,6 +36,15 @@ describe('walkTree', () => {
       const st = lstatSync(join(dir, 'top'));
       expect(top).toMatchObject({ type: EntryType.File, exec: false, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev });
     }
+  });
+});
+
+describe('lstatOrUndefined', () => {
+  // A directory replaced by a file between its listing and the lstat of a name in it: its names are gone.
+  it('takes a path whose directory is now a file as gone, as it does a removed one', () => {
+    expect(lstatOrUndefined(join(dir, 'a/b/f.txt'))!.isFile()).toBe(true);
+    expect(lstatOrUndefined(join(dir, 'a/b/gone.txt'))).toBeUndefined();
+    expect(lstatOrUndefined(join(dir, 'top/f.txt'))).toBeUndefined();
   });
 });
 
