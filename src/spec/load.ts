@@ -5,6 +5,7 @@
  */
 import { SpecError, usageError, type Diagnostic } from '../errors.js';
 import { sha256 } from '../image/digest.js';
+import { MAX_EPOCH } from '../layer/tar-header.js';
 import { interpolateDocument, type Vars } from './interpolate.js';
 import type { NormalizedSpec } from './normalized.js';
 import { normalizeSpec } from './normalize.js';
@@ -92,7 +93,9 @@ function epochFrom(env: Vars): number {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === '') return 0;
   if (!/^\d+$/.test(raw)) throw usageError(`SOURCE_DATE_EPOCH=${raw} is not a number of seconds`, 'unset it, or set it to e.g. `git log -1 --format=%ct`');
-  return Number(raw);
+  const epoch = Number(raw);
+  if (epoch > MAX_EPOCH) throw usageError(`SOURCE_DATE_EPOCH=${raw} is out of range`, `use a number of seconds from 0 to ${MAX_EPOCH}, e.g. \`git log -1 --format=%ct\``);
+  return epoch;
 }
 
 /** The spec in `file`, checked and normalised; `${...}` and SOURCE_DATE_EPOCH read `opts.env`, the process's environment by default, as `apply` and `planSpec` read it. */

@@ -96,6 +96,18 @@ describe('imgbuild apply on the command line', () => {
     for (const r of [missing, jobs]) expect(r.stderr).not.toMatch(STACK_FRAME);
   });
 
+  it('exits 2 for a SOURCE_DATE_EPOCH out of range, in plan and apply alike, before building and with no stack trace', async () => {
+    const env = { SOURCE_DATE_EPOCH: '99999999999' };
+    for (const cmd of ['plan', 'apply']) {
+      const r = await runCli([cmd, goodSpec, '--cache-dir', join(dir, 'cache-epoch'), '--json'], { env });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain('SOURCE_DATE_EPOCH=99999999999 is out of range');
+      expect(r.stderr).not.toMatch(STACK_FRAME);
+      expectJsonOnly(r.stdout, 2);
+      expect(parseEvents(r.stdout).map((e) => e.type)).not.toContain('layer-start');
+    }
+  });
+
   it('reports a failed output after every other output has finished: the error event is the last line', async () => {
     const work = await temps.make();
     await writeTree(join(work, 'ctx'), { 'a.txt': 'a\n' });

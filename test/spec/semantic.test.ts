@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ImgbuildError } from '../../src/errors.js';
 import { expand } from '../../src/spec/interpolate.js';
 import * as v from '../../src/spec/parse-values.js';
 import { brief, load, loadError, minimal, oneLayer } from './helpers.js';
@@ -246,6 +247,15 @@ layers:
   it('takes SOURCE_DATE_EPOCH as the build time, refusing junk', async () => {
     expect((await load(minimal(), { env: { SOURCE_DATE_EPOCH: '1700000000' } })).epoch).toBe(1700000000);
     await expect(load(minimal(), { env: { SOURCE_DATE_EPOCH: 'yesterday' } })).rejects.toThrow(/SOURCE_DATE_EPOCH=yesterday/);
+  });
+
+  it('refuses a SOURCE_DATE_EPOCH beyond what tar headers hold (2^31 - 1) as it loads, as a usage error', async () => {
+    expect((await load(minimal(), { env: { SOURCE_DATE_EPOCH: '2147483647' } })).epoch).toBe(2147483647);
+    for (const raw of ['2147483648', '99999999999999999']) {
+      const e = await load(minimal(), { env: { SOURCE_DATE_EPOCH: raw } }).then(() => undefined, (err: unknown) => err);
+      expect(e).toBeInstanceOf(ImgbuildError);
+      expect(e).toMatchObject({ kind: 'usage', message: `SOURCE_DATE_EPOCH=${raw} is out of range` });
+    }
   });
 
   it('throws a SpecError carrying every diagnostic', async () => {
