@@ -3,6 +3,7 @@
  * paths absolute with no "..", sources inside the context, unique layer names, no two entries
  * of one layer writing the same path. Pure: reads no files, returns every problem it finds.
  */
+import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
 import { platformKey } from '../image/platform.js';
@@ -108,7 +109,18 @@ function checkTop(spec: ImageSpec, check: Check): void {
   if (d?.owner !== undefined) check('/defaults/owner', v.parseOwner(d.owner));
   if (d?.fileMode !== undefined) check('/defaults/fileMode', v.parseMode(d.fileMode));
   if (d?.dirMode !== undefined) check('/defaults/dirMode', v.parseMode(d.dirMode));
-  spec.output?.forEach((o, i) => check(`/output/${i}`, parseOutput(o)));
+  const outputAt = new Map<string, { i: number; path: string }>();
+  spec.output?.forEach((o, i) => {
+    const parsed = parseOutput(o);
+    check(`/output/${i}`, parsed);
+    if (!parsed.ok || parsed.value.kind === 'registry') return;
+    // Both outputs would be written, the second over (or into) the first: one of them fails, late.
+    const { path } = parsed.value;
+    const key = posix.normalize(path).replace(/(.)\/$/, '$1');
+    const first = outputAt.get(key);
+    if (first) check(`/output/${i}`, { ok: false, message: `output ${JSON.stringify(path)} is written to the path of output ${first.i + 1}, ${JSON.stringify(first.path)}`, hint: 'give each output a path of its own' });
+    else outputAt.set(key, { i, path });
+  });
   const c = spec.compression;
   if (c?.algorithm !== 'zstd' && c?.level !== undefined && c.level > 9) {
     check('/compression/level', { ok: false, message: `gzip level ${c.level} is out of range`, hint: 'gzip levels go from 0 (store) to 9 (smallest); 6 is the default' });

@@ -146,6 +146,13 @@ describe('schema', () => {
     expect(brief(minimal('platforms: [linux/amd64, linux/arm/v7]\noutput:\n  - oci: ./out\n'))).toEqual([]);
   });
 
+  it('refuses two outputs at one path, which the build wrote one of before failing on the other', () => {
+    expect(brief(minimal('output:\n  - oci: ./out/x\n  - docker-archive: out/x/\n  - docker-archive: ./out/x.tar\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '9:5 output "out/x/" is written to the path of output 1, "./out/x"',
+    ]);
+    expect(brief(minimal('output:\n  - oci: ./out/x\n  - docker-archive: ./out/x.tar\n  - registry: ghcr.io/acme/x\n'))).toEqual([]);
+  });
+
   it('refuses an empty list of platforms, which built an index of no image', () => {
     expect(brief(minimal('platforms: []\n'))).toEqual(['7:12 platforms is empty: there is no image to build (list at least one, e.g. [linux/amd64], or leave platforms out for linux/amd64)']);
   });
