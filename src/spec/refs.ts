@@ -47,6 +47,12 @@ export function parseOutput(o: OutputSpec): Parsed<OutputTarget> {
     return path ? { ok: true, value: { kind: 'docker-archive', path } } : { ok: false, message: 'docker-archive output names no file' };
   }
   const ref = o.registry ?? '';
+  if (/^[^/]+:\d+$/.test(ref)) return { ok: false, message: `registry output ${JSON.stringify(ref)} names a registry but no repository`, hint: `e.g. "${ref}/hello"` };
+  // The push takes the repository and pushes the spec's tags: a tag written here would be dropped.
+  const repository = ref.replace(/:[^/]*$/, '');
+  if (isRegistryRef(ref) && !ref.includes('@') && repository !== ref) {
+    return { ok: false, message: `registry output ${JSON.stringify(ref)} names a tag`, hint: `write the repository alone, e.g. ${JSON.stringify(repository)}; tags come from \`tags:\`` };
+  }
   if (isRegistryRef(ref) && !ref.includes('@')) return { ok: true, value: { kind: 'registry', ref } };
   return { ok: false, message: `registry output ${JSON.stringify(ref)} is not a repository reference`, hint: 'e.g. "ghcr.io/acme/hello" or "127.0.0.1:5000/hello"; tags come from `tags:`' };
 }

@@ -212,6 +212,16 @@ output:
     ]);
   });
 
+  it('refuses a registry output with a tag or a digest, which the push ignored (the spec\'s tags were pushed instead)', () => {
+    const spec = (ref: string) => minimal(`output:\n  - registry: "${ref}"\n`);
+    expect(brief(spec('ghcr.io/acme/app:v2'))).toEqual([
+      '8:5 registry output "ghcr.io/acme/app:v2" names a tag (write the repository alone, e.g. "ghcr.io/acme/app"; tags come from `tags:`)',
+    ]);
+    expect(brief(spec(`ghcr.io/acme/app@sha256:${'a'.repeat(64)}`)).map((s) => s.replace(/ \(.*/, ''))).toEqual([`8:5 registry output "ghcr.io/acme/app@sha256:${'a'.repeat(64)}" is not a repository reference`]);
+    expect(brief(spec('localhost:5000'))).toEqual(['8:5 registry output "localhost:5000" names a registry but no repository (e.g. "localhost:5000/hello")']);
+    for (const ok of ['ghcr.io/acme/app', '127.0.0.1:5000/a/b', 'localhost:5000/app', '[::1]:5000/app']) expect(brief(spec(ok))).toEqual([]);
+  });
+
   it('parses base references of every kind', async () => {
     const at = (from: string) => load(minimal(`from: "${from}"\n`)).then((s) => s.base);
     expect(await at('docker.io/library/alpine:3.20')).toEqual({ kind: 'registry', ref: 'docker.io/library/alpine:3.20' });
