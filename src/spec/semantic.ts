@@ -49,6 +49,8 @@ function checkLayer(layer: LayerSpec, at: string, check: Check, dup: Written): v
     c.exclude?.forEach((pattern, j) => {
       // In a list of globs "!x" means "everything but x": it would leave out nearly all.
       if (pattern.startsWith('!')) check(`${p}/exclude/${j}`, { ok: false, message: `exclude pattern ${JSON.stringify(pattern)} starts with "!"`, hint: 'exclude lists what to leave out and has no negation: narrow `from`, or list the paths to leave out' });
+      // Matched against paths relative to `from`, which never start with "/": it would leave out nothing.
+      if (pattern.startsWith('/')) check(`${p}/exclude/${j}`, { ok: false, message: `exclude pattern ${JSON.stringify(pattern)} starts with "/"`, hint: `exclude patterns are relative to the copy's \`from\`: write ${JSON.stringify(pattern.replace(/^\/+/, '') || '**')}` });
     });
   });
   // forEach, as for copies: an entry the schema refused is a hole here (see pruneInvalid), not a value.

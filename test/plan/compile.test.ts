@@ -181,6 +181,15 @@ describe('compile', () => {
     expect((err as SpecError).diagnostics.map((d) => d.message)).toEqual(['exclude pattern "!README.md" starts with "!"']);
   });
 
+  it('refuses an exclude pattern starting with "/", which matched nothing and left out nothing', async () => {
+    const dir = makeContext();
+    const err = await plan(dir, `  - name: l\n    copy: [{ from: app/, to: /s/, exclude: ["/src/lib", "bin"] }]`).catch((e) => e);
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).diagnostics.map((d) => `${d.message} (${d.hint})`)).toEqual([
+      'exclude pattern "/src/lib" starts with "/" (exclude patterns are relative to the copy\'s `from`: write "src/lib")',
+    ]);
+  });
+
   it('refuses special files, naming them', async () => {
     const dir = makeContext();
     execFileSync('mkfifo', [join(dir, 'app/src/pipe')]);
