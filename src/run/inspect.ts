@@ -33,7 +33,8 @@ const DEFAULT_PLATFORM: Platform = { os: 'linux', architecture: 'amd64' };
  */
 async function open(source: string, platform: Platform | undefined, insecure: string[], cacheDir: string): Promise<Image> {
   const ref = parseBaseRef(source);
-  if (!ref.ok) throw usageError(`cannot inspect ${JSON.stringify(source)}: ${ref.message}`, ref.hint);
+  // Not the spec's words for a bad `from:`, whose hint offers "scratch": that is no image to show.
+  if (!ref.ok) throw usageError(`cannot inspect ${JSON.stringify(source)}: it is not an image reference imgbuild understands`, 'use a registry reference like "docker.io/library/alpine:3.20" (or @sha256:...), "oci:./dir[:tag]" or "docker-archive:./image.tar[:repo:tag]"');
   const opts = { store: await ContentStore.open(cacheDir), baseDir: process.cwd(), insecure, ...(platform ? {} : { exact: false }) };
   const image = await openBase(ref.value, platform ?? DEFAULT_PLATFORM, opts);
   if (!image) throw usageError('scratch is the empty base: there is no image to inspect');

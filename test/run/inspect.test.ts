@@ -26,6 +26,15 @@ describe('inspect', () => {
     await expect(describeImage(`oci:${join(work, 'arm')}:1`, amd64, [], join(work, 'cache'))).rejects.toMatchObject({ kind: 'usage' });
   });
 
+  it('refuses what is no image reference without calling it a base or offering "scratch", which it cannot show', async () => {
+    for (const source of ['UPPER/case', 'oci:']) {
+      const e = await describeImage(source, undefined, [], join(work, 'cache')).then(() => undefined, (err: unknown) => err as { kind: string; message: string; hint: string });
+      expect(e).toMatchObject({ kind: 'usage', message: `cannot inspect ${JSON.stringify(source)}: it is not an image reference imgbuild understands` });
+      expect(e!.hint).toContain('oci:./dir[:tag]');
+      expect(e!.hint).not.toContain('scratch');
+    }
+  });
+
   it('opens the image of a docker archive named by its tag after the file', async () => {
     const image = await randomImage({ seed: 'tagged', layers: 1 });
     const file = join(work, 'tagged.tar');
