@@ -5,7 +5,6 @@
  * from the store alone, without a single request; otherwise it is fetched, verified by digest,
  * and its manifest and config kept in the store for next time.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openArchiveImage } from '../image/archive-source.js';
@@ -18,6 +17,7 @@ import type { Image, Platform } from '../image/types.js';
 import { configMatches, formatPlatform } from '../image/platform.js';
 import { usageError } from '../errors.js';
 import type { BaseRef } from '../plan/types.js';
+import { archiveFile } from './base-files.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
 import { resolvePlatformImage } from '../registry/remote-image.js';
@@ -93,18 +93,6 @@ export async function openBase(base: BaseRef, platform: Platform, opts: BaseOpti
     case 'registry':
       return registryBase(base.ref, platform, opts);
   }
-}
-
-/**
- * `docker-archive:FILE:REF` is cut at the first ":" (as skopeo reads it), which also cuts a file
- * name holding one (`snap-10:30.tar`, whose "30.tar" reads as an image name): when the file before
- * the cut does not exist and the whole does, the whole is the file.
- */
-function archiveFile(base: { path: string; tag?: string }, baseDir: string): { file: string; tag?: string } {
-  const file = resolve(baseDir, base.path);
-  if (!base.tag || existsSync(file)) return base.tag ? { file, tag: base.tag } : { file };
-  const whole = resolve(baseDir, `${base.path}:${base.tag}`);
-  return existsSync(whole) ? { file: whole } : { file, tag: base.tag };
 }
 
 /**

@@ -16,6 +16,7 @@ import { compileOneLayer } from '../plan/compile.js';
 import type { LayerPlan } from '../plan/types.js';
 import { listedPlan, planSpec, realContext, type PlannedSpec } from '../plan/plan-spec.js';
 import { neverInputs } from '../plan/host-exclusions.js';
+import { localBaseFile } from '../run/base-files.js';
 import { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage } from '../run/apply.js';
 import type { ApplyEvent } from '../run/events.js';
 import { readSpecFile } from '../spec/spec-inputs.js';
@@ -87,6 +88,13 @@ function specPaths(s: State): Set<string> {
   return new Set([s.planned.spec.specFile, lockPathFor(s.planned.spec.specFile)]);
 }
 
+/** A local base's file (an OCI layout's index.json, a docker archive): rebuilt, it gives a new image on the same layers. */
+function basePaths(s: State): string[] {
+  const file = localBaseFile(s.planned.plan.base, s.planned.spec.specFile);
+  return file === undefined ? [] : [file];
+}
+const baseChangedIn = (s: State, changed: ReadonlySet<string>) => basePaths(s).some((p) => changed.has(p));
+
 async function replan(s: State, changed: Set<string>): Promise<{ planned: PlannedSpec; layers: number[] }> {
   const specChanged = [...specPaths(s)].some((p) => changed.has(p));
   if (specChanged) {
@@ -95,6 +103,8 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   }
   const affected = new Set<number>();
   for (const p of changed) for (const i of layersAffectedBy(p, s.inputs)) affected.add(i);
+  // The layers do not depend on the base: a base alone rebuilt needs no plan, only a new image.
+  if (affected.size === 0 && baseChangedIn(s, changed)) return { planned: s.planned, layers: s.planned.plan.layers.map((_, i) => i) };
   const { spec, plan, digests } = s.planned;
   // The stat cache stays open from plan to plan and counts from when it was opened: a rebuild's
   // plan and done events say what this rebuild hashed (they said 41 for one file changed in 40).
@@ -126,6 +136,7 @@ async function rebuild(s: State, batch: Set<string>): Promise<void> {
     for (const e of held.splice(0)) s.opts.report?.(e);
   };
   try {
+    const baseChanged = baseChangedIn(s, changed);
     const { planned, layers } = await replan(s, changed).catch(async (e: unknown) => {
       for (const p of changed) s.owed.add(p);
       await followUnplannedSpec(s);
@@ -143,10 +154,11 @@ async function rebuild(s: State, batch: Set<string>): Promise<void> {
       await rewatch(s);
     }
     s.opts.onPlanReplaced?.(replaced);
-    // The last image's bases only for the spec they were resolved for: after a failed build of an
-    // edited spec, the plan is the new spec's while the last image is still the old one's.
+    // The last image's bases only for the spec they were resolved for, and while they are what is
+    // on disk: after a failed build of an edited spec, the plan is the new spec's while the last
+    // image is still the old one's; a local base rebuilt is opened again.
     const sameSpec = planned.spec === s.last.spec;
-    const result = await apply(s.file, { ...s.opts, ...(report ? { report } : {}), renderer: 'silent', planned, ...(sameSpec ? { bases: s.last.bases } : {}) });
+    const result = await apply(s.file, { ...s.opts, ...(report ? { report } : {}), renderer: 'silent', planned, ...(sameSpec && !baseChanged ? { bases: s.last.bases } : {}) });
     const previous = s.last;
     s.last = lastImage(result);
     s.lastFailure = undefined;
@@ -207,7 +219,7 @@ function schedule(s: State, batch: Set<string>, coalescer: Coalescer): void {
 }
 
 function watchTargets(s: State): string[] {
-  return [...new Set([...specPaths(s), ...s.inputs.map((i) => i.root)])];
+  return [...new Set([...specPaths(s), ...basePaths(s), ...s.inputs.map((i) => i.root)])];
 }
 
 const isTarget = (s: State, path: string) => s.targets.has(path);

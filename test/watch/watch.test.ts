@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { umociUnpack } from '../helpers/oci-tools.js';
 import { randomImage } from '../helpers/random-image.js';
 import { writeOciLayout } from '../../src/output/oci-layout.js';
+import { writeDockerArchive } from '../../src/output/docker-archive.js';
 import { missingTools } from '../helpers/tools.js';
 import { planSpec } from '../../src/plan/plan-spec.js';
 import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
@@ -290,6 +291,28 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(line.kind).toBe('rebuilt');
     const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
     expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
+  });
+
+  it('makes a new image on the same layers when its local base is rebuilt: an OCI layout, or a docker archive', async () => {
+    const bases = [await randomImage({ seed: 'wr1', layers: 1 }), await randomImage({ seed: 'wr2', layers: 1 })];
+    for (const kind of ['oci', 'docker-archive'] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
+      const write = kind === 'oci' ? (i: number) => writeOciLayout(join(dir, 'base'), { image: bases[i]! }, ['latest']) : (i: number) => writeDockerArchive(join(dir, 'base.tar'), bases[i]!, ['t/base:latest']);
+      await write(0);
+      mkdirSync(join(dir, 'app'));
+      writeFileSync(join(dir, 'app/f'), 'app');
+      writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nfrom: ${kind === 'oci' ? 'oci:./base' : 'docker-archive:./base.tar'}\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n`);
+      const w = await watching(join(dir, 'image.yaml'));
+      await settle(200);
+      const rebuilt = w.next();
+      await write(1);
+      const line = await rebuilt;
+      expect(line, kind).toMatchObject({ kind: 'rebuilt', rebuilt: [] });
+      const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
+      expect(manifest.annotations['org.opencontainers.image.base.digest'], kind).toBe(await bases[1]!.digest());
+      await handle?.stop();
+      handle = undefined;
+    }
   });
 
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
