@@ -4,6 +4,7 @@
  * index is resolved to the manifest for the wanted platform. Every blob is checked against its
  * digest as it is read, so a damaged layout yields an ImgbuildError, never an image.
  */
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -53,6 +54,7 @@ export async function openLayoutImage(dir: string, opts: OpenOptions = {}): Prom
 }
 
 async function checkLayoutFile(dir: string, label: string): Promise<void> {
+  if (!existsSync(dir)) throw usageError(`${label}: ${dir} does not exist`, 'build or copy the image there first, or fix the path');
   const bytes = await readSmall(join(dir, 'oci-layout'), label).catch(() => undefined);
   if (!bytes || typeof parseJson(bytes, `${label} oci-layout`).imageLayoutVersion !== 'string') {
     throw usageError(`${label}: ${dir} is not an OCI image layout (no valid oci-layout file)`);

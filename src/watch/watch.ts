@@ -284,6 +284,8 @@ export interface WatchHandle {
   first: BuiltImage;
   /** Stop watching; resolves after the build in progress (if any) has finished. */
   stop(): Promise<void>;
+  /** A rebuild is running now (a stop waits for it). */
+  building(): boolean;
 }
 
 export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
@@ -336,5 +338,6 @@ export async function watchApply(file: string, opts: WatchOptions): Promise<Watc
       await s.watcher.close();
       await s.running;
     },
+    building: () => s.running !== undefined,
   };
 }

@@ -177,3 +177,12 @@ describe.skipIf(missingTools('skopeo', 'umoci', 'oci-image-tool').length > 0)('l
     expect(files.filter((f) => f.endsWith('f0002'))).toHaveLength(3);
   });
 });
+
+describe('a path that holds no layout', () => {
+  it('is said not to exist when it does not, and not to be a layout when it is a folder without one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'imgbuild-nolayout-'));
+    await expect(openLayoutImage(join(dir, 'nothere'))).rejects.toMatchObject({ kind: 'usage', message: `oci:${join(dir, 'nothere')}: ${join(dir, 'nothere')} does not exist` });
+    await expect(openLayoutImage(dir)).rejects.toMatchObject({ kind: 'usage', message: expect.stringMatching(/is not an OCI image layout \(no valid oci-layout file\)$/) });
+    await rm(dir, { recursive: true, force: true });
+  });
+});

@@ -202,6 +202,19 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(lines).toEqual([]);
   });
 
+  it('says whether a rebuild is running, which a stop waits for', async () => {
+    const dir = contextWith({ 'app/f': 'one' }, 'layers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\n');
+    const busy: boolean[] = [];
+    const h = await watchApply(join(dir, 'image.yaml'), { cacheDir: join(dir, '.cache'), env: {}, onRebuild: () => undefined, onPlanReplaced: () => busy.push(h.building()) });
+    handle = h;
+    expect(h.building()).toBe(false);
+    writeFileSync(join(dir, 'app/f'), 'two');
+    for (let i = 0; i < 100 && busy.length === 0; i++) await settle(50);
+    expect(busy).toEqual([true]);
+    await settle(200);
+    expect(h.building()).toBe(false);
+  });
+
   it('says in its plan and done events what the rebuild hashed, not all hashed since it started', async () => {
     const dir = contextWith({ 'a/1.txt': '1', 'a/2.txt': '2', 'a/3.txt': '3' }, 'layers:\n  - name: a\n    copy: [{ from: a/, to: /a/ }]\n');
     // Files changed in the instant before they are hashed are hashed again by the next plan (a

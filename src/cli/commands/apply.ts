@@ -131,7 +131,7 @@ async function watchCommand(file: string, flags: ApplyFlags): Promise<void> {
       for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, stop);
       // A second signal ends it at once, as a one-shot build's first does.
       exitOnInterrupt(flags.json);
-      if (!flags.json) process.stderr.write('stopping: a build in progress finishes first (Ctrl-C again to stop at once)\n');
+      if (!flags.json) process.stderr.write(handle.building() ? 'stopping: the build in progress finishes first (Ctrl-C again to stop at once)\n' : 'stopping\n');
       void handle.stop().then(resolve);
     };
     process.on('SIGINT', stop);
