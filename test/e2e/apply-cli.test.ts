@@ -66,6 +66,15 @@ describe('imgbuild apply on the command line', () => {
     expect(plan.layers[0]!.entries.map((e) => e.path)).toEqual(['srv', 'srv/a.txt', 'srv/build.log']);
   });
 
+  it('inspects with the cache it is given, not one under the home directory', async () => {
+    expect((await runCli(['apply', goodSpec, '--cache-dir', join(dir, 'cache')])).exitCode).toBe(0);
+    const home = await temps.make();
+    const r = await runCli(['inspect', `oci:${join(dir, 'out/layout')}`, '--cache-dir', join(dir, 'inspect-cache')], { env: { HOME: home, XDG_CACHE_HOME: undefined } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await readdir(home)).toEqual([]);
+    expect(await readdir(join(dir, 'inspect-cache'))).not.toEqual([]);
+  });
+
   it('exits 0 without --json and prints a summary naming the digest', async () => {
     const r = await runCli(['apply', goodSpec, '--cache-dir', join(dir, 'cache')]);
     expect(r.exitCode, r.stderr).toBe(0);

@@ -5,7 +5,7 @@ import { formatBytes, shortDigest } from '../../plan/render.js';
 import { must, parsePlatform } from '../../spec/parse-values.js';
 import { existsSync, statSync } from 'node:fs';
 import { ImgbuildError, isImgbuildError, usageError } from '../../errors.js';
-import { withRegistryOptions } from '../options.js';
+import { cacheDirOf, withRegistryOptions } from '../options.js';
 import { interruptible } from '../interrupt.js';
 
 function render(d: ImageDescription): string {
@@ -35,12 +35,13 @@ export function registerInspect(program: Command): void {
     .description('show an image: manifest digest, platform, config and layers')
     .option('--platform <os/arch>', 'which platform of a multi-platform image (default linux/amd64); a single-platform image is shown whatever it is for, unless this is given')
     .option('--json', 'print JSON')
-    .action(async (source: string, flags: { platform?: string; json?: boolean; insecureRegistry?: string[] }) => {
+    .option('--cache-dir <dir>', 'where a registry image\'s manifest and config are kept (default: $IMGBUILD_CACHE_DIR, else $XDG_CACHE_HOME/imgbuild, else ~/.cache/imgbuild)')
+    .action(async (source: string, flags: { platform?: string; json?: boolean; insecureRegistry?: string[]; cacheDir?: string }) => {
       const p = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
       if (p && !p.ok) throw usageError(`--platform: ${p.message}`, p.hint);
       const { describeImage } = await import('../../run/inspect.js');
       // Not an event stream even with --json: an interruption is said on stderr only.
-      const d = await interruptible(false, () => describeImage(source, p && must(p), flags.insecureRegistry)).catch((e: unknown) => {
+      const d = await interruptible(false, () => describeImage(source, p && must(p), flags.insecureRegistry, cacheDirOf(flags))).catch((e: unknown) => {
         // `inspect out/hello` reads as a registry reference (docker.io/library/out/hello).
         if (!isImgbuildError(e) || /^(oci|docker-archive):/.test(source) || !existsSync(source)) throw e;
         throw new ImgbuildError(e.kind, e.message, `${source} is a ${statSync(source).isDirectory() ? 'directory here: for an OCI layout, write oci:' : 'file here: for a docker archive, write docker-archive:'}${source}`);
