@@ -167,9 +167,8 @@ function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: re
  */
 function refuseFileOntoDir(spec: NormalizedSpec, name: string, entries: readonly PlanEntry[], lower: ReadonlyMap<string, Lower>, refusals: Diagnostic[]): void {
   const onto = entries.find((e) => e.type === 'file' && e.source.kind === 'path' && isDir(lower.get(e.path)));
-  if (!onto) return;
-  const i = spec.layers.findIndex((l) => l.name === name);
-  refusals.push(fileOntoDir(name, onto.path, 'a directory of a layer below', spec.layers[i]!.at, i));
+  if (onto?.type !== 'file' || onto.source.kind !== 'path') return;
+  refusals.push(fileOntoDir(spec, spec.layers.findIndex((l) => l.name === name), onto.path, onto.source.path, 'a directory of a layer below'));
 }
 
 /** The parent directories of an image path, outermost first ("a/b/c" -> "a", "a/b"). */

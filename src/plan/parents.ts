@@ -10,9 +10,11 @@
  * parent that no lower layer of ours defines is left out, so the base's own directory stands.
  * Only on scratch does it become a plain 0755 root-owned directory.
  */
-import { posix } from 'node:path';
+import { posix, sep } from 'node:path';
 import type { Diagnostic } from '../errors.js';
+import type { NormalizedSpec } from '../spec/normalized.js';
 import type { Candidate } from './candidates.js';
+import { copyRoot } from './resolve-copy.js';
 import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
@@ -168,12 +170,21 @@ export function impliedDirs(entries: readonly PlanEntry[]): string[] {
   return [...out].sort();
 }
 
-/** The problem of a layer that copies a file onto what is a directory below it (`where`: in the base, or in a layer of ours). */
-export function fileOntoDir(layerName: string, path: string, where: string, position: Diagnostic['position'], index: number): Diagnostic {
+/**
+ * The problem of a layer that copies a file onto what is a directory below it (`where`: in the
+ * base, or in a layer of ours), placed at the copy that brings the file (`abs`, where it was
+ * read): the first of the layer's copies whose source holds it.
+ */
+export function fileOntoDir(spec: NormalizedSpec, index: number, path: string, abs: string, where: string): Diagnostic {
+  const layer = spec.layers[index]!;
+  const j = layer.copies.findIndex((c) => {
+    const root = copyRoot(c, spec.contextDir);
+    return abs === root || abs.startsWith(root.endsWith(sep) ? root : root + sep);
+  });
   return {
-    position,
-    message: `layer "${layerName}" copies a file onto /${path}, which is ${where}: the file would replace the directory and all it holds`,
+    position: j < 0 ? layer.at : layer.copies[j]!.at,
+    message: `layer "${layer.name}" copies a file onto /${path}, which is ${where}: the file would replace the directory and all it holds`,
     hint: `to copy it into the directory, end the copy's \`to\` with "/" (/${path}/); to replace the directory, remove it in a layer below this one`,
-    pointer: `/layers/${index}`,
+    pointer: j < 0 ? `/layers/${index}` : `/layers/${index}/copy/${j}`,
   };
 }

@@ -106,7 +106,7 @@ export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly Planned
     const own = spec.layers[i]!;
     const cleared = (p: string) => gone.some((r) => p === r || p.startsWith(`${r}/`));
     const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
-    if (onto) problems.push(fileOntoDir(layer.name, onto.path, `a directory in the base image ${baseLabel}`, own.at, i));
+    if (onto?.type === 'file' && onto.source.kind === 'path') problems.push(fileOntoDir(spec, i, onto.path, onto.source.path, `a directory in the base image ${baseLabel}`));
     gone.push(...own.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
   });
   return problems;

@@ -462,8 +462,10 @@ describe('implied parent directories', () => {
     for (const top of [`  - name: top\n    copy: [{ from: app/README.md, to: /app }]`, `  - name: top\n    copy: [{ from: conf/, to: / }]`]) {
       const err = await plan(dir, lower + top).catch((e) => e);
       expect((err as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message}`), top).toEqual([
-        `6 layer "top" copies a file onto /${top.includes('conf/') ? 'app/lib' : 'app'}, which is a directory of a layer below: the file would replace the directory and all it holds`,
+        `7 layer "top" copies a file onto /${top.includes('conf/') ? 'app/lib' : 'app'}, which is a directory of a layer below: the file would replace the directory and all it holds`,
       ]);
+      // At the copy that brings the file, not at the layer's name.
+      expect((err as SpecError).diagnostics.map((d) => d.pointer), top).toEqual(['/layers/1/copy/0']);
     }
     await expect(plan(dir, `${lower}  - name: top\n    copy: [{ from: app/README.md, to: /app/ }]`)).resolves.toBeDefined();
     await expect(plan(dir, `${lower}  - name: gone\n    remove: [/app]\n  - name: top\n    copy: [{ from: app/README.md, to: /app }]`)).resolves.toBeDefined();
