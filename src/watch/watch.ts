@@ -135,8 +135,8 @@ async function rebuild(s: State, batch: Set<string>): Promise<void> {
   const release = () => {
     for (const e of held.splice(0)) s.opts.report?.(e);
   };
+  const baseChanged = baseChangedIn(s, changed);
   try {
-    const baseChanged = baseChangedIn(s, changed);
     const { planned, layers } = await replan(s, changed).catch(async (e: unknown) => {
       for (const p of changed) s.owed.add(p);
       await followUnplannedSpec(s);
@@ -166,6 +166,9 @@ async function rebuild(s: State, batch: Set<string>): Promise<void> {
     release();
     s.opts.onRebuild(rebuildLine({ files, result, previous, ms: Date.now() - started }));
   } catch (e) {
+    // A rebuilt base whose build failed (a layout's index.json copied in before its blobs) is
+    // still to be opened: the next build, of a file edited, reused the last image's base.
+    if (baseChanged) for (const p of basePaths(s)) s.owed.add(p);
     // A check that fails as the rebuild before it did (the catch-up of followUnplannedSpec's
     // watcher, while the source is still missing) tells nothing new: said once.
     const failure = failureKey(e);

@@ -328,6 +328,30 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     }
   });
 
+  it('opens a rebuilt local base again after a build of it failed, rather than keep the last image\'s base', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
+    const bases = [await randomImage({ seed: 'wf1', layers: 1 }), await randomImage({ seed: 'wf2', layers: 1 })];
+    await writeOciLayout(join(dir, 'base'), { image: bases[0]! }, ['latest']);
+    await writeOciLayout(join(dir, 'next'), { image: bases[1]! }, ['latest']);
+    mkdirSync(join(dir, 'app'));
+    writeFileSync(join(dir, 'app/f'), 'app1');
+    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n');
+    const w = await watching(join(dir, 'image.yaml'));
+    await settle(200);
+    // The new layout copied in index.json first: its build fails on a missing blob.
+    const failed = w.next();
+    cpSync(join(dir, 'next/index.json'), join(dir, 'base/index.json'));
+    expect((await failed).kind).toBe('error');
+    cpSync(join(dir, 'next/blobs'), join(dir, 'base/blobs'), { recursive: true });
+    await settle(300);
+    const rebuilt = w.next();
+    writeFileSync(join(dir, 'app/f'), 'app2');
+    const line = await rebuilt;
+    expect(line.kind).toBe('rebuilt');
+    const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
+    expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
+  });
+
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
     const dir = contextWith({ 'low/a.txt': 'a1', 'high/b.txt': 'b1' }, 'layers:\n  - name: low\n    copy: [{ from: low/, to: /low/ }]\n  - name: high\n    copy: [{ from: high/, to: /high/ }]\n');
     const w = await watching(join(dir, 'image.yaml'));
