@@ -233,9 +233,10 @@ const stampsFor = (reuse: WalkReuse | undefined, hashLater: boolean) => (reuse &
 async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, refusals: Diagnostic[], first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
-    const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, hashLater, stampsFor(reuse, hashLater));
     const own: Diagnostic[] = [];
     try {
+      // Resolved inside the try: a symlink gone between listing and reading it throws here (linkTarget).
+      const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, hashLater, stampsFor(reuse, hashLater));
       let listed: LayerPlan;
       if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, own, r.stamps);
       else if (r.candidates) listed = await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater, own, r.stamps);
