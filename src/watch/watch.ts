@@ -267,16 +267,20 @@ async function rewatch(s: State): Promise<void> {
   for (const root of s.catchUp) s.coalescer.add(root);
 }
 
-/** The spec, if its bytes are not those the first build used; the lock, if written since then. */
+/**
+ * The spec, if its bytes are not those the first build used; the lock and a local base's file, if
+ * written since then (a base rebuilt after the first build opened it was never opened again).
+ */
 async function specPathsChangedSince(s: State, first: ApplyResult): Promise<string[]> {
   const { specFile, specDigest } = s.planned.spec;
   const changed: string[] = [];
   // Read as it was loaded, which is what specDigest hashes: a byte order mark dropped.
   const text = await readSpecFile(specFile).catch(() => undefined);
   if (text === undefined || sha256(text) !== specDigest) changed.push(specFile);
-  const lock = lockPathFor(specFile);
-  const lockTime = await stat(lock).then((st) => st.mtimeMs, () => undefined);
-  if (lockTime !== undefined && lockTime > Date.now() - first.ms - 1000) changed.push(lock);
+  for (const file of [lockPathFor(specFile), ...basePaths(s)]) {
+    const time = await stat(file).then((st) => st.mtimeMs, () => undefined);
+    if (time !== undefined && time > Date.now() - first.ms - 1000) changed.push(file);
+  }
   return changed;
 }
 

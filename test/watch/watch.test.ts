@@ -352,6 +352,31 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
   });
 
+  it('makes a new image when its local base was rebuilt during the first build, after that build opened it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
+    const bases = [await randomImage({ seed: 'wd1', layers: 1 }), await randomImage({ seed: 'wd2', layers: 1 })];
+    await writeOciLayout(join(dir, 'base'), { image: bases[0]! }, ['latest']);
+    await writeOciLayout(join(dir, 'next'), { image: bases[1]! }, ['latest']);
+    mkdirSync(join(dir, 'app'));
+    writeFileSync(join(dir, 'app/f'), 'app');
+    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n');
+    const lines: WatchLine[] = [];
+    let rebuiltBase = false;
+    // Once the first build has opened the base, before anything watches it.
+    const report = (e: ApplyEvent) => {
+      if (e.type !== 'base' || rebuiltBase) return;
+      rebuiltBase = true;
+      cpSync(join(dir, 'next/blobs'), join(dir, 'base/blobs'), { recursive: true });
+      cpSync(join(dir, 'next/index.json'), join(dir, 'base/index.json'));
+    };
+    handle = await watchApply(join(dir, 'image.yaml'), { cacheDir: join(dir, '.cache'), env: {}, report, onRebuild: (l) => lines.push(l) });
+    for (let i = 0; i < 60 && lines.length === 0; i++) await settle(50);
+    expect(rebuiltBase).toBe(true);
+    expect(lines).toHaveLength(1);
+    const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (lines[0] as { digest: string }).digest.slice(7)), 'utf8'));
+    expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
+  });
+
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
     const dir = contextWith({ 'low/a.txt': 'a1', 'high/b.txt': 'b1' }, 'layers:\n  - name: low\n    copy: [{ from: low/, to: /low/ }]\n  - name: high\n    copy: [{ from: high/, to: /high/ }]\n');
     const w = await watching(join(dir, 'image.yaml'));
