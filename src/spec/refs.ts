@@ -47,7 +47,8 @@ export function parseOutput(o: OutputSpec): Parsed<OutputTarget> {
     return path ? { ok: true, value: { kind: 'docker-archive', path } } : { ok: false, message: 'docker-archive output names no file' };
   }
   const ref = o.registry ?? '';
-  if (/^[^/]+:\d+$/.test(ref)) return { ok: false, message: `registry output ${JSON.stringify(ref)} names a registry but no repository`, hint: `e.g. "${ref}/hello"` };
+  // "localhost:5000" or "registry.example:5000" is a registry with no repository; "app:5000" is app with a tag (below).
+  if (/^(?:localhost|\[[0-9a-fA-F:]+\]|[^/:]*\.[^/:]*):\d+$/.test(ref)) return { ok: false, message: `registry output ${JSON.stringify(ref)} names a registry but no repository`, hint: `e.g. "${ref}/hello"` };
   // The push takes the repository and pushes the spec's tags: a tag written here would be dropped.
   const repository = ref.replace(/:[^/]*$/, '');
   if (isRegistryRef(ref) && !ref.includes('@') && repository !== ref) {

@@ -219,6 +219,9 @@ output:
     ]);
     expect(brief(spec(`ghcr.io/acme/app@sha256:${'a'.repeat(64)}`)).map((s) => s.replace(/ \(.*/, ''))).toEqual([`8:5 registry output "ghcr.io/acme/app@sha256:${'a'.repeat(64)}" is not a repository reference`]);
     expect(brief(spec('localhost:5000'))).toEqual(['8:5 registry output "localhost:5000" names a registry but no repository (e.g. "localhost:5000/hello")']);
+    expect(brief(spec('registry.example:5000'))).toEqual(['8:5 registry output "registry.example:5000" names a registry but no repository (e.g. "registry.example:5000/hello")']);
+    // No "." and not localhost: a repository with a tag, as Docker reads it.
+    expect(brief(spec('app:5000'))).toEqual(['8:5 registry output "app:5000" names a tag (write the repository alone, e.g. "app"; tags come from `tags:`)']);
     for (const ok of ['ghcr.io/acme/app', '127.0.0.1:5000/a/b', 'localhost:5000/app', '[::1]:5000/app']) expect(brief(spec(ok))).toEqual([]);
   });
 
