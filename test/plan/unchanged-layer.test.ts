@@ -182,7 +182,8 @@ describe('unchanged layers', () => {
     await expect(listing()).rejects.toMatchObject(refused);
   });
 
-  it('refuses a copy whose root now leads out of the context, though every stamp of its walk holds', async () => {
+  /** A spec copying ctx/a/b/, planned until its layer is found unchanged; returns the plan, as layer kinds. */
+  async function deepCopyFoundUnchanged(): Promise<() => Promise<string[]>> {
     writeFileSync(join(dir, 'deep.yaml'), `apiVersion: imgbuild/v1\nname: t/deep\ncontext: ctx\nlayers:\n  - name: l\n    copy:\n      - { from: a/b/, to: /x/ }\noutput:\n  - oci: ../out-deep\n`);
     w('ctx/a/b/f.txt', 'public');
     await settle();
@@ -191,6 +192,11 @@ describe('unchanged layers', () => {
     await settle();
     await plan();
     expect(await plan()).toEqual(['unchanged']);
+    return plan;
+  }
+
+  it('refuses a copy whose root now leads out of the context, though every stamp of its walk holds', async () => {
+    const plan = await deepCopyFoundUnchanged();
     // The parent moved out of the context (inodes and times kept) and a symlink left to it.
     const outside = mkdtempSync(join(tmpdir(), 'imgbuild-outside-'));
     renameSync(join(dir, 'ctx/a'), join(outside, 'a'));
@@ -202,14 +208,7 @@ describe('unchanged layers', () => {
   });
 
   it('refuses a copy whose root\'s parent directory became a file as a listing does, though its walk was recorded', async () => {
-    writeFileSync(join(dir, 'deep.yaml'), `apiVersion: imgbuild/v1\nname: t/deep\ncontext: ctx\nlayers:\n  - name: l\n    copy:\n      - { from: a/b/, to: /x/ }\noutput:\n  - oci: ../out-deep\n`);
-    w('ctx/a/b/f.txt', 'public');
-    await settle();
-    const plan = async () => kinds((await planSpec(join(dir, 'deep.yaml'), { cacheDir, env: {}, reuseWalks: true })).plan);
-    await plan();
-    await settle();
-    await plan();
-    expect(await plan()).toEqual(['unchanged']);
+    const plan = await deepCopyFoundUnchanged();
     rmSync(join(dir, 'ctx/a'), { recursive: true });
     writeFileSync(join(dir, 'ctx/a'), 'now a file');
     const err = (await plan().catch((e: unknown) => e)) as SpecError;

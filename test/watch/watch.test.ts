@@ -15,6 +15,7 @@ import { planSpec } from '../../src/plan/plan-spec.js';
 import { watchApply, type WatchHandle } from '../../src/watch/watch.js';
 import type { WatchLine } from '../../src/watch/report.js';
 import type { ApplyEvent } from '../../src/run/events.js';
+import type { Image } from '../../src/image/types.js';
 
 const repo = new URL('../..', import.meta.url).pathname;
 
@@ -50,6 +51,25 @@ const layerDigests = async (layout: string, digest: string) => {
 };
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * An app spec on the OCI layout ./base (a random image), with the image that will replace it ready
+ * in ./next: `bases`, the two images.
+ */
+async function appOnRebuiltBase(seed: string): Promise<{ dir: string; bases: Image[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
+  const bases = [await randomImage({ seed: `${seed}1`, layers: 1 }), await randomImage({ seed: `${seed}2`, layers: 1 })];
+  await writeOciLayout(join(dir, 'base'), { image: bases[0]! }, ['latest']);
+  await writeOciLayout(join(dir, 'next'), { image: bases[1]! }, ['latest']);
+  mkdirSync(join(dir, 'app'));
+  writeFileSync(join(dir, 'app/f'), 'app1');
+  writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n');
+  return { dir, bases };
+}
+
+/** The base an image of a rebuild line was made on (its manifest's annotation), in `dir`'s ./out/img. */
+const baseDigestOf = (dir: string, line: WatchLine): string =>
+  JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8')).annotations['org.opencontainers.image.base.digest'];
 
 /** A context holding `files` (path: text) and an image.yaml of `layers` writing ./out/img. */
 function contextWith(files: Record<string, string>, layers: string): string {
@@ -302,8 +322,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     writeFileSync(join(dir, 'app/f'), 'app2');
     const line = await rebuilt;
     expect(line.kind).toBe('rebuilt');
-    const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
-    expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
+    expect(baseDigestOf(dir, line)).toBe(await bases[1]!.digest());
   });
 
   it('makes a new image on the same layers when its local base is rebuilt: an OCI layout, or a docker archive', async () => {
@@ -321,21 +340,14 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
       await write(1);
       const line = await rebuilt;
       expect(line, kind).toMatchObject({ kind: 'rebuilt', rebuilt: [] });
-      const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
-      expect(manifest.annotations['org.opencontainers.image.base.digest'], kind).toBe(await bases[1]!.digest());
+        expect(baseDigestOf(dir, line), kind).toBe(await bases[1]!.digest());
       await handle?.stop();
       handle = undefined;
     }
   });
 
   it('opens a rebuilt local base again after a build of it failed, rather than keep the last image\'s base', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
-    const bases = [await randomImage({ seed: 'wf1', layers: 1 }), await randomImage({ seed: 'wf2', layers: 1 })];
-    await writeOciLayout(join(dir, 'base'), { image: bases[0]! }, ['latest']);
-    await writeOciLayout(join(dir, 'next'), { image: bases[1]! }, ['latest']);
-    mkdirSync(join(dir, 'app'));
-    writeFileSync(join(dir, 'app/f'), 'app1');
-    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n');
+    const { dir, bases } = await appOnRebuiltBase('wf');
     const w = await watching(join(dir, 'image.yaml'));
     await settle(200);
     // The new layout copied in index.json first: its build fails on a missing blob.
@@ -348,18 +360,11 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     writeFileSync(join(dir, 'app/f'), 'app2');
     const line = await rebuilt;
     expect(line.kind).toBe('rebuilt');
-    const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8'));
-    expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
+    expect(baseDigestOf(dir, line)).toBe(await bases[1]!.digest());
   });
 
   it('makes a new image when its local base was rebuilt during the first build, after that build opened it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-base-'));
-    const bases = [await randomImage({ seed: 'wd1', layers: 1 }), await randomImage({ seed: 'wd2', layers: 1 })];
-    await writeOciLayout(join(dir, 'base'), { image: bases[0]! }, ['latest']);
-    await writeOciLayout(join(dir, 'next'), { image: bases[1]! }, ['latest']);
-    mkdirSync(join(dir, 'app'));
-    writeFileSync(join(dir, 'app/f'), 'app');
-    writeFileSync(join(dir, 'image.yaml'), 'apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base\nlayers:\n  - name: app\n    copy: [{ from: app/, to: /app/ }]\noutput:\n  - oci: ./out/img\n');
+    const { dir, bases } = await appOnRebuiltBase('wd');
     const lines: WatchLine[] = [];
     let rebuiltBase = false;
     // Once the first build has opened the base, before anything watches it.
@@ -373,8 +378,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     for (let i = 0; i < 60 && lines.length === 0; i++) await settle(50);
     expect(rebuiltBase).toBe(true);
     expect(lines).toHaveLength(1);
-    const manifest = JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (lines[0] as { digest: string }).digest.slice(7)), 'utf8'));
-    expect(manifest.annotations['org.opencontainers.image.base.digest']).toBe(await bases[1]!.digest());
+    expect(baseDigestOf(dir, lines[0]!)).toBe(await bases[1]!.digest());
   });
 
   it('builds the files of a failed rebuild with the next one, even when that one changes only a layer above', async () => {
