@@ -41,7 +41,10 @@ interface BlobJob {
   open: () => Promise<Readable>;
 }
 
-/** Push `source` to `target`'s repository under each of `tags` (or target's tag, or latest). */
+/**
+ * Push `source` to `target`'s repository under target's tag and each of `tags`; with neither, by
+ * digest only (a spec's `tags: []`: the spec's default of latest is applied where it is read).
+ */
 export async function pushImage(target: ParsedRef, source: Image | { index: ImageIndexSource }, tags: string[], opts: PushOptions = {}): Promise<PushResult> {
   const allTags = pushTags(target, tags);
   const client = opts.client ?? RegistryClient.for(target, opts);
@@ -72,7 +75,7 @@ export async function pushImage(target: ParsedRef, source: Image | { index: Imag
 function pushTags(target: ParsedRef, tags: string[]): string[] {
   const all = [...new Set([...(target.tag ? [target.tag] : []), ...tags])];
   for (const t of all) if (!isValidTag(t)) throw usageError(`invalid tag ${JSON.stringify(t)}`, 'a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -');
-  return all.length > 0 || target.digest ? all : ['latest'];
+  return all;
 }
 
 async function pushManifest(client: RegistryClient, img: Image, opts: PushOptions) {

@@ -110,6 +110,18 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
     }
   });
 
+  it('pushes a spec with `tags: []` by digest only, as its plan says, and tags nothing (not latest)', async () => {
+    const h = reg.host;
+    const d = await dir('untagged');
+    const spec = join(d, 'image.yaml');
+    await writeFile(spec, `apiVersion: imgbuild/v1\nname: ${h}/untagged\ntags: []\nlayers:\n  - name: one\n    files: [{ path: /f, content: "x" }]\noutput: []\n`);
+    expect(ok(await cli.run(['plan', spec, '--cache-dir', cache]), 'plan').stdout).toContain('(none: by digest only)');
+    const digest = doneDigest(ok(await apply(spec, '--push'), 'apply --push'));
+    expect((await skopeoInspect(`docker://${h}/untagged@${digest}`, { raw: true })).schemaVersion).toBe(2);
+    const tags = (await reg.requests()).filter((r) => r.method === 'PUT' && r.path.startsWith('/v2/untagged/manifests/'));
+    expect(tags.map((r) => decodeURIComponent(r.path))).toEqual([`/v2/untagged/manifests/${digest}`]);
+  });
+
   it('refuses --locked without a lock file (exit 2, one clear message)', async () => {
     const r = await apply(join(work, 'app', 'image.yaml'), '--locked');
     expect(r.exitCode).toBe(2);
