@@ -116,10 +116,23 @@ function baseRepositories(base: BaseRef): (registry: string) => string[] {
   return (registry) => (registry === ref.registry ? [ref.repository] : []);
 }
 
+/**
+ * `--push`'s target, the repository the spec's name names, unless an output already pushes there
+ * (a second push of the same image to it would upload every blob again, alongside the first).
+ */
+function pushTargets(name: string, outputs: readonly OutputTarget[], push: boolean | undefined): OutputTarget[] {
+  if (!push) return [];
+  const repository = (ref: string) => {
+    const r = parseRef(ref);
+    return `${r.registry}/${r.repository}`;
+  };
+  const pushed = repository(name);
+  return outputs.some((o) => o.kind === 'registry' && repository(o.ref) === pushed) ? [] : [{ kind: 'registry', ref: name }];
+}
+
 function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {
   const plan = ctx.planned.plan;
-  const pushed: OutputTarget[] = opts.push ? [{ kind: 'registry', ref: plan.name }] : [];
-  return [...plan.outputs, ...pushed].map((target) => {
+  return [...plan.outputs, ...pushTargets(plan.name, plan.outputs, opts.push)].map((target) => {
     let status: (text: string) => void = () => undefined;
     const sink = sinkForOutput(target, { name: plan.name, report, mountFrom: baseRepositories(plan.base), onStatus: (t) => status(t), ...(opts.insecureRegistries ? { insecure: opts.insecureRegistries } : {}) });
     return {

@@ -122,6 +122,20 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
     expect(tags.map((r) => decodeURIComponent(r.path))).toEqual([`/v2/untagged/manifests/${digest}`]);
   });
 
+  it('pushes once with --push when an output already names the spec\'s repository', async () => {
+    const h = reg.host;
+    const d = await dir('pushed-once');
+    const spec = join(d, 'image.yaml');
+    await writeFile(spec, `apiVersion: imgbuild/v1\nname: ${h}/once\ntags: [t1]\nlayers:\n  - name: one\n    files: [{ path: /f, content: "once" }]\noutput:\n  - registry: ${h}/once\n`);
+    const before = await reg.uploadRequests();
+    const r = ok(await apply(spec, '--push'), 'apply --push');
+    const events = parseEvents(r.stdout);
+    expect(events.filter((e) => e.type === 'output-done').map((e) => e.output)).toEqual([`registry:${h}/once`]);
+    expect(events.filter((e) => e.type === 'push-blob').map((e) => e.action)).toEqual(['uploaded', 'uploaded']);
+    expect((await reg.uploadRequests()) - before).toBe(2);
+    expect((await skopeoInspect(`docker://${h}/once:t1`)).Digest).toBe(doneDigest(r));
+  });
+
   it('refuses --locked without a lock file (exit 2, one clear message)', async () => {
     const r = await apply(join(work, 'app', 'image.yaml'), '--locked');
     expect(r.exitCode).toBe(2);
