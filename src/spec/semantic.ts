@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
 import { platformKey } from '../image/platform.js';
+import { parseRef } from '../registry/reference.js';
 import { didYouMean } from './did-you-mean.js';
 import * as v from './parse-values.js';
 import { parseBaseRef, parseOutput } from './refs.js';
@@ -112,10 +113,21 @@ function checkTop(spec: ImageSpec, check: Check): void {
   if (d?.fileMode !== undefined) check('/defaults/fileMode', v.parseMode(d.fileMode));
   if (d?.dirMode !== undefined) check('/defaults/dirMode', v.parseMode(d.dirMode));
   const outputAt = new Map<string, { i: number; path: string }>();
+  const pushedAt = new Map<string, { i: number; path: string }>();
   spec.output?.forEach((o, i) => {
     const parsed = parseOutput(o);
     check(`/output/${i}`, parsed);
-    if (!parsed.ok || parsed.value.kind === 'registry') return;
+    if (!parsed.ok) return;
+    if (parsed.value.kind === 'registry') {
+      // The same image pushed twice to one repository, side by side: every blob uploaded twice.
+      const { ref } = parsed.value;
+      const r = parseRef(ref);
+      const key = `${r.registry}/${r.repository}`;
+      const first = pushedAt.get(key);
+      if (first) check(`/output/${i}`, { ok: false, message: `registry output ${JSON.stringify(ref)} pushes to the repository of output ${first.i + 1}, ${JSON.stringify(first.path)}`, hint: 'list each repository once' });
+      else pushedAt.set(key, { i, path: ref });
+      return;
+    }
     // Both outputs would be written, the second over (or into) the first: one of them fails, late.
     const { path } = parsed.value;
     const key = posix.normalize(path).replace(/(.)\/$/, '$1');

@@ -153,6 +153,12 @@ describe('schema', () => {
     expect(brief(minimal('output:\n  - oci: ./out/x\n  - docker-archive: ./out/x.tar\n  - registry: ghcr.io/acme/x\n'))).toEqual([]);
   });
 
+  it('refuses two registry outputs to one repository, however it is spelled, which pushed every blob twice side by side', () => {
+    expect(brief(minimal('output:\n  - registry: acme/x\n  - registry: docker.io/acme/x\n  - registry: ghcr.io/acme/x\n')).map((s) => s.replace(/ \(.*/, ''))).toEqual([
+      '9:5 registry output "docker.io/acme/x" pushes to the repository of output 1, "acme/x"',
+    ]);
+  });
+
   it('refuses an empty list of platforms, which built an index of no image', () => {
     expect(brief(minimal('platforms: []\n'))).toEqual(['7:12 platforms is empty: there is no image to build (list at least one, e.g. [linux/amd64], or leave platforms out for linux/amd64)']);
   });
