@@ -67,6 +67,19 @@ describe('resolveBases on a local base', () => {
   });
 });
 
+describe('resolveBases with a lock that pins a platform the spec does not build', () => {
+  it('refuses it under --locked, as stale, and builds on its pins without', async () => {
+    const layout = join(dir, 'layout-extra');
+    await writeOciLayout(layout, { image: await memImage([await memLayer('x1')]) }, ['1']);
+    const specFile = join(dir, 'extra.yaml');
+    const req = { specFile, base: { kind: 'oci', path: './layout-extra', tag: '1' } as const, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-extra')) };
+    const lock = await lockBases(req);
+    await writeLock(specFile, { ...lock, base: { ...lock.base, digests: { ...lock.base.digests, 'linux/s390x': `sha256:${'c'.repeat(64)}` as Digest } } });
+    await expect(resolveBases(req, true)).rejects.toMatchObject({ kind: 'usage', message: `--locked: ${lockPathFor(specFile)} is stale: it pins linux/s390x, which the spec does not build` });
+    expect(await Promise.all((await resolveBases(req, false)).map((i) => i!.digest()))).toEqual([lock.base.digests['linux/amd64']]);
+  });
+});
+
 describe.skipIf(missingTools('docker-registry').length > 0)('resolveBases on a registry base', () => {
   it('says a pinned digest the registry no longer has is the lock\'s pin, and how to pin anew', async () => {
     const reg = await startRegistry();
