@@ -12,7 +12,7 @@ import { normalizeSpec } from './normalize.js';
 import type { ImageSpec } from './schema.js';
 import { readSpecFile, type LoadOptions } from './spec-inputs.js';
 import { checkSemantics } from './semantic.js';
-import { duplicateKey, mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, type SpecSource } from './source.js';
+import { duplicateKey, mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, unknownAliases, type SpecSource } from './source.js';
 import { validateSchema } from './validate-schema.js';
 
 export type { LoadOptions };
@@ -21,7 +21,11 @@ export type { LoadOptions };
 const MAX_ALIASES = 100;
 
 function yamlDiagnostics(src: SpecSource): Diagnostic[] {
-  if (src.doc.errors.length === 0) return mergeDiagnostics(src);
+  if (src.doc.errors.length === 0) {
+    // A merge key's missing anchor is that, not a value of the wrong kind.
+    const unknown = unknownAliases(src);
+    return unknown.length > 0 ? unknown : mergeDiagnostics(src);
+  }
   return src.doc.errors.map((e) => {
     const position = positionAt(src, e.pos[0]);
     // yaml's own words for this one name an API of the library.

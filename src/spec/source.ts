@@ -81,6 +81,23 @@ export function duplicateKey(src: SpecSource, offset: number): Diagnostic | unde
   return found;
 }
 
+/**
+ * Aliases that name no anchor written before them (yaml parses them, then throws a ReferenceError
+ * as it makes the value, which read as "aliases expand this spec too far" at 1:1, or, in a merge
+ * key, as a value of the wrong kind): each where it is written.
+ */
+export function unknownAliases(src: SpecSource): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  visit(src.doc, {
+    Alias(_, alias) {
+      if (alias.resolve(src.doc) !== undefined) return;
+      const name = `*${alias.source}`;
+      found.push({ position: positionAt(src, alias.range?.[0] ?? 0), message: `alias ${name} refers to no anchor`, hint: `an alias refers back to an anchor written above it: write &${alias.source} on the value first, or fix the name`, pointer: '' });
+    },
+  });
+  return found;
+}
+
 /** Merge keys whose value is not a map or a list of maps (yaml would throw as it makes the value). */
 export function mergeDiagnostics(src: SpecSource): Diagnostic[] {
   const found: Diagnostic[] = [];

@@ -205,6 +205,15 @@ describe('schema', () => {
     expect(brief(laughs)).toEqual(['1:1 aliases expand this spec too far (refer to anchors (*name) less often, or write the values out)']);
   });
 
+  it('names an alias whose anchor is not defined before it, where it is written', () => {
+    const hint = '(an alias refers back to an anchor written above it: write &base on the value first, or fix the name)';
+    expect(brief(minimal('annotations: { a: *base }\n'))).toEqual([`7:19 alias *base refers to no anchor ${hint}`]);
+    // In a merge key it is the same mistake, not a value of the wrong kind.
+    expect(brief(minimal('x-c: { <<: *base }\n'))).toEqual([`7:12 alias *base refers to no anchor ${hint}`]);
+    // Written after its alias, an anchor is not yet defined.
+    expect(brief(minimal('annotations: { a: *base }\nlabels: &base { b: c }\n'))).toEqual([`7:19 alias *base refers to no anchor ${hint}`]);
+  });
+
   it('counts no column for a byte order mark, as editors do', async () => {
     const err = await loadError(`\uFEFF${minimal().replace('imgbuild/v1', 'imgbuild/v2')}`);
     expect(err.diagnostics.map((d) => `${d.position.line}:${d.position.col} ${d.message}`)).toEqual(['1:13 apiVersion must be "imgbuild/v1"']);
