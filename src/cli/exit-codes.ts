@@ -36,12 +36,20 @@ export function errorEvent(e: unknown): Record<string, unknown> {
   return e instanceof SpecError ? { ...base, diagnostics: e.diagnostics } : base;
 }
 
+/** Failures printed as their errorEvent already: `main` prints the others' once they reach it. */
+const reported = new WeakSet<object>();
+
+export const reportedAsJson = (e: unknown): boolean => typeof e === 'object' && e !== null && reported.has(e);
+
 /** Run `action`; with `json`, a failure is also printed as its errorEvent on stdout. */
 export async function reportingJson<T>(json: boolean | undefined, action: () => Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (e) {
-    if (json) process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
+    if (json) {
+      process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
+      if (typeof e === 'object' && e !== null) reported.add(e);
+    }
     throw e;
   }
 }

@@ -3,7 +3,7 @@
  * funnels through exit-codes.ts, so exit codes and messages are decided in one place.
  */
 import { Command, CommanderError } from 'commander';
-import { ExitCode, describeError, exitCodeOf } from './exit-codes.js';
+import { ExitCode, describeError, errorEvent, exitCodeOf, reportedAsJson } from './exit-codes.js';
 import { registerApply } from './commands/apply.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
@@ -42,6 +42,9 @@ export async function main(argv: string[]): Promise<number> {
       if (argv.includes('--json')) process.stdout.write(`${JSON.stringify({ type: 'error', exitCode: ExitCode.invalid, message: e.message })}\n`);
       return ExitCode.invalid;
     }
+    // Refused before a command's action reported it (a bad --var as it is parsed, flags that
+    // conflict): a script reading --json would find nothing on stdout.
+    if (argv.includes('--json') && !reportedAsJson(e)) process.stdout.write(`${JSON.stringify(errorEvent(e))}\n`);
     process.stderr.write(`${describeError(e)}\n`);
     return exitCodeOf(e);
   }

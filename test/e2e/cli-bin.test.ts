@@ -72,6 +72,13 @@ describe('the imgbuild executable, installed', () => {
     const formats = await run(['plan', 'newapp/image.yaml', '--json', '--format', 'markdown']);
     expect(formats.exitCode).toBe(2);
     expect(formats.stderr).toContain('--json and --format markdown ask for two formats');
+    // A script that passed --json reads the refusal as the error event, whatever refused it.
+    expect(JSON.parse(formats.stdout)).toMatchObject({ type: 'error', exitCode: 2, message: expect.stringContaining('ask for two formats') });
+    for (const args of [['validate', 'newapp/image.yaml', '--json', '--var', 'bad'], ['plan', 'newapp/image.yaml', '--json', '--var', '1x=3']]) {
+      const r = await run(args);
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ type: 'error', exitCode: 2, message: expect.stringContaining('--var') });
+    }
     const dirArchive = await run(['inspect', 'docker-archive:newapp']);
     expect(dirArchive.exitCode).toBe(2);
     expect(dirArchive.stderr).toContain('is a directory, not an archive file');
