@@ -101,7 +101,9 @@ export function normalizeSpec(src: SpecSource, spec: ImageSpec, opts: NormalizeO
     contextDir: resolve(specDir, v.must(v.parseContextPath(spec.context ?? '.', 'context'))),
     contextAt: positionOf(src, '/context'),
     name: spec.name,
-    tags: spec.tags ?? ['latest'],
+    // Each once, in the order first named: every output writes a tag once, and the plan (and the
+    // image event) must not say "latest, latest" of `[latest, "${TAG:-latest}"]` with TAG unset.
+    tags: [...new Set(spec.tags ?? ['latest'])],
     // Kept as written (relative to the spec): it names the base in the lock and the manifest,
     // which must not depend on where the checkout lives. openBase resolves it.
     base: v.must(parseBaseRef(spec.from ?? 'scratch')),

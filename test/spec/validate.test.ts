@@ -24,6 +24,12 @@ describe('schema', () => {
     expect((spec.outputs[0] as { path: string }).path).toMatch(/\/out\/app$/);
   });
 
+  it('lists a tag once however often the spec names it, as every output writes it once', async () => {
+    // `[latest, "${TAG:-latest}"]` is a fair spec; its plan said "latest, latest" for one tag.
+    const spec = await load(minimal('tags: [a, latest, a, "${TAG:-latest}"]\n'));
+    expect(spec.tags).toEqual(['a', 'latest']);
+  });
+
   it('matches the committed schemas/image.schema.json (run `npm run schema` after changing it)', () => {
     const committed = JSON.parse(readFileSync(new URL('../../schemas/image.schema.json', import.meta.url), 'utf8'));
     expect(committed).toEqual(schemaJson());
