@@ -68,11 +68,18 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
     const cleared = (p: string) => standing.has(p) || removed.some((r) => p === r || p.startsWith(`${r}/`));
     // Where a path lands through the links still standing (not those our layers replaced or removed).
     const landing = (path: string) => followLinks(path, (p) => (cleared(p) ? undefined : links.get(p)));
+    // An entry written below the link keeps its own name: one that lands on a link of the base
+    // replaces the link, it does not write through it (/bin/cat is /usr/bin/cat, not the
+    // /usr/bin/busybox that cat points to). A directory copied onto the link lands at its target.
+    const entryLanding = (path: string) => {
+      const parent = posix.dirname(path);
+      return parent === '.' ? landing(path) : `${landing(parent)}/${posix.basename(path)}`;
+    };
     const refuse = (link: string, message: string, sample: string) => {
       problems.push({
         position: own.at,
         message: `layer "${layer.name}" ${message} /${link}, which is a symlink to ${links.get(link)} in the base image ${baseLabel}`,
-        hint: `write to ${landing(sample)} instead: a base's symlink is replaced by a directory (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, does so for anything written below it)`,
+        hint: `write to ${sample === link ? landing(sample) : entryLanding(sample)} instead: a base's symlink is replaced by a directory (containerd's overlayfs snapshotter, Docker's and Kubernetes' default, does so for anything written below it)`,
         pointer: `/layers/${i}`,
       });
     };

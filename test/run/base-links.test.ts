@@ -54,6 +54,15 @@ describe('a layer on a base with symlinked directories', () => {
     expect(problems(await own.build().catch((e) => e))).toEqual([expect.stringMatching(/writes below \/sbin, .* \| write to \/bin\/tool instead/)]);
   });
 
+  it('names the link itself, not what it points to, where the entry replaces a link below the base\'s symlinked directory', async () => {
+    // /usr/bin/cat -> sh: writing /usr/bin/sh, what cat points to, would overwrite the shell.
+    const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/cat, content: c }]\n  - name: gone\n    remove: [/bin/cat]\n`, `  - name: cat\n    symlinks: [{ path: /usr/bin/cat, target: sh }]\n`);
+    expect(problems(await build().catch((e) => e))).toEqual([
+      expect.stringMatching(/^5 layer "tools" writes below \/bin, .* \| write to \/usr\/bin\/cat instead/),
+      expect.stringMatching(/^7 layer "gone" writes below \/bin, .* \| write to \/usr\/bin\/cat instead/),
+    ]);
+  });
+
   it('builds where it writes to the link\'s target, or where a layer of its own replaced or removed the link', async () => {
     for (const layers of [
       `  - name: tools\n    dirs: [{ path: /bin }]\n    files: [{ path: /bin/tool, content: t }]\n`,
