@@ -44,7 +44,8 @@ function addParents(byPath: Map<string, Candidate>, problems: Diagnostic[]): voi
   for (const c of [...byPath.values()]) {
     // A whiteout deletes from the layers below: it needs no parent of its own, and one made for
     // it would add the directory (/var/log for a remove of a log that never was) or bring back
-    // one a lower layer removed. A runtime applies a whiteout whose directory is not there as nothing.
+    // one a lower layer removed. (A runtime may still make that directory to apply the whiteout:
+    // containerd's unpacker, like Docker's, creates a missing one empty; umoci does nothing.)
     if (c.kind === 'whiteout') continue;
     const first = c.path.lastIndexOf('/');
     if (first > 0 && first === settled.length && c.path.startsWith(settled)) continue;
