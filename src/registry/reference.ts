@@ -108,6 +108,12 @@ export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
+/** The repository a reference names, however it is spelled ("acme/x" and "docker.io/acme/x" are one): registry and path. */
+export function repositoryOf(input: string): string {
+  const r = parseRef(input);
+  return `${r.registry}/${r.repository}`;
+}
+
 /** Whether `host` is a registry's host[:port] as a reference names it. */
 export function isValidHost(host: string): boolean {
   return HOST_RE.test(host);

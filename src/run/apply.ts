@@ -22,7 +22,7 @@ import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
 import { sinkForOutput } from './outputs.js';
 import { isUnchanged, type BaseRef, type OutputTarget, type PlannedLayer } from '../plan/types.js';
-import { parseRef } from '../registry/reference.js';
+import { parseRef, repositoryOf } from '../registry/reference.js';
 
 export type RendererKind = 'default' | 'simple' | 'silent';
 
@@ -122,12 +122,8 @@ function baseRepositories(base: BaseRef): (registry: string) => string[] {
  */
 function pushTargets(name: string, outputs: readonly OutputTarget[], push: boolean | undefined): OutputTarget[] {
   if (!push) return [];
-  const repository = (ref: string) => {
-    const r = parseRef(ref);
-    return `${r.registry}/${r.repository}`;
-  };
-  const pushed = repository(name);
-  return outputs.some((o) => o.kind === 'registry' && repository(o.ref) === pushed) ? [] : [{ kind: 'registry', ref: name }];
+  const pushed = repositoryOf(name);
+  return outputs.some((o) => o.kind === 'registry' && repositoryOf(o.ref) === pushed) ? [] : [{ kind: 'registry', ref: name }];
 }
 
 function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<Ctx>[] {

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import picomatch from 'picomatch';
 import type { Diagnostic } from '../errors.js';
 import { platformKey } from '../image/platform.js';
-import { parseRef } from '../registry/reference.js';
+import { repositoryOf } from '../registry/reference.js';
 import { didYouMean } from './did-you-mean.js';
 import * as v from './parse-values.js';
 import { parseBaseRef, parseOutput } from './refs.js';
@@ -121,8 +121,7 @@ function checkTop(spec: ImageSpec, check: Check): void {
     if (parsed.value.kind === 'registry') {
       // The same image pushed twice to one repository, side by side: every blob uploaded twice.
       const { ref } = parsed.value;
-      const r = parseRef(ref);
-      const key = `${r.registry}/${r.repository}`;
+      const key = repositoryOf(ref);
       const first = pushedAt.get(key);
       if (first) check(`/output/${i}`, { ok: false, message: `registry output ${JSON.stringify(ref)} pushes to the repository of output ${first.i + 1}, ${JSON.stringify(first.path)}`, hint: 'list each repository once' });
       else pushedAt.set(key, { i, path: ref });
