@@ -73,6 +73,9 @@ function belowLinks(links: ReadonlySet<string>): (path: string) => boolean {
   };
 }
 
+/** The symlinks a layer writes: its entries', or an unchanged layer's from its walk record. */
+export const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+
 /**
  * Directories and symlinks as the lower layers leave them: a later layer overrides an earlier
  * one, and a whiteout deletes a path and all below it (first: a layer's own entries stand over it).
@@ -85,7 +88,7 @@ export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, L
   for (const layer of lower) {
     const removed = isUnchanged(layer) ? layer.removed : layer.entries.filter((e) => e.type === 'whiteout').map((e) => e.path);
     for (const path of removed) for (const dir of dirs.keys()) if (dir === path || dir.startsWith(`${path}/`)) dirs.delete(dir);
-    const links = new Set(isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+    const links = new Set(symlinksOf(layer));
     if (links.size > 0) {
       const hidden = belowLinks(links);
       for (const path of dirs.keys()) if (hidden(path)) dirs.delete(path);

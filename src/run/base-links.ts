@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { fileOntoDir, followLinks } from '../plan/parents.js';
+import { fileOntoDir, followLinks, symlinksOf } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
 import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
@@ -46,13 +46,9 @@ function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<st
   return dirs;
 }
 
-/** The symlinks a layer writes: its entries', or an unchanged layer's from its walk record. */
-const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
-
 /** What a layer puts at paths on purpose, which stands over a base's link: its `dirs:` and its symlinks (copied ones too). */
 function placed(layer: PlannedLayer, spec: NormalizedLayer): string[] {
-  const links = symlinksOf(layer);
-  return [...spec.dirs.map((d) => rel(d.path)), ...links];
+  return [...spec.dirs.map((d) => rel(d.path)), ...symlinksOf(layer)];
 }
 
 /** A problem for every layer that writes below, or copies a directory onto, a symlink `links` holds (path -> target, the base's). */
