@@ -81,7 +81,11 @@ interface State {
   lastFailure?: string;
 }
 
-/** Host paths never read besides the outputs: the cache and our own logs in the context, as a one-shot plan leaves out. */
+/**
+ * Host paths never read besides the outputs: the cache and our own logs in the context, as a
+ * plan leaves out (a planned spec carries them as `ignore`; this is for a spec followed before it
+ * plans).
+ */
 const notInputs = (s: State, spec: PlannedSpec['spec']) => neverInputs(s.opts.cacheDir, s.opts.logFiles ?? [], realContext(spec.contextDir));
 
 function specPaths(s: State): Set<string> {
@@ -114,7 +118,7 @@ async function replan(s: State, changed: Set<string>): Promise<{ planned: Planne
   const lowest = Math.min(...affected);
   const layers: LayerPlan[] = [];
   const refusals: Diagnostic[] = [];
-  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, notInputs(s, spec), refusals));
+  for (const [i, l] of plan.layers.entries()) layers.push(i < lowest ? l : await compileOneLayer(spec, i, layers, digests, s.planned.ignore, refusals));
   // Every layer refused at once, as a plan reports them.
   if (refusals.length > 0) throw new SpecError(refusals);
   const planned = { ...s.planned, plan: { ...plan, layers }, filesHashed: digests.filesHashed, bytesHashed: digests.bytesHashed };
