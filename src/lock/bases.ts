@@ -45,21 +45,11 @@ async function usableLock(req: BaseRequest, locked: boolean): Promise<LockFile |
   }
   const why = staleness(lock, req.base, req.platforms);
   if (why && locked) throw usageError(`--locked: ${file} is stale: ${why}`, fix);
-  // Pins for platforms the spec no longer builds harm no build, but under --locked the lock must
-  // be what \`imgbuild lock\` writes for the spec now: the change that dropped them forgot the lock.
-  const extra = locked && !why ? unbuiltPins(lock, req.platforms) : [];
-  if (extra.length > 0) throw usageError(`--locked: ${file} is stale: it pins ${extra.join(', ')}, which the spec does not build`, fix);
   // Without --locked a stale lock pins nothing, so every platform's base is what its reference
   // names today: said, as only `plan` showed it.
   const now = req.base.kind === 'scratch' ? '' : `: the base is what ${describeBase(req.base)} names now`;
   if (why) req.warn?.(`${file} is stale (${why}), so it pins nothing${now}; ${fix}`);
   return why ? undefined : lock;
-}
-
-/** The platforms a lock pins that the spec does not build. */
-function unbuiltPins(lock: LockFile, platforms: readonly Platform[]): string[] {
-  const built = new Set(platforms.map(formatPlatform));
-  return Object.keys(lock.base.digests).filter((p) => !built.has(p));
 }
 
 export async function resolveBases(req: BaseRequest, locked: boolean): Promise<(Image | undefined)[]> {

@@ -63,8 +63,13 @@ export function staleness(lock: LockFile, base: BaseRef, platforms: readonly Pla
   if (lock.base.ref !== ref) return `it pins ${lock.base.ref}, but the spec's base is ${ref}`;
   // Scratch has no image to pin: its lock says only that the base is scratch.
   if (base.kind === 'scratch') return undefined;
-  const missing = platforms.map(formatPlatform).filter((p) => !lock.base.digests[p]);
+  const built = platforms.map(formatPlatform);
+  const missing = built.filter((p) => !lock.base.digests[p]);
   if (missing.length > 0) return `it has no digest for ${missing.join(', ')}`;
+  // A lock is what \`imgbuild lock\` writes for the spec now: pins for a platform the spec no
+  // longer builds say that the change that dropped it forgot the lock.
+  const unbuilt = Object.keys(lock.base.digests).filter((p) => !built.includes(p));
+  if (unbuilt.length > 0) return `it pins ${unbuilt.join(', ')}, which the spec does not build`;
   return undefined;
 }
 

@@ -68,15 +68,17 @@ describe('resolveBases on a local base', () => {
 });
 
 describe('resolveBases with a lock that pins a platform the spec does not build', () => {
-  it('refuses it under --locked, as stale, and builds on its pins without', async () => {
+  it('refuses it under --locked, as stale, and without builds on the base as it is, saying the lock is stale', async () => {
     const layout = join(dir, 'layout-extra');
     await writeOciLayout(layout, { image: await memImage([await memLayer('x1')]) }, ['1']);
     const specFile = join(dir, 'extra.yaml');
-    const req = { specFile, base: { kind: 'oci', path: './layout-extra', tag: '1' } as const, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-extra')) };
+    const warnings: string[] = [];
+    const req = { specFile, base: { kind: 'oci', path: './layout-extra', tag: '1' } as const, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(join(dir, 'cache-extra')), warn: (m: string) => warnings.push(m) };
     const lock = await lockBases(req);
     await writeLock(specFile, { ...lock, base: { ...lock.base, digests: { ...lock.base.digests, 'linux/s390x': `sha256:${'c'.repeat(64)}` as Digest } } });
     await expect(resolveBases(req, true)).rejects.toMatchObject({ kind: 'usage', message: `--locked: ${lockPathFor(specFile)} is stale: it pins linux/s390x, which the spec does not build` });
     expect(await Promise.all((await resolveBases(req, false)).map((i) => i!.digest()))).toEqual([lock.base.digests['linux/amd64']]);
+    expect(warnings).toEqual([expect.stringContaining('is stale (it pins linux/s390x, which the spec does not build), so it pins nothing')]);
   });
 });
 
