@@ -10,7 +10,8 @@
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../image/digest.js';
 import { LayerKeyHash } from '../plan/cache-key.js';
-import type { Compression, LayerPlan } from '../plan/types.js';
+import type { DirMeta } from '../image/layer-check.js';
+import type { Compression, ImagePath, LayerPlan, PlanEntry } from '../plan/types.js';
 import { ImgbuildError, isImgbuildError } from '../errors.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { LayerRecord } from '../store/layer-index.js';
@@ -32,10 +33,12 @@ export interface BuildLayerOptions {
   /** Digests the stat cache knows, so unchanged files are not hashed twice (see EmitOptions). */
   known?: EmitOptions['known'];
   remember?: EmitOptions['remember'];
+  /** Directories written with this mode and owner in place of the plan's (copy destinations that keep the base's); the key stays the plan's entries'. */
+  keptDirs?: ReadonlyMap<ImagePath, DirMeta>;
 }
 
 export type BuiltLayer = LayerRecord & {
-  /** layerCacheKey of the entries as actually written. */
+  /** layerCacheKey of the plan's entries as actually read (before `keptDirs`). */
   cacheKey: Digest;
 };
 
@@ -73,10 +76,12 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
   const flow = pipeline(compressor, writer, { ...(opts.signal ? { signal: opts.signal } : {}) });
   flow.catch(() => undefined); // awaited below; a failure while files are still being written shows there too
   const tar = new TarChunks(compressor, pool);
-  // The key of what is really written, made as each entry goes in.
+  // The key of what is really read, made as each entry goes in: a kept directory adds its plan's entry.
   const key = new LayerKeyHash(opts.compression, opts.epoch);
+  const planned = new Map<PlanEntry, PlanEntry>();
+  const entries = opts.keptDirs?.size ? plan.entries.map((e) => withKept(e, opts.keptDirs!, planned)) : plan.entries;
   try {
-    await emitEntries(tar, plan.entries, opts, (e) => key.add(e));
+    await emitEntries(tar, entries, opts, (e) => key.add(planned.get(e) ?? e));
     await flow;
   } catch (e) {
     compressor.destroy(e as Error);
@@ -93,6 +98,15 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
     mediaType: layerMediaType(opts.compression),
     cacheKey: key.digest(),
   };
+}
+
+/** `e` with the mode and owner `kept` gives its path, if it is a directory there; the copy maps back to `e` in `planned`. */
+function withKept(e: PlanEntry, kept: ReadonlyMap<ImagePath, DirMeta>, planned: Map<PlanEntry, PlanEntry>): PlanEntry {
+  const meta = e.type === 'dir' ? kept.get(e.path) : undefined;
+  if (!meta) return e;
+  const written: PlanEntry = { ...e, mode: meta.mode, uid: meta.uid, gid: meta.gid };
+  planned.set(written, e);
+  return written;
 }
 
 /** The error worth showing: ours first (they name the file), then the stream's own cause. */

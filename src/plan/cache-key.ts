@@ -6,8 +6,9 @@
  * recorded under the key of its real content.
  */
 import { createHash } from 'node:crypto';
-import { digestOf, type Digest } from '../image/digest.js';
-import type { Compression, PlanEntry } from './types.js';
+import { digestOf, sha256, type Digest } from '../image/digest.js';
+import type { DirMeta } from '../image/layer-check.js';
+import type { Compression, ImagePath, PlanEntry } from './types.js';
 
 /** Changing how keys are made changes this: keys recorded before (unchanged-layer.ts) are then void. */
 export const KEY_VERSION = 1;
@@ -65,3 +66,15 @@ export class LayerKeyHash {
 }
 
 const PIECE = 64 * 1024;
+
+/**
+ * The key of a layer written with `kept` in place of its directories' own mode and owner (copy
+ * destinations that keep the base's: run/base-dirs.ts): the plan's key, which a plan makes without
+ * the base, and what was kept. A layer found unchanged has its plan's key only, so the kept
+ * metadata is added to it rather than to its entries.
+ */
+export function keyWithKeptDirs(key: Digest, kept: ReadonlyMap<ImagePath, DirMeta> | undefined): Digest {
+  if (!kept || kept.size === 0) return key;
+  const dirs = [...kept].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, d]) => [path, d.mode, d.uid, d.gid]);
+  return sha256(JSON.stringify({ key, kept: dirs }));
+}

@@ -21,7 +21,7 @@ import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
 import { copiedOntoLink, fileOntoDir, followLinks, isDir, keepLowerDestination, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
-import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
+import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type ImagePath, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
 
 export type { FileDigester };
@@ -77,7 +77,7 @@ function addEntry(c: Candidate, digester: FileDigester, entries: PlanEntry[], to
  * parallelism), the files counted, and the cache key. With `hashLater` those files keep an
  * empty digest, for the layer writer to fill, and the layer has no key.
  */
-async function completeLayer(spec: NormalizedSpec, name: string, entries: PlanEntry[], toHash: readonly ToHash[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
+async function completeLayer(spec: NormalizedSpec, name: string, entries: PlanEntry[], destinations: ImagePath[], toHash: readonly ToHash[], digester: FileDigester, hashLater: boolean): Promise<LayerPlan> {
   const unhashed = hashLater && toHash.length > 0;
   if (!unhashed) {
     await mapLimit(toHash, 32, async ({ entry, file }) => {
@@ -91,7 +91,7 @@ async function completeLayer(spec: NormalizedSpec, name: string, entries: PlanEn
     files++;
     bytes = bytes === undefined || e.size === FROM_FILE ? undefined : bytes + e.size;
   }
-  const layer: LayerPlan = { name, entries, files, ...(bytes === undefined ? {} : { bytes }) };
+  const layer: LayerPlan = { name, entries, destinations, files, ...(bytes === undefined ? {} : { bytes }) };
   if (!unhashed) layer.cacheKey = layerCacheKey(entries, spec.compression, spec.epoch);
   return layer;
 }
@@ -130,8 +130,10 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   const all: PlanEntry[] = [];
   const toHash: ToHash[] = [];
   const below = lowerDirsAndLinks(lower);
+  const destinations: ImagePath[] = [];
   for (const c of candidates) {
     if (c.strength === Strength.Implied) implied.add(c.path);
+    else if (c.kind === 'dir' && c.destination) destinations.push(c.path);
     noteFile(stamps, c, addEntry(keepLowerDestination(c, below), digester, all, toHash));
   }
   const throughLinks: ThroughLink[] = [];
@@ -139,7 +141,7 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
   refuseFileOntoDir(spec, name, entries, below, refusals);
-  return completeLayer(spec, name, entries, toHash, digester, hashLater);
+  return completeLayer(spec, name, entries, destinations, toHash, digester, hashLater);
 }
 
 /**
@@ -194,6 +196,7 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   const entries = settleParents(parents, new Set(parents.map((p) => p.path)), below, spec.base.kind === 'scratch', throughLinks);
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
+  const destinations: ImagePath[] = [];
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {
     for (const c of batch) {
       if (!('kind' in c)) {
@@ -205,13 +208,14 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         throughLinks.push(onto);
         continue;
       }
+      if (c.kind === 'dir' && c.destination) destinations.push(c.path);
       noteFile(stamps, c, addEntry(keepLowerDestination(c, below), digester, entries, toHash));
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
   refuseFileOntoDir(spec, name, entries, below, refusals);
-  return completeLayer(spec, name, entries, toHash, digester, hashLater);
+  return completeLayer(spec, name, entries, destinations, toHash, digester, hashLater);
 }
 
 function orderedProblems(ordered: OrderedCopy, skip: HostFilter): Diagnostic[] {

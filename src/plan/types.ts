@@ -76,6 +76,12 @@ export interface LayerSummary {
 export interface LayerPlan extends LayerSummary {
   /** Entries in the order they go into the tar: sorted bytewise (UTF-8) by path, parents first. */
   entries: PlanEntry[];
+  /**
+   * Its directory copies' own destinations (`{ from: seed/, to: /tmp/ }` gives "tmp"): on a base
+   * that has the directory, each keeps the base's mode and owner, as `COPY` leaves an existing
+   * destination as it is (run/base-dirs.ts).
+   */
+  destinations: ImagePath[];
 }
 
 /**
@@ -97,6 +103,8 @@ export interface UnchangedLayer extends LayerSummary {
   removed: ImagePath[];
   /** Directories its entries lie in that it holds no entry for (implied parents left out on a base), for the base's symlinks to be checked against. */
   implied: ImagePath[];
+  /** As LayerPlan.destinations, from its walk record. */
+  destinations: ImagePath[];
 }
 
 /** A layer of a plan made for a build: listed, or found unchanged. */

@@ -128,7 +128,7 @@ export class WalkReuse {
     }
     const name = this.spec.layers[index]!.name;
     const removed = this.spec.layers[index]!.removes.map((r) => r.path.replace(/^\/+/, ''));
-    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), linkTargets: [...rec.linkTargets], removed, implied: [...rec.impliedDirs] };
+    return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), linkTargets: [...rec.linkTargets], removed, implied: [...rec.impliedDirs], destinations: [...rec.destinations] };
   }
 
   /**
@@ -158,6 +158,7 @@ export class WalkReuse {
       linkPaths: links.map((e) => e.path),
       linkTargets: links.map((e) => e.target),
       impliedDirs: impliedDirs(layer.entries),
+      destinations: layer.destinations,
     };
     // Only an optimisation: a record that cannot be written (a full disk) costs the next build a listing, never this one.
     await this.records.save(this.#identity(index), snapshot).catch(() => undefined);

@@ -8,6 +8,7 @@ import { Listr, ListrLogger, ProcessOutput, type ListrTask } from 'listr2';
 import { SpecError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/types.js';
+import type { BaseShape } from '../image/layer-check.js';
 import { formatPlatform } from '../image/platform.js';
 import { describeBase, formatBytes, plural, shortDigest, totalBytes } from '../plan/render.js';
 import type { PlannedSpec } from '../plan/plan-spec.js';
@@ -17,6 +18,7 @@ import type { Vars } from '../spec/interpolate.js';
 import { ContentStore } from '../store/content-store.js';
 import type { FileDigestCache } from '../store/file-digests.js';
 import { LayerIndex } from '../store/layer-index.js';
+import type { KeptDirs } from './base-dirs.js';
 import type { ApplyEvent, Reporter } from './events.js';
 import { assembleTarget, type AssembledTarget } from './images.js';
 import { materializeLayer, type LayerOutcome } from './layers.js';
@@ -83,6 +85,8 @@ interface Ctx {
   index: LayerIndex;
   digester: FileDigestCache;
   bases: (Image | undefined)[];
+  /** Per layer, the directory copy destinations that keep the base's mode and owner (none on scratch). */
+  keptDirs?: KeptDirs;
   layers: LayerOutcome[];
   assembled: AssembledTarget;
   outputs: string[];
@@ -99,7 +103,7 @@ function layerTasks(ctx: Ctx, report: Reporter, signal?: AbortSignal): ListrTask
   return ctx.planned.plan.layers.map((layer, i) => ({
     title: `${layer.name} (${plural(layer.files, 'file')}${layer.bytes === undefined ? '' : `, ${formatBytes(layer.bytes)}`})`,
     task: (_, task) => tracked(ctx, (async () => {
-      const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, ignore: ctx.planned.ignore, report, ...(signal ? { signal } : {}) };
+      const lctx = { spec: ctx.planned.spec, plan: ctx.planned.plan, store: ctx.store, index: ctx.index, digester: ctx.digester, ignore: ctx.planned.ignore, keptDirs: ctx.keptDirs?.[i], report, ...(signal ? { signal } : {}) };
       const out = await materializeLayer(lctx, i, (files, bytes) => {
         task.output = `${files}/${layer.files} files, ${formatBytes(bytes)}${layer.bytes === undefined ? '' : ` of ${formatBytes(layer.bytes)}`}`;
       });
@@ -167,26 +171,31 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
   for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
   // Resolving checked each base layer and marked it with its links: this reads the marks.
-  const [{ checkBaseLayers }, { refuseBelowBaseLinks, baseDirsChanged }] = await Promise.all([import('./base.js'), import('./base-links.js')]);
+  const [{ checkBaseLayers }, { refuseBelowBaseLinks }, { keptDestinations, baseDirsChanged }] = await Promise.all([import('./base.js'), import('./base-links.js'), import('./base-dirs.js')]);
   const label = describeBase(plan.base);
-  const warned = new Set<string>();
+  const shapes: BaseShape[] = [];
   try {
     for (const b of ctx.bases) {
       if (!b) continue;
       const shape = await checkBaseLayers(b, ctx.store, label);
       refuseBelowBaseLinks(ctx.planned.spec, plan.layers, shape, label);
-      // Once each, though every platform's base may say it.
-      for (const message of baseDirsChanged(ctx.planned.spec, plan.layers, shape.dirs, label)) {
-        if (warned.has(message)) continue;
-        warned.add(message);
-        warn(message);
-      }
+      shapes.push(shape);
     }
   } catch (e) {
     // The plan recorded its walks before the base was read: a refused layer found unchanged next
     // time would not be looked at again (a record keeps no file paths to check against the base).
     if (e instanceof SpecError) await forgetWalks(opts.cacheDir, ctx.planned.spec);
     throw e;
+  }
+  ctx.keptDirs = keptDestinations(ctx.planned.spec, plan.layers, shapes.map((s) => s.dirs));
+  // Once each, though every platform's base may say it.
+  const warned = new Set<string>();
+  for (const shape of shapes) {
+    for (const message of baseDirsChanged(ctx.planned.spec, plan.layers, shape.dirs, ctx.keptDirs, label)) {
+      if (warned.has(message)) continue;
+      warned.add(message);
+      warn(message);
+    }
   }
 }
 

@@ -29,8 +29,8 @@ import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn 
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
-/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets); 5: the trailing digest. */
-const FORMAT = 5;
+/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets); 5: the trailing digest; 6: its directory copies' destinations. */
+const FORMAT = 6;
 const CHECK_BYTES = 32;
 const HEADER = MAGIC.length + 7 * 4;
 const ENTRY_NUMS = 3;
@@ -59,6 +59,8 @@ export interface WalkSnapshot {
   impliedDirs: readonly string[];
   /** Where each of `linkPaths` points, in the same order (the JSON part too). */
   linkTargets: readonly string[];
+  /** Its directory copies' own destinations (LayerPlan.destinations; the JSON part too). */
+  destinations: readonly string[];
 }
 
 const DIR_FIELDS = ['mtimeMs', 'ctimeMs', 'ino', 'dev'] as const;
@@ -101,6 +103,7 @@ export class WalkRecord {
     private readonly nums: Float64Array,
     readonly impliedDirs: readonly string[],
     readonly linkTargets: readonly string[],
+    readonly destinations: readonly string[],
   ) {}
 
   dirPath(i: number): string {
@@ -141,7 +144,7 @@ export class WalkRecord {
   }
 
   static encode(w: WalkSnapshot): Buffer[] {
-    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes, implied: w.impliedDirs, targets: w.linkTargets }), 'utf8');
+    const meta = Buffer.from(JSON.stringify({ inputs: w.inputs, cacheKey: w.cacheKey, files: w.files, bytes: w.bytes, implied: w.impliedDirs, targets: w.linkTargets, destinations: w.destinations }), 'utf8');
     const entryNums = new Float64Array(w.dirEntries.length * ENTRY_NUMS);
     w.dirEntries.forEach((e, i) => entryNums.set([e.mode, e.uid, e.gid], i * ENTRY_NUMS));
     const paths = nulJoined([w.dirPaths, w.filePaths, w.dirEntries.map((e) => e.path), w.linkPaths]);
@@ -175,14 +178,14 @@ export class WalkRecord {
     } catch {
       return undefined;
     }
-    const { inputs, cacheKey, files, bytes, implied, targets } = meta;
+    const { inputs, cacheKey, files, bytes, implied, targets, destinations } = meta;
     if (!isDigestValue(inputs) || !isDigestValue(cacheKey) || !isCount(files) || !isCount(bytes)) return undefined;
-    if (!isStrings(implied) || !isStrings(targets) || targets.length !== linkCount) return undefined;
+    if (!isStrings(implied) || !isStrings(targets) || !isStrings(destinations) || targets.length !== linkCount) return undefined;
     const count = dirCount + fileCount + entryCount + linkCount;
     const paths = count === 0 ? [] : buf.toString('utf8', pathsAt, pathsAt + pathLen).split('\0');
     if (paths.length !== count) return undefined;
     const nums = fromLittleEndian(buf.subarray(numsAt, pathsAt));
-    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums, implied, targets);
+    return new WalkRecord(inputs, cacheKey, files, bytes, dirCount, fileCount, entryCount, linkCount, paths, nums, implied, targets, destinations);
   }
 }
 

@@ -58,6 +58,7 @@ export function planFor(root: string, tree: Record<string, Spec>, opts: { compre
   return {
     name: 'test',
     entries: sorted,
+    destinations: [],
     files: files.length,
     bytes: files.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0),
     cacheKey: layerCacheKey(sorted, opts.compression ?? GZIP6, opts.epoch ?? 0),

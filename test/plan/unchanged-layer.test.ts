@@ -316,6 +316,7 @@ describe('walk records', () => {
     linkPaths: ['bin', 'opt/lib/current'],
     impliedDirs: ['usr/local/bin'],
     linkTargets: ['usr/bin', '../lib'],
+    destinations: ['opt/lib'],
   };
 
   it('round-trips, and reads anything cut short as no record', () => {
@@ -334,6 +335,7 @@ describe('walk records', () => {
     expect(r.linkPaths()).toEqual(snapshot.linkPaths);
     expect(r.impliedDirs).toEqual(['usr/local/bin']);
     expect(r.linkTargets).toEqual(['usr/bin', '../lib']);
+    expect(r.destinations).toEqual(['opt/lib']);
     for (const cut of [0, 10, buf.length - 1]) expect(WalkRecord.decode(buf.subarray(0, cut))).toBeUndefined();
   });
 

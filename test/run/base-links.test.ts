@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SpecError } from '../../src/errors.js';
 import { apply } from '../../src/run/apply.js';
+import { onBase } from '../helpers/base-image.js';
 import type { ApplyEvent } from '../../src/run/events.js';
 
 const BASE_LAYERS = `  - name: usr
@@ -18,19 +19,13 @@ const BASE_LAYERS = `  - name: usr
 `;
 
 /** A merged-/usr base in ./base:1 (plus `more` layers), and a spec on it with `layers`. */
-async function onBase(layers: string, more = ''): Promise<{ dir: string; build: () => Promise<unknown> }> {
-  const dir = mkdtempSync(join(tmpdir(), 'imgbuild-base-links-'));
-  writeFileSync(join(dir, 'base.yaml'), `apiVersion: imgbuild/v1\nname: t/base\ntags: ["1"]\nlayers:\n${BASE_LAYERS}${more}output:\n  - oci: ./base\n`);
-  await apply(join(dir, 'base.yaml'), { cacheDir: join(dir, 'cache'), env: {} });
-  writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base:1\nlayers:\n${layers}output:\n  - oci: ./out\n`);
-  return { dir, build: () => apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {} }) };
-}
+const onLinkedBase = (layers: string, more = '') => onBase(`${BASE_LAYERS}${more}`, layers);
 
 const problems = (e: unknown) => (e as SpecError).diagnostics.map((d) => `${d.position.line} ${d.message} | ${d.hint}`);
 
 describe('a layer on a base with symlinked directories', () => {
   it('is refused where it writes below one, with the path to write instead', async () => {
-    const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n  - name: libs\n    files: [{ path: /lib/x/libx.so, content: l }]\n`);
+    const { build } = await onLinkedBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n  - name: libs\n    files: [{ path: /lib/x/libx.so, content: l }]\n`);
     const err = await build().catch((e) => e);
     expect(err).toMatchObject({ kind: 'spec' });
     expect(problems(err)).toEqual([
@@ -40,7 +35,7 @@ describe('a layer on a base with symlinked directories', () => {
   });
 
   it('is refused where it copies a directory onto one, which every runtime would replace', async () => {
-    const { dir, build } = await onBase(`  - name: tools\n    copy: [{ from: tools/, to: /bin/ }]\n`);
+    const { dir, build } = await onLinkedBase(`  - name: tools\n    copy: [{ from: tools/, to: /bin/ }]\n`);
     mkdirSync(join(dir, 'tools'));
     writeFileSync(join(dir, 'tools', 'tool'), 't');
     expect(problems(await build().catch((e) => e))).toEqual([expect.stringMatching(/^5 layer "tools" copies a directory onto \/bin, which is a symlink to usr\/bin in the base image oci:\.\/base:1 \| write to \/usr\/bin instead/)]);
@@ -48,15 +43,15 @@ describe('a layer on a base with symlinked directories', () => {
 
   it('names the path through a chain of links, and not through a link a layer of its own replaced', async () => {
     const sbin = `  - name: sbin\n    symlinks: [{ path: /sbin, target: bin }]\n`;
-    const chain = await onBase(`  - name: tools\n    files: [{ path: /sbin/tool, content: t }]\n`, sbin);
+    const chain = await onLinkedBase(`  - name: tools\n    files: [{ path: /sbin/tool, content: t }]\n`, sbin);
     expect(problems(await chain.build().catch((e) => e))).toEqual([expect.stringMatching(/writes below \/sbin, which is a symlink to bin .* \| write to \/usr\/bin\/tool instead/)]);
-    const own = await onBase(`  - name: own\n    dirs: [{ path: /bin }]\n  - name: tools\n    files: [{ path: /sbin/tool, content: t }]\n`, sbin);
+    const own = await onLinkedBase(`  - name: own\n    dirs: [{ path: /bin }]\n  - name: tools\n    files: [{ path: /sbin/tool, content: t }]\n`, sbin);
     expect(problems(await own.build().catch((e) => e))).toEqual([expect.stringMatching(/writes below \/sbin, .* \| write to \/bin\/tool instead/)]);
   });
 
   it('names the link itself, not what it points to, where the entry replaces a link below the base\'s symlinked directory', async () => {
     // /usr/bin/cat -> sh: writing /usr/bin/sh, what cat points to, would overwrite the shell.
-    const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/cat, content: c }]\n  - name: gone\n    remove: [/bin/cat]\n`, `  - name: cat\n    symlinks: [{ path: /usr/bin/cat, target: sh }]\n`);
+    const { build } = await onLinkedBase(`  - name: tools\n    files: [{ path: /bin/cat, content: c }]\n  - name: gone\n    remove: [/bin/cat]\n`, `  - name: cat\n    symlinks: [{ path: /usr/bin/cat, target: sh }]\n`);
     expect(problems(await build().catch((e) => e))).toEqual([
       expect.stringMatching(/^5 layer "tools" writes below \/bin, .* \| write to \/usr\/bin\/cat instead/),
       expect.stringMatching(/^7 layer "gone" writes below \/bin, .* \| write to \/usr\/bin\/cat instead/),
@@ -70,26 +65,26 @@ describe('a layer on a base with symlinked directories', () => {
       `  - name: own\n    dirs: [{ path: /bin }]\n  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`,
       `  - name: gone\n    remove: [/bin]\n  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`,
     ]) {
-      const { build } = await onBase(layers);
+      const { build } = await onLinkedBase(layers);
       await expect(build(), layers).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
     }
   });
 
   it('is refused where it copies a file onto a directory of the base, and builds into it, or once a layer below removed it', async () => {
-    const onto = await onBase(`  - name: conf\n    copy: [{ from: tool, to: /usr/bin }]\n`);
+    const onto = await onLinkedBase(`  - name: conf\n    copy: [{ from: tool, to: /usr/bin }]\n`);
     writeFileSync(join(onto.dir, 'tool'), 't');
     expect(problems(await onto.build().catch((e) => e))).toEqual([
       '6 layer "conf" copies a file onto /usr/bin, which is a directory in the base image oci:./base:1: the file would replace the directory and all it holds | to copy it into the directory, end the copy\'s `to` with "/" (/usr/bin/); to replace the directory, remove it in a layer below this one',
     ]);
     for (const layers of [`  - name: conf\n    copy: [{ from: tool, to: /usr/bin/ }]\n`, `  - name: gone\n    remove: [/usr/bin]\n  - name: conf\n    copy: [{ from: tool, to: /usr/bin }]\n`]) {
-      const { dir, build } = await onBase(layers);
+      const { dir, build } = await onLinkedBase(layers);
       writeFileSync(join(dir, 'tool'), 't');
       await expect(build(), layers).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
     }
   });
 
   it('is refused again on the next build, though the plan recorded the layer\'s walk before the base refused it', async () => {
-    const { dir, build } = await onBase(`  - name: conf\n    copy: [{ from: tool, to: /usr/lib/tool }]\n`);
+    const { dir, build } = await onLinkedBase(`  - name: conf\n    copy: [{ from: tool, to: /usr/lib/tool }]\n`);
     writeFileSync(join(dir, 'tool'), 't');
     await build();
     await build(); // the stat cache knows the file: this plan records the layer's walk
@@ -98,7 +93,7 @@ describe('a layer on a base with symlinked directories', () => {
   });
 
   it('builds where a later base layer removed the link', async () => {
-    const { build } = await onBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`, `  - name: unlinked\n    remove: [/bin]\n`);
+    const { build } = await onLinkedBase(`  - name: tools\n    files: [{ path: /bin/tool, content: t }]\n`, `  - name: unlinked\n    remove: [/bin]\n`);
     await expect(build()).resolves.toMatchObject({ digest: expect.stringMatching(/^sha256:/) });
   });
 
@@ -119,49 +114,5 @@ describe('a layer on a base with symlinked directories', () => {
     const err = await build().catch((e) => e);
     expect(events.find((e) => e.type === 'plan')).toMatchObject({ layersUnchanged: 1 });
     expect(problems(err)).toEqual([expect.stringMatching(/^5 layer "tools" writes below \/bin, which is a symlink to usr\/bin/)]);
-  });
-});
-
-describe('a layer that writes a directory of its base again', () => {
-  const DIRS = `  - name: dirs\n    dirs: [{ path: /tmp, mode: "1777" }, { path: /etc }, { path: /srv, owner: "5:5" }]\n`;
-  const warnings = (events: ApplyEvent[]) => events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
-
-  /** Warnings of three builds of `layers` on a base with a 1777 /tmp, an /etc and a /srv of uid 5 (the third finds a copying layer unchanged). */
-  async function warned(layers: string): Promise<string[][]> {
-    const { dir } = await onBase('', DIRS);
-    for (const sub of ['seed', 'conf']) {
-      mkdirSync(join(dir, sub));
-      writeFileSync(join(dir, sub, 'x'), 'x');
-    }
-    writeFileSync(join(dir, 'image.yaml'), `apiVersion: imgbuild/v1\nname: t/app\nfrom: oci:./base:1\nlayers:\n${layers}output:\n  - oci: ./out\n`);
-    const out: string[][] = [];
-    for (let i = 0; i < 3; i++) {
-      const events: ApplyEvent[] = [];
-      await apply(join(dir, 'image.yaml'), { cacheDir: join(dir, 'cache'), env: {}, report: (e) => events.push(e) });
-      // (A layer of declared entries only has no walk to record.)
-      if (i === 2 && layers.includes('copy')) expect(events.find((e) => e.type === 'plan'), 'the third build finds the layer unchanged').toMatchObject({ layersUnchanged: 1 });
-      out.push(warnings(events));
-    }
-    return out;
-  }
-
-  it('is warned of where a copied directory changes the base\'s mode or owner, listed or found unchanged', async () => {
-    const expected = [
-      'layer "seed" changes the mode or owner of /tmp (1777 0:0 -> 0755 0:0), a directory of the base image oci:./base:1: a copied directory takes the copy\'s dirMode and owner. To keep the base\'s, copy what the directory holds with a glob (from: "dir/*"); to change it on purpose, list it under the layer\'s dirs:',
-    ];
-    expect(await warned(`  - name: seed\n    copy: [{ from: seed/, to: /tmp/ }]\n`)).toEqual([expected, expected, expected]);
-    const owned = await warned(`  - name: conf\n    copy: [{ from: conf/, to: /etc/, owner: "1000:1000" }, { from: seed/, to: /srv/ }]\n`);
-    expect(owned[2]).toEqual([expect.stringMatching(/^layer "conf" changes the mode or owner of \/etc \(0755 0:0 -> 0755 1000:1000\), \/srv \(0755 5:5 -> 0755 0:0\), directories of the base image/)]);
-  });
-
-  it('is not warned of where it keeps them, says so under dirs:, copies with a glob, or a layer of its own wrote the directory below', async () => {
-    for (const layers of [
-      `  - name: seed\n    copy: [{ from: seed/, to: /etc/ }, { from: conf/, to: /tmp/, dirMode: "1777" }]\n`,
-      `  - name: seed\n    dirs: [{ path: /tmp, mode: "0700" }]\n    copy: [{ from: seed/, to: /tmp/ }]\n`,
-      `  - name: seed\n    copy: [{ from: "seed/*", to: /tmp/ }]\n`,
-      `  - name: mine\n    dirs: [{ path: /tmp, mode: "0700" }]\n  - name: seed\n    files: [{ path: /tmp/y, content: y }]\n`,
-    ]) {
-      expect((await warned(layers)).flat(), layers).toEqual([]);
-    }
   });
 });

@@ -1,0 +1,94 @@
+/**
+ * Writing a directory the base image already has. A tar entry for a directory sets that
+ * directory's mode and owner in the image, so a layer that writes one of the base's directories
+ * again decides them anew. Where the directory is a directory copy's own destination
+ * (`{ from: seed/, to: /tmp/ }`), it keeps the base's, as `COPY` leaves an existing destination as
+ * it is: the base's 1777 /tmp stays 1777, an /etc stays root's when the copy is owned by the app's
+ * user. Elsewhere (a directory inside a copied tree, a destination the platforms' bases disagree
+ * on) the layer's own stands, and the build warns, naming each directory it changes.
+ *
+ * A layer of ours below that wrote or removed a path settled it already: the plan gives a
+ * destination a lower layer made the metadata it made (plan/parents.ts).
+ */
+import type { DirMeta } from '../image/layer-check.js';
+import { symlinksOf } from '../plan/parents.js';
+import { isUnchanged, type DirEntry, type ImagePath, type PlannedLayer } from '../plan/types.js';
+import type { NormalizedSpec } from '../spec/normalized.js';
+
+/** Per layer, the destinations that take the base's mode and owner in place of the copy's. */
+export type KeptDirs = ReadonlyMap<ImagePath, DirMeta>[];
+
+const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
+const sameMeta = (a: DirMeta, b: DirMeta) => a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
+
+/** A layer's directory entries: listed, or from the walk record of one found unchanged. */
+const dirEntriesOf = (layer: PlannedLayer): readonly DirEntry[] => (isUnchanged(layer) ? layer.dirs : layer.entries.filter((e): e is DirEntry => e.type === 'dir'));
+
+/**
+ * Calls `visit` for each layer, bottom first, with its directory entries and a test of whether a
+ * path is still the base's there: no layer of ours below wrote it, removed it or put a symlink
+ * above it.
+ */
+function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLayer, i: number, written: readonly DirEntry[], theBase: (path: string) => boolean) => void, spec: NormalizedSpec): void {
+  const ours = new Set<string>();
+  const gone: string[] = [];
+  layers.forEach((layer, i) => {
+    const written = dirEntriesOf(layer);
+    visit(layer, i, written, (p) => !ours.has(p) && !gone.some((r) => p === r || p.startsWith(`${r}/`)));
+    for (const e of written) ours.add(e.path);
+    gone.push(...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
+  });
+}
+
+/**
+ * The destinations each layer writes with the base's mode and owner: those the base has as a
+ * directory, on every platform alike, which the copy would otherwise change. (Bases that differ
+ * between platforms would make the one layer two; the layer keeps the copy's there, and is warned of.)
+ */
+export function keptDestinations(spec: NormalizedSpec, layers: readonly PlannedLayer[], bases: readonly ReadonlyMap<string, DirMeta>[]): KeptDirs {
+  const kept: Map<ImagePath, DirMeta>[] = layers.map(() => new Map());
+  if (bases.length === 0) return kept;
+  eachOverBase(layers, (layer, i, written, theBase) => {
+    if (layer.destinations.length === 0) return;
+    const destinations = new Set(layer.destinations);
+    for (const e of written) {
+      if (!destinations.has(e.path) || !theBase(e.path)) continue;
+      const [first, ...rest] = bases.map((dirs) => dirs.get(e.path));
+      if (!first || rest.some((d) => !d || !sameMeta(d, first))) continue;
+      if (!sameMeta(first, e)) kept[i]!.set(e.path, { mode: first.mode, uid: first.uid, gid: first.gid });
+    }
+  }, spec);
+  return kept;
+}
+
+/** How many of a layer's changed directories a warning names. */
+const NAMED = 3;
+const described = (d: DirMeta) => `${d.mode.toString(8).padStart(4, '0')} ${d.uid}:${d.gid}`;
+
+/**
+ * A warning for every layer that writes a directory of the base again with another mode or owner
+ * (`kept`, the destinations that keep the base's, change nothing). The build goes on, as the
+ * change may be the point; a directory listed under the layer's `dirs:` is changed on purpose and
+ * not named.
+ */
+export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlyMap<string, DirMeta>, kept: KeptDirs, baseLabel: string): string[] {
+  if (dirs.size === 0) return [];
+  const warnings: string[] = [];
+  eachOverBase(layers, (layer, i, written, theBase) => {
+    const explicit = new Set(spec.layers[i]!.dirs.map((d) => rel(d.path)));
+    const changed: string[] = [];
+    for (const e of written) {
+      const was = dirs.get(e.path);
+      if (!was || explicit.has(e.path) || !theBase(e.path)) continue;
+      const now = kept[i]?.get(e.path) ?? e;
+      if (!sameMeta(was, now)) changed.push(`/${e.path} (${described(was)} -> ${described(now)})`);
+    }
+    if (changed.length === 0) return;
+    const more = changed.length > NAMED ? ` and ${changed.length - NAMED} more` : '';
+    warnings.push(
+      `layer "${layer.name}" changes the mode or owner of ${changed.slice(0, NAMED).join(', ')}${more}, ${changed.length === 1 ? 'a directory' : 'directories'} of the base image ${baseLabel}: ` +
+        "a directory a copy brings takes the copy's dirMode and owner, except a copy's own destination, which keeps the base's where every platform's base has it alike. To keep the base's, copy what the directory holds to it (from: rootfs/etc/, to: /etc/); to change it on purpose, list it under the layer's dirs:",
+    );
+  }, spec);
+  return warnings;
+}
