@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { ExitCode, describeError, errorEvent, exitCodeOf, reportedAsJson } from './exit-codes.js';
 import { registerApply } from './commands/apply.js';
+import { registerCache } from './commands/cache.js';
 import { registerInit } from './commands/init.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLock } from './commands/lock.js';
@@ -26,6 +27,7 @@ function buildProgram(): Command {
   registerInit(program);
   registerLock(program);
   registerInspect(program);
+  registerCache(program);
   registerLogin(program);
   registerSchema(program);
   return program;

@@ -169,7 +169,13 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   // Loaded only when there is a base (or a lock) to resolve: it brings the registry client.
   const { resolveBases } = await import('../lock/bases.js');
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
-  for (const b of ctx.bases) if (b) report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: (await b.layers()).length });
+  for (const b of ctx.bases) {
+    if (!b) continue;
+    const layers = await b.layers();
+    report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: layers.length });
+    // A registry base's blobs live in the store: in use while builds use them (`cache prune`).
+    await ctx.store.markUsed([await b.digest(), await b.configDigest(), ...(await Promise.all(layers.map((l) => l.digest())))]);
+  }
   // Resolving checked each base layer and marked it with its links: this reads the marks.
   const [{ checkBaseLayers }, { refuseBelowBaseLinks }, { keptDestinations, baseDirsChanged }] = await Promise.all([import('./base.js'), import('./base-links.js'), import('./base-dirs.js')]);
   const label = describeBase(plan.base);

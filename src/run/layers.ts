@@ -41,6 +41,8 @@ export async function materializeLayer(ctx: LayerContext, i: number, onProgress?
   const started = Date.now();
   const hit = planned.cacheKey ? await ctx.index.get(keyWithKeptDirs(planned.cacheKey, ctx.keptDirs)) : undefined;
   if (hit) {
+    // For `cache prune`: a layer found in the cache is in use, however long ago it was built.
+    await ctx.store.markUsed([hit.digest]);
     ctx.report({ type: 'layer-done', layer: planned.name, cached: true, digest: hit.digest, diffId: hit.diffId, size: hit.size, ms: Date.now() - started });
     return { name: planned.name, cached: true, record: hit };
   }

@@ -6,7 +6,7 @@
  * and removed, never handed on as if it were good.
  */
 import { createReadStream, type Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -17,6 +17,10 @@ import { ensureCacheDir } from './cache-dir.js';
 import { BlobWriter } from './blob-writer.js';
 
 export { BlobWriter, type CommittedBlob } from './blob-writer.js';
+
+/** Where a blob's last use is marked (store/prune.ts), and where its verified stamp is kept: `<dir>/<hex>` under the store's root. */
+export const USED_DIR = 'used';
+export const VERIFIED_DIR = 'verified';
 
 /** What a blob file's stat must still say for it to be the file this process wrote (see `writtenHere`). */
 type FileIdentity = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>;
@@ -76,7 +80,29 @@ export class ContentStore {
   }
 
   #stampPath(d: Digest): string {
-    return join(this.root, 'verified', digestHex(d));
+    return join(this.root, VERIFIED_DIR, digestHex(d));
+  }
+
+  /**
+   * Marks the blobs among `digests` that the store holds as used now, for `cache prune` to keep
+   * (a mark's mtime: touching the blob itself would change the stat its stamp and an output's
+   * hard link vouch for). Only an optimisation: a mark that cannot be written costs nothing here.
+   */
+  async markUsed(digests: readonly Digest[]): Promise<void> {
+    const dir = join(this.root, USED_DIR);
+    const now = new Date();
+    await Promise.all(
+      digests.map(async (d) => {
+        const mark = join(dir, digestHex(d));
+        try {
+          await utimes(mark, now, now);
+        } catch {
+          if (!(await this.has(d))) return;
+          await mkdir(dir, { recursive: true }).catch(() => undefined);
+          await writeFile(mark, '').catch(() => undefined);
+        }
+      }),
+    );
   }
 
   #stamp(d: Digest, id: FileIdentity): Promise<void> {

@@ -6,6 +6,7 @@
  * lock: `--locked` without a lock, `imgbuild lock`, a moved tag, a stale lock, and an offline
  * `--locked` build with the registry stopped. The tests run in order and share one registry.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,8 @@ describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real re
     digests.app1 = doneDigest(r);
     const baseEv = parseEvents(r.stdout).find((e) => e.type === 'base');
     expect(baseEv).toMatchObject({ ref: `${h}/base:1`, digest: digests.base1, layers: 2 });
+    // The base kept in the cache is marked in use, so `cache prune` keeps it while builds use it.
+    expect(existsSync(join(cache, 'used', digests.base1!.replace('sha256:', '')))).toBe(true);
 
     const layout = join(work, 'pulled');
     await skopeoCopy(`docker://${h}/app:1`, `oci:${layout}:t`);

@@ -1,0 +1,162 @@
+/**
+ * Keeping the cache to what is used. Every layer ever built stays in the content store until it
+ * is pruned: a `--watch` session that rebuilds a 300 MB layer on each save leaves a new blob each
+ * time. A blob's last use is the later of its file's mtime (when it was written) and the mtime of
+ * its mark under `used/`, which a build touches for each cached layer and stored base blob it
+ * uses (ContentStore.markUsed). Pruning removes the blobs unused for longer than asked, then, with
+ * a size to keep, the least recently used until the rest fits; and with each blob, its marks and
+ * the layer records that pointed to it. Everything removed is something a build fetches or makes
+ * again: nothing but time is lost.
+ *
+ * A blob an OCI layout output hard-linked keeps its bytes on disk there after the cache lets it
+ * go: those bytes are counted apart, since pruning does not free them.
+ */
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDigest, type Digest } from '../image/digest.js';
+import { USED_DIR, VERIFIED_DIR } from './content-store.js';
+
+/** A blob of the content store, as pruning sees it. */
+interface StoredBlob {
+  hex: string;
+  bytes: number;
+  lastUsedMs: number;
+  /** Hard-linked from elsewhere (an OCI layout output): removing it here frees nothing. */
+  linked: boolean;
+}
+
+export interface BlobTotals {
+  count: number;
+  bytes: number;
+  /** Of `bytes`, those also linked from an output layout, which stay on disk while it holds them. */
+  linkedBytes: number;
+}
+
+export interface CacheUsage {
+  root: string;
+  blobs: BlobTotals;
+  /** The blobs not used since `unusedSince` (a time in ms), when asked. */
+  unused?: BlobTotals;
+  /** Everything else: layer, walk and spec records, the stat cache, marks. */
+  recordBytes: number;
+}
+
+export interface PruneOptions {
+  /** Remove blobs not used for this long (ms); 0 removes every blob. */
+  olderThanMs: number;
+  /** Then remove the least recently used until the blobs left take at most this many bytes. */
+  keepBytes?: number;
+  /** Say what would go, and remove nothing. */
+  dryRun?: boolean;
+  now?: number;
+}
+
+export interface PruneReport {
+  removed: BlobTotals;
+  kept: BlobTotals;
+  /** Layer records removed with their blobs (or found pointing at a blob already gone). */
+  records: number;
+}
+
+const totals = (blobs: readonly StoredBlob[]): BlobTotals => ({
+  count: blobs.length,
+  bytes: blobs.reduce((n, b) => n + b.bytes, 0),
+  linkedBytes: blobs.reduce((n, b) => n + (b.linked ? b.bytes : 0), 0),
+});
+
+const blobsDir = (root: string) => join(root, 'blobs', 'sha256');
+
+/** Names in `dir`, or none when it does not exist. */
+async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [];
+    throw e;
+  });
+}
+
+/** Every blob of the store with its size and last use. */
+async function storedBlobs(root: string): Promise<StoredBlob[]> {
+  const out: StoredBlob[] = [];
+  for (const hex of await namesIn(blobsDir(root))) {
+    if (!isDigest(`sha256:${hex}`)) continue;
+    const [st, used] = await Promise.all([stat(join(blobsDir(root), hex)).catch(() => undefined), stat(join(root, USED_DIR, hex)).catch(() => undefined)]);
+    if (!st?.isFile()) continue;
+    out.push({ hex, bytes: st.size, lastUsedMs: Math.max(st.mtimeMs, used?.mtimeMs ?? 0), linked: st.nlink > 1 });
+  }
+  return out.sort((a, b) => a.lastUsedMs - b.lastUsedMs || (a.hex < b.hex ? -1 : 1));
+}
+
+/** Bytes of every file below `dir`. */
+async function bytesBelow(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) n += await bytesBelow(path);
+    else if (e.isFile()) n += (await stat(path).catch(() => undefined))?.size ?? 0;
+  }
+  return n;
+}
+
+export async function cacheUsage(root: string, unusedSince?: number): Promise<CacheUsage> {
+  const blobs = await storedBlobs(root);
+  const all = await bytesBelow(root);
+  const usage: CacheUsage = { root, blobs: totals(blobs), recordBytes: all - totals(blobs).bytes };
+  if (unusedSince !== undefined) usage.unused = totals(blobs.filter((b) => b.lastUsedMs < unusedSince));
+  return usage;
+}
+
+/** Which blobs go: the unused for too long, then the least recently used beyond `keepBytes`. */
+function chooseRemoved(blobs: readonly StoredBlob[], opts: PruneOptions, now: number): Set<StoredBlob> {
+  const removed = new Set(opts.olderThanMs === 0 ? blobs : blobs.filter((b) => b.lastUsedMs < now - opts.olderThanMs));
+  if (opts.keepBytes !== undefined) {
+    let left = blobs.reduce((n, b) => n + (removed.has(b) ? 0 : b.bytes), 0);
+    // Oldest first: `blobs` is sorted by last use.
+    for (const b of blobs) {
+      if (left <= opts.keepBytes) break;
+      if (removed.has(b)) continue;
+      removed.add(b);
+      left -= b.bytes;
+    }
+  }
+  return removed;
+}
+
+export async function pruneCache(root: string, opts: PruneOptions): Promise<PruneReport> {
+  const now = opts.now ?? Date.now();
+  const blobs = await storedBlobs(root);
+  const removed = chooseRemoved(blobs, opts, now);
+  const report: PruneReport = { removed: totals([...removed]), kept: totals(blobs.filter((b) => !removed.has(b))), records: 0 };
+  if (opts.dryRun) {
+    report.records = (await orphanedRecords(root, new Set([...removed].map((b) => b.hex)))).length;
+    return report;
+  }
+  const checkedDirs = (await namesIn(root)).filter((name) => name.startsWith('checked-'));
+  for (const b of removed) {
+    // The blob first: a mark without its blob is nothing, a blob without its marks is re-checked.
+    await unlink(join(blobsDir(root), b.hex)).catch(() => undefined);
+    await Promise.all([USED_DIR, VERIFIED_DIR, ...checkedDirs].map((dir) => unlink(join(root, dir, b.hex)).catch(() => undefined)));
+  }
+  const orphans = await orphanedRecords(root, new Set());
+  await Promise.all(orphans.map((path) => unlink(path).catch(() => undefined)));
+  report.records = orphans.length;
+  return report;
+}
+
+/** The layer records whose blob is gone from the store, or is among `goingHex`. */
+async function orphanedRecords(root: string, goingHex: ReadonlySet<string>): Promise<string[]> {
+  const dir = join(root, 'layers');
+  const out: string[] = [];
+  for (const name of await namesIn(dir)) {
+    if (!name.endsWith('.json')) continue;
+    const path = join(dir, name);
+    const digest = await readFile(path, 'utf8').then((t) => (JSON.parse(t) as { digest?: unknown }).digest, () => undefined);
+    // A record that cannot be read is a miss for every build: it goes too.
+    if (typeof digest !== 'string' || !isDigest(digest)) {
+      out.push(path);
+      continue;
+    }
+    const hex = (digest as Digest).slice('sha256:'.length);
+    if (goingHex.has(hex) || !(await stat(join(blobsDir(root), hex)).then(() => true, () => false))) out.push(path);
+  }
+  return out;
+}
