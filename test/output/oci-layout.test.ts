@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assembleImage, assembleIndex, storeLayer } from '../../src/image/assemble.js';
@@ -125,6 +125,52 @@ describe('index.json merging', () => {
     await writeFile(join(dir, 'index.json'), JSON.stringify(await readIndex(dir), null, 2));
     await writeOciLayout(dir, { image: a }, ['one']);
     expect(await readFile(join(dir, 'index.json'), 'utf8')).toBe(JSON.stringify(await readIndex(dir)));
+  });
+
+  it('lets go of the blobs of an image a tag moved away from one write later, keeping what the index still reaches', async () => {
+    const base = await randomImage({ seed: 'gc-base', layers: 1 });
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((seed) => randomImage({ seed: `gc-${seed}`, layers: 1, base })));
+    const own = async (img: typeof a) => [await img.digest(), await img.configDigest(), await img.newLayers[0]!.digest()].map(digestHex);
+    const shared = digestHex(await (await base.layers())[0]!.digest());
+    const there = async (dir: string, hexes: string[]) => {
+      const blobs = new Set(await readdir(join(dir, 'blobs', 'sha256')));
+      return hexes.map((h) => blobs.has(h));
+    };
+    const dir = join(work, 'collect');
+    await writeOciLayout(dir, { image: a }, ['latest']);
+    await writeOciLayout(dir, { image: b }, ['latest']);
+    // One write late: a reader that read the index before the tag moved still finds all of a.
+    expect(await there(dir, await own(a))).toEqual([true, true, true]);
+    await writeOciLayout(dir, { image: c }, ['latest']);
+    expect(await there(dir, await own(a))).toEqual([false, false, false]);
+    expect(await there(dir, [...(await own(b)), ...(await own(c)), shared])).toEqual(Array(7).fill(true));
+
+    // An image another tag still names keeps every blob.
+    const pinned = join(work, 'collect-pinned');
+    await writeOciLayout(pinned, { image: a }, ['latest', 'pinned']);
+    await writeOciLayout(pinned, { image: b }, ['latest']);
+    await writeOciLayout(pinned, { image: c }, ['latest']);
+    expect(await there(pinned, await own(a))).toEqual([true, true, true]);
+    expect(await there(pinned, await own(b))).toEqual([true, true, true]);
+  });
+
+  it('puts back a blob it names that another writer let go of while it waited for the lock', async () => {
+    const dir = join(work, 'collect-race');
+    const base = await randomImage({ seed: 'race-base', layers: 1 });
+    const [a, b] = await Promise.all(['a', 'b'].map((seed) => randomImage({ seed: `race-${seed}`, layers: 1, base })));
+    await writeOciLayout(dir, { image: a }, ['latest']);
+    const shared = join(dir, 'blobs', 'sha256', digestHex(await (await base.layers())[0]!.digest()));
+    // The lock held as by a live writer: b's write puts its blobs in, then waits for it.
+    const lock = join(dir, '.imgbuild', 'index.lock');
+    await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'held' }));
+    const writing = writeOciLayout(dir, { image: b }, ['b']);
+    const manifest = join(dir, 'blobs', 'sha256', digestHex(await b.digest()));
+    while (!(await stat(manifest).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 5));
+    // What the holder's collection would do to a blob no tag reached yet.
+    await rm(shared);
+    await rm(lock);
+    await writing;
+    expect((await stat(shared)).isFile()).toBe(true);
   });
 
   it('refuses a directory whose oci-layout file is not a layout file', async () => {
