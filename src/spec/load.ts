@@ -12,7 +12,7 @@ import { normalizeSpec } from './normalize.js';
 import type { ImageSpec } from './schema.js';
 import { readSpecFile, type LoadOptions } from './spec-inputs.js';
 import { checkSemantics } from './semantic.js';
-import { duplicateKey, mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, unknownAliases, type SpecSource } from './source.js';
+import { duplicateKey, mergeDiagnostics, parseSpecSource, pointerSegments, positionAt, unknownAliases, unknownTags, type SpecSource } from './source.js';
 import { validateSchema } from './validate-schema.js';
 
 export type { LoadOptions };
@@ -23,7 +23,7 @@ const MAX_ALIASES = 100;
 function yamlDiagnostics(src: SpecSource): Diagnostic[] {
   if (src.doc.errors.length === 0) {
     // A merge key's missing anchor is that, not a value of the wrong kind.
-    const unknown = unknownAliases(src);
+    const unknown = [...unknownAliases(src), ...unknownTags(src)];
     return unknown.length > 0 ? unknown : mergeDiagnostics(src);
   }
   return src.doc.errors.map((e) => {

@@ -89,6 +89,8 @@ export function parseStopSignal(s: string): Parsed<string> {
 
 const OSES = ['linux', 'windows', 'freebsd'];
 const ARCHES = ['amd64', 'arm64', 'arm', '386', 'ppc64le', 's390x', 'riscv64', 'mips64le', 'loong64'];
+/** The variants engines match on (containerd's platforms package; amd64's are Go's GOAMD64 levels), where an architecture has a known set. */
+const VARIANTS: Record<string, string[]> = { arm: ['v5', 'v6', 'v7', 'v8'], arm64: ['v8', 'v9'], amd64: ['v1', 'v2', 'v3', 'v4'] };
 
 export function parsePlatform(s: string): Parsed<Platform> {
   const [os = '', architecture = '', variant, ...rest] = s.split('/');
@@ -99,6 +101,8 @@ export function parsePlatform(s: string): Parsed<Platform> {
   if (rest.length > 0 || !architecture) return bad(`platform ${JSON.stringify(s)} is not "os/arch[/variant]"`, 'e.g. "linux/amd64" or "linux/arm64"');
   if (!OSES.includes(os)) return bad(`unknown operating system "${os}" in platform ${JSON.stringify(s)}`, hint(os, OSES));
   if (!ARCHES.includes(architecture)) return bad(`unknown architecture "${architecture}" in platform ${JSON.stringify(s)}`, hint(architecture, ARCHES));
+  const variants = VARIANTS[architecture];
+  if (variant !== undefined && variants && !variants.includes(variant)) return bad(`unknown variant "${variant}" of ${architecture} in platform ${JSON.stringify(s)}`, `known: ${variants.join(', ')}`);
   if (variant !== undefined && !/^v[0-9]+$/.test(variant)) return bad(`unknown variant "${variant}" in platform ${JSON.stringify(s)}`, 'e.g. "v7" or "v8"');
   return ok(variant ? { os, architecture, variant } : { os, architecture });
 }

@@ -135,8 +135,20 @@ function checkTop(spec: ImageSpec, check: Check): void {
     else outputAt.set(key, { i, path });
   });
   const c = spec.compression;
-  if (c?.algorithm !== 'zstd' && c?.level !== undefined && c.level > 9) {
+  if (c?.algorithm === 'none' && c.level !== undefined) {
+    check('/compression/level', { ok: false, message: `level ${c.level} means nothing with algorithm "none": layers are stored uncompressed`, hint: 'remove level, or choose algorithm gzip or zstd' });
+  } else if (c?.algorithm !== 'zstd' && c?.level !== undefined && c.level > 9) {
     check('/compression/level', { ok: false, message: `gzip level ${c.level} is out of range`, hint: 'gzip levels go from 0 (store) to 9 (smallest); 6 is the default' });
+  }
+  // A key of "" would go into the image as it is: an annotation or a label with no name.
+  const emptyKey = (where: string, map: Record<string, string> | undefined, what: string) => {
+    if (map && '' in map) check(`${where}/`, { ok: false, message: `${what} with an empty name`, hint: `give it a name, or remove it` });
+  };
+  emptyKey('/annotations', spec.annotations, 'an annotation');
+  emptyKey('/config/labels', spec.config?.labels, 'a label');
+  // No base and no layer: an image with no file at all, which no runtime can start.
+  if (spec.layers.length === 0 && (spec.from === undefined || spec.from === 'scratch')) {
+    check('/layers', { ok: false, message: 'an image from scratch with no layers holds no file at all', hint: 'add a layer, or name a base image in from: (an image that only changes a base\'s config needs no layer)' });
   }
 }
 

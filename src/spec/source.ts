@@ -82,6 +82,22 @@ export function duplicateKey(src: SpecSource, offset: number): Diagnostic | unde
 }
 
 /**
+ * A tag yaml does not know (`!include other.yaml`, `!env HOME`): yaml reads the value under it as
+ * plain text and only warns, so the spec would silently hold the words after the tag. Refused where
+ * it is written; the standard ones (`!!str`, `!!int`, ...) are read as YAML says.
+ */
+export function unknownTags(src: SpecSource): Diagnostic[] {
+  return src.doc.warnings
+    .filter((w) => w.code === 'TAG_RESOLVE_FAILED')
+    .map((w) => ({
+      position: positionAt(src, w.pos[0]),
+      message: `${w.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/^Unresolved tag: /, 'unknown YAML tag ')}: a spec has no tags of its own, so the value would be read as plain text`,
+      hint: 'remove the tag; for a value from outside the spec, use ${VAR} with --var or the environment',
+      pointer: '',
+    }));
+}
+
+/**
  * Aliases that name no anchor written before them (yaml parses them, then throws a ReferenceError
  * as it makes the value, which read as "aliases expand this spec too far" at 1:1, or, in a merge
  * key, as a value of the wrong kind): each where it is written.

@@ -45,7 +45,7 @@ describe('the imgbuild executable, installed', () => {
     expect(await readFile(join(work, 'image.yaml'), 'utf8')).toBe((await readFile(join(REPO_ROOT, 'templates/static.yaml'), 'utf8')).replace('${NAME}', 'e2e/bin'));
     const ok = await run(['validate', 'image.yaml']);
     expect(ok.exitCode, ok.stderr).toBe(0);
-    await writeFile(join(work, 'bad.yaml'), 'apiVersion: imgbuild/v1\nname: e2e/bin\nlayers: []\nlayerz: 1\n');
+    await writeFile(join(work, 'bad.yaml'), 'apiVersion: imgbuild/v1\nname: e2e/bin\nlayers: [{ name: a, dirs: [{ path: /a }] }]\nlayerz: 1\n');
     const bad = await run(['validate', 'bad.yaml']);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/bad\.yaml:4:1/);

@@ -51,7 +51,7 @@ describe('loadSpec', () => {
     const lib = (await import(join(repo, pkg.main))) as typeof import('../../src/index.js');
     const dir = await temp.make();
     const spec = join(dir, 'image.yaml');
-    await writeFile(spec, 'apiVersion: imgbuild/v1\nname: lib/test\ntags: ["${IMGBUILD_TEST_TAG}"]\nlayers: []\n');
+    await writeFile(spec, 'apiVersion: imgbuild/v1\nname: lib/test\ntags: ["${IMGBUILD_TEST_TAG}"]\nfrom: alpine:3\nlayers: []\n');
     process.env.IMGBUILD_TEST_TAG = 'from-env';
     try {
       expect((await lib.loadSpec(spec)).tags).toEqual(['from-env']);

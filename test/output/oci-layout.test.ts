@@ -129,7 +129,7 @@ describe('index.json merging', () => {
 
   it('lets go of the blobs of an image a tag moved away from one write later, keeping what the index still reaches', async () => {
     const base = await randomImage({ seed: 'gc-base', layers: 1 });
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((seed) => randomImage({ seed: `gc-${seed}`, layers: 1, base })));
+    const [a, b, c] = await Promise.all([randomImage({ seed: 'gc-a', layers: 1, base }), randomImage({ seed: 'gc-b', layers: 1, base }), randomImage({ seed: 'gc-c', layers: 1, base })]);
     const own = async (img: typeof a) => [await img.digest(), await img.configDigest(), await img.newLayers[0]!.digest()].map(digestHex);
     const shared = digestHex(await (await base.layers())[0]!.digest());
     const there = async (dir: string, hexes: string[]) => {
@@ -157,7 +157,7 @@ describe('index.json merging', () => {
   it('puts back a blob it names that another writer let go of while it waited for the lock', async () => {
     const dir = join(work, 'collect-race');
     const base = await randomImage({ seed: 'race-base', layers: 1 });
-    const [a, b] = await Promise.all(['a', 'b'].map((seed) => randomImage({ seed: `race-${seed}`, layers: 1, base })));
+    const [a, b] = await Promise.all([randomImage({ seed: 'race-a', layers: 1, base }), randomImage({ seed: 'race-b', layers: 1, base })]);
     await writeOciLayout(dir, { image: a }, ['latest']);
     const shared = join(dir, 'blobs', 'sha256', digestHex(await (await base.layers())[0]!.digest()));
     // The lock held as by a live writer: b's write puts its blobs in, then waits for it.

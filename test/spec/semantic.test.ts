@@ -115,6 +115,12 @@ describe('value formats', () => {
     expect(v.parsePlatform('linux/amd46')).toMatchObject({ ok: false, hint: 'did you mean "amd64"?' });
   });
 
+  it('refuses a variant an engine would match no machine on, where the architecture has a known set', () => {
+    for (const ok of ['linux/arm/v6', 'linux/arm/v7', 'linux/arm64/v8', 'linux/amd64/v3']) expect(v.parsePlatform(ok).ok, ok).toBe(true);
+    expect(v.parsePlatform('linux/arm/v9')).toEqual({ ok: false, message: 'unknown variant "v9" of arm in platform "linux/arm/v9"', hint: 'known: v5, v6, v7, v8' });
+    expect(v.parsePlatform('linux/amd64/v5')).toMatchObject({ ok: false, hint: 'known: v1, v2, v3, v4' });
+  });
+
   it('normalises image paths and refuses escapes', () => {
     expect(v.parseImagePath('/app//x/./y/')).toEqual({ ok: true, value: '/app/x/y' });
     expect(v.parseImagePath('/')).toEqual({ ok: true, value: '/' });
@@ -210,6 +216,32 @@ output:
       '5:5 layer "empty" is empty',
       '7:5 registry output "UPPER/case" is not a repository reference',
     ]);
+  });
+
+  it('refuses what would go into the image as nothing: a level with no compression, a nameless annotation or label, no layer on scratch', () => {
+    const spec = `apiVersion: imgbuild/v1
+name: example/app
+compression: { algorithm: none, level: 3 }
+annotations: { "": x }
+config:
+  labels: { "": y }
+layers: []
+`;
+    expect(brief(spec)).toEqual([
+      '3:40 level 3 means nothing with algorithm "none": layers are stored uncompressed (remove level, or choose algorithm gzip or zstd)',
+      '4:20 an annotation with an empty name (give it a name, or remove it)',
+      '6:17 a label with an empty name (give it a name, or remove it)',
+      "7:9 an image from scratch with no layers holds no file at all (add a layer, or name a base image in from: (an image that only changes a base's config needs no layer))",
+    ]);
+    // On a base, no layer is an image that changes the base's config only.
+    expect(brief(spec.replace('name: example/app', 'name: example/app\nfrom: debian:12').replace(/^(compression|annotations|config|  labels).*\n/gm, ''))).toEqual([]);
+  });
+
+  it('refuses a YAML tag it does not know where it is written, rather than read the value under it as text', () => {
+    expect(brief(oneLayer('    files: [{ path: /a, content: !include secret.txt }]\n'))).toEqual([
+      expect.stringMatching(/^\d+:\d+ unknown YAML tag !include: a spec has no tags of its own, so the value would be read as plain text \(remove the tag/),
+    ]);
+    expect(brief(oneLayer('    files: [{ path: /a, content: !!str 12 }]\n'))).toEqual([]);
   });
 
   it('refuses a registry output with a tag or a digest, which the push ignored (the spec\'s tags were pushed instead)', () => {
