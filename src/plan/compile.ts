@@ -139,9 +139,19 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
   const throughLinks: ThroughLink[] = [];
   const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => rel(d.path)));
   const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
+  destinations.push(...inheritedParents(entries, implied, below));
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
   refuseFileOntoDir(spec, name, entries, below, refusals);
   return completeLayer(spec, name, entries, destinations, toHash, digester, hashLater);
+}
+
+/**
+ * The implied parents that took a lower layer's directory's mode and owner (settleParents): like
+ * a copy's destination, each is written as what is below it, which on a base may be what that
+ * layer kept of the base's (run/base-dirs.ts), so they go with the layer's destinations.
+ */
+function inheritedParents(entries: readonly PlanEntry[], implied: ReadonlySet<string>, below: ReadonlyMap<string, Lower>): ImagePath[] {
+  return entries.filter((e) => e.type === 'dir' && implied.has(e.path) && isDir(below.get(e.path))).map((e) => e.path);
 }
 
 /**
@@ -193,10 +203,11 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
   const throughLinks: ThroughLink[] = [];
   const below = lowerDirsAndLinks(lower);
-  const entries = settleParents(parents, new Set(parents.map((p) => p.path)), below, spec.base.kind === 'scratch', throughLinks);
+  const implied = new Set(parents.map((p) => p.path));
+  const entries = settleParents(parents, implied, below, spec.base.kind === 'scratch', throughLinks);
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
-  const destinations: ImagePath[] = [];
+  const destinations: ImagePath[] = inheritedParents(entries, implied, below);
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {
     for (const c of batch) {
       if (!('kind' in c)) {

@@ -79,7 +79,9 @@ export interface LayerPlan extends LayerSummary {
   /**
    * Its directory copies' own destinations (`{ from: seed/, to: /tmp/ }` gives "tmp"): on a base
    * that has the directory, each keeps the base's mode and owner, as `COPY` leaves an existing
-   * destination as it is (run/base-dirs.ts).
+   * destination as it is (run/base-dirs.ts). Also the parents it only implies that took a lower
+   * layer's directory's (a copy to /tmp/y over a layer that copied to /tmp/): each keeps what
+   * that layer wrote, which may be what it kept of the base's.
    */
   destinations: ImagePath[];
 }

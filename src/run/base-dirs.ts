@@ -8,7 +8,10 @@
  * on) the layer's own stands, and the build warns, naming each directory it changes.
  *
  * A layer of ours below that wrote or removed a path settled it already: the plan gives a
- * destination a lower layer made the metadata it made (plan/parents.ts).
+ * destination a lower layer made (and a parent a layer above only implies) the metadata that
+ * layer's plan gave it (plan/parents.ts). Where that layer kept the base's instead, the layers
+ * above keep it too: a file copied to /tmp/y over a layer that kept the base's 1777 /tmp made it
+ * 0755 again.
  */
 import type { DirMeta } from '../image/layer-check.js';
 import { symlinksOf } from '../plan/parents.js';
@@ -48,17 +51,35 @@ function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLay
 export function keptDestinations(spec: NormalizedSpec, layers: readonly PlannedLayer[], bases: readonly ReadonlyMap<string, DirMeta>[]): KeptDirs {
   const kept: Map<ImagePath, DirMeta>[] = layers.map(() => new Map());
   if (bases.length === 0) return kept;
+  // Our layers' directories so far, as written: a destination a layer below kept the base's at is
+  // that, not its plan's entry, which is what the plan gave the same path in the layers above.
+  const ours = new Map<string, DirMeta>();
   eachOverBase(layers, (layer, i, written, theBase) => {
-    if (layer.destinations.length === 0) return;
     const destinations = new Set(layer.destinations);
     for (const e of written) {
-      if (!destinations.has(e.path) || !theBase(e.path)) continue;
-      const [first, ...rest] = bases.map((dirs) => dirs.get(e.path));
-      if (!first || rest.some((d) => !d || !sameMeta(d, first))) continue;
-      if (!sameMeta(first, e)) kept[i]!.set(e.path, { mode: first.mode, uid: first.uid, gid: first.gid });
+      if (!destinations.has(e.path)) continue;
+      const below = theBase(e.path) ? alike(bases, e.path) : ours.get(e.path);
+      if (below && !sameMeta(below, e)) kept[i]!.set(e.path, { mode: below.mode, uid: below.uid, gid: below.gid });
     }
+    const hidden = new Set([...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]);
+    if (hidden.size > 0) for (const p of ours.keys()) if (atOrBelow(p, hidden)) ours.delete(p);
+    for (const e of written) ours.set(e.path, kept[i]!.get(e.path) ?? e);
   }, spec);
   return kept;
+}
+
+/** Whether `path` or a directory it lies in is one of `paths`. */
+function atOrBelow(path: string, paths: ReadonlySet<string>): boolean {
+  for (let at = path; ; at = at.slice(0, at.lastIndexOf('/'))) {
+    if (paths.has(at)) return true;
+    if (!at.includes('/')) return false;
+  }
+}
+
+/** The base's directory at `path`, when every platform's base has it, alike. */
+function alike(bases: readonly ReadonlyMap<string, DirMeta>[], path: string): DirMeta | undefined {
+  const [first, ...rest] = bases.map((dirs) => dirs.get(path));
+  return first && rest.every((d) => d && sameMeta(d, first)) ? first : undefined;
 }
 
 /** How many of a layer's changed directories a warning names. */

@@ -29,8 +29,8 @@ import { align8, fromLittleEndian, nulJoined, toLittleEndian, type NumberColumn 
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbwalk', 'latin1');
-/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets); 5: the trailing digest; 6: its directory copies' destinations. */
-const FORMAT = 6;
+/** 2: the layer's symlinks too (linkPaths); 3: the directories its entries imply (impliedDirs); 4: its symlinks' targets (linkTargets); 5: the trailing digest; 6: its directory copies' destinations; 7: and the parents it implies over a lower layer's directories. */
+const FORMAT = 7;
 const CHECK_BYTES = 32;
 const HEADER = MAGIC.length + 7 * 4;
 const ENTRY_NUMS = 3;

@@ -85,6 +85,27 @@ describe('a directory copy onto a directory of the base', () => {
   });
 });
 
+describe('a layer over one that kept a directory of the base', () => {
+  it('keeps what that layer kept, at its own destination and where it only implies the directory, listed or found unchanged', async () => {
+    const { dir, build } = await onDirsBase(
+      `  - name: seed\n    copy: [{ from: seed/, to: /tmp/ }, { from: conf/, to: /etc/, owner: "1000:1000" }]\n` +
+        `  - name: more\n    copy: [{ from: seed/x, to: /tmp/y }, { from: conf/, to: /etc/, owner: "1000:1000" }]\n`,
+    );
+    const builds = [await build(), await build(), await build()];
+    expect(builds[2]!.events.find((e) => e.type === 'plan'), 'the third build finds both layers unchanged').toMatchObject({ layersUnchanged: 2 });
+    expect(await layerDirs(dir, builds[0]!.result, 0)).toEqual({ tmp: '1777 0:0', etc: '0755 0:0' });
+    expect(await layerDirs(dir, builds[0]!.result, 1)).toEqual({ tmp: '1777 0:0', etc: '0755 0:0' });
+    expect(builds.map((b) => warnings(b.events))).toEqual([[], [], []]);
+    expect(builds.map((b) => b.result.layers.map((l) => l.cached))).toEqual([[false, false], [true, true], [true, true]]);
+    expect(new Set(builds.map((b) => b.result.digest)).size).toBe(1);
+  });
+
+  it('keeps nothing of it once a layer between removed the directory', async () => {
+    const { dir, build } = await onDirsBase(`  - name: seed\n    copy: [{ from: seed/, to: /tmp/ }]\n  - name: gone\n    remove: [/tmp]\n  - name: more\n    copy: [{ from: conf/, to: /tmp/ }]\n`);
+    expect(await layerDirs(dir, (await build()).result, 2)).toEqual({ tmp: '0755 0:0' });
+  });
+});
+
 describe('a directory inside a copied tree, on a directory of the base', () => {
   it("takes the copy's mode and owner, and is warned of, listed or found unchanged", async () => {
     const { dir, build } = await onDirsBase(`  - name: tree\n    copy: [{ from: tree/, to: / }]\n`);
