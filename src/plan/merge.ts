@@ -32,7 +32,9 @@ function add(byPath: Map<string, Candidate>, c: Candidate, problems: Diagnostic[
   const prev = byPath.get(c.path);
   if (!prev) return void byPath.set(c.path, c);
   if (prev.kind === 'dir' && c.kind === 'dir') {
-    if (c.strength > prev.strength) byPath.set(c.path, c);
+    // A copy's own destination leaves the directory as it is; a directory a copied tree brings
+    // says what it is to be, whichever copy comes first (COPY of both gives the tree's).
+    if (c.strength > prev.strength || (c.strength === prev.strength && prev.destination && !c.destination)) byPath.set(c.path, c);
     return;
   }
   problems.push(conflict(c, prev, prev.kind === 'whiteout' ? 'removes it' : 'writes it'));

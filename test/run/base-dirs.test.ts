@@ -117,6 +117,17 @@ describe('a directory inside a copied tree, on a directory of the base', () => {
     expect(builds.map((b) => warnings(b.events))).toEqual([expected, expected, expected]);
   });
 
+  it("takes the copy's where another copy of the layer has it as its destination, whichever comes first", async () => {
+    for (const copies of ['{ from: tree/, to: / }, { from: other/, to: /tmp/ }', '{ from: other/, to: /tmp/ }, { from: tree/, to: / }']) {
+      const { dir, build } = await onDirsBase(`  - name: tree\n    copy: [${copies}]\n`);
+      mkdirSync(join(dir, 'other'));
+      writeFileSync(join(dir, 'other', 'z'), 'z');
+      const b = await build();
+      expect(await layerDirs(dir, b.result, 0), copies).toEqual({ tmp: '0755 0:0' });
+      expect(warnings(b.events), copies).toHaveLength(1);
+    }
+  });
+
   it('is not warned of where the layer lists it under dirs:, or a layer of its own wrote it below', async () => {
     for (const layers of [
       `  - name: tree\n    dirs: [{ path: /tmp, mode: "0755" }]\n    copy: [{ from: tree/, to: / }]\n`,
