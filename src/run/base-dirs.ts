@@ -30,15 +30,19 @@ const dirEntriesOf = (layer: PlannedLayer): readonly DirEntry[] => (isUnchanged(
 /**
  * Calls `visit` for each layer, bottom first, with its directory entries and a test of whether a
  * path is still the base's there: no layer of ours below wrote it, removed it or put a symlink
- * above it.
+ * above it. With `asBase`, a directory a layer wrote as the base has it (what `asBase` says of
+ * its entry) is still the base's too.
  */
-function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLayer, i: number, written: readonly DirEntry[], theBase: (path: string) => boolean) => void, spec: NormalizedSpec): void {
+function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLayer, i: number, written: readonly DirEntry[], theBase: (path: string) => boolean) => void, spec: NormalizedSpec, asBase?: (e: DirEntry, i: number) => boolean): void {
   const ours = new Set<string>();
   const gone: string[] = [];
   layers.forEach((layer, i) => {
     const written = dirEntriesOf(layer);
     visit(layer, i, written, (p) => !ours.has(p) && !gone.some((r) => p === r || p.startsWith(`${r}/`)));
-    for (const e of written) ours.add(e.path);
+    for (const e of written) {
+      if (asBase?.(e, i)) ours.delete(e.path);
+      else ours.add(e.path);
+    }
     gone.push(...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
   });
 }
@@ -90,7 +94,8 @@ const described = (d: DirMeta) => `${d.mode.toString(8).padStart(4, '0')} ${d.ui
  * A warning for every layer that writes a directory of the base again with another mode or owner
  * (`kept`, the destinations that keep the base's, change nothing). The build goes on, as the
  * change may be the point; a directory listed under the layer's `dirs:` is changed on purpose and
- * not named.
+ * not named. A directory a layer below wrote as the base has it (a destination that kept it) is
+ * still the base's: a copied tree that changes it above is named.
  */
 export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlyMap<string, DirMeta>, kept: KeptDirs, baseLabel: string): string[] {
   if (dirs.size === 0) return [];
@@ -110,6 +115,9 @@ export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLa
       `layer "${layer.name}" changes the mode or owner of ${changed.slice(0, NAMED).join(', ')}${more}, ${changed.length === 1 ? 'a directory' : 'directories'} of the base image ${baseLabel}: ` +
         "a directory a copy brings takes the copy's dirMode and owner, except a copy's own destination, which keeps the base's where every platform's base has it alike. To keep the base's, copy what the directory holds to it (from: rootfs/etc/, to: /etc/); to change it on purpose, list it under the layer's dirs:",
     );
-  }, spec);
+  }, spec, (e, i) => {
+    const was = dirs.get(e.path);
+    return was !== undefined && sameMeta(was, kept[i]?.get(e.path) ?? e);
+  });
   return warnings;
 }

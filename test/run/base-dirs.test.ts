@@ -128,6 +128,14 @@ describe('a directory inside a copied tree, on a directory of the base', () => {
     }
   });
 
+  it("is warned of over a layer of its own that kept the base's", async () => {
+    const { dir, build } = await onDirsBase(`  - name: seed\n    copy: [{ from: seed/, to: /tmp/ }]\n  - name: tree\n    copy: [{ from: tree/, to: / }]\n`);
+    const b = await build();
+    expect(await layerDirs(dir, b.result, 1)).toEqual({ tmp: '0755 0:0' });
+    expect(warnings(b.events)).toHaveLength(1);
+    expect(warnings(b.events)[0]).toContain('layer "tree" changes the mode or owner of /tmp (1777 0:0 -> 0755 0:0)');
+  });
+
   it('is not warned of where the layer lists it under dirs:, or a layer of its own wrote it below', async () => {
     for (const layers of [
       `  - name: tree\n    dirs: [{ path: /tmp, mode: "0755" }]\n    copy: [{ from: tree/, to: / }]\n`,
