@@ -35,15 +35,16 @@ const dirEntriesOf = (layer: PlannedLayer): readonly DirEntry[] => (isUnchanged(
  */
 function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLayer, i: number, written: readonly DirEntry[], theBase: (path: string) => boolean) => void, spec: NormalizedSpec, asBase?: (e: DirEntry, i: number) => boolean): void {
   const ours = new Set<string>();
-  const gone: string[] = [];
+  // A set, looked up along a path's parents: a node_modules layer has thousands of directories, and the layers below it hundreds of symlinks.
+  const gone = new Set<string>();
   layers.forEach((layer, i) => {
     const written = dirEntriesOf(layer);
-    visit(layer, i, written, (p) => !ours.has(p) && !gone.some((r) => p === r || p.startsWith(`${r}/`)));
+    visit(layer, i, written, (p) => !ours.has(p) && !atOrBelow(p, gone));
     for (const e of written) {
       if (asBase?.(e, i)) ours.delete(e.path);
       else ours.add(e.path);
     }
-    gone.push(...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
+    for (const p of [...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]) gone.add(p);
   });
 }
 
