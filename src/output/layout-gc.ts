@@ -3,9 +3,9 @@
  * image leaves the old image's blobs behind; a `--watch` session writing `oci:out` on every save
  * would grow it by a layer per rebuild, for ever. So, under the layout lock, a write removes the
  * blobs of the images that the write *before* it replaced, where nothing the index names now
- * reaches them: one write late, so that a reader that read the index just before a tag moved
- * (`skopeo copy oci:out:latest ...` during a rebuild) still finds every blob of the image it is
- * copying. Only blobs of images a tag moved away from are ever candidates: whatever another tool
+ * reaches them, nor the images this write replaced: one write late, so that a reader that read
+ * the index just before a tag moved (`skopeo copy oci:out:latest ...` during a rebuild) still
+ * finds every blob of the image it is copying, a layer it shares with an older image too. Only blobs of images a tag moved away from are ever candidates: whatever another tool
  * put in the layout, named or not, is left alone.
  *
  * A writer that holds the lock may remove a blob that another writer, still waiting for the lock,
@@ -60,15 +60,18 @@ async function readPending(p: LayoutPaths): Promise<Pick<Descriptor, 'digest' | 
 
 /**
  * Under the layout lock, once index.json names `named`: removes the blobs of the images the
- * previous write replaced that nothing named reaches, and keeps `replaced` (this write's) for the
- * next. Returns how many blobs were removed.
+ * previous write replaced that nothing named reaches, nor the images this write replaced (a
+ * reader that read the index just before this write must find those whole: they may share a
+ * layer with an image let go of now), and keeps `replaced` (this write's) for the next. Returns
+ * how many blobs were removed.
  */
 export async function collectReplaced(p: LayoutPaths, named: readonly Descriptor[], replaced: readonly Descriptor[]): Promise<number> {
   const pending = await readPending(p);
   const keep = await reachable(p, named);
+  const keptOneWriteMore = await reachable(p, replaced);
   let removed = 0;
   for (const d of await reachable(p, pending)) {
-    if (keep.has(d)) continue;
+    if (keep.has(d) || keptOneWriteMore.has(d)) continue;
     if (await unlink(blobFile(p, d)).then(() => true, () => false)) removed++;
     await unlink(join(p.root, '.imgbuild', 'verified', digestHex(d))).catch(() => undefined);
   }

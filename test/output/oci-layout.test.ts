@@ -154,6 +154,24 @@ describe('index.json merging', () => {
     expect(await there(pinned, await own(b))).toEqual([true, true, true]);
   });
 
+  it('keeps whole the image a write moves a tag away from, even where it shares blobs with the image it lets go of', async () => {
+    // a and b share a base layer that c does not have: the third write lets go of a, and moves
+    // latest away from b, whose reader (it read the index just before) must still find it whole.
+    const [ab, other] = await Promise.all([randomImage({ seed: 'keep-ab', layers: 1 }), randomImage({ seed: 'keep-other', layers: 1 })]);
+    const a = await randomImage({ seed: 'keep-a', layers: 1, base: ab });
+    const b = await randomImage({ seed: 'keep-b', layers: 1, base: ab });
+    const c = await randomImage({ seed: 'keep-c', layers: 1, base: other });
+    const dir = join(work, 'collect-keep-replaced');
+    for (const image of [a, b, c]) await writeOciLayout(dir, { image }, ['latest']);
+    const blobs = new Set(await readdir(join(dir, 'blobs', 'sha256')));
+    const ofB = [await b.digest(), await b.configDigest(), ...(await Promise.all((await b.layers()).map((l) => l.digest())))].map(digestHex);
+    expect(ofB.filter((h) => !blobs.has(h))).toEqual([]);
+    // One write later b goes too, shared layer and all.
+    await writeOciLayout(dir, { image: await randomImage({ seed: 'keep-d', layers: 1 }) }, ['latest']);
+    const after = new Set(await readdir(join(dir, 'blobs', 'sha256')));
+    expect(ofB.filter((h) => after.has(h))).toEqual([]);
+  });
+
   it('puts back a blob it names that another writer let go of while it waited for the lock', async () => {
     const dir = join(work, 'collect-race');
     const base = await randomImage({ seed: 'race-base', layers: 1 });
