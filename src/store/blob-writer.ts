@@ -29,11 +29,12 @@ export class BlobWriter extends Writable {
   /** The temp file's fstat once its bytes are durable: what the published blob still has if untouched. */
   #written: Stats | undefined;
 
-  /** `published` is told each blob this writer put in place itself (not one found already there). */
+  /** `published` is told each blob this writer put in place itself; `found`, one it found already there. */
   constructor(
     readonly tempPath: string,
     private readonly pathFor: (d: Digest) => string,
     private readonly published?: (d: Digest, st: Stats) => void | Promise<void>,
+    private readonly found?: (d: Digest) => void | Promise<void>,
   ) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -107,6 +108,7 @@ export class BlobWriter extends Writable {
       throw new ImgbuildError('build', `content does not match its digest: expected ${expected}, got ${digest}`);
     }
     if (await this.#publish(this.pathFor(digest))) await this.published?.(digest, this.#written!);
+    else await this.found?.(digest);
     return { digest, size: this.#size };
   }
 

@@ -59,12 +59,21 @@ export class ContentStore {
     }
   }
 
-  /** `stamp`: record the blob as verified (see `vouchedFor`), for a blob an output may link; small documents are copied, never linked. */
+  /**
+   * `stamp`: record the blob as verified (see `vouchedFor`), for a blob an output may link; small
+   * documents are copied, never linked. A blob written again that was there already keeps its old
+   * file, and mtime: it is marked used (`markUsed`), or `cache prune` would take it as unused.
+   */
   createWriter(stamp = true): BlobWriter {
-    return new BlobWriter(tempPath(this.tmpDir), (d) => this.blobPath(d), (d, { dev, ino, size, mtimeMs }) => {
-      this.#published.set(d, { dev, ino, size, mtimeMs });
-      return stamp ? this.#stamp(d, { dev, ino, size, mtimeMs }) : undefined;
-    });
+    return new BlobWriter(
+      tempPath(this.tmpDir),
+      (d) => this.blobPath(d),
+      (d, { dev, ino, size, mtimeMs }) => {
+        this.#published.set(d, { dev, ino, size, mtimeMs });
+        return stamp ? this.#stamp(d, { dev, ino, size, mtimeMs }) : undefined;
+      },
+      (d) => this.markUsed([d]),
+    );
   }
 
   /**

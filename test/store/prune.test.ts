@@ -3,7 +3,7 @@
  * recently used first when a size is to be kept, with their marks and layer records; a blob an
  * output layout links is counted apart, as removing it here frees nothing.
  */
-import { existsSync, linkSync, readdirSync, utimesSync } from 'node:fs';
+import { existsSync, linkSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDuration, parseSize } from '../../src/cli/commands/cache.js';
@@ -109,6 +109,23 @@ describe('imgbuild cache', () => {
     const again = await build();
     expect(again.layers[0]!.cached).toBe(false);
     expect(again.digest).toBe(first.digest);
+  });
+
+  it('keeps a blob a build made again and found already in the store (its record missed), as used', async () => {
+    const dir = await temps.make();
+    const cache = join(dir, 'cache');
+    await writeTree(dir, { 'app/a.txt': 'a' });
+    const spec = await writeSpec(dir, { name: 't/app', layers: [{ name: 'app', copy: [{ from: 'app/', to: '/app/' }] }], output: [{ oci: './out' }] });
+    const first = await apply(spec, { cacheDir: cache, env: {} });
+    const hex = digestHex(first.layers[0]!.record.digest);
+    const old = new Date(NOW - 30 * DAY);
+    utimesSync(join(cache, 'blobs', 'sha256', hex), old, old);
+    // A record that reads as a miss (an older imgbuild's, say): the layer is built, to the same blob.
+    for (const name of readdirSync(join(cache, 'layers'))) rmSync(join(cache, 'layers', name));
+    const again = await apply(spec, { cacheDir: cache, env: {} });
+    expect(again.layers[0]!.cached).toBe(false);
+    expect((await pruneCache(cache, { olderThanMs: 7 * DAY })).removed.count).toBe(0);
+    expect(blobsIn(cache)).toEqual([hex]);
   });
 
   it('refuses an age or size it cannot read, as a usage error', async () => {
