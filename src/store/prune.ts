@@ -13,6 +13,7 @@
  */
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { usageError } from '../errors.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { USED_DIR, VERIFIED_DIR } from './content-store.js';
 
@@ -74,8 +75,10 @@ async function namesIn(dir: string): Promise<string[]> {
   });
 }
 
-/** Every blob of the store with its size and last use. */
+/** Every blob of the store with its size and last use (none when there is no cache yet; a file in its place is refused). */
 async function storedBlobs(root: string): Promise<StoredBlob[]> {
+  const st = await stat(root).catch(() => undefined);
+  if (st && !st.isDirectory()) throw usageError(`cannot use ${root} as the cache directory: it is not a directory`, 'pass --cache-dir DIR, or set IMGBUILD_CACHE_DIR, to the cache folder');
   const out: StoredBlob[] = [];
   for (const hex of await namesIn(blobsDir(root))) {
     if (!isDigest(`sha256:${hex}`)) continue;

@@ -128,6 +128,20 @@ describe('imgbuild cache', () => {
     expect(blobsIn(cache)).toEqual([hex]);
   });
 
+  it('says a cache directory that does not exist holds nothing, and refuses one that is a file, as a usage error', async () => {
+    const dir = await temps.make();
+    const none = await runCli(['cache', 'prune', '--cache-dir', join(dir, 'none'), '--json']);
+    expect(none.exitCode).toBe(0);
+    expect(JSON.parse(none.stdout)).toMatchObject({ removed: { count: 0 }, kept: { count: 0 } });
+    expect(existsSync(join(dir, 'none'))).toBe(false);
+    await writeTree(dir, { file: 'x' });
+    for (const sub of ['info', 'prune']) {
+      const r = await runCli(['cache', sub, '--cache-dir', join(dir, 'file')]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(/cannot use .*file as the cache directory: it is not a directory/);
+    }
+  });
+
   it('refuses an age or size it cannot read, as a usage error', async () => {
     const r = await runCli(['cache', 'prune', '--older-than', '7days', '--cache-dir', await temps.make()]);
     expect(r.exitCode).toBe(2);
