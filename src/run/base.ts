@@ -2,25 +2,27 @@
  * Opening the base image of a build, one per platform, from wherever `from:` says: nothing for
  * scratch, an OCI layout, a docker archive, or a registry. A registry base pinned by digest
  * (from image.lock) whose manifest, config and layers are all in the content store is opened
- * from the store alone, without a single request; otherwise it is fetched, verified by digest,
- * and its manifest and config kept in the store for next time.
+ * from the store alone, without a single request (a layer the store lets go of later, to `cache
+ * prune`, is fetched again); otherwise it is fetched, verified by digest, and its manifest and
+ * config kept in the store for next time.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { openArchiveImage } from '../image/archive-source.js';
 import { blobImage } from '../image/blob-image.js';
 import { digestHex, type Digest } from '../image/digest.js';
 import { checkLayerEntries, shapeAfter, type BaseShape, type LayerLinks } from '../image/layer-check.js';
 import { openLayoutImage } from '../image/layout-source.js';
 import { parseConfig, parseManifest } from '../image/parse.js';
-import type { Image, Platform } from '../image/types.js';
+import type { Descriptor, Image, Platform } from '../image/types.js';
 import { configMatches, formatPlatform } from '../image/platform.js';
 import { usageError } from '../errors.js';
 import type { BaseRef } from '../plan/types.js';
 import { archiveFile } from './base-files.js';
 import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
-import { resolvePlatformImage } from '../registry/remote-image.js';
+import { BlobFetcher, resolvePlatformImage } from '../registry/remote-image.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import type { ContentStore } from '../store/content-store.js';
 
@@ -38,8 +40,12 @@ export interface BaseOptions {
   exact?: boolean;
 }
 
-/** The pinned image from the content store, if every blob it needs is there. */
-export async function storedImage(store: ContentStore, digest: Digest, label: string): Promise<Image | undefined> {
+/**
+ * The pinned image from the content store, if every blob it needs is there. A layer read later
+ * goes through `openLayer` (default: the store alone), which may fetch one the store let go of
+ * meanwhile (`cache prune` during a build, or a watch session that keeps the image).
+ */
+export async function storedImage(store: ContentStore, digest: Digest, label: string, openLayer: (d: Descriptor) => Promise<Readable> = async (d) => store.readStream(d.digest)): Promise<Image | undefined> {
   if (!(await store.has(digest))) return undefined;
   // readBytes verifies the digest (and evicts a damaged blob): no second hash here.
   const rawManifest = await store.readBytes(digest);
@@ -54,13 +60,18 @@ export async function storedImage(store: ContentStore, digest: Digest, label: st
     config: parseConfig(rawConfig, `${label} config`),
     label,
     // The store verifies every read: a blob corrupted in the cache is refused (and evicted), never used.
-    openLayer: async (d) => store.readStream(d.digest),
+    openLayer,
   });
 }
 
 async function registryBase(ref: string, platform: Platform, opts: BaseOptions): Promise<Image> {
+  let parsed = parseRef(ref);
+  if (opts.pinned) parsed = withReference(parsed, opts.pinned);
+  const client = () => RegistryClient.for(parsed, opts.insecure ? { insecure: opts.insecure } : {});
   if (opts.pinned) {
-    const offline = await storedImage(opts.store, opts.pinned, ref);
+    // No request while the store holds each layer; one it let go of since is fetched again.
+    let fetcher: BlobFetcher | undefined;
+    const offline = await storedImage(opts.store, opts.pinned, ref, (d) => (fetcher ??= new BlobFetcher(client(), opts.store)).open(d));
     if (offline) {
       // As the registry path checks it: a lock whose digests were swapped between platforms
       // must fail the same whether or not the cache holds them.
@@ -69,10 +80,7 @@ async function registryBase(ref: string, platform: Platform, opts: BaseOptions):
       return offline;
     }
   }
-  let parsed = parseRef(ref);
-  if (opts.pinned) parsed = withReference(parsed, opts.pinned);
-  const client = RegistryClient.for(parsed, opts.insecure ? { insecure: opts.insecure } : {});
-  const image = await resolvePlatformImage(client, parsed, platform, { cache: opts.store, ...(opts.exact === false ? { exact: false } : {}) });
+  const image = await resolvePlatformImage(client(), parsed, platform, { cache: opts.store, ...(opts.exact === false ? { exact: false } : {}) });
   const digest = await image.digest();
   await opts.store.putBytes(await image.rawManifest(), digest);
   const manifest = await image.manifest();

@@ -14,6 +14,7 @@ import { writeOciLayout } from '../../src/output/oci-layout.js';
 import { pushImage } from '../../src/registry/push.js';
 import { parseRef } from '../../src/registry/reference.js';
 import { ContentStore } from '../../src/store/content-store.js';
+import { pruneCache } from '../../src/store/prune.js';
 import { startRegistry } from '../helpers/registry.js';
 import { missingTools } from '../helpers/tools.js';
 import { memImage, memLayer } from '../registry/fixtures.js';
@@ -83,6 +84,29 @@ describe('resolveBases with a lock that pins a platform the spec does not build'
 });
 
 describe.skipIf(missingTools('docker-registry').length > 0)('resolveBases on a registry base', () => {
+  it('fetches again a layer of a pinned base opened from the cache that `cache prune` took since (a watch session reuses the base)', async () => {
+    const reg = await startRegistry();
+    try {
+      const pushed = await memImage([await memLayer('pruned-base')]);
+      await pushImage(parseRef(`${reg.host}/base:1`), pushed, [], {});
+      const specFile = join(dir, 'pruned.yaml');
+      const base = { kind: 'registry', ref: `${reg.host}/base:1` } as const;
+      const cache = join(dir, 'cache-pruned');
+      const req = { specFile, base, platforms: [{ os: 'linux', architecture: 'amd64' }], store: await ContentStore.open(cache) };
+      await writeLock(specFile, await lockBases(req));
+      await resolveBases(req, true);
+      // Every blob in the cache now: opened from it alone.
+      const [image] = await resolveBases(req, true);
+      await pruneCache(cache, { olderThanMs: 0 });
+      const layer = (await image!.layers())[0]!;
+      const bytes = Buffer.concat(await (await layer.compressed()).toArray());
+      expect(bytes.byteLength).toBe(await layer.size());
+      expect(await req.store.has(await layer.digest())).toBe(true);
+    } finally {
+      await reg.stop();
+    }
+  });
+
   it('says a pinned digest the registry no longer has is the lock\'s pin, and how to pin anew', async () => {
     const reg = await startRegistry();
     try {
