@@ -5,8 +5,9 @@
  * blobs of the images that the write *before* it replaced, where nothing the index names now
  * reaches them, nor the images this write replaced: one write late, so that a reader that read
  * the index just before a tag moved (`skopeo copy oci:out:latest ...` during a rebuild) still
- * finds every blob of the image it is copying, a layer it shares with an older image too. Only blobs of images a tag moved away from are ever candidates: whatever another tool
- * put in the layout, named or not, is left alone.
+ * finds every blob of the image it is copying, a layer it shares with an older image too. Only
+ * blobs of images a tag moved away from are ever candidates: whatever another tool put in the
+ * layout, named or not, is left alone.
  *
  * A writer that holds the lock may remove a blob that another writer, still waiting for the lock,
  * is about to name (both images share a layer): every writer checks under the lock that each blob

@@ -108,13 +108,19 @@ export async function cacheUsage(root: string, unusedSince?: number): Promise<Ca
   return usage;
 }
 
-/** Which blobs go: the unused for too long, then the least recently used beyond `keepBytes`. */
+/**
+ * Which blobs go: the unused for too long, then the least recently used beyond `keepBytes`. The
+ * size counts the cache's own bytes only: a blob an output layout links takes no more disk for
+ * being in the cache too, and removing it would free nothing (a build that needs it again would
+ * then store its bytes twice).
+ */
 function chooseRemoved(blobs: readonly StoredBlob[], opts: PruneOptions, now: number): Set<StoredBlob> {
   const removed = new Set(opts.olderThanMs === 0 ? blobs : blobs.filter((b) => b.lastUsedMs < now - opts.olderThanMs));
   if (opts.keepBytes !== undefined) {
-    let left = blobs.reduce((n, b) => n + (removed.has(b) ? 0 : b.bytes), 0);
+    const own = blobs.filter((b) => !b.linked);
+    let left = own.reduce((n, b) => n + (removed.has(b) ? 0 : b.bytes), 0);
     // Oldest first: `blobs` is sorted by last use.
-    for (const b of blobs) {
+    for (const b of own) {
       if (left <= opts.keepBytes) break;
       if (removed.has(b)) continue;
       removed.add(b);
@@ -124,25 +130,33 @@ function chooseRemoved(blobs: readonly StoredBlob[], opts: PruneOptions, now: nu
   return removed;
 }
 
+/** A blob's last use now: a build may have used it since the scan (the window is the scan's length; this closes most of it). */
+async function usedSince(root: string, b: StoredBlob): Promise<boolean> {
+  const [st, used] = await Promise.all([stat(join(blobsDir(root), b.hex)).catch(() => undefined), stat(join(root, USED_DIR, b.hex)).catch(() => undefined)]);
+  return Math.max(st?.mtimeMs ?? 0, used?.mtimeMs ?? 0) > b.lastUsedMs;
+}
+
 export async function pruneCache(root: string, opts: PruneOptions): Promise<PruneReport> {
   const now = opts.now ?? Date.now();
   const blobs = await storedBlobs(root);
   const removed = chooseRemoved(blobs, opts, now);
-  const report: PruneReport = { removed: totals([...removed]), kept: totals(blobs.filter((b) => !removed.has(b))), records: 0 };
   if (opts.dryRun) {
-    report.records = (await orphanedRecords(root, new Set([...removed].map((b) => b.hex)))).length;
-    return report;
+    const records = (await orphanedRecords(root, new Set([...removed].map((b) => b.hex)))).length;
+    return { removed: totals([...removed]), kept: totals(blobs.filter((b) => !removed.has(b))), records };
   }
   const checkedDirs = (await namesIn(root)).filter((name) => name.startsWith('checked-'));
-  for (const b of removed) {
+  for (const b of [...removed]) {
+    if (await usedSince(root, b)) {
+      removed.delete(b);
+      continue;
+    }
     // The blob first: a mark without its blob is nothing, a blob without its marks is re-checked.
     await unlink(join(blobsDir(root), b.hex)).catch(() => undefined);
     await Promise.all([USED_DIR, VERIFIED_DIR, ...checkedDirs].map((dir) => unlink(join(root, dir, b.hex)).catch(() => undefined)));
   }
   const orphans = await orphanedRecords(root, new Set());
   await Promise.all(orphans.map((path) => unlink(path).catch(() => undefined)));
-  report.records = orphans.length;
-  return report;
+  return { removed: totals([...removed]), kept: totals(blobs.filter((b) => !removed.has(b))), records: orphans.length };
 }
 
 /** The layer records whose blob is gone from the store, or is among `goingHex`. */

@@ -68,6 +68,16 @@ describe('cache prune', () => {
     expect(blobsIn(root)).toEqual(hexes([digests[1]!, digests[3]!]));
   });
 
+  it('counts toward --max-size only the bytes the cache alone holds, and leaves a blob an output layout links to the age rule', async () => {
+    const { root, digests, store } = await storeWith([3, 1, 2, 0]); // 1000, 2000, 3000, 4000 bytes
+    const out = await temps.make('imgbuild-prune-out-');
+    linkSync(store.blobPath(digests[0]!), join(out, 'blob'));
+    // The cache's own 9000 bytes: the 3000 (2 days) goes, the linked 1000 (3 days) stays.
+    const r = await pruneCache(root, { olderThanMs: 7 * DAY, keepBytes: 6500, now: NOW });
+    expect(r.removed).toEqual({ count: 1, bytes: 3000, linkedBytes: 0 });
+    expect(blobsIn(root)).toEqual(hexes([digests[0]!, digests[1]!, digests[3]!]));
+  });
+
   it('counts a blob an output layout links as not freed', async () => {
     const { root, digests, store } = await storeWith([30]);
     const out = await temps.make('imgbuild-prune-out-');
