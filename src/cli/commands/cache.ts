@@ -71,7 +71,7 @@ export function registerCache(program: Command): void {
         const freed = r.removed.bytes - r.removed.linkedBytes;
         const verb = flags.dryRun ? 'would remove' : 'removed';
         const lines = [
-          `${verb} ${blobText(r.removed)} and ${plural(r.records, 'layer record')} from ${root}: ${formatBytes(freed)} ${flags.dryRun ? 'would be' : ''} freed`.replace('  ', ' '),
+          `${verb} ${blobText(r.removed)} and ${plural(r.records, 'layer record')} from ${root}: ${formatBytes(freed)} ${flags.dryRun ? 'would be freed' : 'freed'}`,
           `kept ${blobText(r.kept)}`,
         ];
         if (r.removed.linkedBytes > 0) lines.push(`(${formatBytes(r.removed.linkedBytes)} stay on disk while output layouts link them)`);
