@@ -17,17 +17,28 @@ interface LockOwner {
   token: string;
 }
 
-/** A holder keeps the lock for milliseconds; one this old belongs to a process that was stopped. */
+/** A holder keeps the lock's mtime younger than this (withLayoutLock); one this old belongs to a process that was stopped. */
 const STALE_AFTER_MS = 30_000;
 const GIVE_UP_AFTER_MS = 120_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function withLayoutLock<T>(lockPath: string, tmpDir: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` holding the lock. A holder keeps it young while `fn` runs (`heartbeatMs`): most hold
+ * it for milliseconds, but one that puts back a blob another writer let go of (oci-layout.ts) may
+ * copy a layer under it, and a lock judged stale while held would let a second writer in.
+ */
+export async function withLayoutLock<T>(lockPath: string, tmpDir: string, fn: () => Promise<T>, heartbeatMs = STALE_AFTER_MS / 3): Promise<T> {
   const token = await acquire(lockPath, tmpDir);
+  const beat = setInterval(() => {
+    const now = new Date();
+    void utimes(lockPath, now, now).catch(() => undefined);
+  }, heartbeatMs);
+  beat.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(beat);
     await release(lockPath, token);
   }
 }
