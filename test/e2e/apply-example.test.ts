@@ -4,7 +4,8 @@
  * files `imgbuild plan --json` promised (paths, types, modes, owners, sizes, link targets), and
  * its docker archive is read by skopeo and imported by containerd. Two runnable variants prove
  * the image really runs: static busybox plus a shell script (runc and containerd), and the
- * host's node with the libraries ldd lists, serving the example app once (runc).
+ * host's node with the libraries ldd lists, serving the example app once (runc). One more, on a
+ * base image of its own, shows a copy into the base's /tmp leaving it 1777 in a container.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
@@ -107,6 +108,37 @@ describe.skipIf(missingTools('skopeo', 'umoci', 'oci-image-tool', 'runc', 'conta
       expect(await ctd!.importArchive(join(dir, 'out', 'image.tar'))).toEqual(['docker.io/e2e/busybox:v1']);
       const res = await ctd!.run('docker.io/e2e/busybox:v1', 'e2e-busybox');
       expect(res, ctd!.log()).toMatchObject({ stdout: 'message: built by imgbuild\n', exitCode: 0 });
+    });
+  });
+
+  describe('a copy into a directory of its base image', () => {
+    it('keeps the base\'s 1777 /tmp, as a container under containerd sees it', async () => {
+      const dir = await temps.make();
+      await mkdir(join(dir, 'base', 'bin'), { recursive: true });
+      await copyFile(whichTool('busybox')!, join(dir, 'base', 'bin', 'busybox'));
+      await writeTree(join(dir, 'app'), { 'seed/x': 'x' });
+      const base = await writeSpec(dir, {
+        name: 'e2e/base',
+        tags: ['1'],
+        context: 'base',
+        layers: [{ name: 'base', dirs: [{ path: '/tmp', mode: '1777' }], copy: [{ from: 'bin/busybox', to: '/bin/busybox' }] }],
+        output: [{ oci: './out/base' }],
+      }, 'base.yaml');
+      await applyOk(base, join(dir, 'cache'));
+      const app = await writeSpec(dir, {
+        name: 'e2e/tmp',
+        tags: ['v1'],
+        from: 'oci:./out/base:1',
+        context: 'app',
+        layers: [{ name: 'seed', copy: [{ from: 'seed/', to: '/tmp/' }] }],
+        config: { entrypoint: ['/bin/busybox', 'stat', '-c', '%a %u', '/tmp'] },
+        output: [{ 'docker-archive': './out/tmp.tar' }],
+      });
+      const { events } = await applyOk(app, join(dir, 'cache'));
+      expect(await ctd!.importArchive(join(dir, 'out', 'tmp.tar'))).toEqual(['docker.io/e2e/tmp:v1']);
+      const res = await ctd!.run('docker.io/e2e/tmp:v1', 'e2e-tmp');
+      expect(res, ctd!.log()).toMatchObject({ stdout: '1777 0\n', exitCode: 0 });
+      expect(eventsOf(events, 'warning')).toEqual([]);
     });
   });
 
