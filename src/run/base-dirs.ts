@@ -10,8 +10,8 @@
  * A layer of ours below that wrote or removed a path settled it already: the plan gives a
  * destination a lower layer made (and a parent a layer above only implies) the metadata that
  * layer's plan gave it (plan/parents.ts). Where that layer kept the base's instead, the layers
- * above keep it too: a file copied to /tmp/y over a layer that kept the base's 1777 /tmp made it
- * 0755 again.
+ * above keep it too: a file copied to /tmp/y over a layer that kept the base's 1777 /tmp would
+ * otherwise write /tmp as that layer's plan has it, 0755.
  */
 import type { DirMeta } from '../image/layer-check.js';
 import { symlinksOf } from '../plan/parents.js';
@@ -27,24 +27,38 @@ const sameMeta = (a: DirMeta, b: DirMeta) => a.mode === b.mode && a.uid === b.ui
 /** A layer's directory entries: listed, or from the walk record of one found unchanged. */
 const dirEntriesOf = (layer: PlannedLayer): readonly DirEntry[] => (isUnchanged(layer) ? layer.dirs : layer.entries.filter((e): e is DirEntry => e.type === 'dir'));
 
+/** Where a path stands under a layer, from the layers of ours below it. */
+interface Below {
+  /** No layer of ours below wrote it, removed it or put a symlink at or above it. */
+  theBase(path: string): boolean;
+  /** The directory a layer of ours below left there, as written (what it kept of the base's, where it kept it). */
+  ours(path: string): DirMeta | undefined;
+}
+
 /**
- * Calls `visit` for each layer, bottom first, with its directory entries and a test of whether a
- * path is still the base's there: no layer of ours below wrote it, removed it or put a symlink
- * above it. With `asBase`, a directory a layer wrote as the base has it (what `asBase` says of
- * its entry) is still the base's too.
+ * Calls `visit` for each layer, bottom first, with its directory entries and where each path
+ * stands under it (`Below`). `kept[i]` is read once `visit` returns for layer `i`, so a visit may
+ * fill it. With `base`, a directory a layer wrote as that base has it is still the base's.
  */
-function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLayer, i: number, written: readonly DirEntry[], theBase: (path: string) => boolean) => void, spec: NormalizedSpec, asBase?: (e: DirEntry, i: number) => boolean): void {
-  const ours = new Set<string>();
+function eachOverBase(spec: NormalizedSpec, layers: readonly PlannedLayer[], kept: KeptDirs, visit: (layer: PlannedLayer, i: number, written: readonly DirEntry[], below: Below) => void, base?: ReadonlyMap<string, DirMeta>): void {
+  const ours = new Map<string, DirMeta>();
   // A set, looked up along a path's parents: a node_modules layer has thousands of directories, and the layers below it hundreds of symlinks.
   const gone = new Set<string>();
+  const below: Below = { theBase: (p) => !ours.has(p) && !atOrBelow(p, gone), ours: (p) => ours.get(p) };
   layers.forEach((layer, i) => {
     const written = dirEntriesOf(layer);
-    visit(layer, i, written, (p) => !ours.has(p) && !atOrBelow(p, gone));
-    for (const e of written) {
-      if (asBase?.(e, i)) ours.delete(e.path);
-      else ours.add(e.path);
+    visit(layer, i, written, below);
+    const hidden = new Set([...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]);
+    if (hidden.size > 0) {
+      for (const p of ours.keys()) if (atOrBelow(p, hidden)) ours.delete(p);
+      for (const p of hidden) gone.add(p);
     }
-    for (const p of [...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]) gone.add(p);
+    for (const e of written) {
+      const now = kept[i]?.get(e.path) ?? e;
+      const was = base?.get(e.path);
+      if (was && sameMeta(was, now)) ours.delete(e.path);
+      else ours.set(e.path, now);
+    }
   });
 }
 
@@ -56,20 +70,16 @@ function eachOverBase(layers: readonly PlannedLayer[], visit: (layer: PlannedLay
 export function keptDestinations(spec: NormalizedSpec, layers: readonly PlannedLayer[], bases: readonly ReadonlyMap<string, DirMeta>[]): KeptDirs {
   const kept: Map<ImagePath, DirMeta>[] = layers.map(() => new Map());
   if (bases.length === 0) return kept;
-  // Our layers' directories so far, as written: a destination a layer below kept the base's at is
-  // that, not its plan's entry, which is what the plan gave the same path in the layers above.
-  const ours = new Map<string, DirMeta>();
-  eachOverBase(layers, (layer, i, written, theBase) => {
+  // Below a destination a layer of ours wrote is what that layer wrote, or kept of the base's: not
+  // its plan's entry, which is what the plan gave the same path in the layers above.
+  eachOverBase(spec, layers, kept, (layer, i, written, below) => {
     const destinations = new Set(layer.destinations);
     for (const e of written) {
       if (!destinations.has(e.path)) continue;
-      const below = theBase(e.path) ? alike(bases, e.path) : ours.get(e.path);
-      if (below && !sameMeta(below, e)) kept[i]!.set(e.path, { mode: below.mode, uid: below.uid, gid: below.gid });
+      const under = below.theBase(e.path) ? alike(bases, e.path) : below.ours(e.path);
+      if (under && !sameMeta(under, e)) kept[i]!.set(e.path, { mode: under.mode, uid: under.uid, gid: under.gid });
     }
-    const hidden = new Set([...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]);
-    if (hidden.size > 0) for (const p of ours.keys()) if (atOrBelow(p, hidden)) ours.delete(p);
-    for (const e of written) ours.set(e.path, kept[i]!.get(e.path) ?? e);
-  }, spec);
+  });
   return kept;
 }
 
@@ -101,12 +111,12 @@ const described = (d: DirMeta) => `${d.mode.toString(8).padStart(4, '0')} ${d.ui
 export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlyMap<string, DirMeta>, kept: KeptDirs, baseLabel: string): string[] {
   if (dirs.size === 0) return [];
   const warnings: string[] = [];
-  eachOverBase(layers, (layer, i, written, theBase) => {
+  eachOverBase(spec, layers, kept, (layer, i, written, below) => {
     const explicit = new Set(spec.layers[i]!.dirs.map((d) => rel(d.path)));
     const changed: string[] = [];
     for (const e of written) {
       const was = dirs.get(e.path);
-      if (!was || explicit.has(e.path) || !theBase(e.path)) continue;
+      if (!was || explicit.has(e.path) || !below.theBase(e.path)) continue;
       const now = kept[i]?.get(e.path) ?? e;
       if (!sameMeta(was, now)) changed.push(`/${e.path} (${described(was)} -> ${described(now)})`);
     }
@@ -116,9 +126,6 @@ export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLa
       `layer "${layer.name}" changes the mode or owner of ${changed.slice(0, NAMED).join(', ')}${more}, ${changed.length === 1 ? 'a directory' : 'directories'} of the base image ${baseLabel}: ` +
         "a directory a copy brings takes the copy's dirMode and owner, except a copy's own destination, which keeps the base's where every platform's base has it alike. To keep the base's, copy what the directory holds to it (from: rootfs/etc/, to: /etc/); to change it on purpose, list it under the layer's dirs:",
     );
-  }, spec, (e, i) => {
-    const was = dirs.get(e.path);
-    return was !== undefined && sameMeta(was, kept[i]?.get(e.path) ?? e);
-  });
+  }, dirs);
   return warnings;
 }
