@@ -11,6 +11,7 @@
  * A blob an OCI layout output hard-linked keeps its bytes on disk there after the cache lets it
  * go: those bytes are counted apart, since pruning does not free them.
  */
+import type { Stats } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { usageError } from '../errors.js';
@@ -75,16 +76,22 @@ async function namesIn(dir: string): Promise<string[]> {
   });
 }
 
+/** A blob's file (if it is there) and its last use: the later of the file's mtime and its mark's. */
+async function lastUse(root: string, hex: string): Promise<{ file: Stats | undefined; lastUsedMs: number }> {
+  const [file, mark] = await Promise.all([stat(join(blobsDir(root), hex)).catch(() => undefined), stat(join(root, USED_DIR, hex)).catch(() => undefined)]);
+  return { file, lastUsedMs: Math.max(file?.mtimeMs ?? 0, mark?.mtimeMs ?? 0) };
+}
+
 /** Every blob of the store with its size and last use (none when there is no cache yet; a file in its place is refused). */
 async function storedBlobs(root: string): Promise<StoredBlob[]> {
-  const st = await stat(root).catch(() => undefined);
-  if (st && !st.isDirectory()) throw usageError(`cannot use ${root} as the cache directory: it is not a directory`, 'pass --cache-dir DIR, or set IMGBUILD_CACHE_DIR, to the cache folder');
+  const rootSt = await stat(root).catch(() => undefined);
+  if (rootSt && !rootSt.isDirectory()) throw usageError(`cannot use ${root} as the cache directory: it is not a directory`, 'pass --cache-dir DIR, or set IMGBUILD_CACHE_DIR, to the cache folder');
   const out: StoredBlob[] = [];
   for (const hex of await namesIn(blobsDir(root))) {
     if (!isDigest(`sha256:${hex}`)) continue;
-    const [st, used] = await Promise.all([stat(join(blobsDir(root), hex)).catch(() => undefined), stat(join(root, USED_DIR, hex)).catch(() => undefined)]);
-    if (!st?.isFile()) continue;
-    out.push({ hex, bytes: st.size, lastUsedMs: Math.max(st.mtimeMs, used?.mtimeMs ?? 0), linked: st.nlink > 1 });
+    const { file, lastUsedMs } = await lastUse(root, hex);
+    if (!file?.isFile()) continue;
+    out.push({ hex, bytes: file.size, lastUsedMs, linked: file.nlink > 1 });
   }
   return out.sort((a, b) => a.lastUsedMs - b.lastUsedMs || (a.hex < b.hex ? -1 : 1));
 }
@@ -102,8 +109,8 @@ async function bytesBelow(dir: string): Promise<number> {
 
 export async function cacheUsage(root: string, unusedSince?: number): Promise<CacheUsage> {
   const blobs = await storedBlobs(root);
-  const all = await bytesBelow(root);
-  const usage: CacheUsage = { root, blobs: totals(blobs), recordBytes: all - totals(blobs).bytes };
+  const all = totals(blobs);
+  const usage: CacheUsage = { root, blobs: all, recordBytes: (await bytesBelow(root)) - all.bytes };
   if (unusedSince !== undefined) usage.unused = totals(blobs.filter((b) => b.lastUsedMs < unusedSince));
   return usage;
 }
@@ -130,10 +137,9 @@ function chooseRemoved(blobs: readonly StoredBlob[], opts: PruneOptions, now: nu
   return removed;
 }
 
-/** A blob's last use now: a build may have used it since the scan (the window is the scan's length; this closes most of it). */
-async function usedSince(root: string, b: StoredBlob): Promise<boolean> {
-  const [st, used] = await Promise.all([stat(join(blobsDir(root), b.hex)).catch(() => undefined), stat(join(root, USED_DIR, b.hex)).catch(() => undefined)]);
-  return Math.max(st?.mtimeMs ?? 0, used?.mtimeMs ?? 0) > b.lastUsedMs;
+/** Whether a build used the blob since the scan (the window is the scan's length; asking again closes most of it). */
+async function usedSinceScan(root: string, b: StoredBlob): Promise<boolean> {
+  return (await lastUse(root, b.hex)).lastUsedMs > b.lastUsedMs;
 }
 
 export async function pruneCache(root: string, opts: PruneOptions): Promise<PruneReport> {
@@ -146,7 +152,7 @@ export async function pruneCache(root: string, opts: PruneOptions): Promise<Prun
   }
   const checkedDirs = (await namesIn(root)).filter((name) => name.startsWith('checked-'));
   for (const b of [...removed]) {
-    if (await usedSince(root, b)) {
+    if (await usedSinceScan(root, b)) {
       removed.delete(b);
       continue;
     }
