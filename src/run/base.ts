@@ -24,7 +24,7 @@ import { RegistryClient } from '../registry/client.js';
 import { parseRef, withReference } from '../registry/reference.js';
 import { BlobFetcher, resolvePlatformImage } from '../registry/remote-image.js';
 import { writeFileAtomic } from '../store/atomic.js';
-import type { ContentStore } from '../store/content-store.js';
+import { CHECKED_DIR_PREFIX, type ContentStore } from '../store/content-store.js';
 
 export interface BaseOptions {
   store: ContentStore;
@@ -131,7 +131,7 @@ async function readMark(mark: string): Promise<LayerLinks | undefined> {
  * copy a file onto (base-links.ts).
  */
 export async function checkBaseLayers(image: Image, store: ContentStore, label: string): Promise<BaseShape> {
-  const dir = join(store.root, `checked-${CHECK_RULES}`);
+  const dir = join(store.root, `${CHECKED_DIR_PREFIX}${CHECK_RULES}`);
   await mkdir(dir, { recursive: true });
   const layers: LayerLinks[] = [];
   for (const layer of await image.layers()) {

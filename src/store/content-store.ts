@@ -21,6 +21,8 @@ export { BlobWriter, type CommittedBlob } from './blob-writer.js';
 /** Where a blob's last use is marked (store/prune.ts), and where its verified stamp is kept: `<dir>/<hex>` under the store's root. */
 export const USED_DIR = 'used';
 export const VERIFIED_DIR = 'verified';
+/** Where a base layer found clean is marked, `<prefix><rules>/<hex>` (run/base.ts checkBaseLayers); pruning a blob takes its marks under every rules version. */
+export const CHECKED_DIR_PREFIX = 'checked-';
 
 /** What a blob file's stat must still say for it to be the file this process wrote (see `writtenHere`). */
 type FileIdentity = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>;

@@ -16,7 +16,7 @@ import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { usageError } from '../errors.js';
 import { isDigest, type Digest } from '../image/digest.js';
-import { USED_DIR, VERIFIED_DIR } from './content-store.js';
+import { CHECKED_DIR_PREFIX, USED_DIR, VERIFIED_DIR } from './content-store.js';
 
 /** A blob of the content store, as pruning sees it. */
 interface StoredBlob {
@@ -150,7 +150,7 @@ export async function pruneCache(root: string, opts: PruneOptions): Promise<Prun
     const records = (await orphanedRecords(root, new Set([...removed].map((b) => b.hex)))).length;
     return { removed: totals([...removed]), kept: totals(blobs.filter((b) => !removed.has(b))), records };
   }
-  const checkedDirs = (await namesIn(root)).filter((name) => name.startsWith('checked-'));
+  const checkedDirs = (await namesIn(root)).filter((name) => name.startsWith(CHECKED_DIR_PREFIX));
   for (const b of [...removed]) {
     if (await usedSinceScan(root, b)) {
       removed.delete(b);
