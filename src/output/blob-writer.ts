@@ -124,7 +124,8 @@ async function stillGood(p: LayoutPaths, dest: string, blob: StreamBlob): Promis
   return false;
 }
 
-const stampFile = (p: LayoutPaths, d: Digest) => join(p.root, '.imgbuild', 'verified', digestHex(d));
+/** A layer blob's stamp (see the header); layout-gc.ts removes it with the blob. */
+export const stampFile = (p: LayoutPaths, d: Digest) => join(p.root, '.imgbuild', 'verified', digestHex(d));
 /** With the change time, unlike the store's stamp: a write that puts the mtime back still sets it. */
 const identityText = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 const stampLayer = (p: LayoutPaths, d: Digest, st: Stats) => writeStamp(p.tmp, stampFile(p, d), identityText(st));

@@ -15,18 +15,18 @@
  */
 import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { digestHex, isDigest, type Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../image/media-types.js';
 import { parseIndex, parseManifest } from '../image/parse.js';
 import type { Descriptor } from '../image/types.js';
 import { writeFileAtomic } from '../store/atomic.js';
-import { blobFile, type LayoutPaths } from './blob-writer.js';
+import { blobFile, stampFile, type LayoutPaths } from './blob-writer.js';
 
 /** The images a write replaced, kept for the next write to collect: `.imgbuild/replaced.json`. */
 const pendingFile = (p: LayoutPaths) => join(p.root, '.imgbuild', 'replaced.json');
 
 /** The blobs `descriptors` reach in the layout: themselves, and below an index or manifest what it names (a blob that cannot be read names nothing). */
-export async function reachable(p: LayoutPaths, descriptors: readonly Pick<Descriptor, 'digest' | 'mediaType'>[]): Promise<Set<Digest>> {
+async function reachable(p: LayoutPaths, descriptors: readonly Pick<Descriptor, 'digest' | 'mediaType'>[]): Promise<Set<Digest>> {
   const seen = new Set<Digest>();
   const visit = async (d: Pick<Descriptor, 'digest' | 'mediaType'>): Promise<void> => {
     if (seen.has(d.digest)) return;
@@ -74,7 +74,7 @@ export async function collectReplaced(p: LayoutPaths, named: readonly Descriptor
   for (const d of await reachable(p, pending)) {
     if (keep.has(d) || keptOneWriteMore.has(d)) continue;
     if (await unlink(blobFile(p, d)).then(() => true, () => false)) removed++;
-    await unlink(join(p.root, '.imgbuild', 'verified', digestHex(d))).catch(() => undefined);
+    await unlink(stampFile(p, d)).catch(() => undefined);
   }
   const next = replaced.filter((d) => !keep.has(d.digest)).map(({ digest, mediaType }) => ({ digest, mediaType }));
   if (next.length > 0 || pending.length > 0) await writeFileAtomic(p.tmp, pendingFile(p), JSON.stringify(next));
