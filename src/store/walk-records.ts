@@ -59,7 +59,7 @@ export interface WalkSnapshot {
   impliedDirs: readonly string[];
   /** Where each of `linkPaths` points, in the same order (the JSON part too). */
   linkTargets: readonly string[];
-  /** Its directory copies' own destinations (LayerPlan.destinations; the JSON part too). */
+  /** LayerPlan.destinations: its directory copies' own destinations and the parents it implies over a lower layer's directories (the JSON part too). */
   destinations: readonly string[];
 }
 
