@@ -73,6 +73,14 @@ function belowLinks(links: ReadonlySet<string>): (path: string) => boolean {
   };
 }
 
+/** Whether `path` or a directory it lies in is one of `paths` (a lookup per parent, not a scan of `paths`). */
+export function atOrBelow(path: string, paths: ReadonlySet<string>): boolean {
+  for (let at = path; ; at = at.slice(0, at.lastIndexOf('/'))) {
+    if (paths.has(at)) return true;
+    if (!at.includes('/')) return false;
+  }
+}
+
 /** The symlinks a layer writes: its entries', or an unchanged layer's from its walk record. */
 export const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
 

@@ -14,7 +14,7 @@
  * otherwise write /tmp as that layer's plan has it, 0755.
  */
 import type { DirMeta } from '../image/layer-check.js';
-import { symlinksOf } from '../plan/parents.js';
+import { atOrBelow, symlinksOf } from '../plan/parents.js';
 import { isUnchanged, type DirEntry, type ImagePath, type PlannedLayer } from '../plan/types.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 
@@ -81,14 +81,6 @@ export function keptDestinations(spec: NormalizedSpec, layers: readonly PlannedL
     }
   });
   return kept;
-}
-
-/** Whether `path` or a directory it lies in is one of `paths`. */
-function atOrBelow(path: string, paths: ReadonlySet<string>): boolean {
-  for (let at = path; ; at = at.slice(0, at.lastIndexOf('/'))) {
-    if (paths.has(at)) return true;
-    if (!at.includes('/')) return false;
-  }
 }
 
 /** The base's directory at `path`, when every platform's base has it, alike. */

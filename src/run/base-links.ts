@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { fileOntoDir, followLinks, symlinksOf } from '../plan/parents.js';
+import { atOrBelow, fileOntoDir, followLinks, symlinksOf } from '../plan/parents.js';
 import { isUnchanged, type PlannedLayer } from '../plan/types.js';
 import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
@@ -55,13 +55,13 @@ function placed(layer: PlannedLayer, spec: NormalizedLayer): string[] {
 export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLayer[], links: ReadonlyMap<string, string>, baseLabel: string): Diagnostic[] {
   if (links.size === 0) return [];
   const standing = new Set<string>();
-  const removed: string[] = [];
+  const removed = new Set<string>();
   const problems: Diagnostic[] = [];
   layers.forEach((layer, i) => {
     const own = spec.layers[i]!;
     for (const p of placed(layer, own)) standing.add(p);
-    removed.push(...own.removes.map((r) => rel(r.path)));
-    const cleared = (p: string) => standing.has(p) || removed.some((r) => p === r || p.startsWith(`${r}/`));
+    for (const r of own.removes) removed.add(rel(r.path));
+    const cleared = (p: string) => standing.has(p) || atOrBelow(p, removed);
     // Where a path lands through the links still standing (not those our layers replaced or removed).
     const landing = (path: string) => followLinks(path, (p) => (cleared(p) ? undefined : links.get(p)));
     // An entry written below the link keeps its own name: one that lands on a link of the base
@@ -103,14 +103,14 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
  */
 export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly PlannedLayer[], dirs: ReadonlyMap<string, DirMeta>, baseLabel: string): Diagnostic[] {
   if (dirs.size === 0) return [];
-  const gone: string[] = [];
+  const gone = new Set<string>();
   const problems: Diagnostic[] = [];
   layers.forEach((layer, i) => {
     const own = spec.layers[i]!;
-    const cleared = (p: string) => gone.some((r) => p === r || p.startsWith(`${r}/`));
+    const cleared = (p: string) => atOrBelow(p, gone);
     const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
     if (onto?.type === 'file' && onto.source.kind === 'path') problems.push(fileOntoDir(spec, i, onto.path, onto.source.path, `a directory in the base image ${baseLabel}`));
-    gone.push(...own.removes.map((r) => rel(r.path)), ...symlinksOf(layer));
+    for (const p of [...own.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]) gone.add(p);
   });
   return problems;
 }
