@@ -37,8 +37,8 @@ export interface BlobTotals {
 export interface CacheUsage {
   root: string;
   blobs: BlobTotals;
-  /** The blobs not used since `unusedSince` (a time in ms), when asked. */
-  unused?: BlobTotals;
+  /** The blobs not used since `unusedSince` (a time in ms). */
+  unused: BlobTotals;
   /** Everything else: layer, walk and spec records, the stat cache, marks. */
   recordBytes: number;
 }
@@ -107,12 +107,10 @@ async function bytesBelow(dir: string): Promise<number> {
   return n;
 }
 
-export async function cacheUsage(root: string, unusedSince?: number): Promise<CacheUsage> {
+export async function cacheUsage(root: string, unusedSince: number): Promise<CacheUsage> {
   const blobs = await storedBlobs(root);
   const all = totals(blobs);
-  const usage: CacheUsage = { root, blobs: all, recordBytes: (await bytesBelow(root)) - all.bytes };
-  if (unusedSince !== undefined) usage.unused = totals(blobs.filter((b) => b.lastUsedMs < unusedSince));
-  return usage;
+  return { root, blobs: all, unused: totals(blobs.filter((b) => b.lastUsedMs < unusedSince)), recordBytes: (await bytesBelow(root)) - all.bytes };
 }
 
 /**

@@ -13,8 +13,8 @@ const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 8
 
 /** "30m", "12h", "7d", "2w", or "0" (everything). */
 export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/.exec(s.trim());
   if (s.trim() === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/.exec(s.trim());
   if (!m) throw usageError(`--older-than ${s} is not a duration`, 'e.g. 12h, 7d or 2w (s, m, h, d, w); 0 for every blob');
   return Number(m[1]) * UNIT_MS[m[2]!]!;
 }
@@ -47,7 +47,7 @@ export function registerCache(program: Command): void {
         const lines = [
           `cache    ${u.root}`,
           `  blobs    ${blobText(u.blobs)}`,
-          `  unused   ${blobText(u.unused!)} not used for ${flags.olderThan ?? DEFAULT_AGE}: \`imgbuild cache prune\` removes them`,
+          `  unused   ${blobText(u.unused)} not used for ${flags.olderThan ?? DEFAULT_AGE}: \`imgbuild cache prune\` removes them`,
           `  records  ${formatBytes(u.recordBytes)} (layer index, walk and spec records, stat cache)`,
         ];
         process.stdout.write(`${flags.json ? JSON.stringify({ type: 'cache', ...u }) : lines.join('\n')}\n`);
