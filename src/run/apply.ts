@@ -171,10 +171,10 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   ctx.bases = opts.bases ?? (await resolveBases(req, opts.locked ?? false));
   for (const b of ctx.bases) {
     if (!b) continue;
-    const layers = await b.layers();
-    report({ type: 'base', ref: describeBase(plan.base), digest: await b.digest(), layers: layers.length });
+    const [digest, layers] = await Promise.all([b.digest(), b.layers()]);
+    report({ type: 'base', ref: describeBase(plan.base), digest, layers: layers.length });
     // A registry base's blobs live in the store: in use while builds use them (`cache prune`).
-    await ctx.store.markUsed([await b.digest(), await b.configDigest(), ...(await Promise.all(layers.map((l) => l.digest())))]);
+    await ctx.store.markUsed([digest, await b.configDigest(), ...(await Promise.all(layers.map((l) => l.digest())))]);
   }
   // Resolving checked each base layer and marked it with its links: this reads the marks.
   const [{ checkBaseLayers }, { refuseBelowBaseLinks }, { keptDestinations, baseDirsChanged }] = await Promise.all([import('./base.js'), import('./base-links.js'), import('./base-dirs.js')]);
