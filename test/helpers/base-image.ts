@@ -1,10 +1,11 @@
 /** A spec built on a local base image, itself built by imgbuild from a few declared layers: for the checks a build makes against its base. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { apply } from '../../src/run/apply.js';
 import type { ApplyEvent } from '../../src/run/events.js';
 import type { ApplyResult } from '../../src/run/apply.js';
+import { onTestFinished } from 'vitest';
 
 export interface OnBase {
   dir: string;
@@ -14,9 +15,10 @@ export interface OnBase {
   build(report?: (e: ApplyEvent) => void): Promise<ApplyResult>;
 }
 
-/** ./base:1 made of `baseLayers`, and ./image.yaml on it made of `layers`, in a new temporary directory. */
+/** ./base:1 made of `baseLayers`, and ./image.yaml on it made of `layers`, in a new temporary directory removed when the test ends. */
 export async function onBase(baseLayers: string, layers: string): Promise<OnBase> {
   const dir = mkdtempSync(join(tmpdir(), 'imgbuild-on-base-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const rebuildBase = async (base: string) => {
     writeFileSync(join(dir, 'base.yaml'), `apiVersion: imgbuild/v1\nname: t/base\ntags: ["1"]\nlayers:\n${base}output:\n  - oci: ./base\n`);
     await apply(join(dir, 'base.yaml'), { cacheDir: join(dir, 'cache'), env: {} });
