@@ -21,20 +21,19 @@ import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
 import { copiedOntoLink, fileOntoDir, followLinks, isDir, keepLowerDestination, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
-import { FROM_FILE, UNHASHED, type BuildPlan, type FileEntry, type ImagePath, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
+import { FROM_FILE, imageRel, UNHASHED, type BuildPlan, type FileEntry, type ImagePath, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
 
 export type { FileDigester };
 
-const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
 function declaredCandidates(layer: NormalizedLayer): Candidate[] {
   const own = (o: { uid: number; gid: number }) => ({ uid: o.uid, gid: o.gid });
   return [
-    ...layer.files.map((f): Candidate => ({ kind: 'inline', path: rel(f.path), mode: f.mode, ...own(f.owner), content: f.content, origin: f.at, strength: Strength.Explicit })),
-    ...layer.dirs.map((d): Candidate => ({ kind: 'dir', path: rel(d.path), mode: d.mode, ...own(d.owner), origin: d.at, strength: Strength.Explicit })),
-    ...layer.symlinks.map((s): Candidate => ({ kind: 'symlink', path: rel(s.path), mode: 0o777, ...own(s.owner), target: s.target, origin: s.at, strength: Strength.Explicit })),
-    ...layer.removes.map((r): Candidate => ({ kind: 'whiteout', path: rel(r.path), mode: 0, uid: 0, gid: 0, origin: r.at, strength: Strength.Explicit })),
+    ...layer.files.map((f): Candidate => ({ kind: 'inline', path: imageRel(f.path), mode: f.mode, ...own(f.owner), content: f.content, origin: f.at, strength: Strength.Explicit })),
+    ...layer.dirs.map((d): Candidate => ({ kind: 'dir', path: imageRel(d.path), mode: d.mode, ...own(d.owner), origin: d.at, strength: Strength.Explicit })),
+    ...layer.symlinks.map((s): Candidate => ({ kind: 'symlink', path: imageRel(s.path), mode: 0o777, ...own(s.owner), target: s.target, origin: s.at, strength: Strength.Explicit })),
+    ...layer.removes.map((r): Candidate => ({ kind: 'whiteout', path: imageRel(r.path), mode: 0, uid: 0, gid: 0, origin: r.at, strength: Strength.Explicit })),
   ];
 }
 
@@ -137,7 +136,7 @@ async function finishLayer(spec: NormalizedSpec, name: string, candidates: Candi
     noteFile(stamps, c, addEntry(keepLowerDestination(c, below), digester, all, toHash));
   }
   const throughLinks: ThroughLink[] = [];
-  const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => rel(d.path)));
+  const explicitDirs = new Set(spec.layers.find((l) => l.name === name)!.dirs.map((d) => imageRel(d.path)));
   const entries = settleParents(all, implied, below, spec.base.kind === 'scratch', throughLinks, explicitDirs);
   destinations.push(...inheritedParents(entries, implied, below));
   refuseThroughLinks(spec, name, throughLinks, below, refusals);

@@ -15,7 +15,7 @@ import type { CopySource } from '../spec/normalized.js';
 import { didYouMean } from '../spec/did-you-mean.js';
 import { Strength, type Candidate } from './candidates.js';
 import type { HostFilter } from './host-exclusions.js';
-import { defaultFileMode, FROM_FILE } from './types.js';
+import { defaultFileMode, FROM_FILE, imageRel } from './types.js';
 import { EntryType, walkSorted, walkTree, walkedEntry, type PathFilter, type WalkedEntry, type WalkOptions } from './walk.js';
 
 export interface CopyResult {
@@ -40,7 +40,6 @@ export interface CopyOptions {
 const problem = (c: CopySource, message: string, hint?: string): Diagnostic =>
   hint ? { position: c.at, message, hint, pointer: '' } : { position: c.at, message, pointer: '' };
 
-const imageRel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 const joinImage = (dir: string, rel: string) => imageRel(posix.join(dir, rel));
 
 /** Is what `abs` names (not following its last component, which is stored as it is) inside the context? */

@@ -8,6 +8,9 @@ import type { Platform, RuntimeConfig } from '../image/types.js';
 /** Paths in the image are relative to its root: no leading "/", no trailing "/", never "..". */
 export type ImagePath = string;
 
+/** An image path as the spec writes it ("/etc/app.conf") as a plan holds it ("etc/app.conf"). */
+export const imageRel = (imagePath: string): ImagePath => imagePath.replace(/^\/+/, '');
+
 interface EntryBase {
   path: ImagePath;
   /** Permission bits including setuid/setgid/sticky (e.g. 0o1777). */

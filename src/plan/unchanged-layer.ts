@@ -36,7 +36,7 @@ import { KEY_VERSION } from './cache-key.js';
 import { copyInsideContext } from './resolve-copy.js';
 import { impliedDirs } from './parents.js';
 import { lstatOrUndefined } from './walk.js';
-import type { DirEntry, FileEntry, LayerPlan, PlannedLayer, UnchangedLayer } from './types.js';
+import { imageRel, type DirEntry, type FileEntry, type LayerPlan, type PlannedLayer, type UnchangedLayer } from './types.js';
 
 /**
  * A recorded key stands for the entries this code would list. Any change to how entries are made
@@ -127,7 +127,7 @@ export class WalkReuse {
       if (!st?.isFile() || !rec.fileMatches(i, st)) return undefined;
     }
     const name = this.spec.layers[index]!.name;
-    const removed = this.spec.layers[index]!.removes.map((r) => r.path.replace(/^\/+/, ''));
+    const removed = this.spec.layers[index]!.removes.map((r) => imageRel(r.path));
     return { name, files: rec.files, bytes: rec.bytes, cacheKey: rec.cacheKey, unchanged: true, dirs: rec.dirEntries(), links: rec.linkPaths(), linkTargets: [...rec.linkTargets], removed, implied: [...rec.impliedDirs], destinations: [...rec.destinations] };
   }
 

@@ -15,13 +15,12 @@
  */
 import type { DirMeta } from '../image/layer-check.js';
 import { atOrBelow, symlinksOf } from '../plan/parents.js';
-import { isUnchanged, type DirEntry, type ImagePath, type PlannedLayer } from '../plan/types.js';
+import { imageRel, isUnchanged, type DirEntry, type ImagePath, type PlannedLayer } from '../plan/types.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 
 /** Per layer, the destinations that take the base's mode and owner in place of the copy's. */
 export type KeptDirs = ReadonlyMap<ImagePath, DirMeta>[];
 
-const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 const sameMeta = (a: DirMeta, b: DirMeta) => a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 
 /** A layer's directory entries: listed, or from the walk record of one found unchanged. */
@@ -48,7 +47,7 @@ function eachOverBase(spec: NormalizedSpec, layers: readonly PlannedLayer[], kep
   layers.forEach((layer, i) => {
     const written = dirEntriesOf(layer);
     visit(layer, i, written, below);
-    const hidden = new Set([...spec.layers[i]!.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]);
+    const hidden = new Set([...spec.layers[i]!.removes.map((r) => imageRel(r.path)), ...symlinksOf(layer)]);
     if (hidden.size > 0) {
       for (const p of ours.keys()) if (atOrBelow(p, hidden)) ours.delete(p);
       for (const p of hidden) gone.add(p);
@@ -104,7 +103,7 @@ export function baseDirsChanged(spec: NormalizedSpec, layers: readonly PlannedLa
   if (dirs.size === 0) return [];
   const warnings: string[] = [];
   eachOverBase(spec, layers, kept, (layer, i, written, below) => {
-    const explicit = new Set(spec.layers[i]!.dirs.map((d) => rel(d.path)));
+    const explicit = new Set(spec.layers[i]!.dirs.map((d) => imageRel(d.path)));
     const changed: string[] = [];
     for (const e of written) {
       const was = dirs.get(e.path);

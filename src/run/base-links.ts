@@ -14,10 +14,9 @@ import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import { atOrBelow, fileOntoDir, followLinks, symlinksOf } from '../plan/parents.js';
-import { isUnchanged, type PlannedLayer } from '../plan/types.js';
+import { imageRel, isUnchanged, type PlannedLayer } from '../plan/types.js';
 import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
-const rel = (imagePath: string) => imagePath.replace(/^\/+/, '');
 
 /** A directory a layer writes in: copied itself (it would land on a link at its path), or only holding what is written; `sample`, a path written there, for the hint. */
 interface WrittenDir {
@@ -48,7 +47,7 @@ function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<st
 
 /** What a layer puts at paths on purpose, which stands over a base's link: its `dirs:` and its symlinks (copied ones too). */
 function placed(layer: PlannedLayer, spec: NormalizedLayer): string[] {
-  return [...spec.dirs.map((d) => rel(d.path)), ...symlinksOf(layer)];
+  return [...spec.dirs.map((d) => imageRel(d.path)), ...symlinksOf(layer)];
 }
 
 /** A problem for every layer that writes below, or copies a directory onto, a symlink `links` holds (path -> target, the base's). */
@@ -60,7 +59,7 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
   layers.forEach((layer, i) => {
     const own = spec.layers[i]!;
     for (const p of placed(layer, own)) standing.add(p);
-    for (const r of own.removes) removed.add(rel(r.path));
+    for (const r of own.removes) removed.add(imageRel(r.path));
     const cleared = (p: string) => standing.has(p) || atOrBelow(p, removed);
     // Where a path lands through the links still standing (not those our layers replaced or removed).
     const landing = (path: string) => followLinks(path, (p) => (cleared(p) ? undefined : links.get(p)));
@@ -79,7 +78,7 @@ export function belowBaseLinks(spec: NormalizedSpec, layers: readonly PlannedLay
         pointer: `/layers/${i}`,
       });
     };
-    for (const [dir, { copied, sample }] of writtenDirs(layer, new Set(own.dirs.map((d) => rel(d.path))))) {
+    for (const [dir, { copied, sample }] of writtenDirs(layer, new Set(own.dirs.map((d) => imageRel(d.path))))) {
       // The directory itself, when it is copied onto a link; then every directory above it.
       if (copied && links.has(dir) && !cleared(dir)) return refuse(dir, 'copies a directory onto', sample);
       for (let cut = dir.indexOf('/'); ; cut = dir.indexOf('/', cut + 1)) {
@@ -110,7 +109,7 @@ export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly Planned
     const cleared = (p: string) => atOrBelow(p, gone);
     const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
     if (onto?.type === 'file' && onto.source.kind === 'path') problems.push(fileOntoDir(spec, i, onto.path, onto.source.path, `a directory in the base image ${baseLabel}`));
-    for (const p of [...own.removes.map((r) => rel(r.path)), ...symlinksOf(layer)]) gone.add(p);
+    for (const p of [...own.removes.map((r) => imageRel(r.path)), ...symlinksOf(layer)]) gone.add(p);
   });
   return problems;
 }
