@@ -340,7 +340,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
       await write(1);
       const line = await rebuilt;
       expect(line, kind).toMatchObject({ kind: 'rebuilt', rebuilt: [] });
-        expect(baseDigestOf(dir, line), kind).toBe(await bases[1]!.digest());
+      expect(baseDigestOf(dir, line), kind).toBe(await bases[1]!.digest());
       await handle?.stop();
       handle = undefined;
     }
