@@ -3,6 +3,7 @@
  * make a temp folder per case and leave it (a run left hundreds in /tmp). The test processes are
  * forked after this sets TMPDIR, so `os.tmpdir()` in them, and in every process they spawn (the
  * CLI, registries, containerd), names it. Kept short: containerd's socket paths are capped.
+ * IMGBUILD_KEEP_TEST_TMP=1 keeps it, for the logs of a failed run (a registry's, containerd's).
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ export default function setup(): () => void {
   return () => {
     if (before === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = before;
-    rmSync(root, { recursive: true, force: true });
+    if (process.env.IMGBUILD_KEEP_TEST_TMP) process.stderr.write(`test temp files kept in ${root}\n`);
+    else rmSync(root, { recursive: true, force: true });
   };
 }
