@@ -28,7 +28,8 @@
 import { realpath } from 'node:fs/promises';
 import { sha256, type Digest } from '../image/digest.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
-import { changedTooRecently, type FileDigester, type FileStat } from '../store/file-digests.js';
+import type { FileDigester, FileStat } from '../store/file-digests.js';
+import { changedTooRecently } from '../util/change-time.js';
 import { NumberColumn } from '../store/columns.js';
 import { fileStatAt, stampDir, statFile, WalkRecords, type WalkSnapshot } from '../store/walk-records.js';
 import { packageVersion } from '../package-files.js';

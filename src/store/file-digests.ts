@@ -24,6 +24,7 @@ import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedErr
 import { writeFileAtomic } from './atomic.js';
 import { ensureCacheDir } from './cache-dir.js';
 import { StatRecords } from './stat-records.js';
+import { changedTooRecently } from '../util/change-time.js';
 
 /** The stat fields the stat cache keys on: what a plain (non-BigInt) `lstat` gives. */
 export interface FileStat {
@@ -79,11 +80,6 @@ export class UncachedDigester implements FileDigester {
     return h.digest;
   }
 }
-
-// Linux stamps files from a coarse clock (a few ms); file systems with whole-second stamps
-// (recognisable by zero nanoseconds) need a wider margin.
-const FINE_SLACK_MS = 50;
-const COARSE_SLACK_MS = 2000;
 
 export class FileDigestCache implements FileDigester {
   filesHashed = 0;
@@ -230,16 +226,6 @@ export class FileDigestCache implements FileDigester {
     this.#dirty = false;
     await unlink(legacyFile(this.file)).catch(() => undefined);
   }
-}
-
-/**
- * Whether a state seen at `seenAtMs` (a file hashed, a directory about to be listed) may have
- * changed again within the same timestamp tick. ctime, not mtime: every change sets ctime from
- * the kernel clock, while mtime can be set to anything.
- */
-export function changedTooRecently(ctimeMs: number, seenAtMs: number): boolean {
-  const slack = ctimeMs % 1000 === 0 ? COARSE_SLACK_MS : FINE_SLACK_MS;
-  return ctimeMs >= seenAtMs - slack;
 }
 
 /** Path -> index of its record. */

@@ -6,7 +6,7 @@ import { openSync, closeSync, linkSync, statSync, unlinkSync, utimesSync, writeF
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileChangedError, isRacy, openRegular, readSmallSync, readStable, streamStable } from '../../src/layer/stable-read.js';
+import { FileChangedError, FIRST_READ, isRacy, openRegular, readSmallSync, readStable, streamStable } from '../../src/layer/stable-read.js';
 import { sha256 } from '../../src/image/digest.js';
 import { tempDir } from './fixtures.js';
 
@@ -29,6 +29,49 @@ describe('racily clean files', () => {
       const r = await readStable(path);
       expect(r.kind === 'bytes' && r.bytes.toString()).toBe('first');
       expect(isRacy(r.kind === 'bytes' ? r.stat : (undefined as never))).toBe(false);
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  it('trusts the fast read by the change time, which a writer cannot put back as it can the mtime', async () => {
+    const d = tempDir();
+    try {
+      const path = join(d.path, 'rewritten.txt');
+      writeFileSync(path, 'before');
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(path, old, old);
+      await sleep(100);
+      expect(readSmallSync(path, 1 << 20)?.bytes.toString()).toBe('before');
+      // Rewritten to the same size and its mtime put back: only the ctime shows it, and the fast
+      // path leaves the file to the async read, which compares an fstat before with one after.
+      writeFileSync(path, 'after!');
+      utimesSync(path, old, old);
+      expect(readSmallSync(path, 1 << 20)).toBeUndefined();
+      const r = await readStable(path);
+      expect(r.kind === 'bytes' && r.bytes.toString()).toBe('after!');
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  it('reads files either side of the first read\'s size whole, and leaves one over the limit to streaming', async () => {
+    const d = tempDir();
+    try {
+      const old = new Date(Date.now() - 60_000);
+      const sizes = [0, FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, 3 * FIRST_READ];
+      for (const size of sizes) {
+        writeFileSync(join(d.path, `f${size}`), Buffer.alloc(size, size % 251));
+        utimesSync(join(d.path, `f${size}`), old, old);
+      }
+      await sleep(100);
+      for (const size of sizes) {
+        const r = readSmallSync(join(d.path, `f${size}`), 3 * FIRST_READ);
+        expect(r?.bytes.equals(Buffer.alloc(size, size % 251))).toBe(true);
+        expect(r?.stat.size).toBe(size);
+      }
+      expect(readSmallSync(join(d.path, `f${3 * FIRST_READ}`), 3 * FIRST_READ - 1)).toBeUndefined();
+      expect(readSmallSync(join(d.path, `f${FIRST_READ}`), FIRST_READ - 1)).toBeUndefined();
     } finally {
       d.cleanup();
     }
