@@ -2,7 +2,8 @@
  * Reading a file on a live file system (DESIGN promise 3). A file is opened without following
  * symlinks, fstat'ed before and after the read, and the bytes count only if nothing changed in
  * between: same size, mtime and inode, and the same ctime unless the link count moved (a store
- * optimiser hard-linking the file changes ctime and nlink, not the content). Small files are
+ * optimiser hard-linking the file changes ctime and nlink, not the content). A small file read
+ * in one go needs only the fstat after, when its ctime is older than the open (readSmallSync). Small files are
  * read whole and retried a few times; large files are streamed, so a change is only known at
  * the end and the caller must start over, unless only the ctime moved (a link made and removed
  * again during the stream leaves the link count as it was): then a second read that sees nothing
