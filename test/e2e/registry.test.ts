@@ -18,7 +18,12 @@ import { Cli, doneDigest, ok, parseEvents, writeAppSpec, writeBaseSpec } from '.
 
 const TOOLS = ['docker-registry', 'skopeo', 'umoci', 'runc', 'busybox'] as const;
 
-describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real registry', () => {
+// Longer than the client's idle timeout (a minute, src/registry/http.ts) and the one retry it
+// makes after it: a request the registry leaves unanswered on a loaded machine is then recovered
+// from as a user's build recovers, instead of failing the test at the very moment of the retry.
+const TEST_TIMEOUT_MS = 150_000;
+
+describe.skipIf(missingTools(...TOOLS).length > 0)('e2e: imgbuild with a real registry', { timeout: TEST_TIMEOUT_MS }, () => {
   let reg: TestRegistry;
   let cli: Cli;
   let work: string;
