@@ -15,7 +15,7 @@ import { renderMarkdown } from './lib/report.mjs';
 import { watchLatency } from './lib/watch.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(repo, 'dist/bin/imgbuild.js');
+const cli = join(repo, 'dist/bin/imgbuild.cjs');
 const layersOnlyScript = join(repo, 'bench/lib/layers-only.mjs');
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const SCALES = (process.env.BENCH_SCALES ?? '1,4,16').split(',').map(Number);

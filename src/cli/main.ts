@@ -1,5 +1,5 @@
-#!/usr/bin/env node
-// The `imgbuild` executable: everything else lives in program.ts, which tests call directly.
+// The CLI's entry, which the `imgbuild` executable (launcher.cts) loads once it has sized the
+// thread pool: everything else lives in program.ts, which tests call directly.
 import { main } from './program.js';
 import { holdYoungGeneration } from './young-generation.js';
 

@@ -1,10 +1,11 @@
 /**
- * The shipped executable (dist/bin/imgbuild.js, a bundle of the CLI and its packages) in a
- * package folder of its own: dist/bin/, schemas/, templates/ and package.json, no node_modules.
+ * The shipped executable (dist/bin/imgbuild.cjs, which loads dist/bin/main.js, a bundle of the
+ * CLI and its packages) in a package folder of its own: dist/bin/, schemas/, templates/ and package.json, no node_modules.
  * It must find the files shipped beside it from wherever it is run.
  */
 import { spawn } from 'node:child_process';
 import { cp, readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertCliBuilt, collect, REPO_ROOT, TempDirs } from '../helpers/imgbuild.js';
@@ -16,7 +17,7 @@ let installed = '';
 let work = '';
 
 /** Runs the installed copy's bin from `work`, a folder outside the package. */
-const run = (args: string[]) => collect(spawn(process.execPath, [join(installed, 'dist/bin/imgbuild.js'), ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] }));
+const run = (args: string[]) => collect(spawn(process.execPath, [join(installed, 'dist/bin/imgbuild.cjs'), ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] }));
 
 describe('the imgbuild executable, installed', () => {
   beforeAll(async () => {
@@ -24,6 +25,28 @@ describe('the imgbuild executable, installed', () => {
     installed = join(await temps.make(), 'imgbuild');
     for (const part of ['dist/bin', 'schemas', 'templates', 'package.json']) await cp(join(REPO_ROOT, part), join(installed, part), { recursive: true });
     work = await temps.make();
+  });
+
+  // The layers' gzip blocks are deflated on libuv's thread pool, which Node makes 4 threads wide
+  // unless UV_THREADPOOL_SIZE says otherwise, before any code of ours could set it in an ES module.
+  it('sizes the thread pool that compresses layers to the cores and one more, unless the environment sizes it', async () => {
+    const probe = join(work, 'probe.cjs');
+    await writeFile(probe, "process.on('exit', () => process.stderr.write(`pool=${process.env.UV_THREADPOOL_SIZE} threads=${require('node:fs').readdirSync('/proc/self/task').length}\\n`));\n");
+    const withPool = async (size: string | undefined) => {
+      const env = { ...process.env };
+      if (size === undefined) delete env.UV_THREADPOOL_SIZE;
+      else env.UV_THREADPOOL_SIZE = size;
+      const r = await collect(spawn(process.execPath, ['--require', probe, join(installed, 'dist/bin/imgbuild.cjs'), '--version'], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [, pool, threads] = /pool=(\S+) threads=(\d+)/.exec(r.stderr) ?? [];
+      return { pool, threads: Number(threads) };
+    };
+    const sized = await withPool(undefined);
+    const one = await withPool('1');
+    expect(sized.pool).toBe(String(availableParallelism() + 1));
+    expect(one.pool).toBe('1');
+    // The pool really has those threads: all else about the two processes is the same.
+    expect(sized.threads - one.threads).toBe(availableParallelism());
   });
 
   it('reports the version of its package.json', async () => {

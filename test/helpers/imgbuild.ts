@@ -1,5 +1,5 @@
 /**
- * Running the real `imgbuild` CLI (dist/bin/imgbuild.js, bundled by `npm run build`) as a child
+ * Running the real `imgbuild` CLI (dist/bin/imgbuild.cjs, which loads the bundle `npm run build` makes) as a child
  * process for e2e tests, and making the temp contexts, specs and cache dirs those runs read.
  * Every run gets an explicit cache dir and an environment with no stray SOURCE_DATE_EPOCH,
  * GIT_SHA, IMGBUILD_* or CI, so a test's outcome never depends on the shell it was started from.
@@ -16,7 +16,7 @@ import type { BuildPlan, PlanEntry } from '../../src/plan/types.js';
 import type { RootfsEntry } from './oci-tools.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-export const CLI = join(REPO_ROOT, 'dist', 'bin', 'imgbuild.js');
+export const CLI = join(REPO_ROOT, 'dist', 'bin', 'imgbuild.cjs');
 
 export interface CliResult {
   stdout: string;
@@ -51,7 +51,7 @@ export function assertCliBuilt(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does) before the e2e tests`);
 }
 
-/** Starts `node dist/bin/imgbuild.js ...args`; the caller collects output and may kill it. */
+/** Starts `node dist/bin/imgbuild.cjs ...args`; the caller collects output and may kill it. */
 export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
   assertCliBuilt();
   const ids = opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.gid ?? opts.uid };
