@@ -3,13 +3,15 @@
  * the layer plan the plan compiler would (bytewise-sorted tar names, parent directories,
  * content digests), without depending on the compiler itself.
  */
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, utimesSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { sha256 } from '../../src/image/digest.js';
 import { layerCacheKey } from '../../src/plan/cache-key.js';
 import type { Compression, LayerPlan, PlanEntry } from '../../src/plan/types.js';
 import { extract } from 'tar-stream';
+import { onTestFinished } from 'vitest';
 import { tarName } from '../../src/layer/tar-header.js';
 import { gunzipSync } from 'node:zlib';
 
@@ -23,6 +25,23 @@ export type Spec =
 export function tempDir(prefix = 'imgbuild-test-'): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A temp directory removed when the running test ends. */
+export function testDir(): { path: string } {
+  const d = tempDir();
+  onTestFinished(d.cleanup);
+  return d;
+}
+
+/**
+ * Make `paths` files that have held still: an mtime a minute old, and a wait until the change
+ * time that sets (and any before it) is past the racy margin of the stable read's fast path.
+ */
+export async function heldStill(...paths: string[]): Promise<void> {
+  const old = new Date(Date.now() - 60_000);
+  for (const path of paths) utimesSync(path, old, old);
+  await sleep(100);
 }
 
 /** Write the files of `tree` under `root` (in the given order). */

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, utimesSync, type Stats } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync, linkSync, statSync, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { buffer } from 'node:stream/consumers';
 import zlib from 'node:zlib';
 import { createCompressor, gzipHeader, layerMediaType } from '../../src/layer/compress.js';
@@ -14,7 +13,7 @@ import { ImgbuildError } from '../../src/errors.js';
 import { MediaType } from '../../src/image/media-types.js';
 import type { PlanEntry } from '../../src/plan/types.js';
 import { sha256 } from '../../src/image/digest.js';
-import { tempDir } from './fixtures.js';
+import { heldStill, testDir } from './fixtures.js';
 
 const base = { mode: 0o644, uid: 0, gid: 0 };
 
@@ -107,43 +106,33 @@ describe('stable reads', () => {
   });
 
   it('reports a vanished path, a symlink, a directory and a FIFO as such, without hanging', async () => {
-    const d = tempDir();
-    try {
-      writeFileSync(join(d.path, 'real'), 'x');
-      symlinkSync('real', join(d.path, 'link'));
-      mkdirSync(join(d.path, 'dir'));
-      execFileSync('mkfifo', [join(d.path, 'fifo')]);
-      const reason = async (p: string) => ((await readStable(join(d.path, p)).catch((e) => e)) as FileChangedError).reason;
-      expect(await reason('gone')).toBe('vanished');
-      expect(await reason('link')).toBe('type');
-      expect(await reason('dir')).toBe('type');
-      expect(await reason('fifo')).toBe('type');
-      // The fast path reads before its fstat: a directory fails the read, a FIFO reads nothing.
-      for (const p of ['link', 'dir', 'fifo']) {
-        expect(() => readSmallSync(join(d.path, p), 100)).toThrow(expect.objectContaining({ reason: 'type' }));
-      }
-      const r = await readStable(join(d.path, 'real'));
-      expect(r.kind === 'bytes' && r.bytes.toString()).toBe('x');
-    } finally {
-      d.cleanup();
+    const d = testDir();
+    writeFileSync(join(d.path, 'real'), 'x');
+    symlinkSync('real', join(d.path, 'link'));
+    mkdirSync(join(d.path, 'dir'));
+    execFileSync('mkfifo', [join(d.path, 'fifo')]);
+    const reason = async (p: string) => ((await readStable(join(d.path, p)).catch((e) => e)) as FileChangedError).reason;
+    expect(await reason('gone')).toBe('vanished');
+    expect(await reason('link')).toBe('type');
+    expect(await reason('dir')).toBe('type');
+    expect(await reason('fifo')).toBe('type');
+    // The fast path reads before its fstat: a directory fails the read, a FIFO reads nothing.
+    for (const p of ['link', 'dir', 'fifo']) {
+      expect(() => readSmallSync(join(d.path, p), 100)).toThrow(expect.objectContaining({ reason: 'type' }));
     }
+    const r = await readStable(join(d.path, 'real'));
+    expect(r.kind === 'bytes' && r.bytes.toString()).toBe('x');
   });
 
   it('reads a hard-linked file normally', async () => {
-    const d = tempDir();
-    try {
-      writeFileSync(join(d.path, 'a'), 'same');
-      // Written long ago (a file written this instant is read later, once it holds still).
-      utimesSync(join(d.path, 'a'), new Date(2020, 0, 1), new Date(2020, 0, 1));
-      linkSync(join(d.path, 'a'), join(d.path, 'b'));
-      // The link moved the change time: the fast path reads it once that is a tick in the past.
-      await sleep(100);
-      expect(readSmallSync(join(d.path, 'b'), 100)!.bytes.toString()).toBe('same');
-      expect(statSync(join(d.path, 'b')).nlink).toBe(2);
-      expect(lstatSync(join(d.path, 'b')).isFile()).toBe(true);
-    } finally {
-      d.cleanup();
-    }
+    const d = testDir();
+    writeFileSync(join(d.path, 'a'), 'same');
+    linkSync(join(d.path, 'a'), join(d.path, 'b'));
+    // The link moved the change time too: the fast path reads the file once it has held still.
+    await heldStill(join(d.path, 'b'));
+    expect(readSmallSync(join(d.path, 'b'), 100)!.bytes.toString()).toBe('same');
+    expect(statSync(join(d.path, 'b')).nlink).toBe(2);
+    expect(lstatSync(join(d.path, 'b')).isFile()).toBe(true);
   });
 
   // /proc files claim size 0 but have content: to the reader, a file that never holds still.
