@@ -1,8 +1,9 @@
 // Bundles the compiled CLI (dist/cli/main.js) and the packages it uses into dist/bin/main.js,
 // which the `imgbuild` executable, dist/bin/imgbuild.cjs, loads. Node 20 spends more of a short
 // command loading modules (80 of our files and a few hundred of yaml, commander and listr2) than
-// doing its work; bundled, a no-op build starts about 50 ms sooner. Dynamic imports stay split points, so watch mode, the registry
-// client and the docker-archive writer are still loaded only by the commands that need them.
+// doing its work; bundled, a no-op build starts about 50 ms sooner. Dynamic imports stay split
+// points, so watch mode, the registry client and the docker-archive writer are still loaded only
+// by the commands that need them.
 // Run by `npm run build` after tsc and build-validator.mjs; the library API (dist/index.js) is
 // tsc's output, unbundled.
 import { chmodSync, copyFileSync, rmSync } from 'node:fs';

@@ -2,13 +2,13 @@
  * Reading a file on a live file system (DESIGN promise 3). A file is opened without following
  * symlinks, fstat'ed before and after the read, and the bytes count only if nothing changed in
  * between: same size, mtime and inode, and the same ctime unless the link count moved (a store
- * optimiser hard-linking the file changes ctime and nlink, not the content). A small file read
- * in one go needs only the fstat after, when its ctime is older than the open (readSmallSync). Small files are
- * read whole and retried a few times; large files are streamed, so a change is only known at
- * the end and the caller must start over, unless only the ctime moved (a link made and removed
- * again during the stream leaves the link count as it was): then a second read that sees nothing
- * move at all decides. A path that is gone or no longer a regular file is reported as such,
- * never silently skipped.
+ * optimiser hard-linking the file changes ctime and nlink, not the content); a small file read
+ * in one go needs only the fstat after, when its ctime is older than the open (readSmallSync).
+ * Small files are read whole and retried a few times; large files are streamed, so a change is
+ * only known at the end and the caller must start over, unless only the ctime moved (a link made
+ * and removed again during the stream leaves the link count as it was): then a second read that
+ * sees nothing move at all decides. A path that is gone or no longer a regular file is reported
+ * as such, never silently skipped.
  */
 import { createHash } from 'node:crypto';
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, read, readSync, type Stats } from 'node:fs';
