@@ -149,11 +149,19 @@ function outputTasks(ctx: Ctx, opts: ApplyOptions, report: Reporter): ListrTask<
   });
 }
 
+async function openStore(cacheDir: string): Promise<{ store: ContentStore; index: LayerIndex }> {
+  const store = await ContentStore.open(cacheDir);
+  return { store, index: await LayerIndex.open(store) };
+}
+
 async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): Promise<void> {
   const started = Date.now();
+  // Opened while the plan is made: making the cache's folders (an empty cache has none) is a
+  // string of thread-pool trips that the plan's synchronous walk would otherwise wait for after.
+  const opening = openStore(opts.cacheDir);
+  opening.catch(() => undefined); // awaited below, once the plan's own errors have had their say
   ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: opts.reuseWalks ?? true, ...(opts.logFiles ? { logFiles: opts.logFiles } : {}) }));
-  ctx.store = await ContentStore.open(opts.cacheDir);
-  ctx.index = await LayerIndex.open(ctx.store);
+  ({ store: ctx.store, index: ctx.index } = await opening);
   ctx.digester = ctx.planned.digests;
   const { plan, filesHashed, bytesHashed } = ctx.planned;
   const files = plan.layers.reduce((n, l) => n + l.files, 0);
