@@ -1,4 +1,6 @@
-import { mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { neverInputs } from '../../src/plan/host-exclusions.js';
 import { describe, expect, it, vi } from 'vitest';
 import { Coalescer } from '../../src/watch/coalesce.js';
@@ -16,7 +18,8 @@ layers:
       - { from: package.json, to: /app/package.json }
 `;
 
-const ctx = '/tmp/imgbuild-watch-ctx';
+// Under the run's own temp folder (test/helpers/temp-root.ts): two runs on one machine never share it.
+const ctx = mkdtempSync(join(tmpdir(), 'imgbuild-watch-ctx-'));
 // The files the cases name exist: a path under a glob's root that is a directory, or gone, counts.
 for (const dir of ['src/lib', 'src/deep', 'src/renamed', 'node_modules/a']) mkdirSync(`${ctx}/${dir}`, { recursive: true });
 for (const file of ['src/lib/x.js', 'src/lib/x.ts', 'src/deep/a.css', 'node_modules/a/README.md', 'package-lock.json']) writeFileSync(`${ctx}/${file}`, '');
@@ -24,9 +27,9 @@ rmSync(`${ctx}/src/gone`, { recursive: true, force: true });
 
 describe('layer inputs', () => {
   it('maps a changed path to exactly the layers that read it', async () => {
-    const s = await load(spec, {}, '/tmp/imgbuild-watch-ctx');
+    const s = await load(spec, {}, ctx);
     const inputs = layerInputs(s);
-    const at = (p: string) => [...layersAffectedBy(`/tmp/imgbuild-watch-ctx/${p}`, inputs)];
+    const at = (p: string) => [...layersAffectedBy(`${ctx}/${p}`, inputs)];
     expect(at('node_modules/a/index.js')).toEqual([0]);
     expect(at('node_modules/a/README.md')).toEqual([]);
     expect(at('src/lib/x.js')).toEqual([1]);
@@ -57,12 +60,12 @@ describe('layer inputs', () => {
   });
 
   it('tells the watcher to skip what no layer reads, keeping directories that may hold inputs', async () => {
-    const s = await load(spec, {}, '/tmp/imgbuild-watch-ctx');
+    const s = await load(spec, {}, ctx);
     const inputs = layerInputs(s);
-    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/node_modules/a/README.md', false, inputs)).toBe(true);
-    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/node_modules/a', true, inputs)).toBe(false);
-    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/src/deep', true, inputs)).toBe(false);
-    expect(ignoredByAll('/tmp/imgbuild-watch-ctx/src/deep/a.css', false, inputs)).toBe(true);
+    expect(ignoredByAll(`${ctx}/node_modules/a/README.md`, false, inputs)).toBe(true);
+    expect(ignoredByAll(`${ctx}/node_modules/a`, true, inputs)).toBe(false);
+    expect(ignoredByAll(`${ctx}/src/deep`, true, inputs)).toBe(false);
+    expect(ignoredByAll(`${ctx}/src/deep/a.css`, false, inputs)).toBe(true);
   });
 });
 
