@@ -12,7 +12,8 @@
  */
 import { availableParallelism } from 'node:os';
 
-process.env.UV_THREADPOOL_SIZE ??= String(availableParallelism() + 1);
+// Empty counts as unset: libuv reads an empty value as 0, and runs the pool on 1 thread.
+if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(availableParallelism() + 1);
 
 // Next to this file both where tsc compiles it (dist/cli/) and where the build copies it beside
 // the bundle (dist/bin/, see scripts/bundle-cli.mjs).

@@ -45,6 +45,8 @@ describe('the imgbuild executable, installed', () => {
     const one = await withPool('1');
     expect(sized.pool).toBe(String(availableParallelism() + 1));
     expect(one.pool).toBe('1');
+    // An empty value, which libuv would read as 1 thread, is taken as unset.
+    expect(await withPool('')).toEqual(sized);
     // The pool really has those threads: all else about the two processes is the same.
     expect(sized.threads - one.threads).toBe(availableParallelism());
   });
