@@ -71,6 +71,15 @@ async function appOnRebuiltBase(seed: string): Promise<{ dir: string; bases: Ima
 const baseDigestOf = (dir: string, line: WatchLine): string =>
   JSON.parse(readFileSync(join(dir, 'out/img/blobs/sha256', (line as { digest: string }).digest.slice(7)), 'utf8')).annotations['org.opencontainers.image.base.digest'];
 
+/** Edits the app's file in `dir` and expects the rebuild it starts to make an image on `base`. */
+async function expectRebuiltOn(w: { next(): Promise<WatchLine> }, dir: string, base: Image): Promise<void> {
+  const rebuilt = w.next();
+  writeFileSync(join(dir, 'app/f'), 'app2');
+  const line = await rebuilt;
+  expect(line.kind).toBe('rebuilt');
+  expect(baseDigestOf(dir, line)).toBe(await base.digest());
+}
+
 /** A context holding `files` (path: text) and an image.yaml of `layers` writing ./out/img. */
 function contextWith(files: Record<string, string>, layers: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'imgbuild-watch-'));
@@ -318,11 +327,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect((await failed).kind).toBe('error');
     await settle(300);
     await writeOciLayout(join(dir, 'base2'), { image: bases[1]! }, ['latest']);
-    const rebuilt = w.next();
-    writeFileSync(join(dir, 'app/f'), 'app2');
-    const line = await rebuilt;
-    expect(line.kind).toBe('rebuilt');
-    expect(baseDigestOf(dir, line)).toBe(await bases[1]!.digest());
+    await expectRebuiltOn(w, dir, bases[1]!);
   });
 
   it('makes a new image on the same layers when its local base is rebuilt: an OCI layout, or a docker archive', async () => {
@@ -356,11 +361,7 @@ describe.skipIf(missingTools('umoci').length > 0)('apply --watch', () => {
     expect((await failed).kind).toBe('error');
     cpSync(join(dir, 'next/blobs'), join(dir, 'base/blobs'), { recursive: true });
     await settle(300);
-    const rebuilt = w.next();
-    writeFileSync(join(dir, 'app/f'), 'app2');
-    const line = await rebuilt;
-    expect(line.kind).toBe('rebuilt');
-    expect(baseDigestOf(dir, line)).toBe(await bases[1]!.digest());
+    await expectRebuiltOn(w, dir, bases[1]!);
   });
 
   it('makes a new image when its local base was rebuilt during the first build, after that build opened it', async () => {
