@@ -30,8 +30,19 @@ describe('the imgbuild executable, installed', () => {
   // The layers' gzip blocks are deflated on libuv's thread pool, which Node makes 4 threads wide
   // unless UV_THREADPOOL_SIZE says otherwise, before any code of ours could set it in an ES module.
   it('sizes the thread pool that compresses layers to the cores and one more, unless the environment sizes it', async () => {
+    // The probe starts the pool itself once the executable's first step has run (whether
+    // `--version` uses the pool depends on the Node version: Node 24 loads ES modules without
+    // it), and counts the process's threads as it exits.
     const probe = join(work, 'probe.cjs');
-    await writeFile(probe, "process.on('exit', () => process.stderr.write(`pool=${process.env.UV_THREADPOOL_SIZE} threads=${require('node:fs').readdirSync('/proc/self/task').length}\\n`));\n");
+    await writeFile(
+      probe,
+      [
+        "const fs = require('node:fs');",
+        'setImmediate(() => fs.stat(__filename, () => {}));',
+        "process.on('exit', () => process.stderr.write(`pool=${process.env.UV_THREADPOOL_SIZE} threads=${fs.readdirSync('/proc/self/task').length}\\n`));",
+        '',
+      ].join('\n'),
+    );
     const withPool = async (size: string | undefined) => {
       const env = { ...process.env };
       if (size === undefined) delete env.UV_THREADPOOL_SIZE;
