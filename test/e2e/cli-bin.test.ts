@@ -31,8 +31,8 @@ describe('the imgbuild executable, installed', () => {
   // unless UV_THREADPOOL_SIZE says otherwise, before any code of ours could set it in an ES module.
   it('sizes the thread pool that compresses layers to the cores and one more, unless the environment sizes it', async () => {
     // The probe starts the pool itself once the executable's first step has run (whether
-    // `--version` uses the pool depends on the Node version: Node 24 loads ES modules without
-    // it), and counts the process's threads as it exits.
+    // `--version` uses the pool depends on the Node version: Node 22 and 24 load ES modules
+    // without it), and counts the process's threads as it exits.
     const probe = join(work, 'probe.cjs');
     await writeFile(
       probe,
