@@ -24,6 +24,9 @@ export const VERIFIED_DIR = 'verified';
 /** Where a base layer found clean is marked, `<prefix><rules>/<hex>` (run/base.ts checkBaseLayers); pruning a blob takes its marks under every rules version. */
 export const CHECKED_DIR_PREFIX = 'checked-';
 
+/** Where a store keeps its blobs, `<hex>` each (store/prune.ts reads it without opening the store, which would make it). */
+export const blobsDirOf = (root: string): string => join(root, 'blobs', 'sha256');
+
 /** What a blob file's stat must still say for it to be the file this process wrote (see `writtenHere`). */
 type FileIdentity = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>;
 
@@ -39,7 +42,7 @@ export class ContentStore {
   /** Create the layout if needed and sweep temp files left by killed processes. */
   static async open(root: string): Promise<ContentStore> {
     const store = new ContentStore(root);
-    await ensureCacheDir(root, join(root, 'blobs', 'sha256'), store.tmpDir);
+    await ensureCacheDir(root, blobsDirOf(root), store.tmpDir);
     await sweepStaleTemps(store.tmpDir);
     return store;
   }
@@ -50,7 +53,7 @@ export class ContentStore {
   }
 
   blobPath(d: Digest): string {
-    return join(this.root, 'blobs', 'sha256', digestHex(d));
+    return join(blobsDirOf(this.root), digestHex(d));
   }
 
   async has(d: Digest): Promise<boolean> {

@@ -29,7 +29,7 @@ export class LayerIndex {
   ) {}
 
   static async open(store: ContentStore): Promise<LayerIndex> {
-    const dir = join(store.root, 'layers');
+    const dir = layersDirOf(store.root);
     await ensureCacheDir(store.root, dir);
     return new LayerIndex(store, dir);
   }
@@ -39,12 +39,7 @@ export class LayerIndex {
   }
 
   async get(cacheKey: Digest): Promise<LayerRecord | undefined> {
-    let rec: LayerRecord | undefined;
-    try {
-      rec = parseRecord(cacheKey, JSON.parse(await readFile(this.recordPath(cacheKey), 'utf8')));
-    } catch {
-      return undefined;
-    }
+    const rec = await readRecord(this.recordPath(cacheKey), cacheKey);
     if (!rec || !(await this.store.has(rec.digest))) return undefined;
     return rec;
   }
@@ -55,6 +50,27 @@ export class LayerIndex {
     const json = JSON.stringify({ ...fields, check: checkOf(cacheKey, fields) });
     await writeFileAtomic(this.store.tmpDir, this.recordPath(cacheKey), json);
   }
+}
+
+/** Where a store's layer records are, `<hex of the key>.json` each. */
+export const layersDirOf = (root: string): string => join(root, 'layers');
+
+/** The record in `path` for `cacheKey`, or undefined for anything doubtful (its blob aside: `get` checks that). */
+async function readRecord(path: string, cacheKey: Digest): Promise<LayerRecord | undefined> {
+  try {
+    return parseRecord(cacheKey, JSON.parse(await readFile(path, 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The record a file of the layers folder holds, by its name, or undefined when `get` would take
+ * it for a miss whatever the store holds (store/prune.ts removes those).
+ */
+export async function readRecordFile(dir: string, name: string): Promise<LayerRecord | undefined> {
+  const key = `sha256:${name.replace(/\.json$/, '')}`;
+  return name.endsWith('.json') && isDigest(key) ? readRecord(join(dir, name), key) : undefined;
 }
 
 /**

@@ -12,11 +12,12 @@
  * go: those bytes are counted apart, since pruning does not free them.
  */
 import type { Stats } from 'node:fs';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { usageError } from '../errors.js';
-import { isDigest, type Digest } from '../image/digest.js';
-import { CHECKED_DIR_PREFIX, USED_DIR, VERIFIED_DIR } from './content-store.js';
+import { digestHex, isDigest } from '../image/digest.js';
+import { blobsDirOf, CHECKED_DIR_PREFIX, USED_DIR, VERIFIED_DIR } from './content-store.js';
+import { layersDirOf, readRecordFile } from './layer-index.js';
 
 /** A blob of the content store, as pruning sees it. */
 interface StoredBlob {
@@ -66,8 +67,6 @@ const totals = (blobs: readonly StoredBlob[]): BlobTotals => ({
   linkedBytes: blobs.reduce((n, b) => n + (b.linked ? b.bytes : 0), 0),
 });
 
-const blobsDir = (root: string) => join(root, 'blobs', 'sha256');
-
 /** Names in `dir`, or none when it does not exist. */
 async function namesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch((e: NodeJS.ErrnoException) => {
@@ -78,7 +77,7 @@ async function namesIn(dir: string): Promise<string[]> {
 
 /** A blob's file (if it is there) and its last use: the later of the file's mtime and its mark's. */
 async function lastUse(root: string, hex: string): Promise<{ file: Stats | undefined; lastUsedMs: number }> {
-  const [file, mark] = await Promise.all([stat(join(blobsDir(root), hex)).catch(() => undefined), stat(join(root, USED_DIR, hex)).catch(() => undefined)]);
+  const [file, mark] = await Promise.all([stat(join(blobsDirOf(root), hex)).catch(() => undefined), stat(join(root, USED_DIR, hex)).catch(() => undefined)]);
   return { file, lastUsedMs: Math.max(file?.mtimeMs ?? 0, mark?.mtimeMs ?? 0) };
 }
 
@@ -87,7 +86,7 @@ async function storedBlobs(root: string): Promise<StoredBlob[]> {
   const rootSt = await stat(root).catch(() => undefined);
   if (rootSt && !rootSt.isDirectory()) throw usageError(`cannot use ${root} as the cache directory: it is not a directory`, 'pass --cache-dir DIR, or set IMGBUILD_CACHE_DIR, to the cache folder');
   const out: StoredBlob[] = [];
-  for (const hex of await namesIn(blobsDir(root))) {
+  for (const hex of await namesIn(blobsDirOf(root))) {
     if (!isDigest(`sha256:${hex}`)) continue;
     const { file, lastUsedMs } = await lastUse(root, hex);
     if (!file?.isFile()) continue;
@@ -155,7 +154,7 @@ export async function pruneCache(root: string, opts: PruneOptions): Promise<Prun
       continue;
     }
     // The blob first: a mark without its blob is nothing, a blob without its marks is re-checked.
-    await unlink(join(blobsDir(root), b.hex)).catch(() => undefined);
+    await unlink(join(blobsDirOf(root), b.hex)).catch(() => undefined);
     await Promise.all([USED_DIR, VERIFIED_DIR, ...checkedDirs].map((dir) => unlink(join(root, dir, b.hex)).catch(() => undefined)));
   }
   const orphans = await orphanedRecords(root, new Set());
@@ -165,19 +164,14 @@ export async function pruneCache(root: string, opts: PruneOptions): Promise<Prun
 
 /** The layer records whose blob is gone from the store, or is among `goingHex`. */
 async function orphanedRecords(root: string, goingHex: ReadonlySet<string>): Promise<string[]> {
-  const dir = join(root, 'layers');
+  const dir = layersDirOf(root);
   const out: string[] = [];
   for (const name of await namesIn(dir)) {
     if (!name.endsWith('.json')) continue;
-    const path = join(dir, name);
-    const digest = await readFile(path, 'utf8').then((t) => (JSON.parse(t) as { digest?: unknown }).digest, () => undefined);
-    // A record that cannot be read is a miss for every build: it goes too.
-    if (typeof digest !== 'string' || !isDigest(digest)) {
-      out.push(path);
-      continue;
-    }
-    const hex = (digest as Digest).slice('sha256:'.length);
-    if (goingHex.has(hex) || !(await stat(join(blobsDir(root), hex)).then(() => true, () => false))) out.push(path);
+    const rec = await readRecordFile(dir, name);
+    // A record that cannot be read, or fails its check, is a miss for every build: it goes too.
+    const hex = rec && digestHex(rec.digest);
+    if (!hex || goingHex.has(hex) || !(await stat(join(blobsDirOf(root), hex)).then(() => true, () => false))) out.push(join(dir, name));
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * recently used first when a size is to be kept, with their marks and layer records; a blob an
  * output layout links is counted apart, as removing it here frees nothing.
  */
-import { existsSync, linkSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, linkSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseDuration, parseSize } from '../../src/cli/commands/cache.js';
@@ -85,6 +85,16 @@ describe('cache prune', () => {
     expect((await cacheUsage(root, NOW - 7 * DAY)).unused).toEqual({ count: 1, bytes: 1000, linkedBytes: 1000 });
     expect((await pruneCache(root, { olderThanMs: 7 * DAY, now: NOW })).removed).toEqual({ count: 1, bytes: 1000, linkedBytes: 1000 });
     expect(existsSync(join(out, 'blob'))).toBe(true);
+  });
+
+  it('removes a layer record a build would take for a miss (it fails its check), and leaves what is not a record', async () => {
+    const { root, digests } = await storeWith([1, 1]);
+    const damaged = join(root, 'layers', `${digestHex(digests[0]!)}.json`);
+    writeFileSync(damaged, readFileSync(damaged, 'utf8').replace('"size":1000', '"size":1001'));
+    writeFileSync(join(root, 'layers', 'notes.txt'), 'kept');
+    const r = await pruneCache(root, { olderThanMs: 7 * DAY, now: NOW });
+    expect(r).toMatchObject({ removed: { count: 0 }, records: 1 });
+    expect(readdirSync(join(root, 'layers')).sort()).toEqual([`${digestHex(digests[1]!)}.json`, 'notes.txt']);
   });
 
   it('reads ages and sizes as people write them', () => {
