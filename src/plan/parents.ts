@@ -12,10 +12,10 @@
  */
 import { posix, sep } from 'node:path';
 import type { Diagnostic } from '../errors.js';
-import type { NormalizedSpec } from '../spec/normalized.js';
+import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import type { Candidate } from './candidates.js';
 import { copyRoot } from './resolve-copy.js';
-import { isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
+import { imageRel, isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
 /** A lower layer left a symlink there (to `target`, when that layer was listed). */
@@ -83,6 +83,9 @@ export function atOrBelow(path: string, paths: ReadonlySet<string>): boolean {
 
 /** The symlinks a layer writes: its entries', or an unchanged layer's from its walk record. */
 export const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+
+/** The paths a layer removes (`remove:`) or puts a symlink at: what lay at or below them is gone for the layers above. */
+export const hiddenBy = (layer: PlannedLayer, own: NormalizedLayer): string[] => [...own.removes.map((r) => imageRel(r.path)), ...symlinksOf(layer)];
 
 /**
  * Directories and symlinks as the lower layers leave them: a later layer overrides an earlier

@@ -14,7 +14,7 @@
  * otherwise write /tmp as that layer's plan has it, 0755.
  */
 import type { DirMeta } from '../image/layer-check.js';
-import { atOrBelow, symlinksOf } from '../plan/parents.js';
+import { atOrBelow, hiddenBy } from '../plan/parents.js';
 import { imageRel, isUnchanged, type DirEntry, type ImagePath, type PlannedLayer } from '../plan/types.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 
@@ -47,7 +47,7 @@ function eachOverBase(spec: NormalizedSpec, layers: readonly PlannedLayer[], kep
   layers.forEach((layer, i) => {
     const written = dirEntriesOf(layer);
     visit(layer, i, written, below);
-    const hidden = new Set([...spec.layers[i]!.removes.map((r) => imageRel(r.path)), ...symlinksOf(layer)]);
+    const hidden = new Set(hiddenBy(layer, spec.layers[i]!));
     if (hidden.size > 0) {
       for (const p of ours.keys()) if (atOrBelow(p, hidden)) ours.delete(p);
       for (const p of hidden) gone.add(p);

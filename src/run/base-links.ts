@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { atOrBelow, fileOntoDir, followLinks, symlinksOf } from '../plan/parents.js';
+import { atOrBelow, fileOntoDir, followLinks, hiddenBy, symlinksOf } from '../plan/parents.js';
 import { imageRel, isUnchanged, type PlannedLayer } from '../plan/types.js';
 import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
@@ -109,7 +109,7 @@ export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly Planned
     const cleared = (p: string) => atOrBelow(p, gone);
     const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
     if (onto?.type === 'file' && onto.source.kind === 'path') problems.push(fileOntoDir(spec, i, onto.path, onto.source.path, `a directory in the base image ${baseLabel}`));
-    for (const p of [...own.removes.map((r) => imageRel(r.path)), ...symlinksOf(layer)]) gone.add(p);
+    for (const p of hiddenBy(layer, own)) gone.add(p);
   });
   return problems;
 }
