@@ -8,7 +8,7 @@ import zlib from 'node:zlib';
 import { createCompressor, gzipHeader, layerMediaType } from '../../src/layer/compress.js';
 import { checkEpoch, tarHeader, tarName } from '../../src/layer/tar-header.js';
 import { encodeTarHeader } from '../../src/layer/tar-format.js';
-import { FileChangedError, readSmallSync, readStable, sameContentStat } from '../../src/layer/stable-read.js';
+import { FileChangedError, readSmallSync, readStable, sameContentStat, Scratch } from '../../src/layer/stable-read.js';
 import { ImgbuildError } from '../../src/errors.js';
 import { MediaType } from '../../src/image/media-types.js';
 import type { PlanEntry } from '../../src/plan/types.js';
@@ -95,6 +95,16 @@ describe('compression', () => {
 describe('stable reads', () => {
   const stat = (o: Partial<Record<keyof Stats, number>>) =>
     ({ size: 10, mtimeMs: 1.5, ctimeMs: 1.5, ino: 5, dev: 1, nlink: 1, ...o }) as unknown as Stats;
+
+  it('reads whole files through one reused buffer, which keeps no read larger than KEPT_MAX', () => {
+    const scratch = new Scratch();
+    const small = scratch.alloc(1000);
+    expect(scratch.alloc(2000).buffer).toBe(small.buffer);
+    const large = scratch.alloc(Scratch.KEPT_MAX + 1);
+    expect(large.length).toBe(Scratch.KEPT_MAX + 1);
+    // The large read had a buffer of its own: the next small one reuses the first buffer again.
+    expect(scratch.alloc(100).buffer).toBe(small.buffer);
+  });
 
   it('a link-count change alone is not a content change; size, mtime, ctime are', () => {
     const a = stat({});
