@@ -8,7 +8,8 @@ export { apply, builtImage, type ApplyOptions, type ApplyResult, type BuiltImage
 export { ndjsonReporter, type ApplyEvent, type Reporter } from './run/events.js';
 export { planSpec, type PlanOptions, type PlannedSpec } from './plan/plan-spec.js';
 export { renderPlanJson, renderPlanMarkdown, renderPlanText } from './plan/render.js';
-export type { BuildPlan, FileEntry, LayerPlan, LayerSummary, PlanEntry } from './plan/types.js';
+export type { BuildPlan, FileEntry, FileRun, LayerPlan, LayerSummary, PackedLayer, PlanEntry, PlannedLayer, UnchangedLayer } from './plan/types.js';
+export { entriesOf } from './plan/packed-layer.js';
 export { loadSpec } from './spec/load.js';
 export type { NormalizedSpec } from './spec/normalized.js';
 export { resolveCacheDir } from './store/cache-dir.js';

@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../image/digest.js';
 import { LayerKeyHash } from '../plan/cache-key.js';
 import type { DirMeta } from '../image/layer-check.js';
-import type { Compression, ImagePath, LayerPlan, PlanEntry } from '../plan/types.js';
+import type { Compression, ImagePath, LayerPlan, PackedLayer, PlanEntry } from '../plan/types.js';
+import { entriesOf } from '../plan/packed-layer.js';
 import { ImgbuildError, isImgbuildError } from '../errors.js';
 import type { ContentStore } from '../store/content-store.js';
 import type { LayerRecord } from '../store/layer-index.js';
@@ -44,9 +45,9 @@ export type BuiltLayer = LayerRecord & {
 
 export const MAX_LAYER_ATTEMPTS = 3;
 
-export async function buildLayer(layer: LayerPlan, opts: BuildLayerOptions): Promise<BuiltLayer> {
+export async function buildLayer(layer: LayerPlan | PackedLayer, opts: BuildLayerOptions): Promise<BuiltLayer> {
   checkEpoch(opts.epoch);
-  let plan = layer;
+  let plan: LayerPlan | PackedLayer = layer;
   for (let attempt = 1; ; attempt++) {
     try {
       return await buildOnce(plan, opts);
@@ -69,7 +70,7 @@ function gaveUp(e: FileChangedError, layerName: string): ImgbuildError {
   );
 }
 
-async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<BuiltLayer> {
+async function buildOnce(plan: LayerPlan | PackedLayer, opts: BuildLayerOptions): Promise<BuiltLayer> {
   const pool = new ChunkPool();
   const compressor = createCompressor(opts.compression, { release: pool.give });
   const writer = opts.store.createWriter();
@@ -79,7 +80,7 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
   // The key of what is really read, made as each entry goes in: a kept directory adds its plan's entry.
   const key = new LayerKeyHash(opts.compression, opts.epoch);
   const planned = new Map<PlanEntry, PlanEntry>();
-  const entries = opts.keptDirs?.size ? plan.entries.map((e) => withKept(e, opts.keptDirs!, planned)) : plan.entries;
+  const entries = opts.keptDirs?.size ? withKeptDirs(entriesOf(plan), opts.keptDirs, planned) : entriesOf(plan);
   try {
     await emitEntries(tar, entries, opts, (e) => key.add(planned.get(e) ?? e));
     await flow;
@@ -100,13 +101,18 @@ async function buildOnce(plan: LayerPlan, opts: BuildLayerOptions): Promise<Buil
   };
 }
 
-/** `e` with the mode and owner `kept` gives its path, if it is a directory there; the copy maps back to `e` in `planned`. */
-function withKept(e: PlanEntry, kept: ReadonlyMap<ImagePath, DirMeta>, planned: Map<PlanEntry, PlanEntry>): PlanEntry {
-  const meta = e.type === 'dir' ? kept.get(e.path) : undefined;
-  if (!meta) return e;
-  const written: PlanEntry = { ...e, mode: meta.mode, uid: meta.uid, gid: meta.gid };
-  planned.set(written, e);
-  return written;
+/** Each entry, a directory `kept` names with its mode and owner instead; each such copy maps back to its entry in `planned`. */
+function* withKeptDirs(entries: Iterable<PlanEntry>, kept: ReadonlyMap<ImagePath, DirMeta>, planned: Map<PlanEntry, PlanEntry>): Generator<PlanEntry> {
+  for (const e of entries) {
+    const meta = e.type === 'dir' ? kept.get(e.path) : undefined;
+    if (!meta) {
+      yield e;
+      continue;
+    }
+    const written: PlanEntry = { ...e, mode: meta.mode, uid: meta.uid, gid: meta.gid };
+    planned.set(written, e);
+    yield written;
+  }
 }
 
 /** The error worth showing: ours first (they name the file), then the stream's own cause. */

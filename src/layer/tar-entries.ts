@@ -41,7 +41,7 @@ export interface EmitOptions {
 export const PROGRESS_MS = 100;
 
 /** Emit every entry and end the archive, telling `written` each entry as it went in (real size and digest). */
-export async function emitEntries(tar: TarChunks, entries: readonly PlanEntry[], opts: EmitOptions, written: (e: PlanEntry) => void): Promise<void> {
+export async function emitEntries(tar: TarChunks, entries: Iterable<PlanEntry>, opts: EmitOptions, written: (e: PlanEntry) => void): Promise<void> {
   const scratch = new Scratch();
   let files = 0;
   let bytes = 0;

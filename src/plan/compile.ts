@@ -19,9 +19,10 @@ import { Strength, type Candidate } from './candidates.js';
 import { mapLimit } from '../util/map-limit.js';
 import { hostExclusions, type HostFilter } from './host-exclusions.js';
 import { mergeCandidates } from './merge.js';
-import { copiedOntoLink, fileOntoDir, followLinks, isDir, keepLowerDestination, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
+import { copiedOntoLink, fileOnto, fileOntoDir, followLinks, isDir, keepLowerDestination, linkAt, lowerDirsAndLinks, settleParents, type Lower, type ThroughLink } from './parents.js';
 import { imageJoiner, listCopyInOrder, orderedCopy, resolveCopy, type OrderedCopy } from './resolve-copy.js';
-import { FROM_FILE, imageRel, UNHASHED, type BuildPlan, type FileEntry, type ImagePath, type LayerPlan, type PlanEntry, type PlannedLayer } from './types.js';
+import { FROM_FILE, imageRel, isPacked, UNHASHED, type BuildPlan, type FileEntry, type ImagePath, type LayerPlan, type PackedLayer, type PlanEntry, type PlannedLayer } from './types.js';
+import { entriesOf, FilePacker } from './packed-layer.js';
 import { WalkReuse, WalkStamps } from './unchanged-layer.js';
 
 export type { FileDigester };
@@ -176,10 +177,11 @@ function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: re
  * (`copy: { from: app.conf, to: /app }`, its "/" forgotten, took /app away). The base's
  * directories are checked once the base is read (run/base-links.ts).
  */
-function refuseFileOntoDir(spec: NormalizedSpec, name: string, entries: readonly PlanEntry[], lower: ReadonlyMap<string, Lower>, refusals: Diagnostic[]): void {
-  const onto = entries.find((e) => e.type === 'file' && e.source.kind === 'path' && isDir(lower.get(e.path)));
-  if (onto?.type !== 'file' || onto.source.kind !== 'path') return;
-  refusals.push(fileOntoDir(spec, spec.layers.findIndex((l) => l.name === name), onto.path, onto.source.path, 'a directory of a layer below'));
+function refuseFileOntoDir(spec: NormalizedSpec, name: string, entries: Iterable<PlanEntry>, lower: ReadonlyMap<string, Lower>, refusals: Diagnostic[]): void {
+  // A packed layer's entries are made to be looked at: not for nothing at the bottom of the image.
+  if (lower.size === 0) return;
+  const onto = fileOnto(entries, (path) => isDir(lower.get(path)));
+  if (onto) refusals.push(fileOntoDir(spec, spec.layers.findIndex((l) => l.name === name), onto.path, onto.abs, 'a directory of a layer below'));
 }
 
 /** The parent directories of an image path, outermost first ("a/b/c" -> "a", "a/b"). */
@@ -195,9 +197,10 @@ function parentsOf(path: string): string[] {
  * destination, so there is nothing to merge, and no list of every walked file, candidate and
  * map entry is held at once (a no-op build of a node_modules layer spent a tenth of its time on
  * those). The entries are what `finishLayer` gives for the same copy; a test holds the two equal.
- * With `stamps`, what the walk saw is noted for recording (unchanged-layer.ts).
+ * With `stamps`, what the walk saw is noted for recording (unchanged-layer.ts). With `pack`, the
+ * files left wholly to the layer writer are held packed (packed-layer.ts).
  */
-async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, refusals: Diagnostic[], stamps?: WalkStamps): Promise<LayerPlan> {
+async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedCopy, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, pack: boolean, refusals: Diagnostic[], stamps?: WalkStamps): Promise<LayerPlan | PackedLayer> {
   // The destination's parents, settled against the lower layers like any implied parent.
   const parents = parentsOf(imageJoiner(ordered.copy.to)('')).map((path): PlanEntry => ({ path, mode: 0o755, uid: 0, gid: 0, type: 'dir' }));
   const throughLinks: ThroughLink[] = [];
@@ -207,6 +210,9 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
   const problems: Diagnostic[] = [];
   const toHash: ToHash[] = [];
   const destinations: ImagePath[] = inheritedParents(entries, implied, below);
+  // A walk to be recorded needs every file's entry (unchanged-layer.ts); a first build records none.
+  const packer = pack && hashLater && !stamps ? new FilePacker() : undefined;
+  if (packer) for (const e of entries) packer.entry(e);
   for (const batch of listCopyInOrder(ordered, skip, { ...(stamps ? { beforeListing: stamps.before } : {}), statFiles: !hashLater })) {
     for (const c of batch) {
       if (!('kind' in c)) {
@@ -219,11 +225,20 @@ async function listOrdered(spec: NormalizedSpec, name: string, ordered: OrderedC
         continue;
       }
       if (c.kind === 'dir' && c.destination) destinations.push(c.path);
-      noteFile(stamps, c, addEntry(keepLowerDestination(c, below), digester, entries, toHash));
+      if (packer && c.kind === 'file' && c.st.size === FROM_FILE && digester.known?.(c.abs, c.st) === undefined && packer.file(c.path, c.abs, c.mode, c.uid, c.gid)) continue;
+      const entry = addEntry(keepLowerDestination(c, below), digester, entries, toHash);
+      packer?.entry(entry);
+      noteFile(stamps, c, entry);
     }
   }
   if (problems.length > 0) throw new SpecError(problems);
   refuseThroughLinks(spec, name, throughLinks, below, refusals);
+  if (packer?.packedFiles) {
+    const layer: PackedLayer = { name, packed: packer.done(), destinations, files: packer.files };
+    refuseFileOntoDir(spec, name, entriesOf(layer), below, refusals);
+    return layer;
+  }
+  // With no file packed (none left to the writer), `entries` holds every entry: listed, with its key.
   refuseFileOntoDir(spec, name, entries, below, refusals);
   return completeLayer(spec, name, entries, destinations, toHash, digester, hashLater);
 }
@@ -244,20 +259,20 @@ const stampsFor = (reuse: WalkReuse | undefined, hashLater: boolean) => (reuse &
  * hashing (a live file system) makes the layer be listed again: it was never there for the whole
  * build, so it is simply not part of it.
  */
-async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, refusals: Diagnostic[], first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan> {
+async function planLayer(spec: NormalizedSpec, index: number, contextReal: string, lower: readonly PlannedLayer[], digester: FileDigester, skip: HostFilter, hashLater: boolean, pack: boolean, refusals: Diagnostic[], first?: Resolved, reuse?: WalkReuse): Promise<LayerPlan | PackedLayer> {
   const layer = spec.layers[index]!;
   for (let attempt = 1; ; attempt++) {
     const own: Diagnostic[] = [];
     try {
       // Resolved inside the try: a symlink gone between listing and reading it throws here (linkTarget).
       const r = attempt === 1 && first ? first : await resolveLayer(spec, layer, contextReal, skip, hashLater, stampsFor(reuse, hashLater));
-      let listed: LayerPlan;
-      if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, own, r.stamps);
+      let listed: LayerPlan | PackedLayer;
+      if (r.ordered) listed = await listOrdered(spec, layer.name, r.ordered, lower, digester, skip, hashLater, pack, own, r.stamps);
       else if (r.candidates) listed = await finishLayer(spec, layer.name, r.candidates, lower, digester, hashLater, own, r.stamps);
       else throw new SpecError(r.problems);
       refusals.push(...own);
       // A refused layer's walk is not recorded: it would be found unchanged, and its refusal lost.
-      if (reuse && r.stamps && own.length === 0) await reuse.record(index, lower, listed, r.stamps, digester);
+      if (reuse && r.stamps && own.length === 0 && !isPacked(listed)) await reuse.record(index, lower, listed, r.stamps, digester);
       return listed;
     } catch (e) {
       if (!(e instanceof FileChangedError) || e.reason === 'changed' || attempt >= PLAN_ATTEMPTS) throw e;
@@ -288,7 +303,9 @@ export async function compileOneLayer(spec: NormalizedSpec, index: number, lower
   // With `refusals`, a layer refused for writing below a lower layer's symlink adds its problems
   // there, for the caller to report with those of the layers above; without, it is thrown.
   const own: Diagnostic[] = [];
-  const layer = await planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false, own);
+  const layer = await planLayer(spec, index, contextReal, lower, digester, hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal }), false, false, own);
+  // Hashed by the plan, so never packed.
+  if (isPacked(layer)) throw new Error(`internal: layer "${layer.name}" was packed`);
   if (!refusals && own.length > 0) throw new SpecError(own);
   refusals?.push(...own);
   return layer;
@@ -309,6 +326,11 @@ export interface CompileOptions {
    * build; unchanged-layer.ts): such layers are held unlisted.
    */
   walks?: WalkRecords;
+  /**
+   * With `hashLater`, hold a layer of one plain directory copy packed (packed-layer.ts): a plan
+   * for a one-shot build, whose layer writer is all that reads the files' entries.
+   */
+  pack?: boolean;
 }
 
 /** Layers unchanged since their walks, from the bottom up while each one's lower layers are: they need no resolving at all. */
@@ -329,7 +351,7 @@ function relistLater(e: unknown): undefined {
 }
 
 /** The whole plan. */
-export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts?: CompileOptions & { walks?: undefined }): Promise<BuildPlan>;
+export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts?: CompileOptions & { walks?: undefined; pack?: false }): Promise<BuildPlan>;
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions): Promise<BuildPlan<PlannedLayer>>;
 export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, opts: CompileOptions = {}): Promise<BuildPlan<PlannedLayer>> {
   const contextReal = await contextRealPath(spec);
@@ -350,7 +372,7 @@ export async function compilePlan(spec: NormalizedSpec, digester: FileDigester, 
     const i = layers.length;
     // Above a layer that had to be listed, one may still be unchanged (that layer's key came out the same).
     const unchanged = reuse && i > firstListed ? await reuse.unchanged(i, layers) : undefined;
-    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, hashLater, refusals, r, reuse)));
+    layers.push(unchanged ?? (await planLayer(spec, i, contextReal, layers, digester, skip, hashLater, opts.pack ?? false, refusals, r, reuse)));
   }
   if (refusals.length > 0) throw new SpecError(refusals);
   return {

@@ -15,6 +15,7 @@ import type { Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
 import type { Candidate } from './candidates.js';
 import { copyRoot } from './resolve-copy.js';
+import { heldEntries } from './packed-layer.js';
 import { imageRel, isUnchanged, type PlanEntry, type PlannedLayer } from './types.js';
 
 type DirMeta = Pick<PlanEntry, 'mode' | 'uid' | 'gid'>;
@@ -82,7 +83,7 @@ export function atOrBelow(path: string, paths: ReadonlySet<string>): boolean {
 }
 
 /** The symlinks a layer writes: its entries', or an unchanged layer's from its walk record. */
-export const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : layer.entries.filter((e) => e.type === 'symlink').map((e) => e.path));
+export const symlinksOf = (layer: PlannedLayer): string[] => (isUnchanged(layer) ? layer.links : heldEntries(layer).filter((e) => e.type === 'symlink').map((e) => e.path));
 
 /** The paths a layer removes (`remove:`) or puts a symlink at: what lay at or below them is gone for the layers above. */
 export const hiddenBy = (layer: PlannedLayer, own: NormalizedLayer): string[] => [...own.removes.map((r) => imageRel(r.path)), ...symlinksOf(layer)];
@@ -97,14 +98,14 @@ export const hiddenBy = (layer: PlannedLayer, own: NormalizedLayer): string[] =>
 export function lowerDirsAndLinks(lower: readonly PlannedLayer[]): Map<string, Lower> {
   const dirs = new Map<string, Lower>();
   for (const layer of lower) {
-    const removed = isUnchanged(layer) ? layer.removed : layer.entries.filter((e) => e.type === 'whiteout').map((e) => e.path);
+    const removed = isUnchanged(layer) ? layer.removed : heldEntries(layer).filter((e) => e.type === 'whiteout').map((e) => e.path);
     for (const path of removed) for (const dir of dirs.keys()) if (dir === path || dir.startsWith(`${path}/`)) dirs.delete(dir);
     const links = new Set(symlinksOf(layer));
     if (links.size > 0) {
       const hidden = belowLinks(links);
       for (const path of dirs.keys()) if (hidden(path)) dirs.delete(path);
     }
-    for (const e of isUnchanged(layer) ? layer.dirs : layer.entries) {
+    for (const e of isUnchanged(layer) ? layer.dirs : heldEntries(layer)) {
       if (e.type === 'dir') dirs.set(e.path, { mode: e.mode, uid: e.uid, gid: e.gid });
       else if (e.type === 'symlink') dirs.set(e.path, { link: true, target: e.target });
     }
@@ -182,6 +183,12 @@ export function impliedDirs(entries: readonly PlanEntry[]): string[] {
     if (cut > 0 && !held.has(e.path.slice(0, cut))) out.add(e.path.slice(0, cut));
   }
   return [...out].sort();
+}
+
+/** The first file copied from the host whose path `isDir` says is a directory below it (see `fileOntoDir`). */
+export function fileOnto(entries: Iterable<PlanEntry>, isDir: (path: string) => boolean): { path: string; abs: string } | undefined {
+  for (const e of entries) if (e.type === 'file' && e.source.kind === 'path' && isDir(e.path)) return { path: e.path, abs: e.source.path };
+  return undefined;
 }
 
 /**

@@ -15,7 +15,7 @@ import { WalkRecords } from '../store/walk-records.js';
 import { compilePlan } from './compile.js';
 import { hostExclusions, neverInputs } from './host-exclusions.js';
 import { walkCovers } from './resolve-copy.js';
-import { isUnchanged, type BuildPlan, type LayerPlan, type LayerSummary, type PlannedLayer } from './types.js';
+import { isPacked, isUnchanged, type BuildPlan, type LayerPlan, type LayerSummary, type PlannedLayer } from './types.js';
 
 export interface PlanOptions {
   vars?: Vars;
@@ -34,6 +34,11 @@ export interface PlanOptions {
    * (plan/unchanged-layer.ts): for a build that needs only their keys.
    */
   reuseWalks?: boolean;
+  /**
+   * With `forBuild`, a first build's layer of one plain directory copy is held packed
+   * (plan/packed-layer.ts): for a one-shot build, whose layer writer alone reads its files' entries.
+   */
+  packFiles?: boolean;
   /** The files this process's output goes to (see `neverInputs`): never inputs when they are in the context. */
   logFiles?: readonly string[];
 }
@@ -50,7 +55,7 @@ export interface PlannedSpec<L extends LayerSummary = LayerPlan> {
   ignore: readonly string[];
 }
 
-export async function planSpec(file: string, opts: PlanOptions & { reuseWalks?: false }): Promise<PlannedSpec>;
+export async function planSpec(file: string, opts: PlanOptions & { reuseWalks?: false; packFiles?: false }): Promise<PlannedSpec>;
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>>;
 export async function planSpec(file: string, opts: PlanOptions): Promise<PlannedSpec<PlannedLayer>> {
   await ensureCacheDir(opts.cacheDir);
@@ -60,7 +65,7 @@ export async function planSpec(file: string, opts: PlanOptions): Promise<Planned
   const walks = opts.reuseWalks ? await WalkRecords.open(opts.cacheDir).catch(() => undefined) : undefined;
   const contextReal = realContext(spec.contextDir);
   const ignore = neverInputs(opts.cacheDir, opts.logFiles ?? [], contextReal);
-  const plan = await compilePlan(spec, digests, { ignore, hashLater: (opts.forBuild ?? false) && digests.isNew, ...(walks ? { walks } : {}) });
+  const plan = await compilePlan(spec, digests, { ignore, hashLater: (opts.forBuild ?? false) && digests.isNew, pack: opts.packFiles ?? false, ...(walks ? { walks } : {}) });
   // Every file the listed layers' walks list was just looked up: a record of one that was not is
   // gone. (An unchanged layer lost no file since the walk that listed it, and forgot those gone then.)
   const skip = hostExclusions(spec.outputs, ignore, { dir: spec.contextDir, real: contextReal ?? realpathSync.native(spec.contextDir) });
@@ -101,10 +106,10 @@ async function loadRecorded(file: string, opts: LoadOptions, cacheDir: string): 
 
 const sameInputs = (a: SpecInputs, b: SpecInputs) => JSON.stringify(a) === JSON.stringify(b);
 
-/** The same plan typed as fully listed: for one made without `reuseWalks`, which lists every layer. */
+/** The same plan typed as fully listed: for one made without `reuseWalks` and `packFiles`, which lists every layer. */
 export function listedPlan(planned: PlannedSpec<PlannedLayer>): PlannedSpec {
   const layers = planned.plan.layers.map((l) => {
-    if (isUnchanged(l)) throw new Error(`internal: layer "${l.name}" of a plan made to be listed is unlisted`);
+    if (isUnchanged(l) || isPacked(l)) throw new Error(`internal: layer "${l.name}" of a plan made to be listed is unlisted`);
     return l;
   });
   return { ...planned, plan: { ...planned.plan, layers } };

@@ -112,10 +112,42 @@ export interface UnchangedLayer extends LayerSummary {
   destinations: ImagePath[];
 }
 
-/** A layer of a plan made for a build: listed, or found unchanged. */
-export type PlannedLayer = LayerPlan | UnchangedLayer;
+/**
+ * Regular files of one directory, one after another in a layer's order, whose size, mode bits and
+ * digest a first build left to the layer writer: each stands for the FileEntry
+ * `{ path: dir + name, mode, uid, gid, type: 'file', size: FROM_FILE, source: { kind: 'path', path: abs + name, digest: UNHASHED } }`.
+ */
+export interface FileRun {
+  type: 'files';
+  /** The image path of their directory, with a trailing "/" ("" at the image's root). */
+  dir: string;
+  /** The host path of the same directory, with a trailing "/". */
+  abs: string;
+  /** Their names, joined by "/" (which no name holds). */
+  names: string;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * A first build's layer of one plain directory copy, held as its walk listed it but without an
+ * object per file (plan/packed-layer.ts): its files in runs, every other entry as itself. The
+ * layer writer makes each file's entry as it reaches it, so a cold build of a large tree never
+ * holds all of them, and its memory hardly grows with the file count.
+ */
+export interface PackedLayer extends LayerSummary {
+  /** Its entries in order (as LayerPlan.entries), the files in runs. */
+  packed: (PlanEntry | FileRun)[];
+  /** As LayerPlan.destinations. */
+  destinations: ImagePath[];
+}
+
+/** A layer of a plan made for a build: listed, packed, or found unchanged. */
+export type PlannedLayer = LayerPlan | PackedLayer | UnchangedLayer;
 
 export const isUnchanged = (layer: PlannedLayer): layer is UnchangedLayer => 'unchanged' in layer;
+export const isPacked = (layer: PlannedLayer): layer is PackedLayer => 'packed' in layer;
 
 export type BaseRef =
   | { kind: 'scratch' }

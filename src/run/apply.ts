@@ -44,10 +44,12 @@ export interface ApplyOptions {
   /** A plan made already (watch mode re-plans only the layers whose files changed). */
   planned?: PlannedSpec<PlannedLayer>;
   /**
-   * Find layers unchanged since their last walk without listing them (plan/unchanged-layer.ts);
-   * default true. Watch mode, which keeps its plan's entries, sets it false.
+   * List every layer's entries and keep them: watch mode re-plans layers on top of the entries of
+   * the layers below. Otherwise (a one-shot build) a layer unchanged since its last walk is not
+   * listed (plan/unchanged-layer.ts), and a first build's plain directory copy is held packed
+   * (plan/packed-layer.ts).
    */
-  reuseWalks?: boolean;
+  keepEntries?: boolean;
   /** The files this process's output goes to (`> build.log`): never inputs when they are in the context (plan/host-exclusions.ts). */
   logFiles?: readonly string[];
   /** Base images opened by an earlier build of the same spec (watch mode), to skip resolving them again. */
@@ -160,7 +162,7 @@ async function planTask(ctx: Ctx, file: string, opts: ApplyOptions, report: Repo
   // string of thread-pool trips that the plan's synchronous walk would otherwise wait for after.
   const opening = openStore(opts.cacheDir);
   opening.catch(() => undefined); // awaited below, once the plan's own errors have had their say
-  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: opts.reuseWalks ?? true, ...(opts.logFiles ? { logFiles: opts.logFiles } : {}) }));
+  ctx.planned = opts.planned ?? (await planSpec(file, { vars: opts.vars ?? {}, env: opts.env ?? process.env, cacheDir: opts.cacheDir, forBuild: true, reuseWalks: !opts.keepEntries, packFiles: !opts.keepEntries, ...(opts.logFiles ? { logFiles: opts.logFiles } : {}) }));
   ({ store: ctx.store, index: ctx.index } = await opening);
   ctx.digester = ctx.planned.digests;
   const { plan, filesHashed, bytesHashed } = ctx.planned;

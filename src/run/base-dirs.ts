@@ -15,6 +15,7 @@
  */
 import type { DirMeta } from '../image/layer-check.js';
 import { atOrBelow, hiddenBy } from '../plan/parents.js';
+import { heldEntries } from '../plan/packed-layer.js';
 import { imageRel, isUnchanged, type DirEntry, type ImagePath, type PlannedLayer } from '../plan/types.js';
 import type { NormalizedSpec } from '../spec/normalized.js';
 
@@ -23,8 +24,8 @@ export type KeptDirs = ReadonlyMap<ImagePath, DirMeta>[];
 
 const sameMeta = (a: DirMeta, b: DirMeta) => a.mode === b.mode && a.uid === b.uid && a.gid === b.gid;
 
-/** A layer's directory entries: listed, or from the walk record of one found unchanged. */
-const dirEntriesOf = (layer: PlannedLayer): readonly DirEntry[] => (isUnchanged(layer) ? layer.dirs : layer.entries.filter((e): e is DirEntry => e.type === 'dir'));
+/** A layer's directory entries: listed, held by a packed layer, or from the walk record of one found unchanged. */
+const dirEntriesOf = (layer: PlannedLayer): readonly DirEntry[] => (isUnchanged(layer) ? layer.dirs : heldEntries(layer).filter((e): e is DirEntry => e.type === 'dir'));
 
 /** Where a path stands under a layer, from the layers of ours below it. */
 interface Below {

@@ -13,8 +13,9 @@
 import { posix } from 'node:path';
 import { SpecError, type Diagnostic } from '../errors.js';
 import type { NormalizedLayer, NormalizedSpec } from '../spec/normalized.js';
-import { atOrBelow, fileOntoDir, followLinks, hiddenBy, symlinksOf } from '../plan/parents.js';
+import { atOrBelow, fileOnto, fileOntoDir, followLinks, hiddenBy, symlinksOf } from '../plan/parents.js';
 import { imageRel, isUnchanged, type PlannedLayer } from '../plan/types.js';
+import { entriesOf } from '../plan/packed-layer.js';
 import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
 
@@ -35,7 +36,7 @@ function writtenDirs(layer: PlannedLayer, explicit: ReadonlySet<string>): Map<st
     const parent = posix.dirname(path);
     if (parent !== '.' && !dirs.has(parent)) dirs.set(parent, { copied: false, sample: path });
   };
-  const entries = isUnchanged(layer) ? [...layer.dirs, ...layer.links.map((path) => ({ path, type: 'symlink' as const }))] : layer.entries;
+  const entries = isUnchanged(layer) ? [...layer.dirs, ...layer.links.map((path) => ({ path, type: 'symlink' as const }))] : entriesOf(layer);
   for (const e of entries) {
     holds(e.path);
     if (e.type === 'dir' && !explicit.has(e.path)) dirs.set(e.path, { copied: true, sample: e.path });
@@ -107,8 +108,8 @@ export function filesOntoBaseDirs(spec: NormalizedSpec, layers: readonly Planned
   layers.forEach((layer, i) => {
     const own = spec.layers[i]!;
     const cleared = (p: string) => atOrBelow(p, gone);
-    const onto = isUnchanged(layer) ? undefined : layer.entries.find((e) => e.type === 'file' && e.source.kind === 'path' && dirs.has(e.path) && !cleared(e.path));
-    if (onto?.type === 'file' && onto.source.kind === 'path') problems.push(fileOntoDir(spec, i, onto.path, onto.source.path, `a directory in the base image ${baseLabel}`));
+    const onto = isUnchanged(layer) ? undefined : fileOnto(entriesOf(layer), (path) => dirs.has(path) && !cleared(path));
+    if (onto) problems.push(fileOntoDir(spec, i, onto.path, onto.abs, `a directory in the base image ${baseLabel}`));
     for (const p of hiddenBy(layer, own)) gone.add(p);
   });
   return problems;

@@ -301,7 +301,7 @@ export interface WatchHandle {
 
 export async function watchApply(file: string, opts: WatchOptions): Promise<WatchHandle> {
   // Listed in full: a watch re-plans layers on top of the entries of the layers below.
-  const first = await apply(file, { ...opts, reuseWalks: false });
+  const first = await apply(file, { ...opts, keepEntries: true });
   const planned = listedPlan(first.planned);
   const s = { file, opts, planned, last: lastImage(first), pending: new Set<string>(), owed: new Set<string>(), stopped: false } as State;
   resetInputs(s);

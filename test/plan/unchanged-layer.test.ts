@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/errors.js';
 import { planSpec } from '../../src/plan/plan-spec.js';
 import { isUnchanged, type BuildPlan, type PlannedLayer } from '../../src/plan/types.js';
+import { entriesOf } from '../../src/plan/packed-layer.js';
 import { WalkStamps } from '../../src/plan/unchanged-layer.js';
 import { apply } from '../../src/run/apply.js';
 import { NumberColumn } from '../../src/store/columns.js';
@@ -93,7 +94,7 @@ async function expectSameAsListing(plan: BuildPlan<PlannedLayer>): Promise<void>
     const full = listed.layers[i]!;
     expect({ files: layer.files, bytes: layer.bytes }).toEqual({ files: full.files, bytes: full.bytes });
     if (isUnchanged(layer)) expect(layer.dirs).toEqual(full.entries.filter((e) => e.type === 'dir'));
-    else expect(layer.entries).toEqual(full.entries);
+    else expect([...entriesOf(layer)]).toEqual(full.entries);
   });
 }
 
