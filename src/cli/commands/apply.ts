@@ -154,8 +154,17 @@ export function registerApply(program: Command): void {
         if (flags.watch) return await watchCommand(file, flags);
         await interruptible(flags.json, async () => {
           const { apply, builtImage, ndjson, formatBytes } = await engine();
-          const result = await apply(file, applyOptions(flags, ndjson));
-          if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
+          // Once a layer is being written, its gzip blocks' output is collected as it piles up (collect-garbage.ts).
+          const guard = new ArrayBufferGuard(ArrayBufferGuard.ONE_SHOT_PILE_UP);
+          const observe: Reporter = (event) => {
+            if (event.type === 'layer-start') guard.start();
+          };
+          try {
+            const result = await apply(file, applyOptions(flags, ndjson, observe));
+            if (!flags.json) process.stderr.write(`${summary(builtImage(result), formatBytes)}\n`);
+          } finally {
+            guard.stop();
+          }
         });
       });
     });
