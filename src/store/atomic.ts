@@ -65,12 +65,12 @@ export function tempPath(tmpDir: string, suffix = '.tmp'): string {
 }
 
 /** Replace `dest` with `data` (or its pieces, one after another) so that readers see the old bytes or the new, never a mix. */
-export async function writeFileAtomic(tmpDir: string, dest: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(tmpDir: string, dest: string, data: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
   const tmp = tempPath(tmpDir);
   const fh = await open(tmp, 'wx', 0o644);
   try {
     // A file handle's writeFile writes from where the last one ended.
-    for (const piece of Array.isArray(data) ? data : [data]) await fh.writeFile(piece);
+    for await (const piece of typeof data === 'string' || data instanceof Uint8Array ? [data] : data) await fh.writeFile(piece);
     await fh.sync();
   } catch (e) {
     await fh.close();

@@ -56,13 +56,30 @@ const PATHS_PER_PIECE = 4096;
  * or buffer of them all (megabytes, for a node_modules, at a moment memory may peak).
  */
 export function nulJoined(lists: readonly (readonly string[])[]): Buffer[] {
-  const pieces: Buffer[] = [];
+  return [...nulJoinedPieces(lists)];
+}
+
+/**
+ * `nulJoined`'s pieces made one at a time, as they are written: a file write takes one and then
+ * the next, so only one piece is held at once. The lists must not change until the last is made.
+ */
+export function* nulJoinedPieces(lists: readonly (readonly string[])[]): Generator<Buffer> {
   let first = true;
   for (const paths of lists) {
     for (let i = 0; i < paths.length; i += PATHS_PER_PIECE) {
-      pieces.push(Buffer.from(`${first ? '' : '\0'}${paths.slice(i, i + PATHS_PER_PIECE).join('\0')}`, 'utf8'));
+      yield Buffer.from(`${first ? '' : '\0'}${paths.slice(i, i + PATHS_PER_PIECE).join('\0')}`, 'utf8');
       first = false;
     }
   }
-  return pieces;
+}
+
+/** The bytes `nulJoined` makes of `lists`, counted without making them. */
+export function nulJoinedLength(lists: readonly (readonly string[])[]): number {
+  let bytes = 0;
+  let count = 0;
+  for (const paths of lists) {
+    for (const path of paths) bytes += Buffer.byteLength(path, 'utf8');
+    count += paths.length;
+  }
+  return count === 0 ? 0 : bytes + count - 1;
 }

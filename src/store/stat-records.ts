@@ -14,7 +14,7 @@
  * up (magic, version, context, lengths, path count) makes the whole file an empty cache.
  */
 import type { Digest } from '../image/digest.js';
-import { align8, fromLittleEndian, nulJoined, toLittleEndian } from './columns.js';
+import { align8, fromLittleEndian, nulJoinedLength, nulJoinedPieces, toLittleEndian } from './columns.js';
 import type { FileStat } from './file-digests.js';
 
 const MAGIC = Buffer.from('imgbstat', 'latin1');
@@ -53,6 +53,13 @@ export class StatRecords {
     const n = this.#nums;
     const o = i * NUMS;
     return n[o + SIZE] === st.size && n[o + MTIME] === st.mtimeMs && n[o + CTIME] === st.ctimeMs && n[o + INO] === st.ino && n[o + DEV] === st.dev;
+  }
+
+  /** The stat record `i` was made for. */
+  stat(i: number): FileStat {
+    const n = this.#nums;
+    const o = i * NUMS;
+    return { size: n[o + SIZE]!, mtimeMs: n[o + MTIME]!, ctimeMs: n[o + CTIME]!, ino: n[o + INO]!, dev: n[o + DEV]! };
   }
 
   ctimeMs(i: number): number {
@@ -112,24 +119,41 @@ export class StatRecords {
 
   /**
    * The file's bytes as pieces written one after another: the header, the numbers and digests,
-   * and the paths a few thousand at a time. Never one buffer of the whole file: for 32,000 files
-   * the paths alone are megabytes of text, and the save comes when a build's memory peaks.
+   * and the paths a few thousand at a time, each made as the write before it is done. Never one
+   * buffer of the whole file, nor all the paths' pieces at once: for 32,000 files the paths alone
+   * are 2 MB of text, and the save comes at the end of a build, when its memory peaks.
    */
-  encode(context: string): Buffer[] {
+  *encode(context: string): Generator<Buffer> {
+    const { nums, digests, paths } = this.columns();
+    yield StatRecords.header(context, this.count, nulJoinedLength([paths]));
+    yield nums;
+    yield digests;
+    yield* nulJoinedPieces([paths]);
+  }
+
+  /**
+   * The records' three columns as the file holds them: the numbers (little-endian) and the
+   * digests as copies, taken now, so that a record set while they are written does not tear; the
+   * paths as a list of their own (the first `count` never change: a record's path is its key).
+   */
+  columns(): { nums: Buffer; digests: Buffer; paths: string[] } {
     const count = this.count;
+    return {
+      nums: Buffer.from(toLittleEndian(this.#nums.subarray(0, count * NUMS))),
+      digests: Buffer.from(this.#digests.subarray(0, count * DIGEST_BYTES)),
+      paths: this.#paths.slice(0, count),
+    };
+  }
+
+  /** The head of a file of `count` records for `context`, whose paths take `pathBytes` (the columns follow it). */
+  static header(context: string, count: number, pathBytes: number): Buffer {
     const ctx = Buffer.from(context, 'utf8');
-    const paths = nulJoined([this.#paths]);
-    const numsAt = align8(HEADER + ctx.length);
-    const head = Buffer.alloc(numsAt);
+    const head = Buffer.alloc(align8(HEADER + ctx.length));
     MAGIC.copy(head, 0);
     let at = MAGIC.length;
-    const pathBytes = paths.reduce((n, b) => n + b.length, 0);
     for (const v of [STAT_FORMAT, count, ctx.length, pathBytes]) at = head.writeUInt32LE(v, at);
     ctx.copy(head, HEADER);
-    // Copies, not views: the columns may change once this returns, while the pieces are written.
-    const nums = Buffer.from(toLittleEndian(this.#nums.subarray(0, count * NUMS)));
-    const digests = Buffer.from(this.#digests.subarray(0, count * DIGEST_BYTES));
-    return [head, nums, digests, ...paths];
+    return head;
   }
 
   /** The records in `buf`, or undefined when it is not a format-3 file for `context`. */

@@ -11,7 +11,7 @@ describe('stat records', () => {
     const n = 200;
     for (let i = 0; i < n; i++) r.set(i, `/ctx/dir-${i}/fïle-${i}.js`, stat(i), sha256(`content ${i}`), 1_700_000_001_000 + i);
     r.set(7, '/ctx/dir-7/fïle-7.js', stat(70), sha256('changed'), 5);
-    const back = StatRecords.decode(Buffer.concat(r.encode('/ctx')), '/ctx')!;
+    const back = StatRecords.decode(Buffer.concat([...r.encode('/ctx')]), '/ctx')!;
     expect(back.count).toBe(n);
     for (let i = 0; i < n; i++) {
       const want = i === 7 ? stat(70) : stat(i);
@@ -28,7 +28,7 @@ describe('stat records', () => {
     const r = StatRecords.empty();
     const n = 2 * 4096 + 5;
     for (let i = 0; i < n; i++) r.set(i, `/ctx/p${i}`, stat(i), sha256(`c${i}`), i);
-    const pieces = r.encode('/ctx');
+    const pieces = [...r.encode('/ctx')];
     expect(pieces.length).toBeGreaterThan(4);
     const back = StatRecords.decode(Buffer.concat(pieces), '/ctx')!;
     expect(back.count).toBe(n);
@@ -39,11 +39,27 @@ describe('stat records', () => {
     }
   });
 
+  it('writes the records as they were when its first piece was made, whatever is set while the rest are', () => {
+    const r = StatRecords.empty();
+    const n = 4096 + 10;
+    for (let i = 0; i < n; i++) r.set(i, `/ctx/p${i}`, stat(i), sha256(`c${i}`), i);
+    const pieces = r.encode('/ctx');
+    const first = pieces.next().value as Buffer;
+    // A record changed and many added (the columns grow) while the file is being written.
+    r.set(3, '/ctx/p3', stat(300), sha256('changed'), 3);
+    for (let i = n; i < 3 * n; i++) r.set(i, `/ctx/p${i}`, stat(i), sha256(`c${i}`), i);
+    const back = StatRecords.decode(Buffer.concat([first, ...pieces]), '/ctx')!;
+    expect(back.count).toBe(n);
+    expect(back.digest(3)).toBe(sha256('c3'));
+    expect(back.matches(3, stat(3))).toBe(true);
+    expect(back.path(n - 1)).toBe(`/ctx/p${n - 1}`);
+  });
+
   it('decode only a file made for the same context', () => {
     const r = StatRecords.empty();
     r.set(0, '/a/f', stat(0), sha256('x'), 1);
-    expect(StatRecords.decode(Buffer.concat(r.encode('/a')), '/b')).toBeUndefined();
-    expect(StatRecords.decode(Buffer.concat(StatRecords.empty().encode('/a')), '/a')!.count).toBe(0);
+    expect(StatRecords.decode(Buffer.concat([...r.encode('/a')]), '/b')).toBeUndefined();
+    expect(StatRecords.decode(Buffer.concat([...StatRecords.empty().encode('/a')]), '/a')!.count).toBe(0);
     expect(StatRecords.decode(Buffer.alloc(0), '/a')).toBeUndefined();
   });
 });
