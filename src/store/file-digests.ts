@@ -23,6 +23,7 @@ import { digestHex, sha256, type Digest } from '../image/digest.js';
 import { digestSmallSync, readStable, streamStable, keptChanging, FileChangedError } from '../layer/stable-read.js';
 import { writeFileAtomic } from './atomic.js';
 import { ensureCacheDir } from './cache-dir.js';
+import { StatJournal } from './stat-journal.js';
 import { StatRecords } from './stat-records.js';
 import { changedTooRecently } from '../util/change-time.js';
 
@@ -90,14 +91,16 @@ export class FileDigestCache implements FileDigester {
 
   /** The records and their index, read when first needed: a plan whose layers are all unchanged never needs them. */
   #loaded: { records: StatRecords; at: Map<string, number> } | undefined;
+  /** A first build's records, kept on disk as they come (stat-journal.ts), until the save. */
+  #journal: StatJournal | undefined;
 
   private constructor(
     private readonly file: string,
     private readonly tmpDir: string,
     private readonly contextDir: string,
     private readonly nowMs: () => number,
-    /** No stat cache file for this context existed, in any format (see `isNew`). */
-    private readonly neverSaved: boolean,
+    /** No stat cache file for this context existed, in any format (see `isNew`), until a save. */
+    private neverSaved: boolean,
   ) {}
 
   /** `nowMs` (wall clock in ms) is replaceable so tests can place hashing inside or outside the racy margin. */
@@ -116,8 +119,16 @@ export class FileDigestCache implements FileDigester {
   get #state(): { records: StatRecords; at: Map<string, number> } {
     if (!this.#loaded) {
       const saved = this.neverSaved ? undefined : readIfThere(this.file);
-      const records = (saved && StatRecords.decode(saved, this.contextDir)) ?? StatRecords.empty();
-      this.#loaded = { records, at: indexByPath(records) };
+      let records = (saved && StatRecords.decode(saved, this.contextDir)) ?? StatRecords.empty();
+      let at = indexByPath(records);
+      if (at.size < records.count) {
+        // A path recorded twice (a first build's layer that started over: stat-journal.ts): the later record stands.
+        const loaded = records;
+        records = loaded.retain((i) => at.get(loaded.path(i)) === i);
+        at = indexByPath(records);
+        this.#dirty = true;
+      }
+      this.#loaded = { records, at };
     }
     return this.#loaded;
   }
@@ -144,19 +155,30 @@ export class FileDigestCache implements FileDigester {
     if (known) return known;
     const hashedAtMs = this.nowMs();
     const h = await hashFileStable(absPath);
-    this.remember(absPath, h, hashedAtMs);
+    this.#count(h);
+    this.#put(absPath, h, hashedAtMs);
     return h.digest;
   }
 
   /**
    * Record a digest computed elsewhere (the layer writer hashes what it reads when the plan left
-   * hashing to it). `hashedAtMs` is the wall clock before the read began.
+   * hashing to it). `hashedAtMs` is the wall clock before the read began. On a context never
+   * saved, such digests go to disk as they come (stat-journal.ts), and `known` does not give them
+   * until the save: a first build's plan left every file to the writer, which reads each once.
    */
   remember(absPath: string, h: HashedFile, hashedAtMs: number): void {
+    this.#count(h);
+    if (this.#journal || (this.neverSaved && this.#state.records.count === 0)) {
+      (this.#journal ??= new StatJournal(this.tmpDir)).add(absPath, h.stat, h.digest, hashedAtMs);
+      this.#dirty = true;
+    } else {
+      this.#put(absPath, h, hashedAtMs);
+    }
+  }
+
+  #count(h: HashedFile): void {
     this.filesHashed++;
     this.bytesHashed += h.size;
-    this.#put(absPath, h, hashedAtMs);
-    this.#dirty = true;
   }
 
   #put(absPath: string, h: HashedFile, hashedAtMs: number): void {
@@ -168,6 +190,7 @@ export class FileDigestCache implements FileDigester {
     }
     records.set(i, absPath, h.stat, h.digest, hashedAtMs);
     this.#see(i);
+    this.#dirty = true;
   }
 
   #see(i: number): void {
@@ -213,8 +236,19 @@ export class FileDigestCache implements FileDigester {
   /** Persist the map (atomic replace; with concurrent builds the last save wins, intact). */
   async save(): Promise<void> {
     if (!this.#dirty) return;
+    const journal = this.#journal;
+    this.#journal = undefined;
+    // Records made beside the journal (a layer listed again) go after it: on loading, the later record of a path stands.
+    const made = journal ? this.#state.records : undefined;
+    for (let i = 0; made && i < made.count; i++) journal!.add(made.path(i), made.stat(i), made.digest(i), made.hashedAtMs(i));
     try {
-      await writeFileAtomic(this.tmpDir, this.file, this.#state.records.encode(this.contextDir));
+      await writeFileAtomic(this.tmpDir, this.file, journal ? journal.pieces(this.contextDir) : this.#state.records.encode(this.contextDir));
+      if (journal) {
+        // Read again when next needed (a watcher's rebuild): the records are in the file now.
+        this.neverSaved = false;
+        this.#loaded = undefined;
+        this.#seen = new Uint8Array(0);
+      }
     } catch (e) {
       // Still say the context was built here, with an empty file (a full disk has room for one:
       // it takes no block), if none is there. With no file the next plan leaves hashing to the
