@@ -213,6 +213,8 @@ async function main() {
     headline[`rss${scale}xMB`] = cold.rssMB;
     if (scale === Math.max(...SCALES)) headline.rssWatchMB = (await bigWatchRow(group, g, cache))?.rssMB;
   }
+  // The memory target's own figure: how much a cold build's peak grows from the smallest tree to the largest.
+  if (SCALES.length > 1) headline.rssGrowth = ratio(headline[`rss${Math.max(...SCALES)}xMB`], headline[`rss${Math.min(...SCALES)}xMB`]);
   env.totalSeconds = Math.round((Date.now() - started) / 1000);
   const md = renderMarkdown({ env, rows, notes, headline });
   const outDir = join(repo, 'bench/results');
