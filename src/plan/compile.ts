@@ -178,7 +178,7 @@ function refuseThroughLinks(spec: NormalizedSpec, name: string, throughLinks: re
  * directories are checked once the base is read (run/base-links.ts).
  */
 function refuseFileOntoDir(spec: NormalizedSpec, name: string, entries: Iterable<PlanEntry>, lower: ReadonlyMap<string, Lower>, refusals: Diagnostic[]): void {
-  // A packed layer's entries are made to be looked at: not for nothing at the bottom of the image.
+  // Nothing lies below the bottom layer: a packed layer's entries need not be made to find out.
   if (lower.size === 0) return;
   const onto = fileOnto(entries, (path) => isDir(lower.get(path)));
   if (onto) refusals.push(fileOntoDir(spec, spec.layers.findIndex((l) => l.name === name), onto.path, onto.abs, 'a directory of a layer below'));

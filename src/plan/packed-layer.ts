@@ -38,7 +38,7 @@ export function heldEntries(layer: Exclude<PlannedLayer, { unchanged: true }>): 
 
 /** Builds a packed layer's items as a walk lists them: `file` for each file left to the writer, `entry` for anything else. */
 export class FilePacker {
-  readonly items: (PlanEntry | FileRun)[] = [];
+  readonly #items: (PlanEntry | FileRun)[] = [];
   /** Regular files, packed or not. */
   files = 0;
   /** Files in runs. */
@@ -49,7 +49,7 @@ export class FilePacker {
   entry(e: PlanEntry): void {
     if (e.type === 'file') this.files++;
     this.#close();
-    this.items.push(e);
+    this.#items.push(e);
   }
 
   /**
@@ -75,14 +75,14 @@ export class FilePacker {
   /** The items, every run closed. */
   done(): (PlanEntry | FileRun)[] {
     this.#close();
-    return this.items;
+    return this.#items;
   }
 
   #close(): void {
     if (!this.#run) return;
     // join copies: the names sliced from each path, which would keep those paths alive, go.
     this.#run.names = this.#names.join('/');
-    this.items.push(this.#run);
+    this.#items.push(this.#run);
     this.#run = undefined;
     this.#names = [];
   }

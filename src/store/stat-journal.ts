@@ -40,10 +40,6 @@ export class StatJournal {
 
   constructor(private readonly tmpDir: string) {}
 
-  get count(): number {
-    return this.#count + this.#batch.count;
-  }
-
   add(path: string, st: FileStat, digest: Digest, hashedAtMs: number): void {
     this.#batch.set(this.#batch.count, path, st, digest, hashedAtMs);
     if (this.#batch.count >= BATCH) this.#flush();
