@@ -28,12 +28,18 @@ export function* entriesOf(layer: LayerPlan | PackedLayer): Generator<PlanEntry>
   }
 }
 
+/** A packed layer's held entries, made once: the layers above and the base checks each ask for them. */
+const heldOfPacked = new WeakMap<PackedLayer, readonly PlanEntry[]>();
+
 /**
  * The entries a layer holds as objects: all of a listed layer's; a packed layer's other than its
  * files (directories, symlinks), which is all the layers above and the base checks read of it.
  */
 export function heldEntries(layer: Exclude<PlannedLayer, { unchanged: true }>): readonly PlanEntry[] {
-  return 'packed' in layer ? layer.packed.filter((item): item is PlanEntry => item.type !== 'files') : layer.entries;
+  if (!('packed' in layer)) return layer.entries;
+  let held = heldOfPacked.get(layer);
+  if (!held) heldOfPacked.set(layer, (held = layer.packed.filter((item): item is PlanEntry => item.type !== 'files')));
+  return held;
 }
 
 /** Builds a packed layer's items as a walk lists them: `file` for each file left to the writer, `entry` for anything else. */

@@ -138,7 +138,7 @@ export interface FileRun {
  */
 export interface PackedLayer extends LayerSummary {
   /** Its entries in order (as LayerPlan.entries), the files in runs. */
-  packed: (PlanEntry | FileRun)[];
+  readonly packed: readonly (PlanEntry | FileRun)[];
   /** As LayerPlan.destinations. */
   destinations: ImagePath[];
 }

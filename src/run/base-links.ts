@@ -18,7 +18,6 @@ import { imageRel, isUnchanged, type PlannedLayer } from '../plan/types.js';
 import { entriesOf } from '../plan/packed-layer.js';
 import type { BaseShape, DirMeta } from '../image/layer-check.js';
 
-
 /** A directory a layer writes in: copied itself (it would land on a link at its path), or only holding what is written; `sample`, a path written there, for the hint. */
 interface WrittenDir {
   copied: boolean;
