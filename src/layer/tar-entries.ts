@@ -107,7 +107,7 @@ async function emitFile(tar: TarChunks, e: FileEntry, opts: EmitOptions): Promis
     writeFile(tar, e, opts.epoch, r.bytes);
     hashed = { digest: sha256(r.bytes), size: r.bytes.length, stat: r.stat };
   } else {
-    hashed = { digest: await streamFile(tar, e, r.file, opts.epoch), size: r.file.stat.size, stat: r.file.stat };
+    hashed = { digest: await streamFile(tar, e, r.file, opts.epoch), size: bodySize(r.file), stat: r.file.stat };
   }
   opts.remember?.(path, hashed, startedAt);
   return withContent(e, hashed.size, hashed.digest);
@@ -137,7 +137,7 @@ function withContent(e: FileEntry, size: number, digest: Digest): FileEntry {
 
 /** A large file: header first (size from the open fstat), then the body with backpressure. */
 async function streamFile(tar: TarChunks, e: FileEntry, file: OpenFile, epoch: number): Promise<Digest> {
-  const size = file.stat.size;
+  const size = bodySize(file);
   tar.write(encodeTarHeader(tarHeader(e, epoch, size)));
   const digest = await streamStable(file, async (chunk) => {
     tar.write(chunk);
@@ -145,4 +145,19 @@ async function streamFile(tar: TarChunks, e: FileEntry, file: OpenFile, epoch: n
   });
   tar.pad(size);
   return digest;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * A streamed file's size, from its fstat, held as the other files' sizes are. A `fs.Stats` field
+ * is a double, while a body read whole has a small-integer length, which V8 keeps in an entry's
+ * `size` untagged (a Smi). The first double written there changed the shape of every file entry
+ * and tar header, and V8 threw away each optimised function that had seen them (the header, the
+ * layer key, the stat cache's record, the writer's loop) and compiled them again: a cold build of
+ * the bench's node_modules met that at its first file over 8 MiB. An int32 stays a Smi.
+ */
+function bodySize(file: OpenFile): number {
+  const size = file.stat.size;
+  return size <= INT32_MAX ? size | 0 : size;
 }
