@@ -6,7 +6,7 @@ import { openSync, closeSync, linkSync, statSync, unlinkSync, utimesSync, writeF
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileChangedError, FIRST_READ, isRacy, openRegular, readSmallSync, readStable, streamStable } from '../../src/layer/stable-read.js';
+import { FileChangedError, FIRST_READ, isRacy, openRegular, readSmallSync, readStable, Scratch, streamStable } from '../../src/layer/stable-read.js';
 import { sha256 } from '../../src/image/digest.js';
 import { heldStill, testDir } from './fixtures.js';
 
@@ -58,6 +58,31 @@ describe('racily clean files', () => {
     }
     expect(readSmallSync(join(d.path, `f${3 * FIRST_READ}`), 3 * FIRST_READ - 1)).toBeUndefined();
     expect(readSmallSync(join(d.path, `f${FIRST_READ}`), FIRST_READ - 1)).toBeUndefined();
+  });
+
+  it('reads a file larger than its first read whole and in order, the first read kept or read again', async () => {
+    const d = testDir();
+    const size = 3 * FIRST_READ + 17;
+    const bytes = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 7 + (i >> 9)) & 0xff;
+    const old = join(d.path, 'old.bin');
+    const touched = join(d.path, 'touched.bin');
+    writeFileSync(old, bytes);
+    writeFileSync(touched, bytes);
+    await heldStill(old, touched);
+    // mtime put back: not racy, but its ctime says it changed a moment ago, so its first read is not kept.
+    const { mtime } = statSync(touched);
+    utimesSync(touched, mtime, mtime);
+    for (const path of [old, touched]) {
+      expect(readSmallSync(path, 1 << 20)?.bytes.equals(bytes)).toBe(true);
+      // Through a scratch buffer that has to grow for the rest (the first read copied over), and
+      // through one with room already (the first read in place).
+      const small = new Scratch();
+      expect(readSmallSync(path, 1 << 20, small.alloc)?.bytes.equals(bytes)).toBe(true);
+      const roomy = new Scratch();
+      roomy.alloc(size + 1);
+      expect(readSmallSync(path, 1 << 20, roomy.alloc)?.bytes.equals(bytes)).toBe(true);
+    }
   });
 
   it('reads a file stamped a little in the future once that moment has passed, rather than call it changing', async () => {
