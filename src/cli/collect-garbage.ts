@@ -49,7 +49,13 @@ const EXTERNAL_ALLOWANCE = 64 << 20;
  * buffers as outside memory simply does not collect early.
  */
 export function startMajorCollection(): void {
-  void new ArrayBuffer(EXTERNAL_ALLOWANCE);
+  try {
+    void new ArrayBuffer(EXTERNAL_ALLOWANCE);
+  } catch {
+    // Refused (a system that does not overcommit memory, where 64 MB may not be there to
+    // promise): a forced collection then, which frees the buffers all the same.
+    collectGarbage();
+  }
 }
 
 /**

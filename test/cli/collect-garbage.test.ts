@@ -55,6 +55,27 @@ describe('startMajorCollection', () => {
     expect(process.memoryUsage().rss - rss).toBeLessThan(16 * MiB);
     expect(await heldBelow(before - 12 * MiB)).toBeLessThan(before - 12 * MiB);
   });
+
+  it('collects all the same where 64 MB cannot be promised', async () => {
+    await collectAndSettle();
+    litter(16);
+    await sleep(0);
+    const before = arrayBuffers();
+    vi.stubGlobal(
+      'ArrayBuffer',
+      class {
+        constructor() {
+          throw new RangeError('Array buffer allocation failed');
+        }
+      },
+    );
+    try {
+      startMajorCollection();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(await heldBelow(before - 12 * MiB)).toBeLessThan(before - 12 * MiB);
+  });
 });
 
 describe('ArrayBufferGuard', () => {
