@@ -92,6 +92,8 @@ interface Ctx {
   layers: LayerOutcome[];
   assembled: AssembledTarget;
   outputs: string[];
+  /** The stat cache's save, started once every layer is written (`saveStatCache`). */
+  saving?: Promise<void>;
 }
 
 /** `work`, counted in `ctx.running` until it settles. */
@@ -215,6 +217,14 @@ async function baseTask(ctx: Ctx, opts: ApplyOptions, report: Reporter): Promise
   }
 }
 
+/**
+ * Only an optimisation: the image is written, and a stat cache not saved costs the next build a
+ * read of every file, which it should hear about, not a failed build. Never rejects.
+ */
+function saveStatCache(ctx: Ctx, report: Reporter): Promise<void> {
+  return ctx.digester.save().catch((e: unknown) => report({ type: 'warning', message: `the stat cache could not be saved (${(e as Error).message}); the next build reads every file again` }));
+}
+
 async function imageTask(ctx: Ctx, report: Reporter): Promise<void> {
   const { plan } = ctx.planned;
   ctx.assembled = await assembleTarget(plan, ctx.bases ?? [], ctx.layers, ctx.store);
@@ -252,6 +262,8 @@ function phases(ctx: Ctx, file: string, opts: ApplyOptions, report: Reporter): L
     {
       title: 'image',
       task: async (_, task) => {
+        // Every file has been read: the stat cache is saved while the image and its outputs are written.
+        ctx.saving = saveStatCache(ctx, report);
         await imageTask(ctx, report);
         task.title = `image ${ctx.assembled.digest}`;
       },
@@ -281,14 +293,12 @@ export async function apply(file: string, opts: ApplyOptions): Promise<ApplyResu
     stop.abort();
     await Promise.allSettled([...ctx.running]);
     // What was hashed stays true of those files whatever else failed: the next build need not read them again.
-    await ctx.digester?.save().catch(() => undefined);
+    await (ctx.saving ?? ctx.digester?.save())?.catch(() => undefined);
     throw e;
   } finally {
     opts.signal?.removeEventListener('abort', passOn);
   }
-  // Only an optimisation: the image is written, and a stat cache not saved costs the next build
-  // a read of every file, which it should hear about, not a failed build.
-  await ctx.digester.save().catch((e: unknown) => report({ type: 'warning', message: `the stat cache could not be saved (${(e as Error).message}); the next build reads every file again` }));
+  await (ctx.saving ?? saveStatCache(ctx, report));
   const built = ctx.layers.filter((l) => !l.cached).length;
   const { filesHashed, bytesHashed } = ctx.digester;
   const done: ApplyEvent = { type: 'done', digest: ctx.assembled.digest, size: ctx.assembled.size, layersBuilt: built, layersCached: ctx.layers.length - built, filesHashed, bytesHashed, ms: Date.now() - started };
