@@ -5,7 +5,7 @@
  * blobs/, so a crash or `abort` at any point leaves the store valid.
  */
 import { createHash } from 'node:crypto';
-import { close, fstat, fsync, open, rename, write, writev, type Stats } from 'node:fs';
+import { close, fdatasync, fstat, fsync, open, rename, write, writev, type Stats } from 'node:fs';
 import { lstat, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
@@ -16,6 +16,14 @@ import { settledTemp, unlinkQuiet } from './atomic.js';
 
 type Callback = (err?: Error | null) => void;
 
+/**
+ * Bytes written between two early flushes. A blob is fsynced before it is published, and for a
+ * layer that fsync was the last thing its build waited for: 10 ms for the corpus's 28 MB layer,
+ * all of it written back at the end. Flushed as it is written (a thread-pool job the writes do
+ * not wait for), the blob leaves at most this much to its final fsync.
+ */
+const FLUSH_EVERY = 8 << 20;
+
 export interface CommittedBlob {
   digest: Digest;
   size: number;
@@ -25,6 +33,9 @@ export class BlobWriter extends Writable {
   #fd = -1;
   #hash = createHash('sha256');
   #size = 0;
+  /** Bytes written since the last early flush started (see FLUSH_EVERY). */
+  #unflushed = 0;
+  #flushing = false;
   #state: 'open' | 'committed' | 'aborted' = 'open';
   /** The temp file's fstat once its bytes are durable: what the published blob still has if untouched. */
   #written: Stats | undefined;
@@ -54,7 +65,7 @@ export class BlobWriter extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: Callback): void {
     this.#hash.update(chunk);
     this.#size += chunk.length;
-    writeAll(this.#fd, chunk, cb);
+    writeAll(this.#fd, chunk, (err) => this.#wrote(chunk.length, err, cb));
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: Callback): void {
@@ -65,10 +76,25 @@ export class BlobWriter extends Writable {
       total += b.length;
     }
     this.#size += total;
+    const done: Callback = (err) => this.#wrote(total, err, cb);
     writev(this.#fd, bufs, (err, n) => {
-      if (err || n === total) return cb(err);
-      writeAll(this.#fd, Buffer.concat(bufs).subarray(n), cb);
+      if (err || n === total) return done(err);
+      writeAll(this.#fd, Buffer.concat(bufs).subarray(n), done);
     });
+  }
+
+  /** After a write of `n` bytes: start an early flush when FLUSH_EVERY bytes have gone out since the last. */
+  #wrote(n: number, err: Error | null | undefined, cb: Callback): void {
+    this.#unflushed += n;
+    if (!err && this.#unflushed >= FLUSH_EVERY && !this.#flushing && this.#fd >= 0) {
+      this.#unflushed = 0;
+      this.#flushing = true;
+      // Only a head start for the fsync in _final, which is what vouches for the bytes: an error here is that one's to report.
+      fdatasync(this.#fd, () => {
+        this.#flushing = false;
+      });
+    }
+    cb(err);
   }
 
   // Durable before visible: the rename in commit must never publish bytes still in flight.

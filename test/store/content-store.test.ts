@@ -108,6 +108,33 @@ describe('ContentStore', () => {
     expect(readdirSync(join(root, 'blobs', 'sha256'))).toEqual([]);
   });
 
+  it('writes a blob of many megabytes whole, flushed to disk as it goes, through single and batched writes', async () => {
+    const store = await ContentStore.open(root);
+    const w = store.createWriter();
+    // 20 MiB of distinct bytes, some written one chunk at a time and some corked into batches.
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(512 << 10, i));
+    for (const [i, c] of chunks.entries()) {
+      if (i % 4 === 0) w.cork();
+      w.write(c);
+      if (i % 4 === 3) process.nextTick(() => w.uncork());
+    }
+    const r = await w.commit();
+    expect(r.size).toBe(20 << 20);
+    expect(r.digest).toBe(sha256(Buffer.concat(chunks)));
+    expect(await store.verify(r.digest)).toBe(true);
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('abort right after many megabytes, an early flush maybe still running, leaves nothing behind', async () => {
+    const store = await ContentStore.open(root);
+    const w = store.createWriter();
+    for (let i = 0; i < 20; i++) w.write(Buffer.alloc(512 << 10, i));
+    await new Promise((r) => w.once('drain', r));
+    await w.abort();
+    expect(tmpFiles()).toEqual([]);
+    expect(readdirSync(join(root, 'blobs', 'sha256'))).toEqual([]);
+  });
+
   it('committing a blob that already exists keeps the existing file and removes the temp', async () => {
     const store = await ContentStore.open(root);
     const d = await store.putBytes(Buffer.from('same'));
