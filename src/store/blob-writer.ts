@@ -35,7 +35,8 @@ export class BlobWriter extends Writable {
   #size = 0;
   /** Bytes written since the last early flush started (see FLUSH_EVERY). */
   #unflushed = 0;
-  #flushing = false;
+  /** While an early flush runs: what waits for it to end before the file is closed. */
+  #afterFlush: (() => void)[] | undefined;
   #state: 'open' | 'committed' | 'aborted' = 'open';
   /** The temp file's fstat once its bytes are durable: what the published blob still has if untouched. */
   #written: Stats | undefined;
@@ -86,26 +87,36 @@ export class BlobWriter extends Writable {
   /** After a write of `n` bytes: start an early flush when FLUSH_EVERY bytes have gone out since the last. */
   #wrote(n: number, err: Error | null | undefined, cb: Callback): void {
     this.#unflushed += n;
-    if (!err && this.#unflushed >= FLUSH_EVERY && !this.#flushing && this.#fd >= 0) {
+    if (!err && this.#unflushed >= FLUSH_EVERY && !this.#afterFlush && this.#fd >= 0) {
       this.#unflushed = 0;
-      this.#flushing = true;
+      this.#afterFlush = [];
       // Only a head start for the fsync in _final, which is what vouches for the bytes: an error here is that one's to report.
       fdatasync(this.#fd, () => {
-        this.#flushing = false;
+        const waiting = this.#afterFlush ?? [];
+        this.#afterFlush = undefined;
+        for (const go of waiting) go();
       });
     }
     cb(err);
+  }
+
+  /** Run `go` once no early flush is running: the file is never closed under one, whose fd could name another file by then. */
+  #whenFlushed(go: () => void): void {
+    if (this.#afterFlush) this.#afterFlush.push(go);
+    else go();
   }
 
   // Durable before visible: the rename in commit must never publish bytes still in flight.
   override _final(cb: Callback): void {
     const fd = this.#fd;
     this.#fd = -1;
-    fsync(fd, (err) =>
-      fstat(fd, (err2, st) => {
-        this.#written = st;
-        close(fd, (err3) => cb(err ?? err2 ?? err3));
-      }),
+    this.#whenFlushed(() =>
+      fsync(fd, (err) =>
+        fstat(fd, (err2, st) => {
+          this.#written = st;
+          close(fd, (err3) => cb(err ?? err2 ?? err3));
+        }),
+      ),
     );
   }
 
@@ -113,7 +124,7 @@ export class BlobWriter extends Writable {
     if (this.#fd < 0) return cb(err);
     const fd = this.#fd;
     this.#fd = -1;
-    close(fd, () => cb(err));
+    this.#whenFlushed(() => close(fd, () => cb(err)));
   }
 
   /** Finish the blob and publish it under its digest; `expected`, if given, must match. */
